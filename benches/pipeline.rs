@@ -1,0 +1,93 @@
+//! Criterion benchmarks, one group per stage, in events per second, on a generated log.
+//!
+//! `PATTERNS_BENCH_SESSIONS` sets the log size (default 100,000 sessions ≈ 1M events).
+//! The `load` group also times polars alone reading the same CSV: the floor that loading is
+//! compared with in BENCHMARKS.md.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use patterns::generate::{GenerateParams, generate};
+use patterns::load::{Input, load};
+use patterns::mining::{MinSupport, MineParams, Sequences, mine};
+use patterns::score::{Keep, rank};
+use polars::prelude::*;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn bench(c: &mut Criterion) {
+    let sessions = std::env::var("PATTERNS_BENCH_SESSIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.csv");
+    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let truth = generate(GenerateParams { sessions, seed: 1 }, file).unwrap();
+    let inputs = [Input::File(path.clone())];
+    let events = Throughput::Elements(truth.events as u64);
+
+    let mut group = c.benchmark_group("load");
+    group
+        .throughput(events.clone())
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    group.bench_function("polars_read_csv", |b| {
+        b.iter(|| {
+            let df = CsvReadOptions::default()
+                .try_into_reader_with_file_path(Some(path.clone()))
+                .unwrap()
+                .finish()
+                .unwrap();
+            black_box(df.height())
+        })
+    });
+    group.bench_function("load", |b| {
+        b.iter(|| black_box(load(&inputs, &Default::default(), &|_| {}).unwrap()))
+    });
+    group.finish();
+
+    let (log, _) = load(&inputs, &Default::default(), &|_| {}).unwrap();
+    let seqs = Sequences::new(&log, false);
+    let params = MineParams {
+        min_len: 2,
+        max_len: 6,
+        max_gap: Some(2),
+        min_support: MinSupport::Auto.resolve(log.session_count()),
+    };
+    let mut group = c.benchmark_group("mine");
+    group
+        .throughput(events.clone())
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    group.bench_function("sequences", |b| {
+        b.iter(|| black_box(Sequences::new(&log, false)))
+    });
+    group.bench_function("mine", |b| {
+        b.iter(|| black_box(mine(&seqs, &params, &|| {})))
+    });
+    let mined = mine(&seqs, &params, &|| {});
+    group.bench_function("rank_closed", |b| {
+        b.iter(|| black_box(rank(mined.clone(), Keep::Closed, 0.05)))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("end_to_end");
+    group
+        .throughput(events)
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30));
+    group.bench_function("load_mine_rank", |b| {
+        b.iter(|| {
+            let (log, _) = load(&inputs, &Default::default(), &|_| {}).unwrap();
+            let seqs = Sequences::new(&log, false);
+            black_box(rank(mine(&seqs, &params, &|| {}), Keep::Closed, 0.05))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

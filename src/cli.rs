@@ -1,0 +1,44 @@
+//! The command line: clap definitions and dispatch to the commands in [`crate::cmd`].
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+
+/// Learn reusable workflows from the tool-usage logs of AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "patterns", version, propagate_version = true, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  patterns mine data/sample.csv
+  patterns mine 'logs/2026-11-*.jsonl' --min-support 0.01 --json
+  patterns generate --sessions 100000 --output big.csv --truth big.truth.json";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Mine frequent tool chains from tool-usage logs and score them
+    Mine(cmd::mine::Args),
+    /// Write a synthetic log with planted workflows (for tests, benchmarks and demos)
+    Generate(cmd::generate::Args),
+}
+
+/// Runs the command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Mine(args) => cmd::mine::run(args),
+        Command::Generate(args) => cmd::generate::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verify_cli() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

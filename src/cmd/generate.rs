@@ -1,0 +1,51 @@
+//! `patterns generate`: a synthetic log with planted workflows and its ground truth.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::generate::{GenerateParams, generate};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  patterns generate --sessions 3000 --output data/sample.csv --truth data/sample.truth.json
+  patterns generate --sessions 1000000 --seed 7 --output big.csv")]
+pub struct Args {
+    /// Number of sessions to generate
+    #[arg(long, default_value_t = 3000)]
+    sessions: usize,
+    /// Seed of the random generator; the same seed gives the same file
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Where to write the CSV log ('-' for stdout)
+    #[arg(long, short, default_value = "-")]
+    output: PathBuf,
+    /// Where to write the ground truth (planted workflows and their session counts) as JSON
+    #[arg(long)]
+    truth: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let params = GenerateParams {
+        sessions: args.sessions,
+        seed: args.seed,
+    };
+    let truth = if args.output.as_os_str() == "-" {
+        generate(params, std::io::stdout().lock())?
+    } else {
+        let file = std::fs::File::create(&args.output)
+            .with_context(|| format!("could not create '{}'", args.output.display()))?;
+        generate(params, std::io::BufWriter::new(file))
+            .with_context(|| format!("could not write '{}'", args.output.display()))?
+    };
+    if let Some(path) = args.truth {
+        let mut json = serde_json::to_string_pretty(&truth)?;
+        json.push('\n');
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(json.as_bytes()))
+            .with_context(|| format!("could not write '{}'", path.display()))?;
+    }
+    Ok(())
+}

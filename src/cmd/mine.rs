@@ -1,0 +1,364 @@
+//! `patterns mine`: load logs, mine frequent tool chains, score them, print them.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::table::{Table, count};
+use crate::UsageError;
+use crate::events::EventLog;
+use crate::load::{self, ColumnNames, LoadOptions, LoadReport, REPORTED_BAD_ROWS};
+use crate::mining::{self, MinSupport, MineParams, Sequences};
+use crate::score::{self, Keep, Scored};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Input: one row per tool call with a session id, a timestamp and a tool name (and optionally a
+success flag). Columns are found by name (session_id/session/trace_id/case_id…, timestamp/ts/time…,
+tool/tool_name/name/activity…, success/ok/status/outcome/error) unless given by the --*-col flags.
+Timestamps: RFC 3339 / ISO 8601 text (no zone = UTC), epoch seconds, milliseconds, microseconds or
+nanoseconds, or integers below 100,000,000 as plain order keys. Calls in a session are ordered by
+timestamp, ties by input order.
+
+Figures: support = sessions in which the chain occurs; success = share of those sessions in which
+some occurrence had every step succeed; score = support × success.
+
+Examples:
+  patterns mine data/sample.csv
+  patterns mine 'logs/*.jsonl' logs/extra.parquet --min-support 0.01 --top 50
+  patterns mine data/helpdesk.csv --max-gap 0 --keep all --json
+  cat today.csv | patterns mine - --strict")]
+pub struct Args {
+    /// Log files (CSV, JSONL/NDJSON, Parquet), globs, or '-' for CSV on stdin
+    #[arg(required = true, value_name = "LOGS")]
+    logs: Vec<String>,
+
+    /// Column holding the session id
+    #[arg(long, value_name = "NAME", help_heading = "Columns")]
+    session_col: Option<String>,
+    /// Column holding the timestamp
+    #[arg(long, value_name = "NAME", help_heading = "Columns")]
+    timestamp_col: Option<String>,
+    /// Column holding the tool name
+    #[arg(long, value_name = "NAME", help_heading = "Columns")]
+    tool_col: Option<String>,
+    /// Column holding the success flag (a column named 'error' means: empty = success)
+    #[arg(long, value_name = "NAME", help_heading = "Columns")]
+    success_col: Option<String>,
+    /// Stop with exit code 2 at the first bad row instead of skipping and counting bad rows
+    #[arg(long)]
+    strict: bool,
+
+    /// Least number of sessions a chain must occur in: a count (5), a fraction of the sessions
+    /// (0.01, rounded up), or 'auto' = max(5, 0.1 % of the sessions)
+    #[arg(
+        long,
+        default_value = "auto",
+        value_name = "N|FRACTION",
+        help_heading = "Mining"
+    )]
+    min_support: MinSupport,
+    /// Shortest chain to report
+    #[arg(long, default_value_t = 2, value_name = "N", help_heading = "Mining")]
+    min_len: usize,
+    /// Longest chain to report
+    #[arg(long, default_value_t = 6, value_name = "N", help_heading = "Mining")]
+    max_len: usize,
+    /// Most other calls allowed between two steps of a chain (0 = contiguous), or 'none'
+    #[arg(
+        long,
+        default_value = "2",
+        value_name = "N|none",
+        help_heading = "Mining"
+    )]
+    max_gap: MaxGap,
+    /// Keep immediate repeats of a tool as separate calls (by default a run of retries is one
+    /// call whose outcome is the last attempt's)
+    #[arg(long, help_heading = "Mining")]
+    keep_repeats: bool,
+    /// 'closed' drops a chain when a longer chain containing it occurs in nearly as many
+    /// sessions (see --closed-tolerance); 'all' keeps every frequent chain
+    #[arg(
+        long,
+        default_value = "closed",
+        value_name = "closed|all",
+        help_heading = "Mining"
+    )]
+    keep: Keep,
+    /// With --keep closed: drop a chain when a longer one has at least (1 - this) × its support
+    #[arg(long, default_value_t = 0.05, value_name = "SHARE", value_parser = parse_share, help_heading = "Mining")]
+    closed_tolerance: f64,
+
+    /// How many chains to print (0 = all)
+    #[arg(long, default_value_t = 20, value_name = "N", help_heading = "Output")]
+    top: usize,
+    /// Print one JSON object instead of a table
+    #[arg(long, help_heading = "Output")]
+    json: bool,
+}
+
+/// `--max-gap`: a number of calls, or `none` for no limit.
+#[derive(Debug, Clone, Copy)]
+struct MaxGap(Option<usize>);
+
+impl std::str::FromStr for MaxGap {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<MaxGap, String> {
+        match s {
+            "none" => Ok(MaxGap(None)),
+            _ => s
+                .parse()
+                .map(|n| MaxGap(Some(n)))
+                .map_err(|_| format!("'{s}' is neither a number of calls nor 'none'")),
+        }
+    }
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..1.0).contains(&f) => Ok(f),
+        _ => Err(format!("'{s}' is not a share in [0, 1)")),
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if args.min_len == 0 || args.min_len > args.max_len {
+        return Err(UsageError(format!(
+            "--min-len {} and --max-len {} do not make a range of chain lengths (1 ≤ min ≤ max)",
+            args.min_len, args.max_len
+        ))
+        .into());
+    }
+    let inputs = load::expand_inputs(&args.logs)?;
+    let options = LoadOptions {
+        columns: ColumnNames {
+            session: args.session_col.clone(),
+            timestamp: args.timestamp_col.clone(),
+            tool: args.tool_col.clone(),
+            success: args.success_col.clone(),
+        },
+        strict: args.strict,
+    };
+
+    let progress = ProgressBar::new_spinner();
+    progress.enable_steady_tick(Duration::from_millis(120));
+    let (log, report) = load::load(&inputs, &options, &|input| {
+        progress.set_message(format!("loading {input}"))
+    })?;
+    progress.finish_and_clear();
+    warn(&report);
+
+    let seqs = Sequences::new(&log, args.keep_repeats);
+    let params = MineParams {
+        min_len: args.min_len,
+        max_len: args.max_len,
+        max_gap: args.max_gap.0,
+        min_support: args.min_support.resolve(log.session_count()),
+    };
+    let progress = ProgressBar::new(log.tool_names.len() as u64).with_style(
+        ProgressStyle::with_template("mining {bar:30} {pos}/{len} tools {elapsed}")
+            .expect("valid template"),
+    );
+    let mined = mining::mine(&seqs, &params, &|| progress.inc(1));
+    progress.finish_and_clear();
+    let found = mined.len();
+    let ranked = score::rank(mined, args.keep, args.closed_tolerance);
+    let shown = match args.top {
+        0 => &ranked[..],
+        n => &ranked[..n.min(ranked.len())],
+    };
+
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let json = JsonOutput {
+            input: JsonInput {
+                files: &report.files,
+                rows: report.rows,
+                skipped: report.skipped,
+                sessions: log.session_count(),
+                tools: log.tool_names.len(),
+                calls: log.event_count(),
+                calls_after_collapsing: seqs.event_count(),
+            },
+            settings: JsonSettings {
+                min_support: params.min_support,
+                min_len: params.min_len,
+                max_len: params.max_len,
+                max_gap: params.max_gap,
+                keep_repeats: args.keep_repeats,
+                keep: args.keep,
+                closed_tolerance: args.closed_tolerance,
+            },
+            frequent: found,
+            kept: ranked.len(),
+            patterns: shown.iter().map(|p| JsonPattern::new(p, &log)).collect(),
+        };
+        serde_json::to_writer_pretty(&mut out, &json)?;
+        writeln!(out)?;
+    } else {
+        let mut table = Table::new(&[
+            ("rank", true),
+            ("support", true),
+            ("success", true),
+            ("score", true),
+            ("chain", false),
+        ]);
+        for (i, p) in shown.iter().enumerate() {
+            table.push(vec![
+                (i + 1).to_string(),
+                count(p.support as u64),
+                format!("{:.1}%", p.success_rate * 100.0),
+                count(p.successes as u64),
+                chain(p, &log),
+            ]);
+        }
+        if !shown.is_empty() {
+            out.write_all(table.render().as_bytes())?;
+            writeln!(out)?;
+        }
+        writeln!(
+            out,
+            "{}",
+            summary(
+                &report,
+                &log,
+                &params,
+                found,
+                ranked.len(),
+                shown.len(),
+                started.elapsed()
+            )
+        )?;
+    }
+    out.flush()?;
+    if ranked.is_empty() {
+        eprintln!(
+            "note: no chain of {}–{} tools occurs in {} or more sessions; try a lower --min-support or a larger --max-gap",
+            params.min_len, params.max_len, params.min_support
+        );
+    }
+    Ok(())
+}
+
+fn warn(report: &LoadReport) {
+    for file in &report.files_without_success {
+        eprintln!("warning: {file} has no success column; every call in it counts as succeeded");
+    }
+    if report.skipped > 0 {
+        eprintln!(
+            "warning: skipped {} bad row{} of {}:",
+            count(report.skipped as u64),
+            plural(report.skipped),
+            count(report.rows as u64)
+        );
+        for row in &report.bad_rows {
+            eprintln!("  {row}");
+        }
+        if report.skipped > REPORTED_BAD_ROWS {
+            eprintln!(
+                "  … and {} more (--strict stops at the first)",
+                count((report.skipped - REPORTED_BAD_ROWS) as u64)
+            );
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn chain(p: &Scored, log: &EventLog) -> String {
+    p.pattern
+        .iter()
+        .map(|&t| log.tool_names[t as usize].as_str())
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+fn summary(
+    report: &LoadReport,
+    log: &EventLog,
+    params: &MineParams,
+    found: usize,
+    kept: usize,
+    shown: usize,
+    elapsed: Duration,
+) -> String {
+    let files = report.files.len();
+    format!(
+        "{} file{} · {} rows ({} skipped) · {} sessions · {} tools · min support {} · {} chains kept of {} frequent, {} shown · {:.2} s",
+        files,
+        plural(files),
+        count(report.rows as u64),
+        count(report.skipped as u64),
+        count(log.session_count() as u64),
+        count(log.tool_names.len() as u64),
+        count(params.min_support as u64),
+        count(kept as u64),
+        count(found as u64),
+        shown,
+        elapsed.as_secs_f64()
+    )
+}
+
+#[derive(Serialize)]
+struct JsonOutput<'a> {
+    input: JsonInput<'a>,
+    settings: JsonSettings,
+    /// Frequent chains before pruning.
+    frequent: usize,
+    /// Chains after pruning, of which `patterns` holds the top ones.
+    kept: usize,
+    patterns: Vec<JsonPattern<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonInput<'a> {
+    files: &'a [String],
+    rows: usize,
+    skipped: usize,
+    sessions: usize,
+    tools: usize,
+    calls: usize,
+    calls_after_collapsing: usize,
+}
+
+#[derive(Serialize)]
+struct JsonSettings {
+    min_support: usize,
+    min_len: usize,
+    max_len: usize,
+    max_gap: Option<usize>,
+    keep_repeats: bool,
+    keep: Keep,
+    closed_tolerance: f64,
+}
+
+#[derive(Serialize)]
+struct JsonPattern<'a> {
+    pattern: Vec<&'a str>,
+    support: usize,
+    occurrences: u64,
+    success_rate: f64,
+    score: f64,
+}
+
+impl<'a> JsonPattern<'a> {
+    fn new(p: &Scored, log: &'a EventLog) -> JsonPattern<'a> {
+        JsonPattern {
+            pattern: p
+                .pattern
+                .iter()
+                .map(|&t| log.tool_names[t as usize].as_str())
+                .collect(),
+            support: p.support,
+            occurrences: p.occurrences,
+            success_rate: p.success_rate,
+            score: p.score,
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Aligned plain-text tables and number formatting for human output.
+
+/// A table whose columns are padded to their widest cell.
+pub struct Table {
+    header: Vec<&'static str>,
+    /// Per column: right-aligned (numbers) or left-aligned (text).
+    right: Vec<bool>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(columns: &[(&'static str, bool)]) -> Table {
+        Table {
+            header: columns.iter().map(|c| c.0).collect(),
+            right: columns.iter().map(|c| c.1).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, row: Vec<String>) {
+        debug_assert_eq!(row.len(), self.header.len());
+        self.rows.push(row);
+    }
+
+    /// The table with a trailing newline; the last column is not padded.
+    pub fn render(&self) -> String {
+        let header: Vec<String> = self.header.iter().map(|h| h.to_string()).collect();
+        let all = std::iter::once(&header).chain(&self.rows);
+        let mut widths = vec![0; self.header.len()];
+        for row in all.clone() {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for row in all {
+            let last = row.len() - 1;
+            for (i, cell) in row.iter().enumerate() {
+                let pad = widths[i] - cell.chars().count();
+                if i > 0 {
+                    out.push_str("  ");
+                }
+                if self.right[i] {
+                    out.extend(std::iter::repeat_n(' ', pad));
+                    out.push_str(cell);
+                } else {
+                    out.push_str(cell);
+                    if i < last {
+                        out.extend(std::iter::repeat_n(' ', pad));
+                    }
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// `1234567` as `1,234,567`.
+pub fn count(n: impl Into<u64>) -> String {
+    let digits = n.into().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_get_separators() {
+        assert_eq!(count(0u64), "0");
+        assert_eq!(count(999u64), "999");
+        assert_eq!(count(1000u64), "1,000");
+        assert_eq!(count(1234567u64), "1,234,567");
+    }
+
+    #[test]
+    fn columns_align() {
+        let mut t = Table::new(&[("n", true), ("chain", false)]);
+        t.push(vec!["1".into(), "a → b".into()]);
+        t.push(vec!["100".into(), "c".into()]);
+        assert_eq!(t.render(), "  n  chain\n  1  a → b\n100  c\n");
+    }
+}

@@ -1,0 +1,71 @@
+//! The event log after loading: tool calls grouped by session and ordered in time, with tools
+//! and sessions interned as integers. Nothing here knows where the rows came from.
+
+/// How the timestamps of a log should be read when they are shown to a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeKind {
+    /// Every timestamp was a date-time or an epoch value: they are microseconds since 1970.
+    EpochMicros,
+    /// At least one timestamp was a plain order key (a step number): only the order means something.
+    OrderKey,
+}
+
+/// Tool calls in compressed sparse rows: session `s` owns `offsets[s]..offsets[s + 1]` of the
+/// per-call columns, already sorted by timestamp (ties by input order).
+#[derive(Debug, Clone)]
+pub struct EventLog {
+    /// Tool names by id, sorted, so that comparing ids compares names.
+    pub tool_names: Vec<String>,
+    /// Session names by id, in order of first appearance in the input.
+    pub session_names: Vec<String>,
+    pub offsets: Vec<usize>,
+    pub tools: Vec<u32>,
+    pub success: Vec<bool>,
+    pub timestamps: Vec<i64>,
+    pub time_kind: TimeKind,
+}
+
+impl EventLog {
+    /// Builds a log from sessions given as `(tool, success)` calls already in order; timestamps
+    /// become order keys. Used by the generator, tests and benches.
+    pub fn from_sessions<S: AsRef<str>>(sessions: &[Vec<(S, bool)>]) -> EventLog {
+        let mut names: Vec<&str> = sessions.iter().flatten().map(|(t, _)| t.as_ref()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut log = EventLog {
+            tool_names: names.iter().map(|s| s.to_string()).collect(),
+            session_names: (0..sessions.len()).map(|i| format!("s{i}")).collect(),
+            offsets: vec![0],
+            tools: Vec::new(),
+            success: Vec::new(),
+            timestamps: Vec::new(),
+            time_kind: TimeKind::OrderKey,
+        };
+        for session in sessions {
+            for (i, (tool, ok)) in session.iter().enumerate() {
+                let id = names
+                    .binary_search(&tool.as_ref())
+                    .expect("name was collected");
+                log.tools.push(id as u32);
+                log.success.push(*ok);
+                log.timestamps.push(i as i64);
+            }
+            log.offsets.push(log.tools.len());
+        }
+        log
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    pub fn event_count(&self) -> usize {
+        self.tools.len()
+    }
+
+    /// The index range of session `s` in the per-call columns.
+    pub fn range(&self, s: usize) -> std::ops::Range<usize> {
+        self.offsets[s]..self.offsets[s + 1]
+    }
+}

@@ -1,0 +1,26 @@
+//! `patterns` learns reusable workflows from the tool-usage logs of AI agents.
+//!
+//! The engine (loading, mining, scoring, generation) is library code that knows nothing of the
+//! command line; [`cli`] and [`cmd`] are thin glue over it.
+
+pub mod cli;
+pub mod cmd;
+pub mod events;
+pub mod generate;
+pub mod load;
+pub mod mining;
+pub mod score;
+
+/// An error caused by how the tool was called or by its input (exit code 2), as opposed to a
+/// failure of the work itself (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit code for an error: 2 for bad usage or input, 1 otherwise.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    let bad_input = err
+        .chain()
+        .any(|e| e.is::<UsageError>() || e.is::<load::LoadError>() || e.is::<clap::Error>());
+    if bad_input { 2 } else { 1 }
+}

@@ -1,0 +1,191 @@
+//! Which column of a file holds which field: the aliases of DESIGN.md, or the user's flags.
+
+use super::error::LoadError;
+
+/// A field of the canonical log schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Session,
+    Timestamp,
+    Tool,
+    Success,
+}
+
+impl Field {
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Session => "session_id",
+            Field::Timestamp => "timestamp",
+            Field::Tool => "tool",
+            Field::Success => "success",
+        }
+    }
+
+    fn flag(self) -> &'static str {
+        match self {
+            Field::Session => "--session-col",
+            Field::Timestamp => "--timestamp-col",
+            Field::Tool => "--tool-col",
+            Field::Success => "--success-col",
+        }
+    }
+
+    /// Names recognised without a flag, the canonical one first, in order of preference.
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Field::Session => &[
+                "session_id",
+                "session",
+                "request_id",
+                "trace_id",
+                "conversation_id",
+                "case_id",
+                "case:concept:name",
+            ],
+            Field::Timestamp => &["timestamp", "ts", "time", "start_time", "time:timestamp"],
+            Field::Tool => &[
+                "tool",
+                "tool_name",
+                "name",
+                "activity",
+                "gen_ai.tool.name",
+                "concept:name",
+            ],
+            Field::Success => &["success", "ok", "status", "outcome", "error"],
+        }
+    }
+}
+
+/// Column names given by flags; `None` means detect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnNames {
+    pub session: Option<String>,
+    pub timestamp: Option<String>,
+    pub tool: Option<String>,
+    pub success: Option<String>,
+}
+
+/// How the success column is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SuccessColumn {
+    /// true/false, 1/0, yes/no, ok/success/error/failed.
+    Flag(String),
+    /// An error message: empty means the call succeeded.
+    Error(String),
+}
+
+/// The columns of one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    pub session: String,
+    pub timestamp: String,
+    pub tool: String,
+    pub success: Option<SuccessColumn>,
+}
+
+impl Mapping {
+    /// Finds the columns among `found`: a flag's name must exist exactly; otherwise the first
+    /// alias present, matched exactly, else ignoring case.
+    pub fn detect(path: &str, found: &[String], given: &ColumnNames) -> Result<Mapping, LoadError> {
+        let pick = |field: Field, given: &Option<String>| -> Result<Option<String>, LoadError> {
+            if let Some(name) = given {
+                return match found.iter().any(|c| c == name) {
+                    true => Ok(Some(name.clone())),
+                    false => Err(LoadError::NoSuchColumn {
+                        path: path.to_string(),
+                        flag: field.flag(),
+                        name: name.clone(),
+                        found: found.join(", "),
+                    }),
+                };
+            }
+            let exact = field
+                .aliases()
+                .iter()
+                .find(|a| found.iter().any(|c| c == *a));
+            let loose = || {
+                field
+                    .aliases()
+                    .iter()
+                    .find_map(|a| found.iter().find(|c| c.eq_ignore_ascii_case(a)))
+            };
+            Ok(exact.map(|a| a.to_string()).or_else(|| loose().cloned()))
+        };
+        let required = |field: Field, given: &Option<String>| -> Result<String, LoadError> {
+            pick(field, given)?.ok_or_else(|| LoadError::MissingColumn {
+                path: path.to_string(),
+                field: field.name(),
+                aliases: field.aliases().join(", "),
+                found: if found.is_empty() {
+                    "no columns".into()
+                } else {
+                    found.join(", ")
+                },
+                flag: field.flag(),
+            })
+        };
+        let success = pick(Field::Success, &given.success)?.map(|name| {
+            if name.eq_ignore_ascii_case("error") {
+                SuccessColumn::Error(name)
+            } else {
+                SuccessColumn::Flag(name)
+            }
+        });
+        Ok(Mapping {
+            session: required(Field::Session, &given.session)?,
+            timestamp: required(Field::Timestamp, &given.timestamp)?,
+            tool: required(Field::Tool, &given.tool)?,
+            success,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(cols: &[&str]) -> Vec<String> {
+        cols.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn xes_names_are_recognised() {
+        let found = names(&[
+            "case:concept:name",
+            "concept:name",
+            "time:timestamp",
+            "org:resource",
+        ]);
+        let m = Mapping::detect("x.csv", &found, &ColumnNames::default()).unwrap();
+        assert_eq!(m.session, "case:concept:name");
+        assert_eq!(m.tool, "concept:name");
+        assert_eq!(m.timestamp, "time:timestamp");
+        assert_eq!(m.success, None);
+    }
+
+    #[test]
+    fn canonical_name_wins_over_alias_and_case_is_ignored_last() {
+        let found = names(&["Name", "tool", "TS", "Session_ID", "error"]);
+        let m = Mapping::detect("x.csv", &found, &ColumnNames::default()).unwrap();
+        assert_eq!(m.tool, "tool");
+        assert_eq!(m.timestamp, "TS");
+        assert_eq!(m.session, "Session_ID");
+        assert_eq!(m.success, Some(SuccessColumn::Error("error".into())));
+    }
+
+    #[test]
+    fn missing_and_unknown_columns_name_the_flag() {
+        let found = names(&["a", "b"]);
+        let err = Mapping::detect("x.csv", &found, &ColumnNames::default()).unwrap_err();
+        assert!(err.to_string().contains("--session-col"), "{err}");
+        let given = ColumnNames {
+            tool: Some("nope".into()),
+            ..Default::default()
+        };
+        let err = Mapping::detect("x.csv", &names(&["session", "ts", "tool"]), &given).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "x.csv: no column 'nope' (given by --tool-col); the file has: session, ts, tool"
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! Line numbers for messages. Polars counts rows; a CSV field may span lines, so the text is read
+//! again with the csv crate, only when there is something to report.
+
+use std::io::{BufRead, BufReader, Read};
+
+use super::Input;
+use super::error::LoadError;
+use super::read::Format;
+
+fn open<'a>(input: &Input, stdin: &'a [u8]) -> Option<Box<dyn Read + 'a>> {
+    Some(match input {
+        Input::Stdin => Box::new(stdin),
+        Input::File(p) => Box::new(BufReader::new(std::fs::File::open(p).ok()?)),
+    })
+}
+
+fn csv_reader<R: Read>(r: R, separator: u8) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .delimiter(separator)
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(r)
+}
+
+/// The first CSV row whose field count differs from the header's, as an error.
+pub(super) fn find_ragged(input: &Input, stdin: &[u8], separator: u8) -> Option<LoadError> {
+    let mut rdr = csv_reader(open(input, stdin)?, separator);
+    let expected = rdr.byte_headers().ok()?.len();
+    let mut record = csv::ByteRecord::new();
+    while rdr.read_byte_record(&mut record).ok()? {
+        if record.len() != expected {
+            return Some(LoadError::Ragged {
+                path: input.to_string(),
+                line: record.position().map_or(0, |p| p.line()),
+                expected,
+                found: record.len(),
+            });
+        }
+    }
+    None
+}
+
+/// The 1-based line (CSV, JSONL) or row (Parquet) of each 0-based data row in `rows` (ascending).
+pub(super) fn locate(input: &Input, format: Format, stdin: &[u8], rows: &[usize]) -> Vec<usize> {
+    let fallback = |r: &usize| match format {
+        Format::Csv { .. } => r + 2,
+        Format::Jsonl | Format::Parquet => r + 1,
+    };
+    let found = match (format, open(input, stdin)) {
+        (Format::Csv { separator }, Some(r)) => csv_lines(csv_reader(r, separator), rows),
+        (Format::Jsonl, Some(r)) => jsonl_lines(BufReader::new(r), rows),
+        _ => Vec::new(),
+    };
+    rows.iter()
+        .enumerate()
+        .map(|(i, r)| found.get(i).copied().unwrap_or_else(|| fallback(r)))
+        .collect()
+}
+
+fn csv_lines<R: Read>(mut rdr: csv::Reader<R>, rows: &[usize]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut record = csv::ByteRecord::new();
+    let mut index = 0;
+    for &want in rows {
+        while index <= want {
+            match rdr.read_byte_record(&mut record) {
+                Ok(true) => index += 1,
+                _ => return out,
+            }
+        }
+        out.push(record.position().map_or(0, |p| p.line() as usize));
+    }
+    out
+}
+
+fn jsonl_lines<R: BufRead>(r: R, rows: &[usize]) -> Vec<usize> {
+    // Polars skips blank lines.
+    let data_lines = r
+        .lines()
+        .map_while(Result::ok)
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, _)| i + 1);
+    let mut out = Vec::with_capacity(rows.len());
+    let mut wanted = rows.iter().peekable();
+    for (index, line) in data_lines.enumerate() {
+        while wanted.next_if(|&&r| r == index).is_some() {
+            out.push(line);
+        }
+        if wanted.peek().is_none() {
+            break;
+        }
+    }
+    out
+}

@@ -1,0 +1,234 @@
+//! Frequent tool chains: pattern growth over interned sequences, in parallel with rayon.
+//!
+//! A chain occurs in a session when its tools appear in order with at most `max_gap` other calls
+//! between consecutive steps. Mining is a depth-first pattern growth (PrefixSpan) whose projected
+//! database keeps, for every supporting session, *every* position at which an embedding of the
+//! prefix can end: with a gap constraint the leftmost embedding alone is not enough, because a
+//! later one may be the only one close enough to the next step.
+//!
+//! No I/O and no polars here; the result does not depend on the number of threads.
+
+mod projection;
+
+use rayon::prelude::*;
+
+use crate::events::EventLog;
+use projection::{Projection, Scratch};
+
+/// The sequences that are mined: one per session, each call a tool id and whether it succeeded.
+#[derive(Debug, Clone)]
+pub struct Sequences {
+    offsets: Vec<usize>,
+    tools: Vec<u32>,
+    ok: Vec<bool>,
+    tool_count: usize,
+}
+
+impl Sequences {
+    /// Takes the sessions of `log`; unless `keep_repeats`, immediate repeats of one tool (retries)
+    /// collapse into one call whose outcome is the last attempt's.
+    pub fn new(log: &EventLog, keep_repeats: bool) -> Sequences {
+        let mut seqs = Sequences {
+            offsets: Vec::with_capacity(log.offsets.len()),
+            tools: Vec::with_capacity(log.event_count()),
+            ok: Vec::with_capacity(log.event_count()),
+            tool_count: log.tool_names.len(),
+        };
+        seqs.offsets.push(0);
+        for s in 0..log.session_count() {
+            let range = log.range(s);
+            let start = seqs.tools.len();
+            for (&tool, &ok) in log.tools[range.clone()].iter().zip(&log.success[range]) {
+                if !keep_repeats && seqs.tools.len() > start && seqs.tools.last() == Some(&tool) {
+                    *seqs.ok.last_mut().expect("a call was pushed") = ok;
+                } else {
+                    seqs.tools.push(tool);
+                    seqs.ok.push(ok);
+                }
+            }
+            seqs.offsets.push(seqs.tools.len());
+        }
+        assert!(
+            seqs.tools.len() < projection::MAX_POSITION,
+            "more than 2^31 calls cannot be mined in one run"
+        );
+        seqs
+    }
+
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of calls after collapsing repeats.
+    pub fn event_count(&self) -> usize {
+        self.tools.len()
+    }
+
+    /// The tools and outcomes of session `s`.
+    pub fn session(&self, s: usize) -> (&[u32], &[bool]) {
+        let range = self.offsets[s]..self.offsets[s + 1];
+        (&self.tools[range.clone()], &self.ok[range])
+    }
+}
+
+/// What to mine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MineParams {
+    /// Shortest chain reported (at least 1).
+    pub min_len: usize,
+    /// Longest chain reported.
+    pub max_len: usize,
+    /// Most other calls allowed between two consecutive steps; `None` for no limit.
+    pub max_gap: Option<usize>,
+    /// Fewest sessions a chain must occur in (at least 1).
+    pub min_support: usize,
+}
+
+/// A frequent chain and its counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mined {
+    /// Tool ids in order.
+    pub pattern: Vec<u32>,
+    /// Sessions in which the chain occurs.
+    pub support: usize,
+    /// Times the chain was completed: distinct (session, position of the last step) pairs.
+    pub occurrences: u64,
+    /// Sessions in which some occurrence had every step succeed.
+    pub successes: usize,
+}
+
+/// Mines every chain of `params.min_len..=params.max_len` tools that occurs in at least
+/// `params.min_support` sessions. `on_root_done` is called once per tool whose chains are done
+/// (for progress bars). The result is in depth-first order of tool ids, whatever the thread count.
+pub fn mine(seqs: &Sequences, params: &MineParams, on_root_done: &(dyn Fn() + Sync)) -> Vec<Mined> {
+    assert!(
+        params.min_len >= 1 && params.min_len <= params.max_len,
+        "bad length range"
+    );
+    let min_support = params.min_support.max(1);
+    let miner = Miner {
+        seqs,
+        params: MineParams {
+            min_support,
+            ..*params
+        },
+        // A window reaches this far past the previous step.
+        reach: params.max_gap.map_or(usize::MAX, |g| g.saturating_add(1)),
+    };
+    let roots = Projection::roots(seqs, min_support);
+    roots
+        .into_par_iter()
+        .map(|(tool, proj)| {
+            let mut out = Vec::new();
+            miner.grow(&[tool], proj, &mut out);
+            on_root_done();
+            out
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+struct Miner<'a> {
+    seqs: &'a Sequences,
+    params: MineParams,
+    reach: usize,
+}
+
+impl Miner<'_> {
+    fn grow(&self, pattern: &[u32], proj: Projection, out: &mut Vec<Mined>) {
+        if pattern.len() >= self.params.min_len {
+            out.push(Mined {
+                pattern: pattern.to_vec(),
+                support: proj.support(),
+                occurrences: proj.occurrences(),
+                successes: proj.successes(),
+            });
+        }
+        if pattern.len() == self.params.max_len {
+            return;
+        }
+        let children = Scratch::with(self.seqs.tool_count, |scratch| {
+            proj.extend(self.seqs, self.reach, self.params.min_support, scratch)
+        });
+        drop(proj);
+        let found: Vec<Vec<Mined>> = children
+            .into_par_iter()
+            .map(|(tool, child)| {
+                let mut out = Vec::new();
+                self.grow(&[pattern, &[tool]].concat(), child, &mut out);
+                out
+            })
+            .collect();
+        out.extend(found.into_iter().flatten());
+    }
+}
+
+/// The least support a chain needs, as given by the user.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MinSupport {
+    /// max(5, 0.1 % of the sessions, rounded up).
+    Auto,
+    /// A number of sessions.
+    Count(usize),
+    /// A share of the sessions in (0, 1), rounded up.
+    Fraction(f64),
+}
+
+impl MinSupport {
+    /// The number of sessions for a log of `sessions` sessions.
+    pub fn resolve(self, sessions: usize) -> usize {
+        // Rounding up must not turn 0.07 × 100 (7.000000000000001 in floating point) into 8.
+        let share = |f: f64| ((f * sessions as f64) - 1e-9).ceil().max(1.0) as usize;
+        match self {
+            MinSupport::Auto => share(0.001).max(5),
+            MinSupport::Count(n) => n.max(1),
+            MinSupport::Fraction(f) => share(f),
+        }
+    }
+}
+
+impl std::str::FromStr for MinSupport {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<MinSupport, String> {
+        if s == "auto" {
+            return Ok(MinSupport::Auto);
+        }
+        if let Ok(n) = s.parse::<usize>() {
+            return match n {
+                0 => Err("a count must be at least 1".into()),
+                n => Ok(MinSupport::Count(n)),
+            };
+        }
+        match s.parse::<f64>() {
+            Ok(f) if f > 0.0 && f < 1.0 => Ok(MinSupport::Fraction(f)),
+            _ => Err(format!(
+                "'{s}' is neither a count of sessions (5) nor a fraction between 0 and 1 (0.01)"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_support_rounds_up() {
+        assert_eq!("0.01".parse::<MinSupport>().unwrap().resolve(1001), 11);
+        assert_eq!("0.07".parse::<MinSupport>().unwrap().resolve(100), 7);
+        assert_eq!("12".parse::<MinSupport>().unwrap().resolve(3), 12);
+        assert_eq!(MinSupport::Auto.resolve(3000), 5);
+        assert_eq!(MinSupport::Auto.resolve(1_000_000), 1000);
+        assert_eq!(MinSupport::Auto.resolve(1_000_001), 1001);
+        for bad in ["0", "1.5", "-1", "x", "0.0"] {
+            assert!(bad.parse::<MinSupport>().is_err(), "{bad}");
+        }
+    }
+}

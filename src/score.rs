@@ -1,0 +1,111 @@
+//! Scoring and pruning of mined chains: score = support × success rate, fragments of larger
+//! chains pruned, a deterministic order.
+
+use rustc_hash::FxHashMap;
+
+use crate::mining::Mined;
+
+/// Which chains to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keep {
+    /// Near-closed chains: drop a chain when a longer frequent chain containing it occurs in
+    /// almost as many sessions (see `tolerance`).
+    Closed,
+    /// Every frequent chain.
+    All,
+}
+
+impl std::str::FromStr for Keep {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Keep, String> {
+        match s {
+            "closed" => Ok(Keep::Closed),
+            "all" => Ok(Keep::All),
+            _ => Err(format!("'{s}' is not one of: closed, all")),
+        }
+    }
+}
+
+/// A chain with its figures, ready to show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub pattern: Vec<u32>,
+    pub support: usize,
+    pub occurrences: u64,
+    pub successes: usize,
+    /// Share of the supporting sessions in which some occurrence had every step succeed.
+    pub success_rate: f64,
+    /// support × success rate, which is the number of sessions with a successful occurrence.
+    pub score: f64,
+}
+
+/// Scores `mined`, drops fragments when `keep` is `Closed`, and sorts by score, then support
+/// (both descending), then the chain's tool ids (ascending, which is name order).
+///
+/// A chain is a fragment when a longer mined chain that contains it (reached by deleting one step
+/// at a time, each intermediate chain mined too) occurs in at least `(1 - tolerance)` times as
+/// many sessions. With `tolerance = 0` these are the closed chains of the lattice.
+pub fn rank(mined: Vec<Mined>, keep: Keep, tolerance: f64) -> Vec<Scored> {
+    let pruned = match keep {
+        Keep::All => vec![false; mined.len()],
+        Keep::Closed => fragments(&mined, tolerance),
+    };
+    let mut scored: Vec<Scored> = mined
+        .into_iter()
+        .zip(pruned)
+        .filter(|(_, pruned)| !pruned)
+        .map(|(m, _)| Scored {
+            success_rate: m.successes as f64 / m.support as f64,
+            score: m.successes as f64,
+            pattern: m.pattern,
+            support: m.support,
+            occurrences: m.occurrences,
+            successes: m.successes,
+        })
+        .collect();
+    scored.sort_by(|a, b| {
+        b.successes
+            .cmp(&a.successes)
+            .then(b.support.cmp(&a.support))
+            .then_with(|| a.pattern.cmp(&b.pattern))
+    });
+    scored
+}
+
+/// Marks every chain that has a near-equally supported super-chain.
+fn fragments(mined: &[Mined], tolerance: f64) -> Vec<bool> {
+    let index: FxHashMap<&[u32], usize> = mined
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.pattern.as_slice(), i))
+        .collect();
+    // The largest support of any mined super-chain, pushed down from long chains to short ones.
+    let mut best_super = vec![0usize; mined.len()];
+    let mut by_length: Vec<usize> = (0..mined.len()).collect();
+    by_length.sort_by_key(|&i| std::cmp::Reverse(mined[i].pattern.len()));
+    let mut shorter = Vec::new();
+    for q in by_length {
+        let pattern = &mined[q].pattern;
+        let best = best_super[q].max(mined[q].support);
+        for skip in 0..pattern.len() {
+            shorter.clear();
+            shorter.extend(
+                pattern
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| i != skip)
+                    .map(|(_, &t)| t),
+            );
+            if let Some(&p) = index.get(shorter.as_slice()) {
+                best_super[p] = best_super[p].max(best);
+            }
+        }
+    }
+    mined
+        .iter()
+        .zip(&best_super)
+        .map(|(m, &best)| best > 0 && best as f64 >= (1.0 - tolerance) * m.support as f64)
+        .collect()
+}

@@ -1,0 +1,8 @@
+//! One integration test binary (one link of polars), with a module per area.
+
+mod common;
+mod generate;
+mod load;
+mod mine;
+mod oracle;
+mod real_data;

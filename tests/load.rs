@@ -1,0 +1,334 @@
+//! Loading: formats, column detection, ordering, and every kind of bad input.
+
+use predicates::prelude::*;
+use predicates::str::contains;
+
+use crate::common::{Workdir, chains};
+
+const GOOD: &str = "\
+session_id,timestamp,tool,success
+s1,2026-01-01T10:00:02Z,b,true
+s1,2026-01-01T10:00:01Z,a,true
+s2,2026-01-01T11:00:00Z,a,1
+s2,2026-01-01T11:00:05Z,b,0
+";
+
+fn mine_json(w: &Workdir, args: &[&str]) -> serde_json::Value {
+    let out = w
+        .patterns()
+        .arg("mine")
+        .args(args)
+        .args(["--json", "--min-support", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn calls_are_ordered_by_timestamp_within_sessions() {
+    let w = Workdir::new();
+    w.write("log.csv", GOOD);
+    let json = mine_json(&w, &["log.csv"]);
+    assert_eq!(chains(&json), ["a → b"]);
+    assert_eq!(json["patterns"][0]["support"], 2);
+    assert_eq!(json["patterns"][0]["success_rate"], 0.5);
+    assert_eq!(json["input"]["sessions"], 2);
+    assert_eq!(json["input"]["rows"], 4);
+}
+
+#[test]
+fn equal_timestamps_keep_input_order() {
+    let w = Workdir::new();
+    w.write(
+        "log.csv",
+        "session,ts,tool\nx,5,c\nx,5,a\nx,5,b\ny,1,c\ny,1,a\ny,1,b\n",
+    );
+    let json = mine_json(&w, &["log.csv", "--min-len", "3"]);
+    assert_eq!(chains(&json), ["c → a → b"]);
+}
+
+#[test]
+fn jsonl_parquet_stdin_and_aliases_give_the_same_result() {
+    let w = Workdir::new();
+    w.write(
+        "log.jsonl",
+        concat!(
+            r#"{"trace_id": 1, "time": 1767261602, "tool_name": "b", "ok": true}"#,
+            "\n",
+            r#"{"trace_id": 1, "time": 1767261601, "tool_name": "a", "ok": true}"#,
+            "\n",
+            "\n",
+            r#"{"trace_id": 2, "time": 1767265200, "tool_name": "a", "ok": true}"#,
+            "\n",
+            r#"{"trace_id": 2, "time": 1767265205, "tool_name": "b", "ok": false}"#,
+            "\n",
+        ),
+    );
+    let jsonl = mine_json(&w, &["log.jsonl"]);
+    assert_eq!(chains(&jsonl), ["a → b"]);
+    assert_eq!(jsonl["patterns"][0]["success_rate"], 0.5);
+
+    let out = w
+        .patterns()
+        .args(["mine", "-", "--json", "--min-support", "1"])
+        .write_stdin(GOOD)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stdin["patterns"], jsonl["patterns"]);
+}
+
+#[test]
+fn several_files_and_globs_are_one_log() {
+    let w = Workdir::new();
+    w.write("a-1.csv", "session_id,timestamp,tool\ns1,1,a\ns1,2,b\n");
+    w.write(
+        "a-2.csv",
+        "session_id,timestamp,tool\ns1,3,c\ns2,1,a\ns2,2,b\n",
+    );
+    let json = mine_json(&w, &["a-*.csv"]);
+    assert_eq!(json["input"]["files"].as_array().unwrap().len(), 2);
+    assert_eq!(json["input"]["sessions"], 2);
+    // s1 spans both files: a → b → c is one session's chain.
+    assert!(chains(&json).contains(&"a → b → c".to_string()), "{json}");
+}
+
+#[test]
+fn missing_success_column_warns_and_counts_all_as_succeeded() {
+    let w = Workdir::new();
+    w.write("log.csv", "session_id,timestamp,tool\ns1,1,a\ns1,2,b\n");
+    w.patterns()
+        .args(["mine", "log.csv", "--min-support", "1"])
+        .assert()
+        .success()
+        .stderr(contains(
+            "log.csv has no success column; every call in it counts as succeeded",
+        ))
+        .stdout(contains("100.0%"));
+}
+
+#[test]
+fn error_column_means_empty_is_success() {
+    let w = Workdir::new();
+    w.write(
+        "log.csv",
+        "session_id,timestamp,tool,error\ns1,1,a,\ns1,2,b,timeout\ns2,1,a,\ns2,2,b,\n",
+    );
+    let json = mine_json(&w, &["log.csv"]);
+    assert_eq!(json["patterns"][0]["success_rate"], 0.5);
+}
+
+#[test]
+fn bad_rows_are_skipped_and_reported_with_file_line_and_value() {
+    let w = Workdir::new();
+    w.write(
+        "log.csv",
+        "session_id,timestamp,tool,success\n\
+         s1,1,a,1\n\
+         s1,yesterday,b,1\n\
+         ,3,c,1\n\
+         s1,4,,1\n\
+         s1,\"5\",d,maybe\n\
+         s1,6,b,1\n",
+    );
+    w.patterns()
+        .args(["mine", "log.csv", "--min-support", "1"])
+        .assert()
+        .success()
+        .stderr(contains("skipped 4 bad rows of 6"))
+        .stderr(contains(
+            "log.csv:3: timestamp does not parse in column 'timestamp': \"yesterday\"",
+        ))
+        .stderr(contains("log.csv:4: no session id in column 'session_id'"))
+        .stderr(contains("log.csv:5: no tool name in column 'tool'"))
+        .stderr(contains(
+            "log.csv:6: success value does not parse in column 'success': \"maybe\"",
+        ))
+        .stdout(contains("a → b"));
+}
+
+#[test]
+fn line_numbers_count_quoted_newlines() {
+    let w = Workdir::new();
+    w.write(
+        "log.csv",
+        "session_id,timestamp,tool,args\ns1,1,a,\"{\n\n}\"\ns1,never,b,{}\n",
+    );
+    w.patterns()
+        .args(["mine", "log.csv", "--min-support", "1"])
+        .assert()
+        .success()
+        .stderr(contains("log.csv:5: timestamp does not parse"));
+}
+
+#[test]
+fn only_the_first_bad_rows_are_listed() {
+    let w = Workdir::new();
+    let mut csv = String::from("session_id,timestamp,tool\n");
+    for i in 0..12 {
+        csv.push_str(&format!("s{i},bad{i},a\n"));
+    }
+    w.write("log.csv", csv);
+    let out = w.patterns().args(["mine", "log.csv"]).output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("timestamp does not parse").count(),
+        5,
+        "{stderr}"
+    );
+    assert!(stderr.contains("… and 7 more"), "{stderr}");
+}
+
+#[test]
+fn strict_stops_at_the_first_bad_row_with_exit_code_2() {
+    let w = Workdir::new();
+    w.write(
+        "log.csv",
+        "session_id,timestamp,tool\ns1,1,a\ns1,2,b\ns1,x,c\ns1,y,d\n",
+    );
+    w.patterns()
+        .args(["mine", "log.csv", "--strict"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(contains(
+            "log.csv:4: timestamp does not parse in column 'timestamp': \"x\"",
+        ))
+        .stderr(contains("y").not());
+}
+
+#[test]
+fn a_missing_file_is_a_one_line_error() {
+    let w = Workdir::new();
+    w.patterns()
+        .args(["mine", "nope.csv"])
+        .assert()
+        .code(2)
+        .stderr("error: nope.csv: no such file\n");
+}
+
+#[test]
+fn a_glob_that_matches_nothing_is_an_error() {
+    let w = Workdir::new();
+    w.patterns()
+        .args(["mine", "logs/*.csv"])
+        .assert()
+        .code(2)
+        .stderr("error: 'logs/*.csv' matches no file\n");
+}
+
+#[test]
+fn an_empty_file_is_a_one_line_error() {
+    let w = Workdir::new();
+    w.write("empty.csv", "");
+    w.patterns()
+        .args(["mine", "empty.csv"])
+        .assert()
+        .code(2)
+        .stderr(contains("empty.csv: the file is empty"));
+}
+
+#[test]
+fn a_file_without_the_needed_columns_names_what_it_has() {
+    let w = Workdir::new();
+    w.write("log.csv", "user,when,what\nu,1,x\n");
+    w.patterns()
+        .args(["mine", "log.csv"])
+        .assert()
+        .code(2)
+        .stderr(contains("log.csv: no session_id column"))
+        .stderr(contains(
+            "the file has: user, when, what; name it with --session-col",
+        ));
+}
+
+#[test]
+fn column_flags_override_detection() {
+    let w = Workdir::new();
+    w.write("log.csv", "user,when,what\nu,1,x\nu,2,y\nv,1,x\nv,2,y\n");
+    let json = mine_json(
+        &w,
+        &[
+            "log.csv",
+            "--session-col",
+            "user",
+            "--timestamp-col",
+            "when",
+            "--tool-col",
+            "what",
+        ],
+    );
+    assert_eq!(chains(&json), ["x → y"]);
+}
+
+#[test]
+fn a_binary_file_is_rejected() {
+    let w = Workdir::new();
+    w.write(
+        "blob.csv",
+        [0x7f, b'E', b'L', b'F', 0, 1, 2, 3, 0, 0, 0xff, 0xfe],
+    );
+    w.patterns()
+        .args(["mine", "blob.csv"])
+        .assert()
+        .code(2)
+        .stderr(contains("blob.csv: this looks like a binary file"));
+}
+
+#[test]
+fn a_ragged_csv_row_is_named() {
+    let w = Workdir::new();
+    w.write(
+        "log.csv",
+        "session_id,timestamp,tool\ns1,1,a\ns1,2,b,extra,fields\ns1,3,c\n",
+    );
+    w.patterns()
+        .args(["mine", "log.csv"])
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "log.csv:3: this row has 5 fields but the header has 3",
+        ));
+}
+
+#[test]
+fn not_parquet_despite_the_name() {
+    let w = Workdir::new();
+    w.write("log.parquet", "session_id,timestamp,tool\n");
+    w.patterns()
+        .args(["mine", "log.parquet"])
+        .assert()
+        .code(2)
+        .stderr(contains("log.parquet: cannot read as Parquet"));
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    let w = Workdir::new();
+    w.write("log.csv", GOOD);
+    for args in [
+        &["--min-support", "0"][..],
+        &["--min-support", "1.5"],
+        &["--max-gap", "-1"],
+        &["--keep", "some"],
+        &["--min-len", "4", "--max-len", "3"],
+    ] {
+        w.patterns()
+            .arg("mine")
+            .arg("log.csv")
+            .args(args)
+            .assert()
+            .code(2);
+    }
+}
