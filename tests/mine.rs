@@ -162,11 +162,23 @@ fn an_impossible_threshold_explains_the_empty_answer() {
 }
 
 #[test]
-fn help_has_examples() {
-    crate::common::patterns()
+fn help_has_examples_and_says_how_the_default_support_grows() {
+    let out = crate::common::patterns()
         .args(["mine", "--help"])
-        .assert()
-        .success()
-        .stdout(contains("Examples:"))
-        .stdout(contains("max(5, 0.1 % of the sessions)"));
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        help.contains("Examples: patterns mine data/sample.csv"),
+        "{help}"
+    );
+    assert!(
+        help.contains("'auto' = max(5, 0.1 % of the sessions)"),
+        "{help}"
+    );
 }

@@ -29,9 +29,14 @@ fn helpdesk_process_log_loads_every_row() {
     assert_eq!(json["input"]["sessions"], 4580);
     assert_eq!(json["input"]["tools"], 14);
     let top = chains(&json);
-    // The ticket's main path comes first.
+    // Nearly every ticket ends resolved then closed, and the main path follows with 91 % of them:
+    // below the 95 % that would make the shorter chain a fragment of it.
     assert_eq!(
-        top[0], "Assign seriousness → Take in charge ticket → Resolve ticket → Closed",
+        top[..2],
+        [
+            "Resolve ticket → Closed",
+            "Assign seriousness → Take in charge ticket → Resolve ticket → Closed"
+        ],
         "{top:#?}"
     );
 }
