@@ -332,3 +332,66 @@ fn bad_flags_are_usage_errors() {
             .code(2);
     }
 }
+
+#[test]
+fn a_short_csv_row_is_named_too() {
+    let w = Workdir::new();
+    w.write(
+        "log.csv",
+        "session_id,timestamp,tool,success\ns1,1,a,1\ns1,2\ns1,3,c,1\n",
+    );
+    w.patterns()
+        .args(["mine", "log.csv"])
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "log.csv:3: this row has 2 fields but the header has 4",
+        ));
+}
+
+#[test]
+fn jsonl_bad_rows_have_their_line_numbers() {
+    let w = Workdir::new();
+    w.write(
+        "log.jsonl",
+        "{\"session\": \"a\", \"ts\": 1, \"tool\": \"x\"}\n\n{\"session\": \"a\", \"ts\": 2, \"tool\": null}\n",
+    );
+    w.patterns()
+        .args(["mine", "log.jsonl", "--strict"])
+        .assert()
+        .code(2)
+        .stderr(contains("log.jsonl:3: no tool name in column 'tool'"));
+}
+
+#[test]
+fn parquet_with_native_types_loads() {
+    use polars::prelude::*;
+    let w = Workdir::new();
+    let micros = |s: i64| s * 1_000_000;
+    let mut df = df!(
+        "session_id" => [7i64, 7, 8, 8],
+        "tool" => ["b", "a", "a", "b"],
+        "success" => [true, true, true, false],
+    )
+    .unwrap();
+    let ts = Series::new(
+        "timestamp".into(),
+        [
+            micros(1_767_261_602),
+            micros(1_767_261_601),
+            micros(1_767_265_200),
+            micros(1_767_265_205),
+        ],
+    )
+    .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+    .unwrap();
+    df.with_column(ts.into()).unwrap();
+    let path = w.path("log.parquet");
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let json = mine_json(&w, &["log.parquet"]);
+    assert_eq!(chains(&json), ["a → b"]);
+    assert_eq!(json["patterns"][0]["success_rate"], 0.5);
+    assert_eq!(json["input"]["sessions"], 2);
+}

@@ -20,7 +20,7 @@ pub use columns::ColumnNames;
 pub use error::{BadRow, LoadError, Location};
 
 use crate::events::{EventLog, TimeKind};
-use read::{BAD_SUCCESS, BAD_TIME, Format, NONE_ID};
+use read::{Format, NONE_ID};
 
 /// How many bad rows are kept with their details; the rest are only counted.
 pub const REPORTED_BAD_ROWS: usize = 5;
@@ -153,63 +153,45 @@ pub fn load(
             report.files_without_success.push(input.to_string());
         }
         let mut bad = Vec::new();
+        let skipped_before = report.skipped;
         for r in 0..file.len() {
-            let success = file.success.as_ref().map_or(1, |s| s[r]);
-            let problem = if file.sessions[r] == NONE_ID {
-                Some(("session", &file.mapping.session, "no session id"))
-            } else if file.tools[r] == NONE_ID {
-                Some(("tool", &file.mapping.tool, "no tool name"))
-            } else if file.timestamps[r] == BAD_TIME {
-                Some((
-                    "timestamp",
-                    &file.mapping.timestamp,
-                    "timestamp does not parse",
-                ))
-            } else if success == BAD_SUCCESS {
-                let column = match file
-                    .mapping
-                    .success
-                    .as_ref()
-                    .expect("a success value was read")
-                {
-                    columns::SuccessColumn::Flag(c) | columns::SuccessColumn::Error(c) => c,
-                };
-                Some(("success", column, "success value does not parse"))
-            } else {
-                None
+            let Some((field, column, reason)) = file.problem(r) else {
+                rows.sessions.push(file.sessions[r]);
+                rows.tools.push(file.tools[r]);
+                rows.timestamps.push(file.timestamps[r]);
+                rows.success.push(file.succeeded(r));
+                continue;
             };
-            match problem {
-                None => {
-                    rows.sessions.push(file.sessions[r]);
-                    rows.tools.push(file.tools[r]);
-                    rows.timestamps.push(file.timestamps[r]);
-                    rows.success.push(success == 1);
-                }
-                Some((field, column, reason)) => {
-                    report.skipped += 1;
-                    if report.bad_rows.len() + bad.len() < REPORTED_BAD_ROWS || options.strict {
-                        bad.push((
-                            r,
-                            BadRow {
-                                at: Location {
-                                    file: input.to_string(),
-                                    line: 0,
-                                    is_row: matches!(format, Format::Parquet),
-                                },
-                                column: column.clone(),
-                                value: file.raw(field, r),
-                                reason,
-                            },
-                        ));
-                    }
-                    if options.strict {
-                        break;
-                    }
-                }
+            report.skipped += 1;
+            if report.bad_rows.len() + bad.len() < REPORTED_BAD_ROWS || options.strict {
+                let at = Location {
+                    file: input.to_string(),
+                    line: 0,
+                    is_row: matches!(format, Format::Parquet),
+                };
+                bad.push((
+                    r,
+                    BadRow {
+                        at,
+                        column: column.to_string(),
+                        value: file.raw(field, r),
+                        reason,
+                    },
+                ));
+            }
+            if options.strict {
+                break;
             }
         }
-        let where_: Vec<usize> = bad.iter().map(|(r, _)| *r).collect();
-        for (line, (_, mut row)) in lines::locate(input, format, &stdin, &where_)
+        // Polars fills the missing fields of a short CSV row with nulls: such a row is not
+        // merely bad, the file is malformed.
+        if let (Format::Csv { separator }, true) = (format, report.skipped > skipped_before) {
+            if let Some(ragged) = lines::find_ragged(input, &stdin, separator) {
+                return Err(ragged);
+            }
+        }
+        let rows_at: Vec<usize> = bad.iter().map(|(r, _)| *r).collect();
+        for (line, (_, mut row)) in lines::locate(input, format, &stdin, &rows_at)
             .into_iter()
             .zip(bad)
         {

@@ -31,10 +31,10 @@ impl Format {
 
 /// Sentinel of a missing session or tool id, and of an unparseable timestamp.
 pub(super) const NONE_ID: u32 = u32::MAX;
-pub(super) const BAD_TIME: i64 = i64::MIN;
+const BAD_TIME: i64 = i64::MIN;
 
 /// Success values per row: 0 failed, 1 succeeded, 2 did not parse.
-pub(super) const BAD_SUCCESS: u8 = 2;
+const BAD_SUCCESS: u8 = 2;
 
 /// One file's rows as interned ids and parsed values, with the polars frame kept for quoting the
 /// raw values of bad rows.
@@ -52,6 +52,33 @@ pub(super) struct FileRows {
 impl FileRows {
     pub fn len(&self) -> usize {
         self.tools.len()
+    }
+
+    /// What is wrong with `row`, if anything: the field (as in [`FileRows::raw`]), the user's
+    /// column name, and the reason.
+    pub fn problem(&self, row: usize) -> Option<(&'static str, &str, &'static str)> {
+        if self.sessions[row] == NONE_ID {
+            Some(("session", &self.mapping.session, "no session id"))
+        } else if self.tools[row] == NONE_ID {
+            Some(("tool", &self.mapping.tool, "no tool name"))
+        } else if self.timestamps[row] == BAD_TIME {
+            Some((
+                "timestamp",
+                &self.mapping.timestamp,
+                "timestamp does not parse",
+            ))
+        } else if self.success.as_ref().is_some_and(|s| s[row] == BAD_SUCCESS) {
+            let (SuccessColumn::Flag(c) | SuccessColumn::Error(c)) =
+                self.mapping.success.as_ref()?;
+            Some(("success", c, "success value does not parse"))
+        } else {
+            None
+        }
+    }
+
+    /// Whether the call in `row` succeeded (every call does in a file without a success column).
+    pub fn succeeded(&self, row: usize) -> bool {
+        self.success.as_ref().is_none_or(|s| s[row] == 1)
     }
 
     /// The raw text of a field (`session`, `tool`, `timestamp` or `success`) in `row`, `""` for
