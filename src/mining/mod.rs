@@ -13,7 +13,7 @@ mod projection;
 use rayon::prelude::*;
 
 use crate::events::EventLog;
-use projection::{Projection, Scratch};
+use projection::{Extension, Projection, Scratch};
 
 /// The sequences that are mined: one per session, each call a tool id and whether it succeeded.
 #[derive(Debug, Clone)]
@@ -119,12 +119,21 @@ pub fn mine(seqs: &Sequences, params: &MineParams, on_root_done: &(dyn Fn() + Sy
         // A window reaches this far past the previous step.
         reach: params.max_gap.map_or(usize::MAX, |g| g.saturating_add(1)),
     };
-    let roots = Projection::roots(seqs, min_support);
-    roots
+    Projection::roots(seqs, min_support)
         .into_par_iter()
         .map(|(tool, proj)| {
             let mut out = Vec::new();
-            miner.grow(&[tool], proj, &mut out);
+            if miner.params.min_len == 1 {
+                out.push(Mined {
+                    pattern: vec![tool],
+                    support: proj.support(),
+                    occurrences: proj.occurrences(),
+                    successes: proj.successes(),
+                });
+            }
+            if miner.params.max_len > 1 {
+                miner.grow(&[tool], proj, &mut out);
+            }
             on_root_done();
             out
         })
@@ -141,27 +150,34 @@ struct Miner<'a> {
 }
 
 impl Miner<'_> {
+    /// Adds the frequent one-tool extensions of `pattern` (whose projection is `proj`) to `out`,
+    /// then theirs, depth first. The last level is only counted, never materialised.
     fn grow(&self, pattern: &[u32], proj: Projection, out: &mut Vec<Mined>) {
-        if pattern.len() >= self.params.min_len {
-            out.push(Mined {
-                pattern: pattern.to_vec(),
-                support: proj.support(),
-                occurrences: proj.occurrences(),
-                successes: proj.successes(),
-            });
+        let extensions = Scratch::with(self.seqs.tool_count, |scratch| {
+            proj.extensions(self.seqs, self.reach, self.params.min_support, scratch)
+        });
+        let len = pattern.len() + 1;
+        let extended = |e: &Extension| [pattern, &[e.tool]].concat();
+        if len >= self.params.min_len {
+            out.extend(extensions.iter().map(|e| Mined {
+                pattern: extended(e),
+                support: e.support,
+                occurrences: e.occurrences,
+                successes: e.successes,
+            }));
         }
-        if pattern.len() == self.params.max_len {
+        if len == self.params.max_len || extensions.is_empty() {
             return;
         }
-        let children = Scratch::with(self.seqs.tool_count, |scratch| {
-            proj.extend(self.seqs, self.reach, self.params.min_support, scratch)
-        });
+        let tools: Vec<u32> = extensions.iter().map(|e| e.tool).collect();
+        let children = proj.extend(self.seqs, self.reach, &tools);
         drop(proj);
-        let found: Vec<Vec<Mined>> = children
-            .into_par_iter()
-            .map(|(tool, child)| {
+        let found: Vec<Vec<Mined>> = extensions
+            .par_iter()
+            .zip(children)
+            .map(|(e, child)| {
                 let mut out = Vec::new();
-                self.grow(&[pattern, &[tool]].concat(), child, &mut out);
+                self.grow(&extended(e), child, &mut out);
                 out
             })
             .collect();

@@ -72,8 +72,11 @@ impl Projection {
                 }
             }
         }
-        let slots = Slots::new(&support, min_support);
-        let mut roots: Vec<Projection> = slots.tools.iter().map(|_| Projection::new()).collect();
+        let frequent: Vec<u32> = (0..seqs.tool_count as u32)
+            .filter(|&t| support[t as usize] >= min_support)
+            .collect();
+        let slots = Slots::new(seqs.tool_count, &frequent);
+        let mut roots: Vec<Projection> = frequent.iter().map(|_| Projection::new()).collect();
         for s in 0..seqs.len() {
             let (tools, ok) = seqs.session(s);
             for (q, (&t, &ok)) in tools.iter().zip(ok).enumerate() {
@@ -82,51 +85,60 @@ impl Projection {
                 }
             }
         }
-        slots
-            .tools
+        frequent
             .into_iter()
             .zip(roots.into_iter().map(Projection::finish))
             .collect()
     }
 
-    /// The projections of every one-tool extension of this prefix that occurs in at least
+    /// The counts of every one-tool extension of this prefix that occurs in at least
     /// `min_support` sessions, in tool-id order. `reach` is the largest allowed distance between
     /// two consecutive steps (`max_gap + 1`, or `usize::MAX`).
-    pub(super) fn extend(
+    pub(super) fn extensions(
         &self,
         seqs: &Sequences,
         reach: usize,
         min_support: usize,
         scratch: &mut Scratch,
-    ) -> Vec<(u32, Projection)> {
-        // First pass: in how many sessions each tool can extend the prefix.
+    ) -> Vec<Extension> {
         for (i, &s) in self.sessions.iter().enumerate() {
             let (tools, ok) = seqs.session(s as usize);
-            for_each_extension(self.session_ends(i), tools, ok, reach, |_, t, _| {
-                scratch.count(t, i as u32)
+            for_each_extension(self.session_ends(i), tools, ok, reach, |_, t, ok| {
+                scratch.count(t, i as u32, ok)
             });
         }
-        let slots = Slots::new(&scratch.support, min_support);
-        scratch.clear();
-        if slots.tools.is_empty() {
-            return Vec::new();
-        }
-        // Second pass: the end positions of the frequent extensions.
-        let mut children: Vec<Projection> = slots.tools.iter().map(|_| Projection::new()).collect();
-        for (i, &s) in self.sessions.iter().enumerate() {
-            let (tools, ok) = seqs.session(s as usize);
-            for_each_extension(self.session_ends(i), tools, ok, reach, |q, t, ok| {
-                if let Some(slot) = slots.get(t) {
-                    children[slot].push(s, q, ok);
-                }
-            });
-        }
-        slots
-            .tools
-            .into_iter()
-            .zip(children.into_iter().map(Projection::finish))
-            .collect()
+        scratch.take(min_support)
     }
+
+    /// The projections of the extensions by `tools` (ascending), in that order.
+    pub(super) fn extend(&self, seqs: &Sequences, reach: usize, tools: &[u32]) -> Vec<Projection> {
+        let slots = Slots::new(seqs.tool_count, tools);
+        let mut children: Vec<Projection> = tools.iter().map(|_| Projection::new()).collect();
+        for (i, &s) in self.sessions.iter().enumerate() {
+            let (session_tools, ok) = seqs.session(s as usize);
+            for_each_extension(
+                self.session_ends(i),
+                session_tools,
+                ok,
+                reach,
+                |q, t, ok| {
+                    if let Some(slot) = slots.get(t) {
+                        children[slot].push(s, q, ok);
+                    }
+                },
+            );
+        }
+        children.into_iter().map(Projection::finish).collect()
+    }
+}
+
+/// The counts of a one-tool extension of a prefix.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Extension {
+    pub tool: u32,
+    pub support: usize,
+    pub occurrences: u64,
+    pub successes: usize,
 }
 
 /// Calls `f(q, tool, ok)` for every position `q` that can extend an embedding ending at one of
@@ -170,28 +182,18 @@ fn for_each_extension(
     }
 }
 
-/// The frequent tools of one pass and their positions in the output.
+/// Where each of a set of tools goes in an output vector.
 struct Slots {
-    tools: Vec<u32>,
     slot_of: Vec<u32>,
 }
 
 impl Slots {
-    fn new(support: &[usize], min_support: usize) -> Slots {
-        let mut tools = Vec::new();
-        let slot_of = support
-            .iter()
-            .enumerate()
-            .map(|(t, &n)| {
-                if n >= min_support {
-                    tools.push(t as u32);
-                    tools.len() as u32 - 1
-                } else {
-                    u32::MAX
-                }
-            })
-            .collect();
-        Slots { tools, slot_of }
+    fn new(tool_count: usize, tools: &[u32]) -> Slots {
+        let mut slot_of = vec![u32::MAX; tool_count];
+        for (slot, &t) in tools.iter().enumerate() {
+            slot_of[t as usize] = slot as u32;
+        }
+        Slots { slot_of }
     }
 
     fn get(&self, tool: u32) -> Option<usize> {
@@ -200,46 +202,79 @@ impl Slots {
     }
 }
 
-/// Per-thread counters for the first pass, reused across nodes so that a log with many distinct
-/// tools does not pay an allocation of that size at every node.
+/// Per-thread counters of [`Projection::extensions`], reused across nodes so that a log with
+/// many distinct tools does not pay an allocation of that size at every node.
+#[derive(Default)]
 pub(super) struct Scratch {
-    support: Vec<usize>,
-    last_seen: Vec<u32>,
+    counts: Vec<Counts>,
     touched: Vec<u32>,
 }
+
+#[derive(Clone, Copy)]
+struct Counts {
+    support: usize,
+    occurrences: u64,
+    successes: usize,
+    last_session: u32,
+    last_ok_session: u32,
+}
+
+const UNSEEN: Counts = Counts {
+    support: 0,
+    occurrences: 0,
+    successes: 0,
+    last_session: u32::MAX,
+    last_ok_session: u32::MAX,
+};
 
 impl Scratch {
     pub(super) fn with<R>(tool_count: usize, f: impl FnOnce(&mut Scratch) -> R) -> R {
         thread_local! {
-            static SCRATCH: RefCell<Scratch> =
-                const { RefCell::new(Scratch { support: Vec::new(), last_seen: Vec::new(), touched: Vec::new() }) };
+            static SCRATCH: RefCell<Scratch> = RefCell::default();
         }
         SCRATCH.with(|cell| {
             let mut scratch = cell.borrow_mut();
-            if scratch.support.len() < tool_count {
-                scratch.support.resize(tool_count, 0);
-                scratch.last_seen.resize(tool_count, u32::MAX);
+            if scratch.counts.len() < tool_count {
+                scratch.counts.resize(tool_count, UNSEEN);
             }
             f(&mut scratch)
         })
     }
 
-    fn count(&mut self, tool: u32, session: u32) {
-        let t = tool as usize;
-        if self.last_seen[t] != session {
-            if self.support[t] == 0 {
+    /// Counts a position `q` (each is seen once per session) holding `tool` in the `session`-th
+    /// session of the projection.
+    fn count(&mut self, tool: u32, session: u32, ok: bool) {
+        let c = &mut self.counts[tool as usize];
+        if c.last_session != session {
+            if c.support == 0 {
                 self.touched.push(tool);
             }
-            self.last_seen[t] = session;
-            self.support[t] += 1;
+            c.last_session = session;
+            c.support += 1;
+        }
+        c.occurrences += 1;
+        if ok && c.last_ok_session != session {
+            c.last_ok_session = session;
+            c.successes += 1;
         }
     }
 
-    fn clear(&mut self) {
+    /// The counts of the tools with at least `min_support`, in tool order; resets the counters.
+    fn take(&mut self, min_support: usize) -> Vec<Extension> {
+        self.touched.sort_unstable();
+        let mut out = Vec::new();
         for &t in &self.touched {
-            self.support[t as usize] = 0;
-            self.last_seen[t as usize] = u32::MAX;
+            let c = std::mem::replace(&mut self.counts[t as usize], UNSEEN);
+            if c.support >= min_support {
+                out.push(Extension {
+                    tool: t,
+                    support: c.support,
+                    occurrences: c.occurrences,
+                    successes: c.successes,
+                });
+            }
         }
         self.touched.clear();
+        out
     }
 }
