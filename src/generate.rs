@@ -120,13 +120,12 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
         let mut chosen = Vec::new();
         for _ in 0..if rng.random_bool(0.2) { 2 } else { 1 } {
             let mut pick = rng.random::<f64>();
-            if let Some(w) = WORKFLOWS.iter().position(|w| {
+            let workflow = WORKFLOWS.iter().position(|w| {
                 pick -= w.2;
                 pick < 0.0
-            }) {
-                if !chosen.contains(&w) {
-                    chosen.push(w);
-                }
+            });
+            if let Some(w) = workflow.filter(|w| !chosen.contains(w)) {
+                chosen.push(w);
             }
         }
         noise(&mut rng, &mut calls, 1..4);

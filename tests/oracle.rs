@@ -9,10 +9,11 @@ use proptest::prelude::*;
 
 /// chain (tool names) → (support, occurrences, successful sessions)
 type Counts = BTreeMap<Vec<String>, (usize, u64, usize)>;
+type Tally = (usize, BTreeSet<(usize, usize)>, usize);
 
 fn oracle(sessions: &[Vec<(String, bool)>], params: &MineParams, keep_repeats: bool) -> Counts {
-    let mut per_chain: BTreeMap<Vec<String>, (usize, BTreeSet<(usize, usize)>, usize)> =
-        BTreeMap::new();
+    // chain → (sessions, distinct (session, end) pairs, sessions with an all-success embedding)
+    let mut per_chain: BTreeMap<Vec<String>, Tally> = BTreeMap::new();
     for (s, calls) in sessions.iter().enumerate() {
         let mut seq: Vec<(String, bool)> = Vec::new();
         for call in calls {

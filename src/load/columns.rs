@@ -84,6 +84,19 @@ pub struct Mapping {
 }
 
 impl Mapping {
+    /// The file's name for `field`; `""` for a success column the file does not have.
+    pub fn column(&self, field: Field) -> &str {
+        match field {
+            Field::Session => &self.session,
+            Field::Timestamp => &self.timestamp,
+            Field::Tool => &self.tool,
+            Field::Success => match &self.success {
+                Some(SuccessColumn::Flag(c) | SuccessColumn::Error(c)) => c,
+                None => "",
+            },
+        }
+    }
+
     /// Finds the columns among `found`: a flag's name must exist exactly; otherwise the first
     /// alias present, matched exactly, else ignoring case.
     pub fn detect(path: &str, found: &[String], given: &ColumnNames) -> Result<Mapping, LoadError> {

@@ -1,15 +1,18 @@
 //! The only place polars is used: one file in, typed columns out.
 
 use std::io::Read;
+use std::num::NonZeroUsize;
 use std::path::Path;
+use std::sync::mpsc;
 
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::columns::{ColumnNames, Mapping, SuccessColumn};
+use super::Input;
+use super::calls::{BAD_SUCCESS, BAD_TIME, Calls, Interner, NONE_ID};
+use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
 use super::error::LoadError;
 use super::values::{Stamp, float_stamp, int_stamp, parse_success, parse_timestamp};
-use super::{Input, Interner};
 
 /// The log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,69 +32,25 @@ impl Format {
     }
 }
 
-/// Sentinel of a missing session or tool id, and of an unparseable timestamp.
-pub(super) const NONE_ID: u32 = u32::MAX;
-const BAD_TIME: i64 = i64::MIN;
+/// Rows per batch handed over by polars' streaming engine: the loader holds a few batches of
+/// text at a time, never the whole file.
+const BATCH_ROWS: usize = 1 << 17;
 
-/// Success values per row: 0 failed, 1 succeeded, 2 did not parse.
-const BAD_SUCCESS: u8 = 2;
-
-/// One file's rows as interned ids and parsed values, with the polars frame kept for quoting the
-/// raw values of bad rows.
-pub(super) struct FileRows {
+/// What one file contributed besides its rows.
+pub(super) struct FileSummary {
     pub mapping: Mapping,
-    pub sessions: Vec<u32>,
-    pub tools: Vec<u32>,
-    pub timestamps: Vec<i64>,
-    pub any_order_key: bool,
-    /// `None` when the file has no success column.
-    pub success: Option<Vec<u8>>,
-    frame: DataFrame,
+    pub has_success: bool,
+    /// The raw text of the first few values per field that did not parse, by row in the file.
+    pub raw: Vec<(usize, Field, String)>,
 }
 
-impl FileRows {
-    pub fn len(&self) -> usize {
-        self.tools.len()
-    }
-
-    /// What is wrong with `row`, if anything: the field (as in [`FileRows::raw`]), the user's
-    /// column name, and the reason.
-    pub fn problem(&self, row: usize) -> Option<(&'static str, &str, &'static str)> {
-        if self.sessions[row] == NONE_ID {
-            Some(("session", &self.mapping.session, "no session id"))
-        } else if self.tools[row] == NONE_ID {
-            Some(("tool", &self.mapping.tool, "no tool name"))
-        } else if self.timestamps[row] == BAD_TIME {
-            Some((
-                "timestamp",
-                &self.mapping.timestamp,
-                "timestamp does not parse",
-            ))
-        } else if self.success.as_ref().is_some_and(|s| s[row] == BAD_SUCCESS) {
-            let (SuccessColumn::Flag(c) | SuccessColumn::Error(c)) =
-                self.mapping.success.as_ref()?;
-            Some(("success", c, "success value does not parse"))
-        } else {
-            None
-        }
-    }
-
-    /// Whether the call in `row` succeeded (every call does in a file without a success column).
-    pub fn succeeded(&self, row: usize) -> bool {
-        self.success.as_ref().is_none_or(|s| s[row] == 1)
-    }
-
-    /// The raw text of a field (`session`, `tool`, `timestamp` or `success`) in `row`, `""` for
-    /// null.
-    pub fn raw(&self, field: &str, row: usize) -> String {
-        let Ok(col) = self.frame.column(field) else {
-            return String::new();
-        };
-        match col.get(row) {
-            Ok(AnyValue::Null) | Err(_) => String::new(),
-            Ok(AnyValue::String(s)) => s.to_string(),
-            Ok(v) => v.to_string(),
-        }
+impl FileSummary {
+    /// The raw text of `field` in `row` if it was kept, else `""` (a missing value).
+    pub fn raw(&self, row: usize, field: Field) -> &str {
+        self.raw
+            .iter()
+            .find(|(r, f, _)| *r == row && *f == field)
+            .map_or("", |(_, _, v)| v)
     }
 }
 
@@ -201,15 +160,16 @@ fn scan(input: &Input, format: Format, stdin: &[u8]) -> PolarsResult<LazyFrame> 
     }
 }
 
-/// Reads one file: detects its columns, checks their types, and converts its rows.
+/// Reads one file into `calls`: detects its columns, checks their types, and converts its rows
+/// batch by batch. Keeps the raw text of the first `keep_raw` bad values of each field.
 pub(super) fn read(
     input: &Input,
     format: Format,
     stdin: &[u8],
     names: &ColumnNames,
-    session_ids: &mut Interner,
-    tool_ids: &mut Interner,
-) -> Result<FileRows, LoadError> {
+    calls: &mut Calls,
+    keep_raw: usize,
+) -> Result<FileSummary, LoadError> {
     let path = input.to_string();
     let mut lf = scan(input, format, stdin).map_err(|e| unreadable(input, format, e))?;
     let schema = lf
@@ -250,65 +210,151 @@ pub(super) fn read(
         text(&mapping.tool, "a tool name")?.alias("tool"),
         ts_expr.alias("timestamp"),
     ];
-    let success_column = mapping.success.as_ref().map(|s| match s {
-        SuccessColumn::Flag(c) | SuccessColumn::Error(c) => c.clone(),
-    });
-    if let Some(c) = &success_column {
+    let error_column = matches!(mapping.success, Some(SuccessColumn::Error(_)));
+    if let Some(SuccessColumn::Flag(c) | SuccessColumn::Error(c)) = &mapping.success {
         select.push(text(c, "a success flag")?.alias("success"));
     }
-    let mut frame = lf.select(select).collect().map_err(|e| match format {
+    let mut batches = Batches {
+        calls,
+        ts_dtype,
+        error_column,
+        keep_raw,
+        rows: 0,
+        raw: Vec::new(),
+    };
+    let has_success = mapping.success.is_some();
+    stream(lf.select(select), |df| batches.append(&df)).map_err(|e| match format {
         Format::Csv { separator } => super::lines::find_ragged(input, stdin, separator)
             .unwrap_or_else(|| unreadable(input, format, e)),
         _ => unreadable(input, format, e),
     })?;
-    frame.rechunk_mut_par();
-
-    let strings = |name: &str| {
-        frame
-            .column(name)
-            .and_then(|c| c.str())
-            .expect("cast to text")
-            .clone()
-    };
-    let sessions = intern(&strings("session"), session_ids);
-    let tools = intern(&strings("tool"), tool_ids);
-    let (timestamps, any_order_key) =
-        timestamps(frame.column("timestamp").expect("selected"), &ts_dtype);
-    let success = success_column.is_some().then(|| {
-        let error_column = matches!(mapping.success, Some(SuccessColumn::Error(_)));
-        strings("success")
-            .iter()
-            .map(|v| match (v.map(str::trim), error_column) {
-                (None | Some(""), true) => 1,
-                (Some(_), true) => 0,
-                (None, false) => BAD_SUCCESS,
-                (Some(s), false) => parse_success(s).map_or(BAD_SUCCESS, u8::from),
-            })
-            .collect()
-    });
-    Ok(FileRows {
+    Ok(FileSummary {
         mapping,
-        sessions,
-        tools,
-        timestamps,
-        any_order_key,
-        success,
-        frame,
+        has_success,
+        raw: batches.raw,
     })
 }
 
-/// Interns the non-empty values of a text column; null and blank become `NONE_ID`.
-fn intern(values: &StringChunked, ids: &mut Interner) -> Vec<u32> {
-    values
-        .iter()
-        .map(|v| match v.map(str::trim) {
-            None | Some("") => NONE_ID,
-            Some(s) => ids.intern(s),
-        })
-        .collect()
+/// Runs `plan` on polars' streaming engine in a thread of its own and hands each batch to
+/// `each` on this thread, so that reading the next batch overlaps with converting this one.
+fn stream(plan: LazyFrame, mut each: impl FnMut(DataFrame)) -> PolarsResult<()> {
+    enum Message {
+        Batch(DataFrame),
+        Done(PolarsResult<()>),
+    }
+    let (tx, rx) = mpsc::sync_channel(2);
+    let batches = tx.clone();
+    // The callback returns whether to stop: when this side has gone away.
+    let callback = PlanCallback::new(move |df| Ok(batches.send(Message::Batch(df)).is_err()));
+    let plan = plan.sink_batches(callback, true, NonZeroUsize::new(BATCH_ROWS))?;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let result = plan.collect_with_engine(Engine::Streaming).map(drop);
+            tx.send(Message::Done(result)).ok();
+        });
+        for message in rx {
+            match message {
+                Message::Batch(df) => each(df),
+                Message::Done(result) => return result,
+            }
+        }
+        unreachable!("the engine thread always says when it is done")
+    })
 }
 
-/// Parses a timestamp column in parallel; `BAD_TIME` marks a value that does not parse.
+/// Converts the batches of one file into rows of `calls`.
+struct Batches<'a> {
+    calls: &'a mut Calls,
+    ts_dtype: DataType,
+    error_column: bool,
+    keep_raw: usize,
+    /// Rows of this file so far.
+    rows: usize,
+    raw: Vec<(usize, Field, String)>,
+}
+
+impl Batches<'_> {
+    fn append(&mut self, df: &DataFrame) {
+        let strings = |name: &str| df.column(name).and_then(|c| c.str()).expect("cast to text");
+        intern(
+            strings("session"),
+            &mut self.calls.session_ids,
+            &mut self.calls.sessions,
+        );
+        intern(
+            strings("tool"),
+            &mut self.calls.tool_ids,
+            &mut self.calls.tools,
+        );
+
+        let ts = df.column("timestamp").expect("selected");
+        let (parsed, any_order_key) = timestamps(ts, &self.ts_dtype);
+        self.calls.any_order_key |= any_order_key;
+        let bad = parsed
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| **t == BAD_TIME)
+            .map(|(i, _)| i);
+        for i in bad.take(self.keep_raw.saturating_sub(self.kept(Field::Timestamp))) {
+            let text = ts
+                .get(i)
+                .ok()
+                .filter(|v| !v.is_null())
+                .map_or(String::new(), |v| match v {
+                    AnyValue::String(s) => s.to_string(),
+                    v => v.to_string(),
+                });
+            self.raw.push((self.rows + i, Field::Timestamp, text));
+        }
+        self.calls.timestamps.extend(parsed);
+
+        match df.column("success").and_then(|c| c.str()) {
+            Err(_) => self
+                .calls
+                .success
+                .extend(std::iter::repeat_n(1, df.height())),
+            Ok(values) => {
+                let start = self.calls.success.len();
+                self.calls.success.extend(values.iter().map(|v| {
+                    match (v.map(str::trim), self.error_column) {
+                        (None | Some(""), true) => 1,
+                        (Some(_), true) => 0,
+                        (None, false) => BAD_SUCCESS,
+                        (Some(s), false) => parse_success(s).map_or(BAD_SUCCESS, u8::from),
+                    }
+                }));
+                let bad =
+                    (0..df.height()).filter(|&i| self.calls.success[start + i] == BAD_SUCCESS);
+                for i in bad
+                    .take(self.keep_raw.saturating_sub(self.kept(Field::Success)))
+                    .collect::<Vec<_>>()
+                {
+                    self.raw.push((
+                        self.rows + i,
+                        Field::Success,
+                        values.get(i).unwrap_or("").to_string(),
+                    ));
+                }
+            }
+        }
+        self.rows += df.height();
+    }
+
+    fn kept(&self, field: Field) -> usize {
+        self.raw.iter().filter(|(_, f, _)| *f == field).count()
+    }
+}
+
+/// Interns the non-empty values of a text column into `out`; null and blank become `NONE_ID`.
+fn intern(values: &StringChunked, ids: &mut Interner, out: &mut Vec<u32>) {
+    out.extend(values.iter().map(|v| match v.map(str::trim) {
+        None | Some("") => NONE_ID,
+        Some(s) => ids.intern(s),
+    }));
+}
+
+/// Parses a timestamp column in parallel; `BAD_TIME` marks a value that does not parse. Also
+/// says whether any value was a plain order key.
 fn timestamps(column: &Column, dtype: &DataType) -> (Vec<i64>, bool) {
     let stamp = |s: Option<Stamp>| match s {
         Some(Stamp::Time(t)) => (t, false),
@@ -320,7 +366,7 @@ fn timestamps(column: &Column, dtype: &DataType) -> (Vec<i64>, bool) {
             let ca = column.str().expect("text column");
             (0..ca.len())
                 .into_par_iter()
-                .with_min_len(1 << 14)
+                .with_min_len(1 << 12)
                 .map(|i| stamp(ca.get(i).and_then(parse_timestamp)))
                 .collect()
         }
@@ -335,7 +381,7 @@ fn timestamps(column: &Column, dtype: &DataType) -> (Vec<i64>, bool) {
                 .map(|v| stamp(v.map(|v| Stamp::Time(scale(v)))))
                 .collect()
         }
-        DataType::Float64 | DataType::Float32 => {
+        d if d.is_float() => {
             let ca = column.f64().expect("cast to f64");
             ca.iter().map(|v| stamp(v.and_then(float_stamp))).collect()
         }

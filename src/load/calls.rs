@@ -1,0 +1,148 @@
+//! The rows of every file read so far, as interned ids and parsed values in input order, and
+//! their grouping into an [`EventLog`].
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::columns::Field;
+use crate::events::{EventLog, TimeKind};
+
+/// A missing session or tool.
+pub(super) const NONE_ID: u32 = u32::MAX;
+/// A timestamp that does not parse.
+pub(super) const BAD_TIME: i64 = i64::MIN;
+/// Success values: 0 failed, 1 succeeded, `BAD_SUCCESS` did not parse.
+pub(super) const BAD_SUCCESS: u8 = 2;
+
+/// Interns strings as dense ids in order of first appearance.
+#[derive(Default)]
+pub(super) struct Interner {
+    ids: FxHashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl Interner {
+    pub(super) fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        assert!(id < NONE_ID, "more than 2^32 - 1 distinct values");
+        self.names.push(s.into());
+        self.ids.insert(s.into(), id);
+        id
+    }
+}
+
+/// Every row read, good and bad, row-aligned.
+#[derive(Default)]
+pub(super) struct Calls {
+    pub session_ids: Interner,
+    pub tool_ids: Interner,
+    pub sessions: Vec<u32>,
+    pub tools: Vec<u32>,
+    pub timestamps: Vec<i64>,
+    pub success: Vec<u8>,
+    /// Some timestamp was a plain order key rather than a time.
+    pub any_order_key: bool,
+}
+
+impl Calls {
+    pub(super) fn len(&self) -> usize {
+        self.tools.len()
+    }
+
+    /// What is wrong with row `r`, if anything.
+    pub(super) fn problem(&self, r: usize) -> Option<(Field, &'static str)> {
+        if self.sessions[r] == NONE_ID {
+            Some((Field::Session, "no session id"))
+        } else if self.tools[r] == NONE_ID {
+            Some((Field::Tool, "no tool name"))
+        } else if self.timestamps[r] == BAD_TIME {
+            Some((Field::Timestamp, "timestamp does not parse"))
+        } else if self.success[r] == BAD_SUCCESS {
+            Some((Field::Success, "success value does not parse"))
+        } else {
+            None
+        }
+    }
+
+    /// Groups the good rows by session (in order of first appearance) and orders each session
+    /// by timestamp, ties by input order.
+    pub(super) fn into_log(self) -> EventLog {
+        let good: Vec<bool> = (0..self.len())
+            .into_par_iter()
+            .map(|r| self.problem(r).is_none())
+            .collect();
+        // Tool ids by name, so that comparing ids compares names; tools seen only in bad rows go.
+        let mut used = vec![false; self.tool_ids.names.len()];
+        let mut counts = vec![0usize; self.session_ids.names.len()];
+        for r in (0..self.len()).filter(|&r| good[r]) {
+            used[self.tools[r] as usize] = true;
+            counts[self.sessions[r] as usize] += 1;
+        }
+        let names = &self.tool_ids.names;
+        let mut by_name: Vec<u32> = (0..names.len() as u32)
+            .filter(|&t| used[t as usize])
+            .collect();
+        by_name.sort_unstable_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+        let mut rank = vec![0u32; names.len()];
+        for (new, &old) in by_name.iter().enumerate() {
+            rank[old as usize] = new as u32;
+        }
+        // Sessions that kept no good row are dropped.
+        let kept: Vec<usize> = (0..counts.len()).filter(|&s| counts[s] > 0).collect();
+        let mut offsets = Vec::with_capacity(kept.len() + 1);
+        let mut next = vec![0usize; counts.len()];
+        offsets.push(0);
+        for &s in &kept {
+            next[s] = *offsets.last().expect("starts with 0");
+            offsets.push(next[s] + counts[s]);
+        }
+        let mut order = vec![0u32; *offsets.last().expect("starts with 0")];
+        for r in (0..self.len()).filter(|&r| good[r]) {
+            let s = self.sessions[r] as usize;
+            order[next[s]] = r as u32;
+            next[s] += 1;
+        }
+        // Stable sorts per session: equal timestamps keep input order.
+        let ts = &self.timestamps;
+        let mut slices = Vec::with_capacity(kept.len());
+        let mut rest = order.as_mut_slice();
+        for w in offsets.windows(2) {
+            let (head, tail) = rest.split_at_mut(w[1] - w[0]);
+            slices.push(head);
+            rest = tail;
+        }
+        slices.par_iter_mut().for_each(|s| {
+            if !s.is_sorted_by_key(|&r| ts[r as usize]) {
+                s.sort_by_key(|&r| ts[r as usize]);
+            }
+        });
+        EventLog {
+            tool_names: by_name
+                .iter()
+                .map(|&t| names[t as usize].to_string())
+                .collect(),
+            session_names: kept
+                .iter()
+                .map(|&s| self.session_ids.names[s].to_string())
+                .collect(),
+            tools: order
+                .par_iter()
+                .map(|&r| rank[self.tools[r as usize] as usize])
+                .collect(),
+            success: order
+                .par_iter()
+                .map(|&r| self.success[r as usize] == 1)
+                .collect(),
+            timestamps: order.par_iter().map(|&r| ts[r as usize]).collect(),
+            offsets,
+            time_kind: if self.any_order_key {
+                TimeKind::OrderKey
+            } else {
+                TimeKind::EpochMicros
+            },
+        }
+    }
+}
