@@ -15,43 +15,48 @@ use rayon::prelude::*;
 use crate::events::EventLog;
 use projection::{Extension, Projection, Scratch};
 
-/// The sequences that are mined: one per session, each call a tool id and whether it succeeded.
+/// The sequences that are mined: one per session, each call a tool id with its success in the
+/// top bit, so that the miner's inner loop reads one array.
 #[derive(Debug, Clone)]
 pub struct Sequences {
-    offsets: Vec<usize>,
-    tools: Vec<u32>,
-    ok: Vec<bool>,
+    offsets: Vec<u32>,
+    calls: Vec<u32>,
     tool_count: usize,
 }
+
+/// The success flag of a call in [`Sequences`] and of a position in a projection.
+const OK: u32 = 1 << 31;
 
 impl Sequences {
     /// Takes the sessions of `log`; unless `keep_repeats`, immediate repeats of one tool (retries)
     /// collapse into one call whose outcome is the last attempt's.
+    ///
+    /// # Panics
+    /// With 2^31 calls or tools or more.
     pub fn new(log: &EventLog, keep_repeats: bool) -> Sequences {
+        assert!(
+            log.event_count() < OK as usize && log.tool_names.len() < OK as usize,
+            "more than 2^31 calls or tools cannot be mined in one run"
+        );
         let mut seqs = Sequences {
             offsets: Vec::with_capacity(log.offsets.len()),
-            tools: Vec::with_capacity(log.event_count()),
-            ok: Vec::with_capacity(log.event_count()),
+            calls: Vec::with_capacity(log.event_count()),
             tool_count: log.tool_names.len(),
         };
         seqs.offsets.push(0);
         for s in 0..log.session_count() {
             let range = log.range(s);
-            let start = seqs.tools.len();
+            let start = seqs.calls.len();
             for (&tool, &ok) in log.tools[range.clone()].iter().zip(&log.success[range]) {
-                if !keep_repeats && seqs.tools.len() > start && seqs.tools.last() == Some(&tool) {
-                    *seqs.ok.last_mut().expect("a call was pushed") = ok;
-                } else {
-                    seqs.tools.push(tool);
-                    seqs.ok.push(ok);
+                let call = tool | if ok { OK } else { 0 };
+                let repeat = !keep_repeats && seqs.calls.len() > start && seqs.calls.last().is_some_and(|&c| c & !OK == tool);
+                match seqs.calls.last_mut() {
+                    Some(last) if repeat => *last = call,
+                    _ => seqs.calls.push(call),
                 }
             }
-            seqs.offsets.push(seqs.tools.len());
+            seqs.offsets.push(seqs.calls.len() as u32);
         }
-        assert!(
-            seqs.tools.len() < projection::MAX_POSITION,
-            "more than 2^31 calls cannot be mined in one run"
-        );
         seqs
     }
 
@@ -65,13 +70,13 @@ impl Sequences {
 
     /// Number of calls after collapsing repeats.
     pub fn event_count(&self) -> usize {
-        self.tools.len()
+        self.calls.len()
     }
 
-    /// The tools and outcomes of session `s`.
-    pub fn session(&self, s: usize) -> (&[u32], &[bool]) {
-        let range = self.offsets[s]..self.offsets[s + 1];
-        (&self.tools[range.clone()], &self.ok[range])
+    /// The tools of session `s` and whether each call succeeded.
+    pub fn session(&self, s: usize) -> impl Iterator<Item = (u32, bool)> + '_ {
+        let range = self.offsets[s] as usize..self.offsets[s + 1] as usize;
+        self.calls[range].iter().map(|&c| (c & !OK, c & OK != 0))
     }
 }
 
@@ -124,12 +129,7 @@ pub fn mine(seqs: &Sequences, params: &MineParams, on_root_done: &(dyn Fn() + Sy
         .map(|(tool, proj)| {
             let mut out = Vec::new();
             if miner.params.min_len == 1 {
-                out.push(Mined {
-                    pattern: vec![tool],
-                    support: proj.support(),
-                    occurrences: proj.occurrences(),
-                    successes: proj.successes(),
-                });
+                out.push(Mined::new(&[], proj.counts(tool)));
             }
             if miner.params.max_len > 1 {
                 miner.grow(&[tool], proj, &mut out);
@@ -143,6 +143,17 @@ pub fn mine(seqs: &Sequences, params: &MineParams, on_root_done: &(dyn Fn() + Sy
         .collect()
 }
 
+impl Mined {
+    fn new(prefix: &[u32], e: Extension) -> Mined {
+        Mined {
+            pattern: [prefix, &[e.tool]].concat(),
+            support: e.support,
+            occurrences: e.occurrences,
+            successes: e.successes,
+        }
+    }
+}
+
 struct Miner<'a> {
     seqs: &'a Sequences,
     params: MineParams,
@@ -153,31 +164,23 @@ impl Miner<'_> {
     /// Adds the frequent one-tool extensions of `pattern` (whose projection is `proj`) to `out`,
     /// then theirs, depth first. The last level is only counted, never materialised.
     fn grow(&self, pattern: &[u32], proj: Projection, out: &mut Vec<Mined>) {
-        let extensions = Scratch::with(self.seqs.tool_count, |scratch| {
-            proj.extensions(self.seqs, self.reach, self.params.min_support, scratch)
-        });
         let len = pattern.len() + 1;
-        let extended = |e: &Extension| [pattern, &[e.tool]].concat();
+        let build = len < self.params.max_len;
+        let extensions = Scratch::with(self.seqs.tool_count, |scratch| {
+            proj.extend(self.seqs, self.reach, self.params.min_support, build, scratch)
+        });
+        drop(proj);
         if len >= self.params.min_len {
-            out.extend(extensions.iter().map(|e| Mined {
-                pattern: extended(e),
-                support: e.support,
-                occurrences: e.occurrences,
-                successes: e.successes,
-            }));
+            out.extend(extensions.iter().map(|(e, _)| Mined::new(pattern, *e)));
         }
-        if len == self.params.max_len || extensions.is_empty() {
+        if !build {
             return;
         }
-        let tools: Vec<u32> = extensions.iter().map(|e| e.tool).collect();
-        let children = proj.extend(self.seqs, self.reach, &tools);
-        drop(proj);
         let found: Vec<Vec<Mined>> = extensions
-            .par_iter()
-            .zip(children)
+            .into_par_iter()
             .map(|(e, child)| {
                 let mut out = Vec::new();
-                self.grow(&extended(e), child, &mut out);
+                self.grow(&[pattern, &[e.tool]].concat(), child.expect("built"), &mut out);
                 out
             })
             .collect();

@@ -1,39 +1,35 @@
 //! The projected database of one prefix: for every session that contains it, every position at
 //! which an embedding of the prefix ends, each flagged when some embedding ending there had all
 //! of its steps succeed.
+//!
+//! Positions are absolute indices into [`Sequences::calls`] and sessions are known by where they
+//! end, so that the inner loop touches the projection (sequentially) and the calls (one cache
+//! line or two per session) and nothing else.
 
 use std::cell::RefCell;
 
-use super::Sequences;
-
-/// Positions are stored with the success flag in the top bit.
-const OK: u32 = 1 << 31;
-/// Calls per run must stay below this so that positions and counts fit the packing.
-pub(super) const MAX_POSITION: usize = OK as usize;
+use super::{OK, Sequences};
 
 pub(super) struct Projection {
-    sessions: Vec<u32>,
-    /// `bounds[i]..bounds[i + 1]` are the ends of `sessions[i]`; one more entry than sessions.
+    /// Per session: the end (exclusive) of its calls.
+    limits: Vec<u32>,
+    /// `bounds[i]..bounds[i + 1]` are the ends of session `i`; one more entry than sessions.
     bounds: Vec<u32>,
-    /// Positions relative to the session's start, ascending per session, `OK` flag on top.
+    /// Positions, ascending per session, with the `OK` flag on top.
     ends: Vec<u32>,
 }
 
 impl Projection {
     fn new() -> Projection {
-        Projection {
-            sessions: Vec::new(),
-            bounds: Vec::new(),
-            ends: Vec::new(),
-        }
+        Projection { limits: Vec::new(), bounds: Vec::new(), ends: Vec::new() }
     }
 
-    fn push(&mut self, session: u32, position: usize, ok: bool) {
-        if self.sessions.last() != Some(&session) {
-            self.sessions.push(session);
+    fn push(&mut self, limit: u32, position: u32, ok: bool) {
+        if self.limits.last() != Some(&limit) {
+            self.limits.push(limit);
             self.bounds.push(self.ends.len() as u32);
         }
-        self.ends.push(position as u32 | if ok { OK } else { 0 });
+        self.ends.push(position | if ok { OK } else { 0 });
     }
 
     fn finish(mut self) -> Projection {
@@ -45,18 +41,16 @@ impl Projection {
         &self.ends[self.bounds[i] as usize..self.bounds[i + 1] as usize]
     }
 
-    pub(super) fn support(&self) -> usize {
-        self.sessions.len()
-    }
-
-    pub(super) fn occurrences(&self) -> u64 {
-        self.ends.len() as u64
-    }
-
-    pub(super) fn successes(&self) -> usize {
-        (0..self.sessions.len())
-            .filter(|&i| self.session_ends(i).iter().any(|e| e & OK != 0))
-            .count()
+    /// The counts of this prefix itself.
+    pub(super) fn counts(&self, tool: u32) -> Extension {
+        Extension {
+            tool,
+            support: self.limits.len(),
+            occurrences: self.ends.len() as u64,
+            successes: (0..self.limits.len())
+                .filter(|&i| self.session_ends(i).iter().any(|e| e & OK != 0))
+                .count(),
+        }
     }
 
     /// The projections of every single tool that occurs in at least `min_support` sessions,
@@ -65,96 +59,95 @@ impl Projection {
         let mut support = vec![0usize; seqs.tool_count];
         let mut last_seen = vec![u32::MAX; seqs.tool_count];
         for s in 0..seqs.len() {
-            for &t in seqs.session(s).0 {
+            for (t, _) in seqs.session(s) {
                 if last_seen[t as usize] != s as u32 {
                     last_seen[t as usize] = s as u32;
                     support[t as usize] += 1;
                 }
             }
         }
-        let frequent: Vec<u32> = (0..seqs.tool_count as u32)
-            .filter(|&t| support[t as usize] >= min_support)
-            .collect();
-        let slots = Slots::new(seqs.tool_count, &frequent);
+        let frequent: Vec<u32> =
+            (0..seqs.tool_count as u32).filter(|&t| support[t as usize] >= min_support).collect();
+        let mut slot = vec![usize::MAX; seqs.tool_count];
+        for (i, &t) in frequent.iter().enumerate() {
+            slot[t as usize] = i;
+        }
         let mut roots: Vec<Projection> = frequent.iter().map(|_| Projection::new()).collect();
         for s in 0..seqs.len() {
-            let (tools, ok) = seqs.session(s);
-            for (q, (&t, &ok)) in tools.iter().zip(ok).enumerate() {
-                if let Some(slot) = slots.get(t) {
-                    roots[slot].push(s as u32, q, ok);
+            let (start, limit) = (seqs.offsets[s], seqs.offsets[s + 1]);
+            for q in start..limit {
+                let call = seqs.calls[q as usize];
+                if let Some(root) = roots.get_mut(slot[(call & !OK) as usize]) {
+                    root.push(limit, q, call & OK != 0);
                 }
             }
         }
-        frequent
-            .into_iter()
-            .zip(roots.into_iter().map(Projection::finish))
-            .collect()
+        frequent.into_iter().zip(roots.into_iter().map(Projection::finish)).collect()
     }
 
     /// The counts of every one-tool extension of this prefix that occurs in at least
-    /// `min_support` sessions, in tool-id order. `reach` is the largest allowed distance between
-    /// two consecutive steps (`max_gap + 1`, or `usize::MAX`).
-    pub(super) fn extensions(
+    /// `min_support` sessions, in tool-id order, and with `build` their projections too.
+    /// `reach` is the largest allowed distance between two consecutive steps (`max_gap + 1`, or
+    /// `usize::MAX`).
+    pub(super) fn extend(
         &self,
         seqs: &Sequences,
         reach: usize,
         min_support: usize,
+        build: bool,
         scratch: &mut Scratch,
-    ) -> Vec<Extension> {
-        for (i, &s) in self.sessions.iter().enumerate() {
-            let (tools, ok) = seqs.session(s as usize);
-            for_each_extension(self.session_ends(i), tools, ok, reach, |_, t, ok| {
-                scratch.count(t, i as u32, ok)
+    ) -> Vec<(Extension, Option<Projection>)> {
+        let mut children: Vec<Projection> = Vec::new();
+        for (i, &limit) in self.limits.iter().enumerate() {
+            // The calls of a deep prefix's sessions are scattered over the log: ask for those of
+            // a later session now, so that the wait for memory overlaps with this one's work.
+            if let Some(&ahead) = self.bounds.get(i + PREFETCH_DISTANCE) {
+                if let Some(&e) = self.ends.get(ahead as usize) {
+                    prefetch(&seqs.calls, (e & !OK) as usize);
+                }
+            }
+            for_each_extension(self.session_ends(i), &seqs.calls, limit, reach, |q, t, ok| {
+                let slot = scratch.count(t, i as u32, ok);
+                if build {
+                    if slot == children.len() {
+                        children.push(Projection::new());
+                    }
+                    children[slot].push(limit, q, ok);
+                }
             });
         }
-        scratch.take(min_support)
-    }
-
-    /// The projections of the extensions by `tools` (ascending), in that order.
-    pub(super) fn extend(&self, seqs: &Sequences, reach: usize, tools: &[u32]) -> Vec<Projection> {
-        let slots = Slots::new(seqs.tool_count, tools);
-        let mut children: Vec<Projection> = tools.iter().map(|_| Projection::new()).collect();
-        for (i, &s) in self.sessions.iter().enumerate() {
-            let (session_tools, ok) = seqs.session(s as usize);
-            for_each_extension(
-                self.session_ends(i),
-                session_tools,
-                ok,
-                reach,
-                |q, t, ok| {
-                    if let Some(slot) = slots.get(t) {
-                        children[slot].push(s, q, ok);
-                    }
-                },
-            );
-        }
-        children.into_iter().map(Projection::finish).collect()
+        let mut children = children.into_iter().map(|c| Some(c.finish()));
+        let mut out: Vec<(Extension, Option<Projection>)> = scratch
+            .take()
+            .map(|e| (e, children.next().flatten()))
+            .filter(|(e, _)| e.support >= min_support)
+            .collect();
+        out.sort_unstable_by_key(|(e, _)| e.tool);
+        out
     }
 }
 
-/// The counts of a one-tool extension of a prefix.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Extension {
-    pub tool: u32,
-    pub support: usize,
-    pub occurrences: u64,
-    pub successes: usize,
+/// How many sessions ahead [`Projection::extend`] prefetches.
+const PREFETCH_DISTANCE: usize = 16;
+
+/// A hint to load `data[index]` into the cache; does nothing where there is no such hint.
+#[inline(always)]
+fn prefetch(data: &[u32], index: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(x) = data.get(index) {
+        // SAFETY: a prefetch has no effect on memory or program state, and the pointer is valid.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((x as *const u32).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, index);
 }
 
-/// Calls `f(q, tool, ok)` for every position `q` that can extend an embedding ending at one of
-/// `ends`: `q` is at most `reach` after the last end before it. `ok` says whether an embedding
-/// whose steps all succeeded can be extended by a successful call at `q`.
-fn for_each_extension(
-    ends: &[u32],
-    tools: &[u32],
-    ok: &[bool],
-    reach: usize,
-    mut f: impl FnMut(usize, u32, bool),
-) {
+/// Calls `f(q, tool, ok)` for every position `q` before `limit` that can extend an embedding
+/// ending at one of `ends`: `q` is at most `reach` after the last end before it. `ok` says
+/// whether an embedding whose steps all succeeded ends with a successful call at `q`.
+fn for_each_extension(ends: &[u32], calls: &[u32], limit: u32, reach: usize, mut f: impl FnMut(u32, u32, bool)) {
     let position = |e: u32| (e & !OK) as usize;
-    let stop = position(ends[ends.len() - 1])
-        .saturating_add(reach)
-        .min(tools.len() - 1);
+    let stop = position(ends[ends.len() - 1]).saturating_add(reach).min(limit as usize - 1);
     // The latest end before q, and the latest successful one.
     let mut next = 0;
     let mut last_end = 0;
@@ -176,37 +169,28 @@ fn for_each_extension(
             }
             continue;
         }
-        let ok_here = ok[q] && last_ok.is_some_and(|p| q - p <= reach);
-        f(q, tools[q], ok_here);
+        let call = calls[q];
+        let ok_here = call & OK != 0 && last_ok.is_some_and(|p| q - p <= reach);
+        f(q as u32, call & !OK, ok_here);
         q += 1;
     }
 }
 
-/// Where each of a set of tools goes in an output vector.
-struct Slots {
-    slot_of: Vec<u32>,
+/// The counts of a one-tool extension of a prefix.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Extension {
+    pub tool: u32,
+    pub support: usize,
+    pub occurrences: u64,
+    pub successes: usize,
 }
 
-impl Slots {
-    fn new(tool_count: usize, tools: &[u32]) -> Slots {
-        let mut slot_of = vec![u32::MAX; tool_count];
-        for (slot, &t) in tools.iter().enumerate() {
-            slot_of[t as usize] = slot as u32;
-        }
-        Slots { slot_of }
-    }
-
-    fn get(&self, tool: u32) -> Option<usize> {
-        let slot = self.slot_of[tool as usize];
-        (slot != u32::MAX).then_some(slot as usize)
-    }
-}
-
-/// Per-thread counters of [`Projection::extensions`], reused across nodes so that a log with
-/// many distinct tools does not pay an allocation of that size at every node.
+/// Per-thread counters of [`Projection::extend`], reused across nodes so that a log with many
+/// distinct tools does not pay an allocation of that size at every node.
 #[derive(Default)]
 pub(super) struct Scratch {
     counts: Vec<Counts>,
+    /// Tools counted at this node, in order of first sight: a tool's slot is its index here.
     touched: Vec<u32>,
 }
 
@@ -217,6 +201,7 @@ struct Counts {
     successes: usize,
     last_session: u32,
     last_ok_session: u32,
+    slot: u32,
 }
 
 const UNSEEN: Counts = Counts {
@@ -225,6 +210,7 @@ const UNSEEN: Counts = Counts {
     successes: 0,
     last_session: u32::MAX,
     last_ok_session: u32::MAX,
+    slot: u32::MAX,
 };
 
 impl Scratch {
@@ -241,14 +227,15 @@ impl Scratch {
         })
     }
 
-    /// Counts a position `q` (each is seen once per session) holding `tool` in the `session`-th
-    /// session of the projection.
-    fn count(&mut self, tool: u32, session: u32, ok: bool) {
+    /// Counts a position (each is seen once per session) holding `tool` in the `session`-th
+    /// session of the projection; returns the tool's slot.
+    fn count(&mut self, tool: u32, session: u32, ok: bool) -> usize {
         let c = &mut self.counts[tool as usize];
+        if c.slot == u32::MAX {
+            c.slot = self.touched.len() as u32;
+            self.touched.push(tool);
+        }
         if c.last_session != session {
-            if c.support == 0 {
-                self.touched.push(tool);
-            }
             c.last_session = session;
             c.support += 1;
         }
@@ -257,24 +244,15 @@ impl Scratch {
             c.last_ok_session = session;
             c.successes += 1;
         }
+        c.slot as usize
     }
 
-    /// The counts of the tools with at least `min_support`, in tool order; resets the counters.
-    fn take(&mut self, min_support: usize) -> Vec<Extension> {
-        self.touched.sort_unstable();
-        let mut out = Vec::new();
-        for &t in &self.touched {
-            let c = std::mem::replace(&mut self.counts[t as usize], UNSEEN);
-            if c.support >= min_support {
-                out.push(Extension {
-                    tool: t,
-                    support: c.support,
-                    occurrences: c.occurrences,
-                    successes: c.successes,
-                });
-            }
-        }
-        self.touched.clear();
-        out
+    /// The counts of every tool seen, by slot; resets the counters.
+    fn take(&mut self) -> impl Iterator<Item = Extension> + '_ {
+        let counts = &mut self.counts;
+        self.touched.drain(..).map(move |t| {
+            let c = std::mem::replace(&mut counts[t as usize], UNSEEN);
+            Extension { tool: t, support: c.support, occurrences: c.occurrences, successes: c.successes }
+        })
     }
 }
