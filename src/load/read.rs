@@ -347,9 +347,18 @@ impl Batches<'_> {
 
 /// Interns the non-empty values of a text column into `out`; null and blank become `NONE_ID`.
 fn intern(values: &StringChunked, ids: &mut Interner, out: &mut Vec<u32>) {
+    // Logs usually list a session's calls together: a run of one value is hashed once.
+    let mut last: Option<(&str, u32)> = None;
     out.extend(values.iter().map(|v| match v.map(str::trim) {
         None | Some("") => NONE_ID,
-        Some(s) => ids.intern(s),
+        Some(s) => match last {
+            Some((prev, id)) if prev == s => id,
+            _ => {
+                let id = ids.intern(s);
+                last = Some((s, id));
+                id
+            }
+        },
     }));
 }
 
