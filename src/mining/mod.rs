@@ -49,7 +49,9 @@ impl Sequences {
             let start = seqs.calls.len();
             for (&tool, &ok) in log.tools[range.clone()].iter().zip(&log.success[range]) {
                 let call = tool | if ok { OK } else { 0 };
-                let repeat = !keep_repeats && seqs.calls.len() > start && seqs.calls.last().is_some_and(|&c| c & !OK == tool);
+                let repeat = !keep_repeats
+                    && seqs.calls.len() > start
+                    && seqs.calls.last().is_some_and(|&c| c & !OK == tool);
                 match seqs.calls.last_mut() {
                     Some(last) if repeat => *last = call,
                     _ => seqs.calls.push(call),
@@ -167,7 +169,13 @@ impl Miner<'_> {
         let len = pattern.len() + 1;
         let build = len < self.params.max_len;
         let extensions = Scratch::with(self.seqs.tool_count, |scratch| {
-            proj.extend(self.seqs, self.reach, self.params.min_support, build, scratch)
+            proj.extend(
+                self.seqs,
+                self.reach,
+                self.params.min_support,
+                build,
+                scratch,
+            )
         });
         drop(proj);
         if len >= self.params.min_len {
@@ -180,7 +188,11 @@ impl Miner<'_> {
             .into_par_iter()
             .map(|(e, child)| {
                 let mut out = Vec::new();
-                self.grow(&[pattern, &[e.tool]].concat(), child.expect("built"), &mut out);
+                self.grow(
+                    &[pattern, &[e.tool]].concat(),
+                    child.expect("built"),
+                    &mut out,
+                );
                 out
             })
             .collect();

@@ -21,7 +21,11 @@ pub(super) struct Projection {
 
 impl Projection {
     fn new() -> Projection {
-        Projection { limits: Vec::new(), bounds: Vec::new(), ends: Vec::new() }
+        Projection {
+            limits: Vec::new(),
+            bounds: Vec::new(),
+            ends: Vec::new(),
+        }
     }
 
     fn push(&mut self, limit: u32, position: u32, ok: bool) {
@@ -66,8 +70,9 @@ impl Projection {
                 }
             }
         }
-        let frequent: Vec<u32> =
-            (0..seqs.tool_count as u32).filter(|&t| support[t as usize] >= min_support).collect();
+        let frequent: Vec<u32> = (0..seqs.tool_count as u32)
+            .filter(|&t| support[t as usize] >= min_support)
+            .collect();
         let mut slot = vec![usize::MAX; seqs.tool_count];
         for (i, &t) in frequent.iter().enumerate() {
             slot[t as usize] = i;
@@ -82,7 +87,10 @@ impl Projection {
                 }
             }
         }
-        frequent.into_iter().zip(roots.into_iter().map(Projection::finish)).collect()
+        frequent
+            .into_iter()
+            .zip(roots.into_iter().map(Projection::finish))
+            .collect()
     }
 
     /// The counts of every one-tool extension of this prefix that occurs in at least
@@ -106,15 +114,21 @@ impl Projection {
                     prefetch(&seqs.calls, (e & !OK) as usize);
                 }
             }
-            for_each_extension(self.session_ends(i), &seqs.calls, limit, reach, |q, t, ok| {
-                let slot = scratch.count(t, i as u32, ok);
-                if build {
-                    if slot == children.len() {
-                        children.push(Projection::new());
+            for_each_extension(
+                self.session_ends(i),
+                &seqs.calls,
+                limit,
+                reach,
+                |q, t, ok| {
+                    let slot = scratch.count(t, i as u32, ok);
+                    if build {
+                        if slot == children.len() {
+                            children.push(Projection::new());
+                        }
+                        children[slot].push(limit, q, ok);
                     }
-                    children[slot].push(limit, q, ok);
-                }
-            });
+                },
+            );
         }
         let mut children = children.into_iter().map(|c| Some(c.finish()));
         let mut out: Vec<(Extension, Option<Projection>)> = scratch
@@ -136,7 +150,11 @@ fn prefetch(data: &[u32], index: usize) {
     #[cfg(target_arch = "x86_64")]
     if let Some(x) = data.get(index) {
         // SAFETY: a prefetch has no effect on memory or program state, and the pointer is valid.
-        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((x as *const u32).cast()) };
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                (x as *const u32).cast(),
+            )
+        };
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (data, index);
@@ -145,9 +163,17 @@ fn prefetch(data: &[u32], index: usize) {
 /// Calls `f(q, tool, ok)` for every position `q` before `limit` that can extend an embedding
 /// ending at one of `ends`: `q` is at most `reach` after the last end before it. `ok` says
 /// whether an embedding whose steps all succeeded ends with a successful call at `q`.
-fn for_each_extension(ends: &[u32], calls: &[u32], limit: u32, reach: usize, mut f: impl FnMut(u32, u32, bool)) {
+fn for_each_extension(
+    ends: &[u32],
+    calls: &[u32],
+    limit: u32,
+    reach: usize,
+    mut f: impl FnMut(u32, u32, bool),
+) {
     let position = |e: u32| (e & !OK) as usize;
-    let stop = position(ends[ends.len() - 1]).saturating_add(reach).min(limit as usize - 1);
+    let stop = position(ends[ends.len() - 1])
+        .saturating_add(reach)
+        .min(limit as usize - 1);
     // The latest end before q, and the latest successful one.
     let mut next = 0;
     let mut last_end = 0;
@@ -252,7 +278,12 @@ impl Scratch {
         let counts = &mut self.counts;
         self.touched.drain(..).map(move |t| {
             let c = std::mem::replace(&mut counts[t as usize], UNSEEN);
-            Extension { tool: t, support: c.support, occurrences: c.occurrences, successes: c.successes }
+            Extension {
+                tool: t,
+                support: c.support,
+                occurrences: c.occurrences,
+                successes: c.successes,
+            }
         })
     }
 }
