@@ -2,8 +2,7 @@
 //! and sessions interned as integers. Nothing here knows where the rows came from.
 
 /// How the timestamps of a log should be read when they are shown to a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeKind {
     /// Every timestamp was a date-time or an epoch value: they are microseconds since 1970.
     EpochMicros,

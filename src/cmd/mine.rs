@@ -4,6 +4,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use itertools::Itertools;
 use serde::Serialize;
 
 use super::table::{Table, count};
@@ -274,8 +275,7 @@ fn plural(n: usize) -> &'static str {
 fn chain(p: &Scored, log: &EventLog) -> String {
     p.pattern
         .iter()
-        .map(|&t| log.tool_names[t as usize].as_str())
-        .collect::<Vec<_>>()
+        .map(|&t| &log.tool_names[t as usize])
         .join(" → ")
 }
 

@@ -77,7 +77,7 @@ pub struct LoadOptions {
 }
 
 /// What loading saw, for the summary line and warnings.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct LoadReport {
     pub files: Vec<String>,
     /// Data rows read, bad ones included.
@@ -85,7 +85,6 @@ pub struct LoadReport {
     /// Bad rows skipped.
     pub skipped: usize,
     /// The first [`REPORTED_BAD_ROWS`] bad rows.
-    #[serde(skip)]
     pub bad_rows: Vec<BadRow>,
     /// Files without a success column (every call in them counts as succeeded).
     pub files_without_success: Vec<String>,

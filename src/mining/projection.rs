@@ -109,10 +109,10 @@ impl Projection {
         for (i, &limit) in self.limits.iter().enumerate() {
             // The calls of a deep prefix's sessions are scattered over the log: ask for those of
             // a later session now, so that the wait for memory overlaps with this one's work.
-            if let Some(&ahead) = self.bounds.get(i + PREFETCH_DISTANCE) {
-                if let Some(&e) = self.ends.get(ahead as usize) {
-                    prefetch(&seqs.calls, (e & !OK) as usize);
-                }
+            if let Some(&ahead) = self.bounds.get(i + PREFETCH_DISTANCE)
+                && let Some(&e) = self.ends.get(ahead as usize)
+            {
+                prefetch(&seqs.calls, (e & !OK) as usize);
             }
             for_each_extension(
                 self.session_ends(i),
