@@ -1,8 +1,10 @@
 //! `patterns mine`: load logs, mine frequent tool chains, score them, print them.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use itertools::Itertools;
 use serde::Serialize;
@@ -10,9 +12,11 @@ use serde::Serialize;
 use super::table::{Table, count};
 use crate::UsageError;
 use crate::events::EventLog;
+use crate::events::TimeKind;
 use crate::load::{self, ColumnNames, LoadOptions, LoadReport, REPORTED_BAD_ROWS};
 use crate::mining::{self, MinSupport, MineParams, Sequences};
 use crate::score::{self, Keep, Scored};
+use crate::template::{ChainStats, Library, SaveOptions};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -92,7 +96,36 @@ pub struct Args {
     #[arg(long, default_value_t = 0.05, value_name = "SHARE", value_parser = parse_share, help_heading = "Mining")]
     closed_tolerance: f64,
 
-    /// How many chains to print (0 = all)
+    /// Library folder that the top chains are written to as workflow templates
+    #[arg(
+        long,
+        env = "PATTERNS_LIBRARY",
+        default_value = "workflows",
+        value_name = "DIR",
+        help_heading = "Library"
+    )]
+    library: PathBuf,
+    /// Only print; do not write templates
+    #[arg(long, help_heading = "Library")]
+    no_write: bool,
+    /// Add this run's counts to those already in the library (for nightly runs over each day's
+    /// new logs); by default a re-mined template gets this run's counts
+    #[arg(long, help_heading = "Library")]
+    accumulate: bool,
+    /// Delete mined templates whose chain is no longer frequent; by default they are kept and
+    /// marked "stale": true
+    #[arg(long, help_heading = "Library")]
+    prune: bool,
+    /// Seconds to wait for another process that is writing the library
+    #[arg(
+        long,
+        default_value_t = 600,
+        value_name = "SECONDS",
+        help_heading = "Library"
+    )]
+    lock_wait: u64,
+
+    /// How many chains to print and write as templates (0 = all)
     #[arg(long, default_value_t = 20, value_name = "N", help_heading = "Output")]
     top: usize,
     /// Print one JSON object instead of a table
@@ -173,6 +206,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         n => &ranked[..n.min(ranked.len())],
     };
 
+    if !args.no_write {
+        save(&args, shown, &log, &seqs, &params)?;
+    }
+
     let mut out = std::io::stdout().lock();
     if args.json {
         let json = JsonOutput {
@@ -242,6 +279,76 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             params.min_len, params.max_len, params.min_support
         );
     }
+    Ok(())
+}
+
+/// Writes the shown chains into the library and says what changed on stderr.
+fn save(
+    args: &Args,
+    shown: &[Scored],
+    log: &EventLog,
+    seqs: &Sequences,
+    params: &MineParams,
+) -> anyhow::Result<()> {
+    let time = |t: i64| {
+        chrono::DateTime::from_timestamp_micros(t)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    };
+    let chains: Vec<(Vec<String>, ChainStats)> = shown
+        .iter()
+        .map(|p| {
+            let (mut first_seen, mut last_seen) = (None, None);
+            if log.time_kind == TimeKind::EpochMicros {
+                let sessions = mining::sessions_with(seqs, &p.pattern, params.max_gap);
+                first_seen = sessions
+                    .iter()
+                    .map(|&s| log.timestamps[log.offsets[s]])
+                    .min()
+                    .and_then(time);
+                last_seen = sessions
+                    .iter()
+                    .map(|&s| log.timestamps[log.offsets[s + 1] - 1])
+                    .max()
+                    .and_then(time);
+            }
+            let chain = p
+                .pattern
+                .iter()
+                .map(|&t| log.tool_names[t as usize].clone())
+                .collect();
+            let stats = ChainStats {
+                support: p.support as u64,
+                success_rate: p.success_rate,
+                score: p.score,
+                first_seen,
+                last_seen,
+            };
+            (chain, stats)
+        })
+        .collect();
+    let library = Library::new(&args.library);
+    let options = SaveOptions {
+        accumulate: args.accumulate,
+        prune: args.prune,
+        lock_wait: Duration::from_secs(args.lock_wait),
+    };
+    let report = library
+        .save_mined(&chains, options, |lock| {
+            eprintln!(
+                "waiting for {} (another patterns process is writing the library)…",
+                lock.display()
+            )
+        })
+        .with_context(|| format!("could not update the library '{}'", args.library.display()))?;
+    eprintln!(
+        "library {}: {} new, {} updated, {} unchanged, {} marked stale, {} removed",
+        args.library.display(),
+        report.created.len(),
+        report.updated.len(),
+        report.unchanged.len(),
+        report.marked_stale.len(),
+        report.removed.len()
+    );
     Ok(())
 }
 

@@ -263,3 +263,29 @@ mod tests {
         }
     }
 }
+
+/// The sessions in which `pattern` occurs (with at most `max_gap` calls between steps), in
+/// order. A direct scan, for the few chains that become templates.
+pub fn sessions_with(seqs: &Sequences, pattern: &[u32], max_gap: Option<usize>) -> Vec<usize> {
+    let reach = max_gap.map_or(usize::MAX, |g| g.saturating_add(1));
+    let occurs = |s: usize| {
+        let tools: Vec<u32> = seqs.session(s).map(|(t, _)| t).collect();
+        let Some((&first, rest)) = pattern.split_first() else {
+            return false;
+        };
+        let mut ends: Vec<usize> = (0..tools.len()).filter(|&q| tools[q] == first).collect();
+        for &t in rest {
+            ends = (0..tools.len())
+                .filter(|&q| tools[q] == t && ends.iter().any(|&e| e < q && q - e <= reach))
+                .collect();
+            if ends.is_empty() {
+                return false;
+            }
+        }
+        !ends.is_empty()
+    };
+    (0..seqs.len())
+        .into_par_iter()
+        .filter(|&s| occurs(s))
+        .collect()
+}

@@ -1,0 +1,320 @@
+//! The library folder: one `<name>.json` per template. Writes are atomic (temp file + rename in
+//! the folder), a lock file keeps two writers from interleaving, and re-mining merges.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::mined::{ChainStats, from_chain, round, unique_name};
+use super::model::{Source, WorkflowTemplate};
+use super::validate;
+
+/// Library files larger than this are not read.
+pub const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
+
+const LOCK_FILE: &str = ".patterns.lock";
+
+/// Errors of the library layer.
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Another process held the lock for longer than we were willing to wait.
+    #[error(
+        "{path} is locked by another patterns process (a concurrent mine?); gave up after {waited:?}, run again when it is done"
+    )]
+    Locked { path: PathBuf, waited: Duration },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LibraryError + '_ {
+    move |source| LibraryError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A file of the library and what it holds.
+#[derive(Debug)]
+pub struct Entry {
+    pub path: PathBuf,
+    /// The template, or every reason it cannot be used.
+    pub template: Result<WorkflowTemplate, Vec<String>>,
+}
+
+/// What a save did, by template name.
+#[derive(Debug, Default, PartialEq)]
+pub struct SaveReport {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub marked_stale: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// How re-mining treats what the library already has.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SaveOptions {
+    /// Add the new counts to the old ones (nightly increments) instead of replacing them.
+    pub accumulate: bool,
+    /// Delete mined templates that fell below the threshold instead of marking them stale.
+    pub prune: bool,
+    /// How long to wait for another writer's lock.
+    pub lock_wait: Duration,
+}
+
+/// A library folder.
+#[derive(Debug, Clone)]
+pub struct Library {
+    dir: PathBuf,
+}
+
+/// Holds the library's lock until dropped.
+pub struct Lock {
+    _file: File,
+}
+
+impl Library {
+    pub fn new(dir: impl Into<PathBuf>) -> Library {
+        Library { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The path of template `name`'s file.
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.json"))
+    }
+
+    /// Every `*.json` file of the folder in name order, parsed and checked. A missing folder is
+    /// an empty library.
+    pub fn entries(&self) -> Result<Vec<Entry>, LibraryError> {
+        let mut paths: Vec<PathBuf> = match fs::read_dir(&self.dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&self.dir)(e)),
+            Ok(dir) => dir
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "json")
+                        && !p
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
+                .collect(),
+        };
+        paths.sort();
+        Ok(paths
+            .into_iter()
+            .map(|path| Entry {
+                template: read_template(&path),
+                path,
+            })
+            .collect())
+    }
+
+    /// Takes the lock, waiting up to `wait` (with `on_wait` told once) for another holder.
+    pub fn lock(&self, wait: Duration, on_wait: impl FnOnce(&Path)) -> Result<Lock, LibraryError> {
+        fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let path = self.dir.join(LOCK_FILE);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        let started = Instant::now();
+        let mut on_wait = Some(on_wait);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Lock { _file: file }),
+                Err(fs::TryLockError::WouldBlock) => {
+                    if let Some(f) = on_wait.take() {
+                        f(&path);
+                    }
+                    if started.elapsed() >= wait {
+                        return Err(LibraryError::Locked {
+                            path,
+                            waited: started.elapsed(),
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+            }
+        }
+    }
+
+    /// Merges freshly mined chains into the library under its lock: a chain that has a mined
+    /// template gets its metadata updated; a new chain gets a new file; mined templates whose
+    /// chain is not among `chains` are marked stale (or removed with `prune`). User and built-in
+    /// templates, and files that do not parse, are never touched. Files whose content would not
+    /// change are not rewritten.
+    pub fn save_mined(
+        &self,
+        chains: &[(Vec<String>, ChainStats)],
+        options: SaveOptions,
+        on_wait: impl FnOnce(&Path),
+    ) -> Result<SaveReport, LibraryError> {
+        let _lock = self.lock(options.lock_wait, on_wait)?;
+        let entries = self.entries()?;
+        let mut taken: HashSet<String> = entries.iter().map(|e| stem(&e.path)).collect();
+        let mut mined: HashMap<Vec<String>, (String, WorkflowTemplate)> = HashMap::new();
+        for e in entries {
+            if let Ok(t) = e.template
+                && t.metadata.source == Source::Mined
+            {
+                mined.insert(t.metadata.pattern.clone(), (stem(&e.path), t));
+            }
+        }
+        let mut report = SaveReport::default();
+        for (chain, stats) in chains {
+            let (file, template, is_new) = match mined.remove(chain) {
+                Some((file, old)) => {
+                    let t = merge(old, stats, options.accumulate);
+                    (file, t, false)
+                }
+                None => {
+                    let name = unique_name(chain, |n| taken.contains(n));
+                    taken.insert(name.clone());
+                    (name.clone(), from_chain(name, chain, stats), true)
+                }
+            };
+            let changed = self.write_if_changed(&file, &template.to_json())?;
+            match (is_new, changed) {
+                (true, _) => report.created.push(file),
+                (false, true) => report.updated.push(file),
+                (false, false) => report.unchanged.push(file),
+            }
+        }
+        // What is left fell below the threshold in this run.
+        let mut left: Vec<(String, WorkflowTemplate)> = mined.into_values().collect();
+        left.sort_by(|a, b| a.0.cmp(&b.0));
+        for (file, mut t) in left {
+            if options.prune {
+                let path = self.path_of(&file);
+                fs::remove_file(&path).map_err(io(&path))?;
+                report.removed.push(file);
+            } else if !t.metadata.stale {
+                t.metadata.stale = true;
+                self.write_if_changed(&file, &t.to_json())?;
+                report.marked_stale.push(file);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Writes `contents` to `<name>.json` atomically unless it already holds exactly that.
+    fn write_if_changed(&self, name: &str, contents: &str) -> Result<bool, LibraryError> {
+        let path = self.path_of(name);
+        if fs::read(&path).is_ok_and(|old| old == contents.as_bytes()) {
+            return Ok(false);
+        }
+        write_atomic(&path, contents.as_bytes())?;
+        Ok(true)
+    }
+
+    /// Writes a template (e.g. a built-in) as a new file; an existing file is left alone.
+    pub fn add(&self, t: &WorkflowTemplate) -> Result<bool, LibraryError> {
+        let path = self.path_of(&t.name);
+        if path.exists() {
+            return Ok(false);
+        }
+        fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        write_atomic(&path, t.to_json().as_bytes())?;
+        Ok(true)
+    }
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// A mined template with the figures of a new run.
+fn merge(mut t: WorkflowTemplate, stats: &ChainStats, accumulate: bool) -> WorkflowTemplate {
+    let m = &mut t.metadata;
+    let old_usage = m.usage_count.unwrap_or(0);
+    if accumulate && old_usage > 0 {
+        let usage = old_usage + stats.support;
+        let successes = m.success_rate.unwrap_or(0.0) * old_usage as f64
+            + stats.success_rate * stats.support as f64;
+        m.usage_count = Some(usage);
+        m.success_rate = Some(round(successes / usage as f64, 4));
+        m.score = Some(round(m.score.unwrap_or(0.0) + stats.score, 2));
+        m.first_seen = min_opt(m.first_seen.take(), stats.first_seen.clone(), false);
+        m.last_seen = min_opt(m.last_seen.take(), stats.last_seen.clone(), true);
+    } else {
+        m.usage_count = Some(stats.support);
+        m.success_rate = Some(round(stats.success_rate, 4));
+        m.score = Some(round(stats.score, 2));
+        m.first_seen = stats.first_seen.clone();
+        m.last_seen = stats.last_seen.clone();
+    }
+    m.stale = false;
+    t
+}
+
+/// The earlier (or with `max`, the later) of two RFC 3339 times in the same zone (UTC).
+fn min_opt(a: Option<String>, b: Option<String>, max: bool) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if (a <= b) != max { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Reads and checks one library file.
+pub fn read_template(path: &Path) -> Result<WorkflowTemplate, Vec<String>> {
+    let size = fs::metadata(path).map_err(|e| vec![e.to_string()])?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(vec![format!(
+            "the file is {size} bytes; library files over {MAX_FILE_BYTES} bytes are not read"
+        )]);
+    }
+    let text = fs::read_to_string(path).map_err(|e| vec![e.to_string()])?;
+    let t: WorkflowTemplate =
+        serde_json::from_str(&text).map_err(|e| vec![format!("not a workflow template: {e}")])?;
+    let mut problems = validate::problems(&t);
+    if problems.is_empty() && stem(path) != t.name {
+        problems.push(format!(
+            "the template is named '{}' but the file is '{}.json'",
+            t.name,
+            stem(path)
+        ));
+    }
+    if problems.is_empty() {
+        Ok(t)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Writes `bytes` to `path` so that a reader (or a crash) sees the old file or the new one,
+/// never a mix: a temp file in the same folder, flushed to disk, renamed over the target.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LibraryError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let result = File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|()| fs::rename(&tmp, path));
+    if result.is_err() {
+        fs::remove_file(&tmp).ok();
+    }
+    result.map_err(io(path))
+}

@@ -1,0 +1,201 @@
+//! From a mined chain to a template: deterministic, readable, file-system-safe names.
+
+use std::collections::HashMap;
+
+use serde_json::Map;
+
+use super::model::{Metadata, OnError, Source, WorkflowStep, WorkflowTemplate};
+
+/// The figures of a mined chain that go into its template's metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChainStats {
+    pub support: u64,
+    pub success_rate: f64,
+    pub score: f64,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+}
+
+/// `Take in charge ticket` → `take_in_charge_ticket`: lower-case letters and digits joined by
+/// single underscores.
+pub fn slug(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') && !out.is_empty() {
+            out.push('_');
+        }
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    out
+}
+
+/// The template name of a chain: `<first>_to_<last>` (one tool: its name), cut to stay a short
+/// file name.
+pub fn name(chain: &[String]) -> String {
+    let first = slug(chain.first().map_or("", String::as_str));
+    let name = match chain.last() {
+        Some(last) if chain.len() > 1 => format!("{first}_to_{}", slug(last)),
+        _ => first,
+    };
+    let name: String = name.chars().take(120).collect();
+    if name.is_empty() {
+        "workflow".into()
+    } else {
+        name
+    }
+}
+
+/// A name for `chain` that differs from every name in `taken`: the plain name, or with a short
+/// hash of the whole chain when the plain one is taken (stable across runs and input order).
+pub fn unique_name(chain: &[String], taken: impl Fn(&str) -> bool) -> String {
+    let plain = name(chain);
+    if !taken(&plain) {
+        return plain;
+    }
+    // FNV-1a over the chain: the same chain always gets the same suffix.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in chain.join("\u{1f}").bytes() {
+        hash = (hash ^ byte as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    format!("{plain}_{:06x}", hash & 0xff_ffff)
+}
+
+/// Step ids for the tools of a chain: the tool's slug, without a first segment that several
+/// different tools share (`github_list_issues`, `github_create_pr` → `list_issues`, `create_pr`); a
+/// repeated id gets `_2`, `_3`.
+pub fn step_ids(tools: &[String]) -> Vec<String> {
+    let slugs: Vec<String> = tools.iter().map(|t| slug(t)).collect();
+    let head = |s: &str| s.split_once('_').map(|(h, _)| h.to_string());
+    // How many different tools share each first segment.
+    let mut namespace_count: HashMap<String, usize> = HashMap::new();
+    for (i, s) in slugs.iter().enumerate() {
+        if let Some(h) = head(s)
+            && !slugs[..i].contains(s)
+        {
+            *namespace_count.entry(h).or_default() += 1;
+        }
+    }
+    let mut used: HashMap<String, usize> = HashMap::new();
+    slugs
+        .iter()
+        .map(|s| {
+            let base = match s.split_once('_') {
+                Some((h, rest)) if namespace_count[h] > 1 => rest.to_string(),
+                _ => s.clone(),
+            };
+            let base = match base.chars().next() {
+                None => "step".to_string(),
+                Some(c) if c.is_ascii_digit() => format!("s_{base}"),
+                _ => base,
+            };
+            let n = used.entry(base.clone()).or_default();
+            *n += 1;
+            if *n == 1 { base } else { format!("{base}_{n}") }
+        })
+        .collect()
+}
+
+/// A sequential template for a mined chain: each step depends on the one before.
+pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> WorkflowTemplate {
+    let ids = step_ids(chain);
+    let steps = chain
+        .iter()
+        .zip(&ids)
+        .enumerate()
+        .map(|(i, (tool, id))| WorkflowStep {
+            step_id: id.clone(),
+            tool_name: tool.clone(),
+            parameters: Map::new(),
+            depends_on: if i == 0 {
+                Vec::new()
+            } else {
+                vec![ids[i - 1].clone()]
+            },
+            condition: None,
+            retry_count: 0,
+            timeout_seconds: None,
+            on_error: OnError::Abort,
+        })
+        .collect();
+    WorkflowTemplate {
+        name,
+        description: format!("{} (mined)", chain.join(" → ")),
+        steps,
+        parallel_groups: Vec::new(),
+        metadata: Metadata {
+            source: Source::Mined,
+            pattern: chain.to_vec(),
+            usage_count: Some(stats.support),
+            success_rate: Some(round(stats.success_rate, 4)),
+            score: Some(round(stats.score, 2)),
+            first_seen: stats.first_seen.clone(),
+            last_seen: stats.last_seen.clone(),
+            ..Metadata::default()
+        },
+    }
+}
+
+/// Rounds for stable, readable JSON.
+pub fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(tools: &[&str]) -> Vec<String> {
+        tools.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn names_and_ids_read_well() {
+        let c = chain(&[
+            "github_list_issues",
+            "github_create_pr",
+            "slack_send_message",
+        ]);
+        assert_eq!(name(&c), "github_list_issues_to_slack_send_message");
+        assert_eq!(
+            step_ids(&c),
+            ["list_issues", "create_pr", "slack_send_message"]
+        );
+        let c = chain(&[
+            "Take in charge ticket",
+            "Wait",
+            "Take in charge ticket",
+            "3d/render",
+        ]);
+        assert_eq!(name(&c), "take_in_charge_ticket_to_3d_render");
+        assert_eq!(
+            step_ids(&c),
+            [
+                "take_in_charge_ticket",
+                "wait",
+                "take_in_charge_ticket_2",
+                "s_3d_render"
+            ]
+        );
+        assert_eq!(name(&chain(&["../../etc/passwd"])), "etc_passwd");
+    }
+
+    #[test]
+    fn a_taken_name_gets_a_stable_suffix() {
+        let c = chain(&["a", "b", "c"]);
+        let other = chain(&["a", "x", "c"]);
+        let n1 = unique_name(&c, |n| n == "a_to_c");
+        let n2 = unique_name(&other, |n| n == "a_to_c");
+        assert!(
+            n1.starts_with("a_to_c_") && n1.len() == "a_to_c_".len() + 6,
+            "{n1}"
+        );
+        assert_ne!(n1, n2);
+        assert_eq!(n1, unique_name(&c, |n| n == "a_to_c"));
+        assert_eq!(unique_name(&c, |_| false), "a_to_c");
+    }
+}

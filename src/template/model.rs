@@ -1,0 +1,137 @@
+//! The WorkflowTemplate JSON of DESIGN.md, with serde.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A reusable workflow: steps with dependencies, and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowTemplate {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub steps: Vec<WorkflowStep>,
+    /// Step ids that may run at the same time.
+    #[serde(default)]
+    pub parallel_groups: Vec<Vec<String>>,
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+/// One call of a tool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowStep {
+    pub step_id: String,
+    pub tool_name: String,
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    #[serde(default)]
+    pub condition: Option<String>,
+    #[serde(default)]
+    pub retry_count: u32,
+    #[serde(default)]
+    pub timeout_seconds: Option<f64>,
+    #[serde(default)]
+    pub on_error: OnError,
+}
+
+/// What a failed step does to the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum OnError {
+    /// Nothing new starts; the run fails.
+    #[default]
+    Abort,
+    /// The step is marked failed, its dependants are skipped, the rest go on.
+    Continue,
+    /// Another step runs in its place.
+    Fallback(String),
+    /// Completed steps are compensated in reverse order; the run fails.
+    Compensate,
+}
+
+impl TryFrom<String> for OnError {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<OnError, String> {
+        match s.as_str() {
+            "abort" => Ok(OnError::Abort),
+            "continue" => Ok(OnError::Continue),
+            "compensate" => Ok(OnError::Compensate),
+            _ => match s.strip_prefix("fallback:") {
+                Some(step) if !step.is_empty() => Ok(OnError::Fallback(step.to_string())),
+                _ => Err(format!(
+                    "unknown on_error policy '{s}' (abort, continue, fallback:<step_id>, compensate)"
+                )),
+            },
+        }
+    }
+}
+
+impl From<OnError> for String {
+    fn from(p: OnError) -> String {
+        match p {
+            OnError::Abort => "abort".into(),
+            OnError::Continue => "continue".into(),
+            OnError::Fallback(step) => format!("fallback:{step}"),
+            OnError::Compensate => "compensate".into(),
+        }
+    }
+}
+
+/// Where a template came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Written by `patterns mine`, updated by later runs.
+    Mined,
+    /// Written or edited by a person: never touched by `patterns mine`.
+    #[default]
+    User,
+    /// Compiled into the binary.
+    Builtin,
+}
+
+/// What is known about a template. Keys that this version does not know are kept as they are.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    #[serde(default)]
+    pub source: Source,
+    /// The mined chain of tools.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pattern: Vec<String>,
+    /// Sessions in which the chain occurred.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_count: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// RFC 3339 time of the earliest and latest occurrence, when the log has times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avg_duration_ms: Option<f64>,
+    /// A mined template whose chain fell below the threshold in the latest run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl WorkflowTemplate {
+    /// The JSON written to a library file: pretty, stable key order, trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut json = serde_json::to_string_pretty(self).expect("templates serialise");
+        json.push('\n');
+        json
+    }
+
+    /// The tools of the steps, in step order.
+    pub fn tools(&self) -> impl Iterator<Item = &str> {
+        self.steps.iter().map(|s| s.tool_name.as_str())
+    }
+}

@@ -1,0 +1,197 @@
+//! Checks of a template, every problem reported at once.
+
+use std::collections::{HashMap, HashSet};
+
+use super::model::{OnError, WorkflowTemplate};
+
+/// Whether `name` can be a library file name: letters, digits, `_`, `-` and `.`, not starting
+/// with a dot, at most 200 characters. Rules out `../x`, slashes and control characters.
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Whether `id` can be a step id that `{{id.field}}` refers to.
+fn is_safe_step_id(id: &str) -> bool {
+    id.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Every problem of `t`; empty when it is valid.
+pub fn problems(t: &WorkflowTemplate) -> Vec<String> {
+    let mut out = Vec::new();
+    if !is_safe_name(&t.name) {
+        out.push(format!(
+            "name {:?} is not a safe file name (letters, digits, '_', '-', '.'; not starting with '.')",
+            t.name
+        ));
+    }
+    if t.steps.is_empty() {
+        out.push("the workflow has no steps".into());
+    }
+    let mut seen = HashSet::new();
+    for s in &t.steps {
+        if !is_safe_step_id(&s.step_id) {
+            out.push(format!(
+                "step id {:?} is not an identifier (letters, digits, '_')",
+                s.step_id
+            ));
+        }
+        if !seen.insert(s.step_id.as_str()) {
+            out.push(format!("step id '{}' is used twice", s.step_id));
+        }
+        if s.tool_name.trim().is_empty() {
+            out.push(format!("step '{}' has no tool_name", s.step_id));
+        }
+    }
+    let ids: HashSet<&str> = t.steps.iter().map(|s| s.step_id.as_str()).collect();
+    for s in &t.steps {
+        for d in &s.depends_on {
+            if !ids.contains(d.as_str()) {
+                out.push(format!(
+                    "step '{}' depends on unknown step '{d}'",
+                    s.step_id
+                ));
+            }
+        }
+        if let OnError::Fallback(f) = &s.on_error
+            && !ids.contains(f.as_str())
+        {
+            out.push(format!(
+                "step '{}' falls back to unknown step '{f}'",
+                s.step_id
+            ));
+        }
+    }
+    for group in &t.parallel_groups {
+        for id in group.iter().filter(|id| !ids.contains(id.as_str())) {
+            out.push(format!("parallel group names unknown step '{id}'"));
+        }
+    }
+    if let Some(circle) = cycle(t) {
+        out.push(format!(
+            "steps depend on each other in a circle: {}",
+            circle.join(" → ")
+        ));
+    }
+    out
+}
+
+/// A dependency circle, named from a step back to itself, if there is one.
+fn cycle(t: &WorkflowTemplate) -> Option<Vec<String>> {
+    let deps: HashMap<&str, Vec<&str>> = t
+        .steps
+        .iter()
+        .map(|s| {
+            (
+                s.step_id.as_str(),
+                s.depends_on.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Visiting,
+        Done,
+    }
+    fn visit<'a>(
+        id: &'a str,
+        deps: &HashMap<&'a str, Vec<&'a str>>,
+        marks: &mut HashMap<&'a str, Mark>,
+        path: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        match marks.get(id) {
+            Some(Mark::Done) => return None,
+            Some(Mark::Visiting) => {
+                let start = path.iter().position(|p| *p == id).expect("on the path");
+                let mut circle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
+                circle.push(id.to_string());
+                return Some(circle);
+            }
+            None => {}
+        }
+        marks.insert(id, Mark::Visiting);
+        path.push(id);
+        for &d in deps.get(id).into_iter().flatten() {
+            if deps.contains_key(d)
+                && let Some(circle) = visit(d, deps, marks, path)
+            {
+                return Some(circle);
+            }
+        }
+        path.pop();
+        marks.insert(id, Mark::Done);
+        None
+    }
+    let mut marks = HashMap::new();
+    t.steps
+        .iter()
+        .find_map(|s| visit(&s.step_id, &deps, &mut marks, &mut Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(json: &str) -> WorkflowTemplate {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let t = template(
+            r#"{"name": "../evil", "steps": [
+                {"step_id": "a", "tool_name": "x", "depends_on": ["c"]},
+                {"step_id": "b", "tool_name": "y", "depends_on": ["a", "nope"], "on_error": "fallback:zz"},
+                {"step_id": "c", "tool_name": "z", "depends_on": ["b"]},
+                {"step_id": "c", "tool_name": "z"}
+            ], "parallel_groups": [["a", "q"]]}"#,
+        );
+        let p = problems(&t);
+        assert!(
+            p[0].starts_with("name \"../evil\" is not a safe file name"),
+            "{p:#?}"
+        );
+        assert!(
+            p.contains(&"step id 'c' is used twice".to_string()),
+            "{p:#?}"
+        );
+        assert!(
+            p.contains(&"step 'b' depends on unknown step 'nope'".to_string()),
+            "{p:#?}"
+        );
+        assert!(
+            p.contains(&"step 'b' falls back to unknown step 'zz'".to_string()),
+            "{p:#?}"
+        );
+        assert!(
+            p.contains(&"parallel group names unknown step 'q'".to_string()),
+            "{p:#?}"
+        );
+        assert!(p.iter().any(|m| m.ends_with("a → c → b → a")), "{p:#?}");
+    }
+
+    #[test]
+    fn names_and_policies() {
+        for bad in ["", ".hidden", "a/b", "a\\b", "tab\there", "é"] {
+            assert!(!is_safe_name(bad), "{bad:?}");
+        }
+        assert!(is_safe_name("github_list_issues_to_slack_send_message"));
+        let err = serde_json::from_str::<WorkflowTemplate>(
+            r#"{"name": "x", "steps": [{"step_id": "a", "tool_name": "t", "on_error": "retry"}]}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown on_error policy 'retry'"),
+            "{err}"
+        );
+        let empty = template(r#"{"name": "x", "steps": []}"#);
+        assert_eq!(problems(&empty), ["the workflow has no steps"]);
+    }
+}
