@@ -85,16 +85,13 @@ pub fn problems(t: &WorkflowTemplate) -> Vec<String> {
 
 /// A dependency circle, named from a step back to itself, if there is one.
 fn cycle(t: &WorkflowTemplate) -> Option<Vec<String>> {
-    let deps: HashMap<&str, Vec<&str>> = t
-        .steps
-        .iter()
-        .map(|s| {
-            (
-                s.step_id.as_str(),
-                s.depends_on.iter().map(String::as_str).collect(),
-            )
-        })
-        .collect();
+    // A duplicated step id (reported on its own) gets the dependencies of all its steps.
+    let mut deps: HashMap<&str, Vec<&str>> = HashMap::new();
+    for s in &t.steps {
+        deps.entry(&s.step_id)
+            .or_default()
+            .extend(s.depends_on.iter().map(String::as_str));
+    }
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         Visiting,
