@@ -50,12 +50,12 @@ pub fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Runs `patterns mine ARGS --json` and returns the parsed output.
+/// Runs `patterns mine ARGS --json --no-write` and returns the parsed output.
 pub fn mine_json(args: &[&str]) -> serde_json::Value {
     let out = patterns()
         .arg("mine")
         .args(args)
-        .arg("--json")
+        .args(["--json", "--no-write"])
         .output()
         .expect("runs");
     assert!(

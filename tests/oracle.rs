@@ -104,6 +104,16 @@ proptest! {
     fn miner_agrees_with_brute_force(sessions in sessions(), (params, keep_repeats) in params()) {
         prop_assert_eq!(mined(&sessions, &params, keep_repeats), oracle(&sessions, &params, keep_repeats));
     }
+
+    #[test]
+    fn the_direct_scan_finds_the_supporting_sessions(sessions in sessions(), (params, keep_repeats) in params()) {
+        let log = EventLog::from_sessions(&sessions);
+        let seqs = Sequences::new(&log, keep_repeats);
+        for m in mine(&seqs, &params, &|| {}) {
+            let found = patterns::mining::sessions_with(&seqs, &m.pattern, params.max_gap);
+            prop_assert_eq!(found.len(), m.support, "{:?}", m.pattern);
+        }
+    }
 }
 
 #[test]
@@ -198,7 +208,15 @@ fn output_is_the_same_for_any_thread_count() {
     let run = |threads: &str| {
         crate::common::patterns()
             .env("RAYON_NUM_THREADS", threads)
-            .args(["mine", "--json", "--top", "0", "--min-support", "3"])
+            .args([
+                "mine",
+                "--json",
+                "--no-write",
+                "--top",
+                "0",
+                "--min-support",
+                "3",
+            ])
             .arg(&path)
             .output()
             .unwrap()

@@ -210,7 +210,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         save(&args, shown, &log, &seqs, &params)?;
     }
 
-    let mut out = std::io::stdout().lock();
+    // Stdout is line-buffered: one write per line of a large JSON answer would dominate.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
         let json = JsonOutput {
             input: JsonInput {

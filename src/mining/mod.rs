@@ -268,24 +268,36 @@ mod tests {
 /// order. A direct scan, for the few chains that become templates.
 pub fn sessions_with(seqs: &Sequences, pattern: &[u32], max_gap: Option<usize>) -> Vec<usize> {
     let reach = max_gap.map_or(usize::MAX, |g| g.saturating_add(1));
-    let occurs = |s: usize| {
-        let tools: Vec<u32> = seqs.session(s).map(|(t, _)| t).collect();
-        let Some((&first, rest)) = pattern.split_first() else {
-            return false;
-        };
-        let mut ends: Vec<usize> = (0..tools.len()).filter(|&q| tools[q] == first).collect();
-        for &t in rest {
-            ends = (0..tools.len())
-                .filter(|&q| tools[q] == t && ends.iter().any(|&e| e < q && q - e <= reach))
-                .collect();
-            if ends.is_empty() {
-                return false;
+    let occurs = |(ends, next): &mut (Vec<usize>, Vec<usize>), s: usize| {
+        let calls = &seqs.calls[seqs.offsets[s] as usize..seqs.offsets[s + 1] as usize];
+        let tool = |q: usize| calls[q] & !OK;
+        ends.clear();
+        ends.extend((0..calls.len()).filter(|&q| tool(q) == pattern[0]));
+        for &t in &pattern[1..] {
+            next.clear();
+            // Ends ascend: the latest end before q decides whether q is close enough.
+            let mut i = 0;
+            for q in (0..calls.len()).filter(|&q| tool(q) == t) {
+                while i + 1 < ends.len() && ends[i + 1] < q {
+                    i += 1;
+                }
+                if ends.get(i).is_some_and(|&e| e < q && q - e <= reach) {
+                    next.push(q);
+                }
             }
+            std::mem::swap(ends, next);
         }
         !ends.is_empty()
     };
+    if pattern.is_empty() {
+        return Vec::new();
+    }
     (0..seqs.len())
         .into_par_iter()
-        .filter(|&s| occurs(s))
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |scratch, s| occurs(scratch, s).then_some(s),
+        )
+        .flatten()
         .collect()
 }
