@@ -16,12 +16,17 @@ const EXAMPLES: &str = "\
 Examples:
   patterns mine data/sample.csv
   patterns mine 'logs/2026-11-*.jsonl' --min-support 0.01 --json
+  patterns suggest github_list_issues github_create_pr
   patterns generate --sessions 100000 --output big.csv --truth big.truth.json";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Mine frequent tool chains from tool-usage logs and score them
     Mine(cmd::mine::Args),
+    /// Rank the workflows that continue a chain of tools and say which tools come next
+    Suggest(cmd::suggest::Args),
+    /// List, show, validate, export and initialise the workflow library
+    Library(cmd::library::Args),
     /// Write a synthetic log with planted workflows (for tests, benchmarks and demos)
     Generate(cmd::generate::Args),
 }
@@ -30,6 +35,8 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Mine(args) => cmd::mine::run(args),
+        Command::Suggest(args) => cmd::suggest::run(args),
+        Command::Library(args) => cmd::library::run(args),
         Command::Generate(args) => cmd::generate::run(args),
     }
 }

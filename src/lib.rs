@@ -10,6 +10,7 @@ pub mod generate;
 pub mod load;
 pub mod mining;
 pub mod score;
+pub mod suggest;
 pub mod template;
 
 /// An error caused by how the tool was called or by its input (exit code 2), as opposed to a

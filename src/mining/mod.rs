@@ -265,8 +265,13 @@ mod tests {
 }
 
 /// The sessions in which `pattern` occurs (with at most `max_gap` calls between steps), in
-/// order. A direct scan, for the few chains that become templates.
-pub fn sessions_with(seqs: &Sequences, pattern: &[u32], max_gap: Option<usize>) -> Vec<usize> {
+/// order, each with the position of the earliest call that completes the chain. A direct scan,
+/// for the few chains that become templates or are asked about.
+pub fn first_completions(
+    seqs: &Sequences,
+    pattern: &[u32],
+    max_gap: Option<usize>,
+) -> Vec<(usize, usize)> {
     let reach = max_gap.map_or(usize::MAX, |g| g.saturating_add(1));
     let occurs = |(ends, next): &mut (Vec<usize>, Vec<usize>), s: usize| {
         let calls = &seqs.calls[seqs.offsets[s] as usize..seqs.offsets[s + 1] as usize];
@@ -287,7 +292,7 @@ pub fn sessions_with(seqs: &Sequences, pattern: &[u32], max_gap: Option<usize>) 
             }
             std::mem::swap(ends, next);
         }
-        !ends.is_empty()
+        ends.first().copied()
     };
     if pattern.is_empty() {
         return Vec::new();
@@ -296,8 +301,41 @@ pub fn sessions_with(seqs: &Sequences, pattern: &[u32], max_gap: Option<usize>) 
         .into_par_iter()
         .map_init(
             || (Vec::new(), Vec::new()),
-            |scratch, s| occurs(scratch, s).then_some(s),
+            |scratch, s| occurs(scratch, s).map(|end| (s, end)),
         )
         .flatten()
         .collect()
+}
+
+/// The sessions in which `pattern` occurs, in order (see [`first_completions`]).
+pub fn sessions_with(seqs: &Sequences, pattern: &[u32], max_gap: Option<usize>) -> Vec<usize> {
+    first_completions(seqs, pattern, max_gap)
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect()
+}
+
+/// For the sessions in which `pattern` occurs: how many there are, and how often each tool is
+/// the call right after the earliest completion of the chain, most frequent first.
+pub fn next_tools(
+    seqs: &Sequences,
+    pattern: &[u32],
+    max_gap: Option<usize>,
+) -> (usize, Vec<(u32, usize)>) {
+    let found = first_completions(seqs, pattern, max_gap);
+    let mut counts = vec![0usize; seqs.tool_count];
+    for &(s, end) in &found {
+        let next = seqs.offsets[s] as usize + end + 1;
+        if next < seqs.offsets[s + 1] as usize {
+            counts[(seqs.calls[next] & !OK) as usize] += 1;
+        }
+    }
+    let mut next: Vec<(u32, usize)> = counts
+        .into_iter()
+        .enumerate()
+        .filter(|&(_, n)| n > 0)
+        .map(|(t, n)| (t as u32, n))
+        .collect();
+    next.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    (found.len(), next)
 }

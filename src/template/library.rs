@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::mined::{ChainStats, from_chain, round, unique_name};
+use super::mined::{ChainStats, from_chain, unique_name};
 use super::model::{Source, WorkflowTemplate};
 use super::validate;
 
@@ -117,6 +117,30 @@ impl Library {
                 path,
             })
             .collect())
+    }
+
+    /// The library's usable templates and the built-ins that no library file shadows, in name
+    /// order, and the problems of the files that cannot be used.
+    pub fn catalog(
+        &self,
+    ) -> Result<(Vec<WorkflowTemplate>, Vec<(PathBuf, Vec<String>)>), LibraryError> {
+        let mut templates = Vec::new();
+        let mut broken = Vec::new();
+        let mut names = HashSet::new();
+        for e in self.entries()? {
+            names.insert(stem(&e.path));
+            match e.template {
+                Ok(t) => templates.push(t),
+                Err(problems) => broken.push((e.path, problems)),
+            }
+        }
+        templates.extend(
+            super::builtins()
+                .into_iter()
+                .filter(|b| !names.contains(&b.name)),
+        );
+        templates.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok((templates, broken))
     }
 
     /// Takes the lock, waiting up to `wait` (with `on_wait` told once) for another holder.
@@ -247,14 +271,14 @@ fn merge(mut t: WorkflowTemplate, stats: &ChainStats, accumulate: bool) -> Workf
         let successes = m.success_rate.unwrap_or(0.0) * old_usage as f64
             + stats.success_rate * stats.support as f64;
         m.usage_count = Some(usage);
-        m.success_rate = Some(round(successes / usage as f64, 4));
-        m.score = Some(round(m.score.unwrap_or(0.0) + stats.score, 2));
+        m.success_rate = Some(successes / usage as f64);
+        m.score = Some(m.score.unwrap_or(0.0) + stats.score);
         m.first_seen = min_opt(m.first_seen.take(), stats.first_seen.clone(), false);
         m.last_seen = min_opt(m.last_seen.take(), stats.last_seen.clone(), true);
     } else {
         m.usage_count = Some(stats.support);
-        m.success_rate = Some(round(stats.success_rate, 4));
-        m.score = Some(round(stats.score, 2));
+        m.success_rate = Some(stats.success_rate);
+        m.score = Some(stats.score);
         m.first_seen = stats.first_seen.clone();
         m.last_seen = stats.last_seen.clone();
     }

@@ -130,19 +130,13 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
             source: Source::Mined,
             pattern: chain.to_vec(),
             usage_count: Some(stats.support),
-            success_rate: Some(round(stats.success_rate, 4)),
-            score: Some(round(stats.score, 2)),
+            success_rate: Some(stats.success_rate),
+            score: Some(stats.score),
             first_seen: stats.first_seen.clone(),
             last_seen: stats.last_seen.clone(),
             ..Metadata::default()
         },
     }
-}
-
-/// Rounds for stable, readable JSON.
-pub fn round(x: f64, digits: i32) -> f64 {
-    let f = 10f64.powi(digits);
-    (x * f).round() / f
 }
 
 #[cfg(test)]

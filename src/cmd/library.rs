@@ -1,0 +1,254 @@
+//! `patterns library`: list, show, validate, export and initialise the workflow library.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use itertools::Itertools;
+
+use super::table::{Table, count};
+use crate::UsageError;
+use crate::template::{Library, Source, WorkflowTemplate, builtins, read_template};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  patterns library list
+  patterns library show github_pr_workflow
+  patterns library validate workflows/*.json
+  patterns library export github_pr_workflow --format mermaid
+  patterns library init")]
+pub struct Args {
+    /// Library folder
+    #[arg(
+        long,
+        env = "PATTERNS_LIBRARY",
+        default_value = "workflows",
+        value_name = "DIR",
+        global = true
+    )]
+    library: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// List the library's templates and the built-ins
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one template (as a step list, or its JSON)
+    Show {
+        name: String,
+        /// Print the template's JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check template files (default: every file of the library); exit 1 listing every problem
+    Validate { files: Vec<PathBuf> },
+    /// Draw a template's steps and dependencies
+    Export {
+        name: String,
+        #[arg(long, value_parser = ["mermaid", "dot"])]
+        format: String,
+    },
+    /// Write the built-in templates into the library folder (existing files are kept)
+    Init,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let library = Library::new(&args.library);
+    let read = || {
+        library
+            .catalog()
+            .with_context(|| format!("could not read the library '{}'", args.library.display()))
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match args.command {
+        Command::List { json } => {
+            let (templates, broken) = read()?;
+            for (path, problems) in &broken {
+                eprintln!(
+                    "warning: skipped {}: {}",
+                    path.display(),
+                    problems.join("; ")
+                );
+            }
+            if json {
+                serde_json::to_writer_pretty(&mut out, &templates)?;
+                writeln!(out)?;
+            } else {
+                let mut table = Table::new(&[
+                    ("name", false),
+                    ("source", false),
+                    ("steps", true),
+                    ("score", true),
+                    ("last_seen", false),
+                ]);
+                for t in &templates {
+                    let m = &t.metadata;
+                    let source = match (m.source, m.stale) {
+                        (Source::Mined, true) => "mined (stale)",
+                        (Source::Mined, false) => "mined",
+                        (Source::User, _) => "user",
+                        (Source::Builtin, _) => "builtin",
+                    };
+                    table.push(vec![
+                        t.name.clone(),
+                        source.into(),
+                        t.steps.len().to_string(),
+                        m.score.map_or("-".into(), |s| count(s.round() as u64)),
+                        m.last_seen.clone().unwrap_or_else(|| "-".into()),
+                    ]);
+                }
+                out.write_all(table.render().as_bytes())?;
+            }
+        }
+        Command::Show { name, json } => {
+            let t = find(read()?.0, &name)?;
+            if json {
+                out.write_all(t.to_json().as_bytes())?;
+            } else {
+                writeln!(out, "{} — {}", t.name, t.description)?;
+                for s in &t.steps {
+                    let after = match s.depends_on.is_empty() {
+                        true => String::new(),
+                        false => format!(" (after {})", s.depends_on.join(", ")),
+                    };
+                    writeln!(out, "  {}: {}{after}", s.step_id, s.tool_name)?;
+                    for (k, v) in &s.parameters {
+                        writeln!(out, "      {k} = {v}")?;
+                    }
+                }
+            }
+        }
+        Command::Validate { files } => {
+            let files = match files.is_empty() {
+                true => library.entries()?.into_iter().map(|e| e.path).collect(),
+                false => files,
+            };
+            let mut bad = 0;
+            for path in &files {
+                if let Err(problems) = read_template(path) {
+                    bad += 1;
+                    for p in problems {
+                        eprintln!("{}: {p}", path.display());
+                    }
+                }
+            }
+            writeln!(out, "{} of {} files valid", files.len() - bad, files.len())?;
+            out.flush()?;
+            if bad > 0 {
+                anyhow::bail!(
+                    "{bad} invalid template file{}",
+                    if bad == 1 { "" } else { "s" }
+                );
+            }
+        }
+        Command::Export { name, format } => {
+            let t = find(read()?.0, &name)?;
+            let drawing = if format == "dot" {
+                dot(&t)
+            } else {
+                mermaid(&t)
+            };
+            out.write_all(drawing.as_bytes())?;
+        }
+        Command::Init => {
+            for t in builtins() {
+                let written = library.add(&t)?;
+                writeln!(
+                    out,
+                    "{} {}",
+                    if written { "wrote" } else { "kept existing" },
+                    library.path_of(&t.name).display()
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn find(templates: Vec<WorkflowTemplate>, name: &str) -> anyhow::Result<WorkflowTemplate> {
+    let names = templates.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    templates
+        .into_iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| {
+            let close =
+                crate::suggest::did_you_mean(name, &names.iter().map(String::as_str).collect());
+            let hint = if close.is_empty() {
+                String::new()
+            } else {
+                format!("; did you mean {}?", close.join(", "))
+            };
+            UsageError(format!("no template named '{name}'{hint}")).into()
+        })
+}
+
+/// Text for a quoted label: quotes and angle brackets escaped.
+fn escape(s: &str) -> String {
+    s.replace('"', "#quot;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
+}
+
+/// A Mermaid flowchart: one node per step (id and tool), an arrow per dependency, a subgraph per
+/// parallel group.
+pub fn mermaid(t: &WorkflowTemplate) -> String {
+    let mut out = String::from("flowchart TD\n");
+    for s in &t.steps {
+        out += &format!(
+            "  {}[\"{}<br/><i>{}</i>\"]\n",
+            s.step_id,
+            escape(&s.step_id),
+            escape(&s.tool_name)
+        );
+    }
+    for s in &t.steps {
+        for d in &s.depends_on {
+            out += &format!("  {d} --> {}\n", s.step_id);
+        }
+    }
+    for (i, group) in t.parallel_groups.iter().enumerate() {
+        out += &format!(
+            "  subgraph parallel_{}[\"parallel\"]\n    {}\n  end\n",
+            i + 1,
+            group.iter().join(" & ")
+        );
+    }
+    out
+}
+
+/// A Graphviz digraph, parallel groups as clusters.
+pub fn dot(t: &WorkflowTemplate) -> String {
+    let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut out = format!(
+        "digraph {} {{\n  rankdir=LR;\n  node [shape=box];\n",
+        q(&t.name)
+    );
+    for s in &t.steps {
+        out += &format!(
+            "  {} [label={}];\n",
+            q(&s.step_id),
+            q(&format!("{}\n{}", s.step_id, s.tool_name)).replace('\n', "\\n")
+        );
+    }
+    for s in &t.steps {
+        for d in &s.depends_on {
+            out += &format!("  {} -> {};\n", q(d), q(&s.step_id));
+        }
+    }
+    for (i, group) in t.parallel_groups.iter().enumerate() {
+        out += &format!(
+            "  subgraph cluster_{i} {{ label=\"parallel\"; style=dashed; {} }}\n",
+            group.iter().map(|s| q(s)).join("; ")
+        );
+    }
+    out += "}\n";
+    out
+}

@@ -1,0 +1,250 @@
+//! `patterns suggest`: workflows that continue a chain of tools, and the tools that come next.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use itertools::Itertools;
+use serde::Serialize;
+
+use super::table::{Table, count};
+use crate::load::{self, LoadOptions};
+use crate::mining::{self, MinSupport, MineParams, Sequences};
+use crate::score::{self, Keep};
+use crate::suggest::{self, MatchKind};
+use crate::template::{ChainStats, Library, WorkflowTemplate, from_chain, name};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Workflows that contain the tools in that order are ranked: those that start with them first, then
+those that contain them as consecutive steps, then with other steps between; by score within each.
+'next tools' are the tools that directly follow the chain, with their share of sessions.
+
+Examples:
+  patterns suggest github_list_issues github_create_pr
+  patterns suggest fetch_data --library /srv/workflows --json
+  patterns suggest get_user_details --logs data/taubench_airline_gpt4o.csv")]
+pub struct Args {
+    /// The chain of tools so far
+    #[arg(required = true, value_name = "TOOL")]
+    tools: Vec<String>,
+    /// Library folder to read
+    #[arg(
+        long,
+        env = "PATTERNS_LIBRARY",
+        default_value = "workflows",
+        value_name = "DIR"
+    )]
+    library: PathBuf,
+    /// Mine these logs (with mine's defaults) instead of reading the library
+    #[arg(long, num_args = 1.., value_name = "LOGS")]
+    logs: Vec<String>,
+    /// How many workflows to show (0 = all)
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    top: usize,
+    /// Print one JSON object
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct JsonOutput<'a> {
+    query: &'a [String],
+    workflows: Vec<JsonWorkflow<'a>>,
+    next_tools: Vec<JsonNext>,
+}
+
+#[derive(Serialize)]
+struct JsonWorkflow<'a> {
+    name: &'a str,
+    #[serde(rename = "match")]
+    kind: MatchKind,
+    score: Option<f64>,
+    support: Option<u64>,
+    success_rate: Option<f64>,
+    remaining: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonNext {
+    tool: String,
+    share: f64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let (templates, next) = if args.logs.is_empty() {
+        let library = Library::new(&args.library);
+        let (templates, broken) = library
+            .catalog()
+            .with_context(|| format!("could not read the library '{}'", args.library.display()))?;
+        for (path, problems) in &broken {
+            eprintln!(
+                "warning: skipped {}: {}",
+                path.display(),
+                problems.join("; ")
+            );
+        }
+        let next = suggest::next_tools(&templates, &args.tools);
+        (templates, next)
+    } else {
+        from_logs(&args)?
+    };
+
+    let known: BTreeSet<&str> = templates.iter().flat_map(|t| t.tools()).collect();
+    let unknown: Vec<&String> = args
+        .tools
+        .iter()
+        .filter(|t| !known.contains(t.as_str()))
+        .collect();
+    for tool in &unknown {
+        let close = suggest::did_you_mean(tool, &known);
+        match close.is_empty() {
+            true => eprintln!("unknown tool '{tool}': no workflow uses it"),
+            false => eprintln!("unknown tool '{tool}': did you mean {}?", close.join(", ")),
+        }
+    }
+    let found = suggest::rank(&templates, &args.tools);
+    let shown = match args.top {
+        0 => &found[..],
+        n => &found[..n.min(found.len())],
+    };
+    if found.is_empty() && unknown.is_empty() {
+        eprintln!(
+            "no workflow contains {} in that order",
+            args.tools.join(" → ")
+        );
+    }
+
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.json {
+        let json = JsonOutput {
+            query: &args.tools,
+            workflows: shown
+                .iter()
+                .map(|s| JsonWorkflow {
+                    name: &s.template.name,
+                    kind: s.kind,
+                    score: s.template.metadata.score,
+                    support: s.template.metadata.usage_count,
+                    success_rate: s.template.metadata.success_rate,
+                    remaining: s.remaining.clone(),
+                })
+                .collect(),
+            next_tools: next
+                .iter()
+                .map(|(tool, share)| JsonNext {
+                    tool: tool.clone(),
+                    share: *share,
+                })
+                .collect(),
+        };
+        serde_json::to_writer_pretty(&mut out, &json)?;
+        writeln!(out)?;
+    } else if !shown.is_empty() {
+        let mut table = Table::new(&[
+            ("rank", true),
+            ("match", false),
+            ("score", true),
+            ("support", true),
+            ("success", true),
+            ("workflow", false),
+            ("then", false),
+        ]);
+        for (i, s) in shown.iter().enumerate() {
+            let m = &s.template.metadata;
+            let kind = match s.kind {
+                MatchKind::Prefix => "prefix",
+                MatchKind::Contiguous => "contiguous",
+                MatchKind::Gapped => "gapped",
+            };
+            table.push(vec![
+                (i + 1).to_string(),
+                kind.into(),
+                m.score.map_or("-".into(), |s| count(s.round() as u64)),
+                m.usage_count.map_or("-".into(), count),
+                m.success_rate
+                    .map_or("-".into(), |r| format!("{:.1}%", r * 100.0)),
+                s.template.name.clone(),
+                if s.remaining.is_empty() {
+                    "(ends here)".into()
+                } else {
+                    s.remaining.iter().join(" → ")
+                },
+            ]);
+        }
+        out.write_all(table.render().as_bytes())?;
+        if !next.is_empty() {
+            writeln!(out, "\nnext tools after {}:", args.tools.join(" → "))?;
+            let mut table = Table::new(&[("tool", false), ("share", true)]);
+            for (tool, share) in next.iter().take(5) {
+                table.push(vec![tool.clone(), format!("{:.0}%", share * 100.0)]);
+            }
+            for line in table.render().lines().skip(1) {
+                writeln!(out, "  {line}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Templates for every chain mined from `--logs` with mine's defaults, and the next tools
+/// counted in the log itself (share of the sessions in which the chain occurs).
+fn from_logs(args: &Args) -> anyhow::Result<(Vec<WorkflowTemplate>, Vec<(String, f64)>)> {
+    let inputs = load::expand_inputs(&args.logs)?;
+    let (log, report) = load::load(&inputs, &LoadOptions::default(), &|_| {})?;
+    if report.skipped > 0 {
+        eprintln!(
+            "warning: skipped {} bad rows (see patterns mine)",
+            count(report.skipped as u64)
+        );
+    }
+    let seqs = Sequences::new(&log, false);
+    let params = MineParams {
+        min_len: 2,
+        max_len: 6,
+        max_gap: Some(2),
+        min_support: MinSupport::Auto.resolve(log.session_count()),
+    };
+    let ranked = score::rank(mining::mine(&seqs, &params, &|| {}), Keep::Closed, 0.05);
+    let names = |p: &[u32]| -> Vec<String> {
+        p.iter()
+            .map(|&t| log.tool_names[t as usize].clone())
+            .collect()
+    };
+    let mut templates: Vec<WorkflowTemplate> = ranked
+        .iter()
+        .map(|p| {
+            let chain = names(&p.pattern);
+            let stats = ChainStats {
+                support: p.support as u64,
+                success_rate: p.success_rate,
+                score: p.score,
+                ..Default::default()
+            };
+            from_chain(name(&chain), &chain, &stats)
+        })
+        .collect();
+    templates.extend(crate::template::builtins());
+    let ids: Option<Vec<u32>> = args
+        .tools
+        .iter()
+        .map(|t| log.tool_names.binary_search(t).ok().map(|i| i as u32))
+        .collect();
+    let next = match ids {
+        None => Vec::new(),
+        Some(ids) => {
+            let (support, next) = mining::next_tools(&seqs, &ids, params.max_gap);
+            next.into_iter()
+                .map(|(t, n)| {
+                    (
+                        log.tool_names[t as usize].clone(),
+                        n as f64 / support as f64,
+                    )
+                })
+                .collect()
+        }
+    };
+    Ok((templates, next))
+}
