@@ -2,7 +2,9 @@
 
 mod common;
 mod generate;
+mod library;
 mod load;
 mod mine;
 mod oracle;
 mod real_data;
+mod suggest;

@@ -198,27 +198,24 @@ fn escape(s: &str) -> String {
 }
 
 /// A Mermaid flowchart: one node per step (id and tool), an arrow per dependency, a subgraph per
-/// parallel group.
+/// parallel group. Node ids get a prefix so that a step called `end` cannot end the chart.
 pub fn mermaid(t: &WorkflowTemplate) -> String {
+    let node = |id: &str| format!("s_{id}");
     let mut out = String::from("flowchart TD\n");
     for s in &t.steps {
-        out += &format!(
-            "  {}[\"{}<br/><i>{}</i>\"]\n",
-            s.step_id,
-            escape(&s.step_id),
-            escape(&s.tool_name)
-        );
+        let label = format!("{}<br/><i>{}</i>", escape(&s.step_id), escape(&s.tool_name));
+        out += &format!("  {}[\"{label}\"]\n", node(&s.step_id));
     }
     for s in &t.steps {
         for d in &s.depends_on {
-            out += &format!("  {d} --> {}\n", s.step_id);
+            out += &format!("  {} --> {}\n", node(d), node(&s.step_id));
         }
     }
     for (i, group) in t.parallel_groups.iter().enumerate() {
+        let members = group.iter().map(|id| node(id)).join(" & ");
         out += &format!(
-            "  subgraph parallel_{}[\"parallel\"]\n    {}\n  end\n",
-            i + 1,
-            group.iter().join(" & ")
+            "  subgraph parallel_{}[\"parallel\"]\n    {members}\n  end\n",
+            i + 1
         );
     }
     out

@@ -1,0 +1,354 @@
+//! The library folder that `mine` writes: merging, safety under concurrency and crashes, and
+//! what it does with broken files.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use predicates::prelude::*;
+use predicates::str::contains;
+
+use crate::common::{Workdir, data};
+
+/// File name → bytes of every file in `dir` (hidden files included).
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn mine(w: &Workdir, log: &Path, args: &[&str]) -> std::process::Output {
+    let out = w
+        .patterns()
+        .arg("mine")
+        .arg(log)
+        .args(["--library", "lib"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn mined_templates_from_the_sample() {
+    let w = Workdir::new();
+    mine(&w, &data("sample.csv"), &[]);
+    let text = std::fs::read_to_string(w.path("lib/github_list_issues_to_slack_send_message.json"))
+        .unwrap();
+    insta::assert_snapshot!("github_pr_mined", text);
+    let text = std::fs::read_to_string(w.path("lib/fetch_data_to_send_notification.json")).unwrap();
+    insta::assert_snapshot!("data_pipeline_mined", text);
+    assert_eq!(
+        snapshot(&w.path("lib"))
+            .keys()
+            .filter(|k| k.ends_with(".json"))
+            .count(),
+        20
+    );
+}
+
+#[test]
+fn remining_the_same_input_leaves_the_library_byte_identical() {
+    let w = Workdir::new();
+    mine(&w, &data("sample.csv"), &[]);
+    let first = snapshot(&w.path("lib"));
+    let out = mine(&w, &data("sample.csv"), &[]);
+    assert_eq!(snapshot(&w.path("lib")), first);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0 new, 0 updated, 20 unchanged"));
+}
+
+#[test]
+fn a_user_template_survives_a_remine_unchanged() {
+    let w = Workdir::new();
+    std::fs::create_dir(w.path("lib")).unwrap();
+    let mine_by_hand = r#"{"name": "github_list_issues_to_slack_send_message", "description": "mine, by hand",
+  "steps": [{"step_id": "only", "tool_name": "github_list_issues"}], "metadata": {"source": "user", "note": "keep"}}
+"#;
+    let path = w.write(
+        "lib/github_list_issues_to_slack_send_message.json",
+        mine_by_hand,
+    );
+    mine(&w, &data("sample.csv"), &[]);
+    mine(&w, &data("sample.csv"), &["--prune"]);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), mine_by_hand);
+    // The mined chain went to a file of its own, with a stable suffix.
+    let mined: Vec<String> = snapshot(&w.path("lib"))
+        .into_keys()
+        .filter(|k| k.starts_with("github_list_issues_to_slack_send_message_"))
+        .collect();
+    assert_eq!(mined.len(), 1, "{mined:?}");
+    let t = json(&w.path(&format!("lib/{}", mined[0])));
+    assert_eq!(t["metadata"]["source"], "mined");
+    assert_eq!(t["metadata"]["pattern"][2], "slack_send_message");
+}
+
+#[test]
+fn chains_that_fall_below_the_threshold_go_stale_or_are_pruned() {
+    let w = Workdir::new();
+    mine(&w, &data("sample.csv"), &[]);
+    // Only the three most common workflows reach 20 % of the sessions.
+    mine(&w, &data("sample.csv"), &["--min-support", "0.2"]);
+    let files = snapshot(&w.path("lib"));
+    let stale: Vec<&String> = files
+        .keys()
+        .filter(|k| k.ends_with(".json"))
+        .filter(|k| json(&w.path(&format!("lib/{k}")))["metadata"]["stale"] == true)
+        .collect();
+    assert_eq!(stale.len(), 20 - 3, "{stale:?}");
+    assert_eq!(
+        json(&w.path("lib/github_list_issues_to_slack_send_message.json"))["metadata"].get("stale"),
+        None
+    );
+    mine(
+        &w,
+        &data("sample.csv"),
+        &["--min-support", "0.2", "--prune"],
+    );
+    let left: Vec<String> = snapshot(&w.path("lib"))
+        .into_keys()
+        .filter(|k| k.ends_with(".json"))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            "create_item_to_update_item.json",
+            "fetch_data_to_send_notification.json",
+            "github_list_issues_to_slack_send_message.json"
+        ]
+    );
+}
+
+#[test]
+fn accumulate_adds_each_runs_counts() {
+    let w = Workdir::new();
+    mine(&w, &data("sample.csv"), &[]);
+    let once = json(&w.path("lib/github_list_issues_to_slack_send_message.json"));
+    mine(&w, &data("sample.csv"), &["--accumulate"]);
+    let twice = json(&w.path("lib/github_list_issues_to_slack_send_message.json"));
+    assert_eq!(
+        twice["metadata"]["usage_count"],
+        2 * once["metadata"]["usage_count"].as_u64().unwrap()
+    );
+    assert_eq!(
+        twice["metadata"]["score"],
+        2.0 * once["metadata"]["score"].as_f64().unwrap()
+    );
+    let (a, b) = (
+        once["metadata"]["success_rate"].as_f64().unwrap(),
+        twice["metadata"]["success_rate"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-12, "{a} {b}");
+    // Without --accumulate a re-mine takes this run's counts again.
+    mine(&w, &data("sample.csv"), &[]);
+    assert_eq!(
+        json(&w.path("lib/github_list_issues_to_slack_send_message.json")),
+        once
+    );
+}
+
+#[test]
+fn a_held_lock_makes_mine_wait_then_fail_clearly() {
+    let w = Workdir::new();
+    std::fs::create_dir(w.path("lib")).unwrap();
+    let lock = std::fs::File::create(w.path("lib/.patterns.lock")).unwrap();
+    lock.lock().unwrap();
+    let started = Instant::now();
+    w.patterns()
+        .arg("mine")
+        .arg(data("sample.csv"))
+        .args(["--library", "lib", "--lock-wait", "1"])
+        .assert()
+        .code(1)
+        .stderr(contains("waiting for"))
+        .stderr(contains("is locked by another patterns process"));
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(
+        snapshot(&w.path("lib")).len(),
+        1,
+        "nothing but the lock file was written"
+    );
+    drop(lock);
+    mine(&w, &data("sample.csv"), &[]);
+}
+
+#[test]
+fn two_concurrent_mines_leave_what_one_would() {
+    let alone = Workdir::new();
+    mine(&alone, &data("sample.csv"), &[]);
+    let w = Workdir::new();
+    let spawn = || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("patterns"))
+            .current_dir(w.path(""))
+            .arg("mine")
+            .arg(data("sample.csv"))
+            .args(["--library", "lib"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(snapshot(&w.path("lib")), snapshot(&alone.path("lib")));
+}
+
+#[test]
+fn a_mine_killed_mid_write_leaves_every_file_whole() {
+    let w = Workdir::new();
+    let library = w.path("lib");
+    // 5,000 templates take seconds to write (each is flushed to disk before its rename).
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("patterns"))
+        .current_dir(w.path(""))
+        .arg("mine")
+        .arg(data("sample.csv"))
+        .args(["--library", "lib", "--top", "5000", "--keep", "all"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let json_files = || {
+        let Ok(dir) = std::fs::read_dir(&library) else {
+            return 0;
+        };
+        dir.filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
+        .count()
+    };
+    let started = Instant::now();
+    while json_files() < 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "mine wrote too slowly"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "mine finished before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let written = json_files();
+    assert!(written < 5000, "the kill came after every file was written");
+    for entry in patterns::template::Library::new(&library)
+        .entries()
+        .unwrap()
+    {
+        assert!(
+            entry.template.is_ok(),
+            "{}: {:?}",
+            entry.path.display(),
+            entry.template
+        );
+    }
+}
+
+#[test]
+fn broken_and_malicious_library_files_are_reported_and_left_alone() {
+    let w = Workdir::new();
+    std::fs::create_dir(w.path("lib")).unwrap();
+    w.write(
+        "lib/evil.json",
+        r#"{"name": "../../outside", "steps": [{"step_id": "a", "tool_name": "t"}]}"#,
+    );
+    w.write("lib/garbage.json", "{ not json");
+    w.write(
+        "lib/circle.json",
+        r#"{"name": "circle", "steps": [{"step_id": "a", "tool_name": "t", "depends_on": ["b"]}, {"step_id": "b", "tool_name": "t", "depends_on": ["a"]}]}"#,
+    );
+    let huge = std::fs::File::create(w.path("lib/huge.json")).unwrap();
+    huge.set_len(100 * 1024 * 1024).unwrap();
+    let before = snapshot(&w.path("lib"));
+
+    w.patterns()
+        .args(["library", "validate", "--library", "lib"])
+        .assert()
+        .code(1)
+        .stdout("0 of 4 files valid\n")
+        .stderr(contains(
+            "evil.json: name \"../../outside\" is not a safe file name",
+        ))
+        .stderr(contains("garbage.json: not a workflow template"))
+        .stderr(contains(
+            "circle.json: steps depend on each other in a circle: a → b → a",
+        ))
+        .stderr(contains("huge.json: the file is 104857600 bytes"));
+    w.patterns()
+        .args(["library", "list", "--library", "lib"])
+        .assert()
+        .success()
+        .stderr(contains("warning: skipped").count(4))
+        .stdout(contains("github_pr_workflow"));
+    mine(&w, &data("sample.csv"), &[]);
+    let after = snapshot(&w.path("lib"));
+    for (name, bytes) in &before {
+        assert!(after[name] == *bytes, "{name} was changed");
+    }
+    assert!(!w.path("outside.json").exists() && !w.path("../outside.json").exists());
+}
+
+#[test]
+fn init_writes_the_builtins_once() {
+    let w = Workdir::new();
+    w.patterns()
+        .args(["library", "init", "--library", "lib"])
+        .assert()
+        .success()
+        .stdout(contains("wrote").count(4));
+    w.patterns()
+        .args(["library", "init", "--library", "lib"])
+        .assert()
+        .success()
+        .stdout(contains("kept existing").count(4));
+    w.patterns()
+        .args(["library", "validate", "--library", "lib"])
+        .assert()
+        .success()
+        .stdout("4 of 4 files valid\n");
+    let out = w
+        .patterns()
+        .args([
+            "library",
+            "export",
+            "github_pr_workflow",
+            "--format",
+            "mermaid",
+            "--library",
+            "lib",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "flowchart TD\n  s_list_issues[\"list_issues<br/><i>github_list_issues</i>\"]\n  s_create_pr[\"create_pr<br/><i>github_create_pr</i>\"]\n  s_notify[\"notify<br/><i>slack_send_message</i>\"]\n  s_list_issues --> s_create_pr\n  s_create_pr --> s_notify\n"
+    );
+}
