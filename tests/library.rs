@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use predicates::prelude::*;
 use predicates::str::contains;
 
 use crate::common::{Workdir, data};
@@ -55,6 +54,10 @@ fn mined_templates_from_the_sample() {
     insta::assert_snapshot!("github_pr_mined", text);
     let text = std::fs::read_to_string(w.path("lib/fetch_data_to_send_notification.json")).unwrap();
     insta::assert_snapshot!("data_pipeline_mined", text);
+    // The searches of search & report run one to three times in a row: planned as retries.
+    let search = json(&w.path("lib/web_search_to_send_email.json"));
+    assert_eq!(search["steps"][0]["retry_count"], 1, "{search}");
+    assert_eq!(search["steps"][1]["retry_count"], 0, "{search}");
     assert_eq!(
         snapshot(&w.path("lib"))
             .keys()

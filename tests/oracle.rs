@@ -106,12 +106,22 @@ proptest! {
     }
 
     #[test]
-    fn the_direct_scan_finds_the_supporting_sessions(sessions in sessions(), (params, keep_repeats) in params()) {
+    fn the_direct_scan_finds_an_occurrence_in_every_supporting_session(sessions in sessions(), (params, keep_repeats) in params()) {
         let log = EventLog::from_sessions(&sessions);
         let seqs = Sequences::new(&log, keep_repeats);
         for m in mine(&seqs, &params, &|| {}) {
-            let found = patterns::mining::sessions_with(&seqs, &m.pattern, params.max_gap);
+            let found = patterns::mining::first_embeddings(&seqs, &m.pattern, params.max_gap);
             prop_assert_eq!(found.len(), m.support, "{:?}", m.pattern);
+            for e in &found {
+                let tools: Vec<u32> = seqs.session(e.session).map(|(t, _)| t).collect();
+                for (i, &q) in e.positions.iter().enumerate() {
+                    prop_assert_eq!(tools[q], m.pattern[i]);
+                    if i > 0 {
+                        let gap = q.checked_sub(e.positions[i - 1] + 1);
+                        prop_assert!(gap.is_some_and(|g| params.max_gap.is_none_or(|max| g <= max)), "{:?}", e);
+                    }
+                }
+            }
         }
     }
 }

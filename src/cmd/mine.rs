@@ -298,20 +298,23 @@ fn save(
     let chains: Vec<(Vec<String>, ChainStats)> = shown
         .iter()
         .map(|p| {
+            let found = mining::first_embeddings(seqs, &p.pattern, params.max_gap);
             let (mut first_seen, mut last_seen) = (None, None);
             if log.time_kind == TimeKind::EpochMicros {
-                let sessions = mining::sessions_with(seqs, &p.pattern, params.max_gap);
-                first_seen = sessions
+                first_seen = found
                     .iter()
-                    .map(|&s| log.timestamps[log.offsets[s]])
+                    .map(|e| log.timestamps[log.offsets[e.session]])
                     .min()
                     .and_then(time);
-                last_seen = sessions
+                last_seen = found
                     .iter()
-                    .map(|&s| log.timestamps[log.offsets[s + 1] - 1])
+                    .map(|e| log.timestamps[log.offsets[e.session + 1] - 1])
                     .max()
                     .and_then(time);
             }
+            let retries = (0..p.pattern.len())
+                .map(|i| planned_retries(found.iter().map(|e| e.retries[i])))
+                .collect();
             let chain = p
                 .pattern
                 .iter()
@@ -323,6 +326,7 @@ fn save(
                 score: p.score,
                 first_seen,
                 last_seen,
+                retries,
             };
             (chain, stats)
         })
@@ -351,6 +355,19 @@ fn save(
         report.removed.len()
     );
     Ok(())
+}
+
+/// The retries to plan for a step from the retries its calls had in each occurrence: when at
+/// least one occurrence in ten was retried, the median retries of the retried ones (a median,
+/// so that one runaway retry loop does not set the plan).
+fn planned_retries(observed: impl Iterator<Item = u32>) -> u32 {
+    let mut all = 0;
+    let mut retried: Vec<u32> = observed.inspect(|_| all += 1).filter(|&r| r > 0).collect();
+    if retried.is_empty() || retried.len() * 10 < all {
+        return 0;
+    }
+    retried.sort_unstable();
+    retried[retried.len() / 2]
 }
 
 fn warn(report: &LoadReport) {

@@ -26,17 +26,23 @@ pub struct Sequences {
 
 /// The success flag of a call in [`Sequences`] and of a position in a projection.
 const OK: u32 = 1 << 31;
+/// A call also holds how many immediate retries were collapsed into it (at most 7)…
+const RETRY_SHIFT: u32 = 28;
+const MAX_RETRIES: u32 = 7;
+/// …and, in the low bits, its tool id.
+const TOOL: u32 = (1 << RETRY_SHIFT) - 1;
 
 impl Sequences {
     /// Takes the sessions of `log`; unless `keep_repeats`, immediate repeats of one tool (retries)
-    /// collapse into one call whose outcome is the last attempt's.
+    /// collapse into one call whose outcome is the last attempt's, and which remembers how many
+    /// retries it had.
     ///
     /// # Panics
-    /// With 2^31 calls or tools or more.
+    /// With 2^31 calls or 2^28 tools or more.
     pub fn new(log: &EventLog, keep_repeats: bool) -> Sequences {
         assert!(
-            log.event_count() < OK as usize && log.tool_names.len() < OK as usize,
-            "more than 2^31 calls or tools cannot be mined in one run"
+            log.event_count() < OK as usize && log.tool_names.len() < TOOL as usize,
+            "more than 2^31 calls or 2^28 tools cannot be mined in one run"
         );
         let mut seqs = Sequences {
             offsets: Vec::with_capacity(log.offsets.len()),
@@ -49,11 +55,13 @@ impl Sequences {
             let start = seqs.calls.len();
             for (&tool, &ok) in log.tools[range.clone()].iter().zip(&log.success[range]) {
                 let call = tool | if ok { OK } else { 0 };
-                let repeat = !keep_repeats
-                    && seqs.calls.len() > start
-                    && seqs.calls.last().is_some_and(|&c| c & !OK == tool);
-                match seqs.calls.last_mut() {
-                    Some(last) if repeat => *last = call,
+                let previous = seqs.calls[start..].last().copied();
+                match previous {
+                    Some(last) if !keep_repeats && last & TOOL == tool => {
+                        let retries = (retries_of(last) + 1).min(MAX_RETRIES);
+                        *seqs.calls.last_mut().expect("a call was pushed") =
+                            call | retries << RETRY_SHIFT;
+                    }
                     _ => seqs.calls.push(call),
                 }
             }
@@ -78,7 +86,7 @@ impl Sequences {
     /// The tools of session `s` and whether each call succeeded.
     pub fn session(&self, s: usize) -> impl Iterator<Item = (u32, bool)> + '_ {
         let range = self.offsets[s] as usize..self.offsets[s + 1] as usize;
-        self.calls[range].iter().map(|&c| (c & !OK, c & OK != 0))
+        self.calls[range].iter().map(|&c| (c & TOOL, c & OK != 0))
     }
 }
 
@@ -264,54 +272,90 @@ mod tests {
     }
 }
 
-/// The sessions in which `pattern` occurs (with at most `max_gap` calls between steps), in
-/// order, each with the position of the earliest call that completes the chain. A direct scan,
-/// for the few chains that become templates or are asked about.
-pub fn first_completions(
+/// How many immediate retries were collapsed into a call of [`Sequences`].
+fn retries_of(call: u32) -> u32 {
+    (call >> RETRY_SHIFT) & MAX_RETRIES
+}
+
+/// One occurrence of a chain in a session: the positions of its steps (within the session),
+/// the earliest-completing one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Embedding {
+    pub session: usize,
+    pub positions: Vec<usize>,
+    /// Immediate retries collapsed into each step's call.
+    pub retries: Vec<u32>,
+}
+
+/// For every session in which `pattern` occurs (with at most `max_gap` calls between steps), in
+/// order, its earliest-completing occurrence. A direct scan, for the few chains that become
+/// templates or are asked about.
+pub fn first_embeddings(
     seqs: &Sequences,
     pattern: &[u32],
     max_gap: Option<usize>,
-) -> Vec<(usize, usize)> {
+) -> Vec<Embedding> {
     let reach = max_gap.map_or(usize::MAX, |g| g.saturating_add(1));
-    let occurs = |(ends, next): &mut (Vec<usize>, Vec<usize>), s: usize| {
+    // levels[j]: every position at which an occurrence of pattern[..=j] ends, ascending.
+    let occurs = |levels: &mut Vec<Vec<usize>>, s: usize| -> Option<Embedding> {
         let calls = &seqs.calls[seqs.offsets[s] as usize..seqs.offsets[s + 1] as usize];
-        let tool = |q: usize| calls[q] & !OK;
-        ends.clear();
-        ends.extend((0..calls.len()).filter(|&q| tool(q) == pattern[0]));
-        for &t in &pattern[1..] {
-            next.clear();
-            // Ends ascend: the latest end before q decides whether q is close enough.
-            let mut i = 0;
-            for q in (0..calls.len()).filter(|&q| tool(q) == t) {
-                while i + 1 < ends.len() && ends[i + 1] < q {
-                    i += 1;
-                }
-                if ends.get(i).is_some_and(|&e| e < q && q - e <= reach) {
-                    next.push(q);
+        let tool = |q: usize| calls[q] & TOOL;
+        levels.resize_with(pattern.len(), Vec::new);
+        for (j, &t) in pattern.iter().enumerate() {
+            let (before, rest) = levels.split_at_mut(j);
+            let here = &mut rest[0];
+            here.clear();
+            match before.last() {
+                None => here.extend((0..calls.len()).filter(|&q| tool(q) == t)),
+                Some(prev) => {
+                    // The latest end before q decides whether q is close enough.
+                    let mut i = 0;
+                    for q in (0..calls.len()).filter(|&q| tool(q) == t) {
+                        while i + 1 < prev.len() && prev[i + 1] < q {
+                            i += 1;
+                        }
+                        if prev.get(i).is_some_and(|&e| e < q && q - e <= reach) {
+                            here.push(q);
+                        }
+                    }
                 }
             }
-            std::mem::swap(ends, next);
+            if here.is_empty() {
+                return None;
+            }
         }
-        ends.first().copied()
+        // Walk back from the earliest completion, each step at the latest position that reaches.
+        let mut positions = vec![levels[pattern.len() - 1][0]; pattern.len()];
+        for j in (0..pattern.len() - 1).rev() {
+            let next = positions[j + 1];
+            positions[j] = *levels[j]
+                .iter()
+                .rev()
+                .find(|&&p| p < next && next - p <= reach)
+                .expect("an end reaches");
+        }
+        let retries = positions.iter().map(|&q| retries_of(calls[q])).collect();
+        Some(Embedding {
+            session: s,
+            positions,
+            retries,
+        })
     };
     if pattern.is_empty() {
         return Vec::new();
     }
     (0..seqs.len())
         .into_par_iter()
-        .map_init(
-            || (Vec::new(), Vec::new()),
-            |scratch, s| occurs(scratch, s).map(|end| (s, end)),
-        )
+        .map_init(Vec::new, |levels, s| occurs(levels, s))
         .flatten()
         .collect()
 }
 
-/// The sessions in which `pattern` occurs, in order (see [`first_completions`]).
+/// The sessions in which `pattern` occurs, in order.
 pub fn sessions_with(seqs: &Sequences, pattern: &[u32], max_gap: Option<usize>) -> Vec<usize> {
-    first_completions(seqs, pattern, max_gap)
+    first_embeddings(seqs, pattern, max_gap)
         .into_iter()
-        .map(|(s, _)| s)
+        .map(|e| e.session)
         .collect()
 }
 
@@ -322,12 +366,12 @@ pub fn next_tools(
     pattern: &[u32],
     max_gap: Option<usize>,
 ) -> (usize, Vec<(u32, usize)>) {
-    let found = first_completions(seqs, pattern, max_gap);
+    let found = first_embeddings(seqs, pattern, max_gap);
     let mut counts = vec![0usize; seqs.tool_count];
-    for &(s, end) in &found {
-        let next = seqs.offsets[s] as usize + end + 1;
-        if next < seqs.offsets[s + 1] as usize {
-            counts[(seqs.calls[next] & !OK) as usize] += 1;
+    for e in &found {
+        let next = seqs.offsets[e.session] as usize + e.positions[e.positions.len() - 1] + 1;
+        if next < seqs.offsets[e.session + 1] as usize {
+            counts[(seqs.calls[next] & TOOL) as usize] += 1;
         }
     }
     let mut next: Vec<(u32, usize)> = counts

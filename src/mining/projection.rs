@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 
-use super::{OK, Sequences};
+use super::{OK, Sequences, TOOL};
 
 pub(super) struct Projection {
     /// Per session: the end (exclusive) of its calls.
@@ -82,7 +82,7 @@ impl Projection {
             let (start, limit) = (seqs.offsets[s], seqs.offsets[s + 1]);
             for q in start..limit {
                 let call = seqs.calls[q as usize];
-                if let Some(root) = roots.get_mut(slot[(call & !OK) as usize]) {
+                if let Some(root) = roots.get_mut(slot[(call & TOOL) as usize]) {
                     root.push(limit, q, call & OK != 0);
                 }
             }
@@ -197,7 +197,7 @@ fn for_each_extension(
         }
         let call = calls[q];
         let ok_here = call & OK != 0 && last_ok.is_some_and(|p| q - p <= reach);
-        f(q as u32, call & !OK, ok_here);
+        f(q as u32, call & TOOL, ok_here);
         q += 1;
     }
 }

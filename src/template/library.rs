@@ -283,6 +283,12 @@ fn merge(mut t: WorkflowTemplate, stats: &ChainStats, accumulate: bool) -> Workf
         m.last_seen = stats.last_seen.clone();
     }
     m.stale = false;
+    // Mined templates belong to mine: their retry counts follow the log.
+    if stats.retries.len() == t.steps.len() {
+        for (step, &retries) in t.steps.iter_mut().zip(&stats.retries) {
+            step.retry_count = retries;
+        }
+    }
     t
 }
 

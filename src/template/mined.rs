@@ -14,6 +14,8 @@ pub struct ChainStats {
     pub score: f64,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
+    /// Per step, the retries to plan for (empty: none).
+    pub retries: Vec<u32>,
 }
 
 /// `Take in charge ticket` → `take_in_charge_ticket`: lower-case letters and digits joined by
@@ -116,7 +118,7 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
                 vec![ids[i - 1].clone()]
             },
             condition: None,
-            retry_count: 0,
+            retry_count: stats.retries.get(i).copied().unwrap_or(0),
             timeout_seconds: None,
             on_error: OnError::Abort,
         })
