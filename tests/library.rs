@@ -219,20 +219,32 @@ fn two_concurrent_mines_leave_what_one_would() {
     assert_eq!(snapshot(&w.path("lib")), snapshot(&alone.path("lib")));
 }
 
+/// A child process that a failing test does not leave running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
 #[test]
 fn a_mine_killed_mid_write_leaves_every_file_whole() {
     let w = Workdir::new();
     let library = w.path("lib");
     // 5,000 templates take seconds to write (each is flushed to disk before its rename).
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("patterns"))
-        .current_dir(w.path(""))
-        .arg("mine")
-        .arg(data("sample.csv"))
-        .args(["--library", "lib", "--top", "5000", "--keep", "all"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("patterns"))
+            .current_dir(w.path(""))
+            .arg("mine")
+            .arg(data("sample.csv"))
+            .args(["--library", "lib", "--top", "5000", "--keep", "all"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let json_files = || {
         let Ok(dir) = std::fs::read_dir(&library) else {
             return 0;
@@ -253,13 +265,13 @@ fn a_mine_killed_mid_write_leaves_every_file_whole() {
             "mine wrote too slowly"
         );
         assert!(
-            child.try_wait().unwrap().is_none(),
+            child.0.try_wait().unwrap().is_none(),
             "mine finished before it could be killed"
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
     let written = json_files();
     assert!(written < 5000, "the kill came after every file was written");
     for entry in patterns::template::Library::new(&library)
