@@ -1,6 +1,9 @@
 //! The event log after loading: tool calls grouped by session and ordered in time, with tools
 //! and sessions interned as integers. Nothing here knows where the rows came from.
 
+/// The duration of a call that the log does not give.
+pub const UNKNOWN_DURATION: u32 = u32::MAX;
+
 /// How the timestamps of a log should be read when they are shown to a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeKind {
@@ -22,6 +25,8 @@ pub struct EventLog {
     pub tools: Vec<u32>,
     pub success: Vec<bool>,
     pub timestamps: Vec<i64>,
+    /// Milliseconds per call ([`UNKNOWN_DURATION`] when unknown), when some input had durations.
+    pub durations: Option<Vec<u32>>,
     pub time_kind: TimeKind,
 }
 
@@ -39,6 +44,7 @@ impl EventLog {
             tools: Vec::new(),
             success: Vec::new(),
             timestamps: Vec::new(),
+            durations: None,
             time_kind: TimeKind::OrderKey,
         };
         for session in sessions {
@@ -61,6 +67,28 @@ impl EventLog {
 
     pub fn event_count(&self) -> usize {
         self.tools.len()
+    }
+
+    /// The calls of session `s` as index ranges of the per-call columns: one per call, or, unless
+    /// `keep_repeats`, one per run of immediate repeats of a tool (a call and its retries).
+    pub fn collapsed(
+        &self,
+        s: usize,
+        keep_repeats: bool,
+    ) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        let end = self.offsets[s + 1];
+        let mut i = self.offsets[s];
+        std::iter::from_fn(move || {
+            let start = i;
+            if start >= end {
+                return None;
+            }
+            i += 1;
+            while !keep_repeats && i < end && self.tools[i] == self.tools[start] {
+                i += 1;
+            }
+            Some(start..i)
+        })
     }
 
     /// The index range of session `s` in the per-call columns.

@@ -367,3 +367,23 @@ fn init_writes_the_builtins_once() {
         "flowchart TD\n  s_list_issues[\"list_issues<br/><i>github_list_issues</i>\"]\n  s_create_pr[\"create_pr<br/><i>github_create_pr</i>\"]\n  s_notify[\"notify<br/><i>slack_send_message</i>\"]\n  s_list_issues --> s_create_pr\n  s_create_pr --> s_notify\n"
     );
 }
+
+#[test]
+fn durations_and_retries_in_the_log_reach_the_template() {
+    let w = Workdir::new();
+    // s2 retried a once; s3's b has no duration, so s3 does not count for the average.
+    let log = w.write(
+        "log.csv",
+        "session_id,timestamp,tool,duration_ms\n\
+         s1,1,a,100\ns1,2,b,200\n\
+         s2,1,a,10\ns2,2,a,20\ns2,3,b,30\n\
+         s3,1,a,5\ns3,2,c,7\ns3,3,b,\n",
+    );
+    mine(&w, &log, &["--min-support", "3"]);
+    let t = json(&w.path("lib/a_to_b.json"));
+    assert_eq!(t["metadata"]["usage_count"], 3);
+    assert_eq!(t["metadata"]["avg_duration_ms"], (300.0 + 60.0) / 2.0);
+    assert_eq!(t["steps"][0]["retry_count"], 1);
+    assert_eq!(t["steps"][1]["retry_count"], 0);
+    assert_eq!(t["metadata"].get("first_seen"), None, "order keys are not times");
+}

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::table::{Table, count};
 use crate::UsageError;
 use crate::events::EventLog;
-use crate::events::TimeKind;
+use crate::events::{TimeKind, UNKNOWN_DURATION};
 use crate::load::{self, ColumnNames, LoadOptions, LoadReport, REPORTED_BAD_ROWS};
 use crate::mining::{self, MinSupport, MineParams, Sequences};
 use crate::score::{self, Keep, Scored};
@@ -52,6 +52,9 @@ pub struct Args {
     /// Column holding the success flag (a column named 'error' means: empty = success)
     #[arg(long, value_name = "NAME", help_heading = "Columns")]
     success_col: Option<String>,
+    /// Column holding each call's duration in milliseconds (optional; feeds avg_duration_ms)
+    #[arg(long, value_name = "NAME", help_heading = "Columns")]
+    duration_col: Option<String>,
     /// Stop with exit code 2 at the first bad row instead of skipping and counting bad rows
     #[arg(long)]
     strict: bool,
@@ -174,6 +177,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             timestamp: args.timestamp_col.clone(),
             tool: args.tool_col.clone(),
             success: args.success_col.clone(),
+            duration: args.duration_col.clone(),
         },
         strict: args.strict,
     };
@@ -312,6 +316,25 @@ fn save(
                     .max()
                     .and_then(time);
             }
+            let avg_duration_ms = log.durations.as_ref().and_then(|durations| {
+                let totals: Vec<u64> = found
+                    .iter()
+                    .filter_map(|e| {
+                        let calls: Vec<_> = log.collapsed(e.session, args.keep_repeats).collect();
+                        let mut total = 0u64;
+                        for i in e.positions.iter().flat_map(|&p| calls[p].clone()) {
+                            // An occurrence with a call of unknown duration does not count.
+                            if durations[i] == UNKNOWN_DURATION {
+                                return None;
+                            }
+                            total += u64::from(durations[i]);
+                        }
+                        Some(total)
+                    })
+                    .collect();
+                (!totals.is_empty())
+                    .then(|| (totals.iter().sum::<u64>() as f64 / totals.len() as f64).round())
+            });
             let retries = (0..p.pattern.len())
                 .map(|i| planned_retries(found.iter().map(|e| e.retries[i])))
                 .collect();
@@ -327,6 +350,7 @@ fn save(
                 first_seen,
                 last_seen,
                 retries,
+                avg_duration_ms,
             };
             (chain, stats)
         })

@@ -11,6 +11,7 @@ use crate::events::{EventLog, TimeKind};
 pub(super) const NONE_ID: u32 = u32::MAX;
 /// A timestamp that does not parse.
 pub(super) const BAD_TIME: i64 = i64::MIN;
+pub(super) use crate::events::UNKNOWN_DURATION as NO_DURATION;
 /// Success values: 0 failed, 1 succeeded, `BAD_SUCCESS` did not parse.
 pub(super) const BAD_SUCCESS: u8 = 2;
 
@@ -43,6 +44,8 @@ pub(super) struct Calls {
     pub tools: Vec<u32>,
     pub timestamps: Vec<i64>,
     pub success: Vec<u8>,
+    /// Milliseconds per call (`NO_DURATION` when unknown); empty while no file had durations.
+    pub durations: Vec<u32>,
     /// Some timestamp was a plain order key rather than a time.
     pub any_order_key: bool,
 }
@@ -137,6 +140,12 @@ impl Calls {
                 .map(|&r| self.success[r as usize] == 1)
                 .collect(),
             timestamps: order.par_iter().map(|&r| ts[r as usize]).collect(),
+            durations: (!self.durations.is_empty()).then(|| {
+                order
+                    .par_iter()
+                    .map(|&r| self.durations[r as usize])
+                    .collect()
+            }),
             offsets,
             time_kind: if self.any_order_key {
                 TimeKind::OrderKey

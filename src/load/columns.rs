@@ -9,6 +9,7 @@ pub enum Field {
     Timestamp,
     Tool,
     Success,
+    Duration,
 }
 
 impl Field {
@@ -18,6 +19,7 @@ impl Field {
             Field::Timestamp => "timestamp",
             Field::Tool => "tool",
             Field::Success => "success",
+            Field::Duration => "duration_ms",
         }
     }
 
@@ -27,6 +29,7 @@ impl Field {
             Field::Timestamp => "--timestamp-col",
             Field::Tool => "--tool-col",
             Field::Success => "--success-col",
+            Field::Duration => "--duration-col",
         }
     }
 
@@ -52,6 +55,7 @@ impl Field {
                 "concept:name",
             ],
             Field::Success => &["success", "ok", "status", "outcome", "error"],
+            Field::Duration => &["duration_ms", "duration", "latency_ms"],
         }
     }
 }
@@ -63,6 +67,7 @@ pub struct ColumnNames {
     pub timestamp: Option<String>,
     pub tool: Option<String>,
     pub success: Option<String>,
+    pub duration: Option<String>,
 }
 
 /// How the success column is read.
@@ -81,6 +86,8 @@ pub struct Mapping {
     pub timestamp: String,
     pub tool: String,
     pub success: Option<SuccessColumn>,
+    /// Milliseconds each call took.
+    pub duration: Option<String>,
 }
 
 impl Mapping {
@@ -94,6 +101,7 @@ impl Mapping {
                 Some(SuccessColumn::Flag(c) | SuccessColumn::Error(c)) => c,
                 None => "",
             },
+            Field::Duration => self.duration.as_deref().unwrap_or(""),
         }
     }
 
@@ -149,6 +157,7 @@ impl Mapping {
             timestamp: required(Field::Timestamp, &given.timestamp)?,
             tool: required(Field::Tool, &given.tool)?,
             success,
+            duration: pick(Field::Duration, &given.duration)?,
         })
     }
 }

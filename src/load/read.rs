@@ -9,7 +9,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::Input;
-use super::calls::{BAD_SUCCESS, BAD_TIME, Calls, Interner, NONE_ID};
+use super::calls::{BAD_SUCCESS, BAD_TIME, Calls, Interner, NO_DURATION, NONE_ID};
 use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
 use super::error::LoadError;
 use super::values::{Stamp, float_stamp, int_stamp, parse_success, parse_timestamp};
@@ -214,6 +214,10 @@ pub(super) fn read(
     if let Some(SuccessColumn::Flag(c) | SuccessColumn::Error(c)) = &mapping.success {
         select.push(text(c, "a success flag")?.alias("success"));
     }
+    if let Some(c) = &mapping.duration {
+        // A duration that is not a number is unknown, not a bad row: it only feeds statistics.
+        select.push(col(c).cast(DataType::Float64).alias("duration"));
+    }
     let mut batches = Batches {
         calls,
         ts_dtype,
@@ -336,6 +340,24 @@ impl Batches<'_> {
                     ));
                 }
             }
+        }
+        let before = self.calls.success.len() - df.height();
+        match df.column("duration").and_then(|c| c.f64()) {
+            Ok(values) => {
+                // After files without durations, their rows get none.
+                self.calls.durations.resize(before, NO_DURATION);
+                self.calls.durations.extend(values.iter().map(|v| match v {
+                    Some(ms) if ms.is_finite() && ms >= 0.0 => {
+                        (ms.round() as u32).min(NO_DURATION - 1)
+                    }
+                    _ => NO_DURATION,
+                }));
+            }
+            Err(_) if !self.calls.durations.is_empty() => self
+                .calls
+                .durations
+                .extend(std::iter::repeat_n(NO_DURATION, df.height())),
+            Err(_) => {}
         }
         self.rows += df.height();
     }

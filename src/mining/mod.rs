@@ -51,19 +51,11 @@ impl Sequences {
         };
         seqs.offsets.push(0);
         for s in 0..log.session_count() {
-            let range = log.range(s);
-            let start = seqs.calls.len();
-            for (&tool, &ok) in log.tools[range.clone()].iter().zip(&log.success[range]) {
-                let call = tool | if ok { OK } else { 0 };
-                let previous = seqs.calls[start..].last().copied();
-                match previous {
-                    Some(last) if !keep_repeats && last & TOOL == tool => {
-                        let retries = (retries_of(last) + 1).min(MAX_RETRIES);
-                        *seqs.calls.last_mut().expect("a call was pushed") =
-                            call | retries << RETRY_SHIFT;
-                    }
-                    _ => seqs.calls.push(call),
-                }
+            for call in log.collapsed(s, keep_repeats) {
+                let retries = ((call.len() - 1) as u32).min(MAX_RETRIES);
+                let ok = if log.success[call.end - 1] { OK } else { 0 };
+                seqs.calls
+                    .push(log.tools[call.start] | ok | retries << RETRY_SHIFT);
             }
             seqs.offsets.push(seqs.calls.len() as u32);
         }

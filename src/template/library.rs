@@ -273,6 +273,12 @@ fn merge(mut t: WorkflowTemplate, stats: &ChainStats, accumulate: bool) -> Workf
         m.usage_count = Some(usage);
         m.success_rate = Some(successes / usage as f64);
         m.score = Some(m.score.unwrap_or(0.0) + stats.score);
+        m.avg_duration_ms = match (m.avg_duration_ms, stats.avg_duration_ms) {
+            (Some(a), Some(b)) => {
+                Some(((a * old_usage as f64 + b * stats.support as f64) / usage as f64).round())
+            }
+            (a, b) => b.or(a),
+        };
         m.first_seen = min_opt(m.first_seen.take(), stats.first_seen.clone(), false);
         m.last_seen = min_opt(m.last_seen.take(), stats.last_seen.clone(), true);
     } else {
@@ -281,6 +287,7 @@ fn merge(mut t: WorkflowTemplate, stats: &ChainStats, accumulate: bool) -> Workf
         m.score = Some(stats.score);
         m.first_seen = stats.first_seen.clone();
         m.last_seen = stats.last_seen.clone();
+        m.avg_duration_ms = stats.avg_duration_ms;
     }
     m.stale = false;
     // Mined templates belong to mine: their retry counts follow the log.

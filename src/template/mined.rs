@@ -16,6 +16,8 @@ pub struct ChainStats {
     pub last_seen: Option<String>,
     /// Per step, the retries to plan for (empty: none).
     pub retries: Vec<u32>,
+    /// Mean time of an occurrence (its steps' calls, retries included), when the log has durations.
+    pub avg_duration_ms: Option<f64>,
 }
 
 /// `Take in charge ticket` → `take_in_charge_ticket`: lower-case letters and digits joined by
@@ -136,6 +138,7 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
             score: Some(stats.score),
             first_seen: stats.first_seen.clone(),
             last_seen: stats.last_seen.clone(),
+            avg_duration_ms: stats.avg_duration_ms,
             ..Metadata::default()
         },
     }
