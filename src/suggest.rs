@@ -4,6 +4,9 @@ use std::collections::BTreeSet;
 
 use crate::template::WorkflowTemplate;
 
+/// Tools that follow a chain, each with its share, most frequent first.
+pub type NextTools = Vec<(String, f64)>;
+
 /// How a template contains the asked chain, best first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -78,7 +81,7 @@ pub fn rank<'a>(templates: &'a [WorkflowTemplate], query: &[String]) -> Vec<Sugg
 /// The tools that follow `query` directly in the library's templates, each with its share of the
 /// sessions of the templates that contain `query` as consecutive steps (weighted by
 /// `usage_count`; a template without one counts once). Most frequent first.
-pub fn next_tools(templates: &[WorkflowTemplate], query: &[String]) -> Vec<(String, f64)> {
+pub fn next_tools(templates: &[WorkflowTemplate], query: &[String]) -> NextTools {
     let mut total = 0.0;
     let mut weights: Vec<(String, f64)> = Vec::new();
     for t in templates {

@@ -385,5 +385,9 @@ fn durations_and_retries_in_the_log_reach_the_template() {
     assert_eq!(t["metadata"]["avg_duration_ms"], (300.0 + 60.0) / 2.0);
     assert_eq!(t["steps"][0]["retry_count"], 1);
     assert_eq!(t["steps"][1]["retry_count"], 0);
-    assert_eq!(t["metadata"].get("first_seen"), None, "order keys are not times");
+    assert_eq!(
+        t["metadata"].get("first_seen"),
+        None,
+        "order keys are not times"
+    );
 }

@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use itertools::Itertools;
 
 use super::table::{Table, count};
@@ -61,22 +60,11 @@ enum Command {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let library = Library::new(&args.library);
-    let read = || {
-        library
-            .catalog()
-            .with_context(|| format!("could not read the library '{}'", args.library.display()))
-    };
+    let read = || super::read_catalog(&args.library);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match args.command {
         Command::List { json } => {
-            let (templates, broken) = read()?;
-            for (path, problems) in &broken {
-                eprintln!(
-                    "warning: skipped {}: {}",
-                    path.display(),
-                    problems.join("; ")
-                );
-            }
+            let templates = read()?;
             if json {
                 serde_json::to_writer_pretty(&mut out, &templates)?;
                 writeln!(out)?;
@@ -108,7 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         Command::Show { name, json } => {
-            let t = find(read()?.0, &name)?;
+            let t = find(read()?, &name)?;
             if json {
                 out.write_all(t.to_json().as_bytes())?;
             } else {
@@ -149,7 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         Command::Export { name, format } => {
-            let t = find(read()?.0, &name)?;
+            let t = find(read()?, &name)?;
             let drawing = if format == "dot" {
                 dot(&t)
             } else {

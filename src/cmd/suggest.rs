@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use itertools::Itertools;
 use serde::Serialize;
 
@@ -12,8 +11,8 @@ use super::table::{Table, count};
 use crate::load::{self, LoadOptions};
 use crate::mining::{self, MinSupport, MineParams, Sequences};
 use crate::score::{self, Keep};
-use crate::suggest::{self, MatchKind};
-use crate::template::{ChainStats, Library, WorkflowTemplate, from_chain, name};
+use crate::suggest::{self, MatchKind, NextTools};
+use crate::template::{ChainStats, WorkflowTemplate, from_chain, name};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -74,17 +73,7 @@ struct JsonNext {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (templates, next) = if args.logs.is_empty() {
-        let library = Library::new(&args.library);
-        let (templates, broken) = library
-            .catalog()
-            .with_context(|| format!("could not read the library '{}'", args.library.display()))?;
-        for (path, problems) in &broken {
-            eprintln!(
-                "warning: skipped {}: {}",
-                path.display(),
-                problems.join("; ")
-            );
-        }
+        let templates = super::read_catalog(&args.library)?;
         let next = suggest::next_tools(&templates, &args.tools);
         (templates, next)
     } else {
@@ -191,7 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Templates for every chain mined from `--logs` with mine's defaults, and the next tools
 /// counted in the log itself (share of the sessions in which the chain occurs).
-fn from_logs(args: &Args) -> anyhow::Result<(Vec<WorkflowTemplate>, Vec<(String, f64)>)> {
+fn from_logs(args: &Args) -> anyhow::Result<(Vec<WorkflowTemplate>, NextTools)> {
     let inputs = load::expand_inputs(&args.logs)?;
     let (log, report) = load::load(&inputs, &LoadOptions::default(), &|_| {})?;
     if report.skipped > 0 {

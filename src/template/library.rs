@@ -67,6 +67,14 @@ pub struct SaveOptions {
     pub lock_wait: Duration,
 }
 
+/// What a library offers: its usable templates with the built-ins, and its broken files.
+#[derive(Debug)]
+pub struct Catalog {
+    pub templates: Vec<WorkflowTemplate>,
+    /// Files that cannot be used, with every reason.
+    pub broken: Vec<(PathBuf, Vec<String>)>,
+}
+
 /// A library folder.
 #[derive(Debug, Clone)]
 pub struct Library {
@@ -121,9 +129,7 @@ impl Library {
 
     /// The library's usable templates and the built-ins that no library file shadows, in name
     /// order, and the problems of the files that cannot be used.
-    pub fn catalog(
-        &self,
-    ) -> Result<(Vec<WorkflowTemplate>, Vec<(PathBuf, Vec<String>)>), LibraryError> {
+    pub fn catalog(&self) -> Result<Catalog, LibraryError> {
         let mut templates = Vec::new();
         let mut broken = Vec::new();
         let mut names = HashSet::new();
@@ -140,7 +146,7 @@ impl Library {
                 .filter(|b| !names.contains(&b.name)),
         );
         templates.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok((templates, broken))
+        Ok(Catalog { templates, broken })
     }
 
     /// Takes the lock, waiting up to `wait` (with `on_wait` told once) for another holder.
