@@ -237,3 +237,34 @@ pub fn dot(t: &WorkflowTemplate) -> String {
     out += "}\n";
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_groups_are_visible_in_both_drawings() {
+        let t: WorkflowTemplate = serde_json::from_str(
+            r#"{"name": "fan", "steps": [
+                {"step_id": "fetch", "tool_name": "fetch_data"},
+                {"step_id": "a", "tool_name": "transform \"a\"", "depends_on": ["fetch"]},
+                {"step_id": "b", "tool_name": "transform_b", "depends_on": ["fetch"]},
+                {"step_id": "end", "tool_name": "store", "depends_on": ["a", "b"]}
+            ], "parallel_groups": [["a", "b"]]}"#,
+        )
+        .unwrap();
+        let m = mermaid(&t);
+        assert!(
+            m.contains("  subgraph parallel_1[\"parallel\"]\n    s_a & s_b\n  end\n"),
+            "{m}"
+        );
+        assert!(m.contains("  s_a --> s_end\n  s_b --> s_end\n"), "{m}");
+        assert!(m.contains("transform #quot;a#quot;"), "{m}");
+        let d = dot(&t);
+        assert!(
+            d.contains("subgraph cluster_0 { label=\"parallel\"; style=dashed; \"a\"; \"b\" }"),
+            "{d}"
+        );
+        assert!(d.contains("[label=\"a\\ntransform \\\"a\\\"\"]"), "{d}");
+    }
+}

@@ -38,7 +38,7 @@ pub struct WorkflowStep {
 
 /// What a failed step does to the run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(from = "String", into = "String")]
 pub enum OnError {
     /// Nothing new starts; the run fails.
     #[default]
@@ -49,21 +49,19 @@ pub enum OnError {
     Fallback(String),
     /// Completed steps are compensated in reverse order; the run fails.
     Compensate,
+    /// A policy this version does not know: kept as written, reported by validation.
+    Unknown(String),
 }
 
-impl TryFrom<String> for OnError {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<OnError, String> {
+impl From<String> for OnError {
+    fn from(s: String) -> OnError {
         match s.as_str() {
-            "abort" => Ok(OnError::Abort),
-            "continue" => Ok(OnError::Continue),
-            "compensate" => Ok(OnError::Compensate),
+            "abort" => OnError::Abort,
+            "continue" => OnError::Continue,
+            "compensate" => OnError::Compensate,
             _ => match s.strip_prefix("fallback:") {
-                Some(step) if !step.is_empty() => Ok(OnError::Fallback(step.to_string())),
-                _ => Err(format!(
-                    "unknown on_error policy '{s}' (abort, continue, fallback:<step_id>, compensate)"
-                )),
+                Some(step) if !step.is_empty() => OnError::Fallback(step.to_string()),
+                _ => OnError::Unknown(s),
             },
         }
     }
@@ -76,6 +74,7 @@ impl From<OnError> for String {
             OnError::Continue => "continue".into(),
             OnError::Fallback(step) => format!("fallback:{step}"),
             OnError::Compensate => "compensate".into(),
+            OnError::Unknown(s) => s,
         }
     }
 }

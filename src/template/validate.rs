@@ -60,13 +60,15 @@ pub fn problems(t: &WorkflowTemplate) -> Vec<String> {
                 ));
             }
         }
-        if let OnError::Fallback(f) = &s.on_error
-            && !ids.contains(f.as_str())
-        {
-            out.push(format!(
-                "step '{}' falls back to unknown step '{f}'",
+        match &s.on_error {
+            OnError::Fallback(f) if !ids.contains(f.as_str()) => {
+                out.push(format!("step '{}' falls back to unknown step '{f}'", s.step_id))
+            }
+            OnError::Unknown(p) => out.push(format!(
+                "step '{}' has unknown on_error policy '{p}' (abort, continue, fallback:<step_id>, compensate)",
                 s.step_id
-            ));
+            )),
+            _ => {}
         }
     }
     for group in &t.parallel_groups {
@@ -180,13 +182,19 @@ mod tests {
             assert!(!is_safe_name(bad), "{bad:?}");
         }
         assert!(is_safe_name("github_list_issues_to_slack_send_message"));
-        let err = serde_json::from_str::<WorkflowTemplate>(
+        let retry = template(
             r#"{"name": "x", "steps": [{"step_id": "a", "tool_name": "t", "on_error": "retry"}]}"#,
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("unknown on_error policy 'retry'"),
-            "{err}"
+        );
+        assert_eq!(
+            problems(&retry),
+            [
+                "step 'a' has unknown on_error policy 'retry' (abort, continue, fallback:<step_id>, compensate)"
+            ]
+        );
+        assert_eq!(
+            retry.to_json().matches("\"on_error\": \"retry\"").count(),
+            1,
+            "kept as written"
         );
         let empty = template(r#"{"name": "x", "steps": []}"#);
         assert_eq!(problems(&empty), ["the workflow has no steps"]);
