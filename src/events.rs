@@ -19,8 +19,6 @@ pub enum TimeKind {
 pub struct EventLog {
     /// Tool names by id, sorted, so that comparing ids compares names.
     pub tool_names: Vec<String>,
-    /// Session names by id, in order of first appearance in the input.
-    pub session_names: Vec<String>,
     pub offsets: Vec<usize>,
     pub tools: Vec<u32>,
     pub success: Vec<bool>,
@@ -39,7 +37,6 @@ impl EventLog {
         names.dedup();
         let mut log = EventLog {
             tool_names: names.iter().map(|s| s.to_string()).collect(),
-            session_names: (0..sessions.len()).map(|i| format!("s{i}")).collect(),
             offsets: vec![0],
             tools: Vec::new(),
             success: Vec::new(),

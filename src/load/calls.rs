@@ -72,7 +72,7 @@ impl Calls {
 
     /// Groups the good rows by session (in order of first appearance) and orders each session
     /// by timestamp, ties by input order.
-    pub(super) fn into_log(self) -> EventLog {
+    pub(super) fn into_log(mut self) -> EventLog {
         let good: Vec<bool> = (0..self.len())
             .into_par_iter()
             .map(|r| self.problem(r).is_none())
@@ -84,7 +84,7 @@ impl Calls {
             used[self.tools[r] as usize] = true;
             counts[self.sessions[r] as usize] += 1;
         }
-        let names = &self.tool_ids.names;
+        let names = std::mem::take(&mut self.tool_ids.names);
         let mut by_name: Vec<u32> = (0..names.len() as u32)
             .filter(|&t| used[t as usize])
             .collect();
@@ -93,14 +93,14 @@ impl Calls {
         for (new, &old) in by_name.iter().enumerate() {
             rank[old as usize] = new as u32;
         }
-        // Sessions that kept no good row are dropped.
-        let kept: Vec<usize> = (0..counts.len()).filter(|&s| counts[s] > 0).collect();
-        let mut offsets = Vec::with_capacity(kept.len() + 1);
+        // Session names are not needed from here on; sessions that kept no good row are dropped.
+        drop(std::mem::take(&mut self.session_ids));
+        let mut offsets = Vec::with_capacity(counts.len() + 1);
         let mut next = vec![0usize; counts.len()];
         offsets.push(0);
-        for &s in &kept {
+        for (s, &n) in counts.iter().enumerate().filter(|(_, n)| **n > 0) {
             next[s] = *offsets.last().expect("starts with 0");
-            offsets.push(next[s] + counts[s]);
+            offsets.push(next[s] + n);
         }
         let mut order = vec![0u32; *offsets.last().expect("starts with 0")];
         for r in (0..self.len()).filter(|&r| good[r]) {
@@ -108,9 +108,10 @@ impl Calls {
             order[next[s]] = r as u32;
             next[s] += 1;
         }
+        drop((good, next, counts, std::mem::take(&mut self.sessions)));
         // Stable sorts per session: equal timestamps keep input order.
         let ts = &self.timestamps;
-        let mut slices = Vec::with_capacity(kept.len());
+        let mut slices = Vec::with_capacity(offsets.len());
         let mut rest = order.as_mut_slice();
         for w in offsets.windows(2) {
             let (head, tail) = rest.split_at_mut(w[1] - w[0]);
@@ -122,30 +123,32 @@ impl Calls {
                 s.sort_by_key(|&r| ts[r as usize]);
             }
         });
+        drop(slices);
+        // Each column is gathered into its new order and the old one freed before the next, to
+        // keep the peak low on large logs.
+        fn gather<T: Copy + Send + Sync, U: Send>(
+            order: &[u32],
+            column: Vec<T>,
+            f: impl Fn(T) -> U + Sync,
+        ) -> Vec<U> {
+            order.par_iter().map(|&r| f(column[r as usize])).collect()
+        }
+        let tools = gather(&order, std::mem::take(&mut self.tools), |t| {
+            rank[t as usize]
+        });
+        let success = gather(&order, std::mem::take(&mut self.success), |s| s == 1);
+        let timestamps = gather(&order, std::mem::take(&mut self.timestamps), |t| t);
+        let durations = std::mem::take(&mut self.durations);
+        let durations = (!durations.is_empty()).then(|| gather(&order, durations, |d| d));
         EventLog {
             tool_names: by_name
                 .iter()
                 .map(|&t| names[t as usize].to_string())
                 .collect(),
-            session_names: kept
-                .iter()
-                .map(|&s| self.session_ids.names[s].to_string())
-                .collect(),
-            tools: order
-                .par_iter()
-                .map(|&r| rank[self.tools[r as usize] as usize])
-                .collect(),
-            success: order
-                .par_iter()
-                .map(|&r| self.success[r as usize] == 1)
-                .collect(),
-            timestamps: order.par_iter().map(|&r| ts[r as usize]).collect(),
-            durations: (!self.durations.is_empty()).then(|| {
-                order
-                    .par_iter()
-                    .map(|&r| self.durations[r as usize])
-                    .collect()
-            }),
+            tools,
+            success,
+            timestamps,
+            durations,
             offsets,
             time_kind: if self.any_order_key {
                 TimeKind::OrderKey
