@@ -10,8 +10,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use patterns::generate::{GenerateParams, generate};
 use patterns::load::{Input, load};
-use patterns::mining::{MinSupport, MineParams, Sequences, mine};
-use patterns::score::{Keep, rank};
+use patterns::mining::{MineParams, Sequences, mine};
+use patterns::score::{DEFAULT_TOLERANCE, Keep, rank};
 use polars::prelude::*;
 
 #[global_allocator]
@@ -51,12 +51,7 @@ fn bench(c: &mut Criterion) {
 
     let (log, _) = load(&inputs, &Default::default(), &|_| {}).unwrap();
     let seqs = Sequences::new(&log, false);
-    let params = MineParams {
-        min_len: 2,
-        max_len: 6,
-        max_gap: Some(2),
-        min_support: MinSupport::Auto.resolve(log.session_count()),
-    };
+    let params = MineParams::defaults(log.session_count());
     let mut group = c.benchmark_group("mine");
     group
         .throughput(events.clone())
@@ -70,7 +65,7 @@ fn bench(c: &mut Criterion) {
     });
     let mined = mine(&seqs, &params, &|| {});
     group.bench_function("rank_closed", |b| {
-        b.iter(|| black_box(rank(mined.clone(), Keep::Closed, 0.05)))
+        b.iter(|| black_box(rank(mined.clone(), Keep::Closed, DEFAULT_TOLERANCE)))
     });
     group.finish();
 
@@ -83,7 +78,11 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let (log, _) = load(&inputs, &Default::default(), &|_| {}).unwrap();
             let seqs = Sequences::new(&log, false);
-            black_box(rank(mine(&seqs, &params, &|| {}), Keep::Closed, 0.05))
+            black_box(rank(
+                mine(&seqs, &params, &|| {}),
+                Keep::Closed,
+                DEFAULT_TOLERANCE,
+            ))
         })
     });
     group.finish();

@@ -5,6 +5,9 @@ use rustc_hash::FxHashMap;
 
 use crate::mining::Mined;
 
+/// The default `tolerance` of [`rank`]: a chain goes when a longer one has 95 % of its support.
+pub const DEFAULT_TOLERANCE: f64 = 0.05;
+
 /// Which chains to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

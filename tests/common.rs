@@ -50,20 +50,25 @@ pub fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Runs `patterns mine ARGS --json --no-write` and returns the parsed output.
-pub fn mine_json(args: &[&str]) -> serde_json::Value {
-    let out = patterns()
-        .arg("mine")
-        .args(args)
-        .args(["--json", "--no-write"])
-        .output()
-        .expect("runs");
+/// Runs `cmd`, which must succeed, and parses its stdout as JSON.
+pub fn json_of(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().expect("runs");
     assert!(
         out.status.success(),
-        "mine failed: {}",
+        "failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
+/// Runs `patterns mine ARGS --json --no-write` and returns the parsed output.
+pub fn mine_json(args: &[&str]) -> serde_json::Value {
+    json_of(
+        patterns()
+            .arg("mine")
+            .args(args)
+            .args(["--json", "--no-write"]),
+    )
 }
 
 /// The chains of a `mine --json` output, each as its tools joined by " → ".

@@ -3,7 +3,7 @@
 use predicates::prelude::*;
 use predicates::str::contains;
 
-use crate::common::{Workdir, chains};
+use crate::common::{Workdir, chains, json_of};
 
 const GOOD: &str = "\
 session_id,timestamp,tool,success
@@ -14,19 +14,12 @@ s2,2026-01-01T11:00:05Z,b,0
 ";
 
 fn mine_json(w: &Workdir, args: &[&str]) -> serde_json::Value {
-    let out = w
-        .patterns()
-        .arg("mine")
-        .args(args)
-        .args(["--json", "--min-support", "1"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    json_of(
+        w.patterns()
+            .arg("mine")
+            .args(args)
+            .args(["--json", "--min-support", "1"]),
+    )
 }
 
 #[test]

@@ -4,22 +4,15 @@ use std::collections::HashMap;
 
 use predicates::str::contains;
 
-use crate::common::{Workdir, data};
+use crate::common::{Workdir, data, json_of};
 
 fn suggest_json(w: &Workdir, args: &[&str]) -> serde_json::Value {
-    let out = w
-        .patterns()
-        .arg("suggest")
-        .args(args)
-        .args(["--library", "lib", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    json_of(
+        w.patterns()
+            .arg("suggest")
+            .args(args)
+            .args(["--library", "lib", "--json"]),
+    )
 }
 
 #[test]

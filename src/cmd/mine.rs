@@ -96,7 +96,7 @@ pub struct Args {
     )]
     keep: Keep,
     /// With --keep closed: drop a chain when a longer one has at least (1 - this) × its support
-    #[arg(long, default_value_t = 0.05, value_name = "SHARE", value_parser = parse_share, help_heading = "Mining")]
+    #[arg(long, default_value_t = score::DEFAULT_TOLERANCE, value_name = "SHARE", value_parser = parse_share, help_heading = "Mining")]
     closed_tolerance: f64,
 
     /// Library folder that the top chains are written to as workflow templates

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::table::{Table, count};
 use crate::load::{self, LoadOptions};
-use crate::mining::{self, MinSupport, MineParams, Sequences};
+use crate::mining::{self, MineParams, Sequences};
 use crate::score::{self, Keep};
 use crate::suggest::{self, MatchKind, NextTools};
 use crate::template::{ChainStats, WorkflowTemplate, from_chain, name};
@@ -190,13 +190,12 @@ fn from_logs(args: &Args) -> anyhow::Result<(Vec<WorkflowTemplate>, NextTools)> 
         );
     }
     let seqs = Sequences::new(&log, false);
-    let params = MineParams {
-        min_len: 2,
-        max_len: 6,
-        max_gap: Some(2),
-        min_support: MinSupport::Auto.resolve(log.session_count()),
-    };
-    let ranked = score::rank(mining::mine(&seqs, &params, &|| {}), Keep::Closed, 0.05);
+    let params = MineParams::defaults(log.session_count());
+    let ranked = score::rank(
+        mining::mine(&seqs, &params, &|| {}),
+        Keep::Closed,
+        score::DEFAULT_TOLERANCE,
+    );
     let names = |p: &[u32]| -> Vec<String> {
         p.iter()
             .map(|&t| log.tool_names[t as usize].clone())

@@ -95,6 +95,19 @@ pub struct MineParams {
     pub min_support: usize,
 }
 
+impl MineParams {
+    /// `patterns mine`'s defaults for a log of `sessions` sessions: chains of 2 to 6 tools, at most
+    /// 2 calls between steps, support max(5, 0.1 % of the sessions).
+    pub fn defaults(sessions: usize) -> MineParams {
+        MineParams {
+            min_len: 2,
+            max_len: 6,
+            max_gap: Some(2),
+            min_support: MinSupport::Auto.resolve(sessions),
+        }
+    }
+}
+
 /// A frequent chain and its counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mined {
