@@ -437,17 +437,17 @@ fn summary(
     shown: usize,
     elapsed: Duration,
 ) -> String {
-    let files = report.files.len();
+    // "1,234 sessions", "1 session".
+    let n = |n: usize, what: &str| format!("{} {what}{}", count(n as u64), plural(n));
     format!(
-        "{} file{} · {} rows ({} skipped) · {} sessions · {} tools · min support {} · {} chains kept of {} frequent, {} shown · {:.2} s",
-        files,
-        plural(files),
-        count(report.rows as u64),
+        "{} · {} ({} skipped) · {} · {} · min support {} · {} kept of {} frequent, {} shown · {:.2} s",
+        n(report.files.len(), "file"),
+        n(report.rows, "row"),
         count(report.skipped as u64),
-        count(log.session_count() as u64),
-        count(log.tool_names.len() as u64),
+        n(log.session_count(), "session"),
+        n(log.tool_names.len(), "tool"),
         count(params.min_support as u64),
-        count(kept as u64),
+        n(kept, "chain"),
         count(found as u64),
         shown,
         elapsed.as_secs_f64()
