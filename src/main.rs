@@ -8,7 +8,15 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` of mimalloc's `mi_option_t` (not among libmimalloc-sys's constants).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> ExitCode {
+    // Polars' reader threads free their buffers in their own heaps; by default mimalloc keeps
+    // freed pages for a while, which on a 10M-call log was most of the peak memory above the
+    // data itself. Returning them at once keeps the peak near what is in use.
+    // SAFETY: sets a process-wide allocator option; valid at any time.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     let cli = patterns::cli::Cli::parse();
     match patterns::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
