@@ -58,6 +58,11 @@ impl EventLog {
         log
     }
 
+    /// The names of the tools of a chain of ids.
+    pub fn names<'a>(&'a self, chain: &[u32]) -> impl Iterator<Item = &'a str> {
+        chain.iter().map(|&t| self.tool_names[t as usize].as_str())
+    }
+
     pub fn session_count(&self) -> usize {
         self.offsets.len() - 1
     }

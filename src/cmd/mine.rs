@@ -338,11 +338,7 @@ fn save(
             let retries = (0..p.pattern.len())
                 .map(|i| planned_retries(found.iter().map(|e| e.retries[i])))
                 .collect();
-            let chain = p
-                .pattern
-                .iter()
-                .map(|&t| log.tool_names[t as usize].clone())
-                .collect();
+            let chain = log.names(&p.pattern).map(String::from).collect();
             let stats = ChainStats {
                 support: p.support as u64,
                 success_rate: p.success_rate,
@@ -422,10 +418,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 fn chain(p: &Scored, log: &EventLog) -> String {
-    p.pattern
-        .iter()
-        .map(|&t| &log.tool_names[t as usize])
-        .join(" → ")
+    log.names(&p.pattern).join(" → ")
 }
 
 fn summary(
@@ -499,11 +492,7 @@ struct JsonPattern<'a> {
 impl<'a> JsonPattern<'a> {
     fn new(p: &Scored, log: &'a EventLog) -> JsonPattern<'a> {
         JsonPattern {
-            pattern: p
-                .pattern
-                .iter()
-                .map(|&t| log.tool_names[t as usize].as_str())
-                .collect(),
+            pattern: log.names(&p.pattern).collect(),
             support: p.support,
             occurrences: p.occurrences,
             success_rate: p.success_rate,

@@ -196,15 +196,10 @@ fn from_logs(args: &Args) -> anyhow::Result<(Vec<WorkflowTemplate>, NextTools)> 
         Keep::Closed,
         score::DEFAULT_TOLERANCE,
     );
-    let names = |p: &[u32]| -> Vec<String> {
-        p.iter()
-            .map(|&t| log.tool_names[t as usize].clone())
-            .collect()
-    };
     let mut templates: Vec<WorkflowTemplate> = ranked
         .iter()
         .map(|p| {
-            let chain = names(&p.pattern);
+            let chain: Vec<String> = log.names(&p.pattern).map(String::from).collect();
             let stats = ChainStats {
                 support: p.support as u64,
                 success_rate: p.success_rate,
