@@ -31,17 +31,16 @@ impl std::str::FromStr for Keep {
     }
 }
 
-/// A chain with its figures, ready to show.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scored {
-    pub pattern: Vec<u32>,
-    pub support: usize,
-    pub occurrences: u64,
-    pub successes: usize,
+impl Mined {
     /// Share of the supporting sessions in which some occurrence had every step succeed.
-    pub success_rate: f64,
+    pub fn success_rate(&self) -> f64 {
+        self.successes as f64 / self.support as f64
+    }
+
     /// support × success rate, which is the number of sessions with a successful occurrence.
-    pub score: f64,
+    pub fn score(&self) -> f64 {
+        self.successes as f64
+    }
 }
 
 /// Scores `mined`, drops fragments when `keep` is `Closed`, and sorts by score, then support
@@ -50,23 +49,16 @@ pub struct Scored {
 /// A chain is a fragment when a longer mined chain that contains it (reached by deleting one step
 /// at a time, each intermediate chain mined too) occurs in at least `(1 - tolerance)` times as
 /// many sessions. With `tolerance = 0` these are the closed chains of the lattice.
-pub fn rank(mined: Vec<Mined>, keep: Keep, tolerance: f64) -> Vec<Scored> {
+pub fn rank(mined: Vec<Mined>, keep: Keep, tolerance: f64) -> Vec<Mined> {
     let pruned = match keep {
         Keep::All => vec![false; mined.len()],
         Keep::Closed => fragments(&mined, tolerance),
     };
-    let mut scored: Vec<Scored> = mined
+    let mut scored: Vec<Mined> = mined
         .into_iter()
         .zip(pruned)
         .filter(|(_, pruned)| !pruned)
-        .map(|(m, _)| Scored {
-            success_rate: m.successes as f64 / m.support as f64,
-            score: m.successes as f64,
-            pattern: m.pattern,
-            support: m.support,
-            occurrences: m.occurrences,
-            successes: m.successes,
-        })
+        .map(|(m, _)| m)
         .collect();
     scored.sort_by(|a, b| {
         b.successes

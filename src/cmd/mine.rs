@@ -14,8 +14,8 @@ use crate::UsageError;
 use crate::events::EventLog;
 use crate::events::{TimeKind, UNKNOWN_DURATION};
 use crate::load::{self, ColumnNames, LoadOptions, LoadReport, REPORTED_BAD_ROWS};
-use crate::mining::{self, MinSupport, MineParams, Sequences};
-use crate::score::{self, Keep, Scored};
+use crate::mining::{self, MinSupport, MineParams, Mined, Sequences};
+use crate::score::{self, Keep};
 use crate::template::{ChainStats, Library, SaveOptions};
 
 #[derive(Debug, clap::Args)]
@@ -254,7 +254,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             table.push(vec![
                 (i + 1).to_string(),
                 count(p.support as u64),
-                format!("{:.1}%", p.success_rate * 100.0),
+                format!("{:.1}%", p.success_rate() * 100.0),
                 count(p.successes as u64),
                 chain(p, &log),
             ]);
@@ -290,7 +290,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// Writes the shown chains into the library and says what changed on stderr.
 fn save(
     args: &Args,
-    shown: &[Scored],
+    shown: &[Mined],
     log: &EventLog,
     seqs: &Sequences,
     params: &MineParams,
@@ -341,8 +341,8 @@ fn save(
             let chain = log.names(&p.pattern).map(String::from).collect();
             let stats = ChainStats {
                 support: p.support as u64,
-                success_rate: p.success_rate,
-                score: p.score,
+                success_rate: p.success_rate(),
+                score: p.score(),
                 first_seen,
                 last_seen,
                 retries,
@@ -417,7 +417,7 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn chain(p: &Scored, log: &EventLog) -> String {
+fn chain(p: &Mined, log: &EventLog) -> String {
     log.names(&p.pattern).join(" → ")
 }
 
@@ -490,13 +490,13 @@ struct JsonPattern<'a> {
 }
 
 impl<'a> JsonPattern<'a> {
-    fn new(p: &Scored, log: &'a EventLog) -> JsonPattern<'a> {
+    fn new(p: &Mined, log: &'a EventLog) -> JsonPattern<'a> {
         JsonPattern {
             pattern: log.names(&p.pattern).collect(),
             support: p.support,
             occurrences: p.occurrences,
-            success_rate: p.success_rate,
-            score: p.score,
+            success_rate: p.success_rate(),
+            score: p.score(),
         }
     }
 }

@@ -202,8 +202,8 @@ fn from_logs(args: &Args) -> anyhow::Result<(Vec<WorkflowTemplate>, NextTools)> 
             let chain: Vec<String> = log.names(&p.pattern).map(String::from).collect();
             let stats = ChainStats {
                 support: p.support as u64,
-                success_rate: p.success_rate,
-                score: p.score,
+                success_rate: p.success_rate(),
+                score: p.score(),
                 ..Default::default()
             };
             from_chain(name(&chain), &chain, &stats)
