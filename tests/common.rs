@@ -50,15 +50,20 @@ pub fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Runs `cmd`, which must succeed, and parses its stdout as JSON.
-pub fn json_of(cmd: &mut Command) -> serde_json::Value {
+/// Runs `cmd`, which must succeed (else the test fails with its stderr).
+pub fn run_ok(cmd: &mut Command) -> std::process::Output {
     let out = cmd.output().expect("runs");
     assert!(
         out.status.success(),
         "failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("valid JSON")
+    out
+}
+
+/// Runs `cmd`, which must succeed, and parses its stdout as JSON.
+pub fn json_of(cmd: &mut Command) -> serde_json::Value {
+    serde_json::from_slice(&run_ok(cmd).stdout).expect("valid JSON")
 }
 
 /// Runs `patterns mine ARGS --json --no-write` and returns the parsed output.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use predicates::str::contains;
 
-use crate::common::{Workdir, data};
+use crate::common::{Workdir, data, run_ok};
 
 /// File name → bytes of every file in `dir` (hidden files included).
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -25,20 +25,13 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 fn mine(w: &Workdir, log: &Path, args: &[&str]) -> std::process::Output {
-    let out = w
-        .patterns()
-        .arg("mine")
-        .arg(log)
-        .args(["--library", "lib"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    run_ok(
+        w.patterns()
+            .arg("mine")
+            .arg(log)
+            .args(["--library", "lib"])
+            .args(args),
+    )
 }
 
 fn json(path: &Path) -> serde_json::Value {

@@ -66,18 +66,11 @@ fn jsonl_parquet_stdin_and_aliases_give_the_same_result() {
     assert_eq!(chains(&jsonl), ["a → b"]);
     assert_eq!(jsonl["patterns"][0]["success_rate"], 0.5);
 
-    let out = w
-        .patterns()
-        .args(["mine", "-", "--json", "--min-support", "1"])
-        .write_stdin(GOOD)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdin = json_of(
+        w.patterns()
+            .args(["mine", "-", "--json", "--min-support", "1"])
+            .write_stdin(GOOD),
     );
-    let stdin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(stdin["patterns"], jsonl["patterns"]);
 }
 
