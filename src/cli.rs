@@ -17,6 +17,7 @@ Examples:
   patterns mine data/sample.csv
   patterns mine 'logs/2026-11-*.jsonl' --min-support 0.01 --json
   patterns suggest github_list_issues github_create_pr
+  patterns run github_pr_workflow --tools tools.toml --var repo=acme/app --dry-run
   patterns generate --sessions 100000 --output big.csv --truth big.truth.json";
 
 #[derive(Debug, Subcommand)]
@@ -25,6 +26,8 @@ pub enum Command {
     Mine(cmd::mine::Args),
     /// Rank the workflows that continue a chain of tools and say which tools come next
     Suggest(cmd::suggest::Args),
+    /// Run a workflow template against the tools bound in tools.toml
+    Run(cmd::run::Args),
     /// List, show, validate, export and initialise the workflow library
     Library(cmd::library::Args),
     /// Write a synthetic log with planted workflows (for tests, benchmarks and demos)
@@ -36,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Mine(args) => cmd::mine::run(args),
         Command::Suggest(args) => cmd::suggest::run(args),
+        Command::Run(args) => cmd::run::run(args),
         Command::Library(args) => cmd::library::run(args),
         Command::Generate(args) => cmd::generate::run(args),
     }

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod events;
+pub mod executor;
 pub mod generate;
 pub mod load;
 pub mod mining;
@@ -19,10 +20,20 @@ pub mod template;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// The exit code for an error: 2 for bad usage or input, 1 otherwise.
+/// The exit code for an error: 2 for bad usage or input, 130 for an interrupted run, 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    let bad_input = err
-        .chain()
-        .any(|e| e.is::<UsageError>() || e.is::<load::LoadError>() || e.is::<clap::Error>());
-    if bad_input { 2 } else { 1 }
+    let bad_input = err.chain().any(|e| {
+        e.is::<UsageError>()
+            || e.is::<load::LoadError>()
+            || e.is::<executor::PlanError>()
+            || e.is::<clap::Error>()
+    });
+    if err.is::<cmd::run::Interrupted>() {
+        // As a shell reports a command stopped by Ctrl-C.
+        130
+    } else if bad_input {
+        2
+    } else {
+        1
+    }
 }

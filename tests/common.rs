@@ -8,6 +8,8 @@ use assert_cmd::Command;
 pub fn patterns() -> Command {
     let mut cmd = Command::cargo_bin("patterns").expect("binary built");
     cmd.env_remove("PATTERNS_LIBRARY")
+        .env_remove("PATTERNS_TOOLS")
+        .env_remove("PATTERNS_STATE_DIR")
         .env_remove("RAYON_NUM_THREADS");
     cmd
 }

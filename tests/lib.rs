@@ -7,4 +7,5 @@ mod load;
 mod mine;
 mod oracle;
 mod real_data;
+mod run;
 mod suggest;

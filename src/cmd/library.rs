@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use itertools::Itertools;
 
 use super::table::{Table, count};
-use crate::UsageError;
 use crate::template::{Library, Source, WorkflowTemplate, builtins, read_template};
 
 #[derive(Debug, clap::Args)]
@@ -96,7 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         Command::Show { name, json } => {
-            let t = find(read()?, &name)?;
+            let t = super::find_template(read()?, &name)?;
             if json {
                 out.write_all(t.to_json().as_bytes())?;
             } else {
@@ -137,7 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         Command::Export { name, format } => {
-            let t = find(read()?, &name)?;
+            let t = super::find_template(read()?, &name)?;
             let drawing = if format == "dot" {
                 dot(&t)
             } else {
@@ -159,23 +158,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-fn find(templates: Vec<WorkflowTemplate>, name: &str) -> anyhow::Result<WorkflowTemplate> {
-    let names = templates.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
-    templates
-        .into_iter()
-        .find(|t| t.name == name)
-        .ok_or_else(|| {
-            let close =
-                crate::suggest::did_you_mean(name, &names.iter().map(String::as_str).collect());
-            let hint = if close.is_empty() {
-                String::new()
-            } else {
-                format!("; did you mean {}?", close.join(", "))
-            };
-            UsageError(format!("no template named '{name}'{hint}")).into()
-        })
 }
 
 /// Text for a quoted label: quotes and angle brackets escaped.

@@ -3,6 +3,7 @@
 pub mod generate;
 pub mod library;
 pub mod mine;
+pub mod run;
 pub mod suggest;
 mod table;
 
@@ -10,6 +11,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use crate::UsageError;
 use crate::template::{Library, WorkflowTemplate};
 
 /// The templates of the library at `dir` with the built-ins; files that cannot be used are
@@ -26,4 +28,22 @@ fn read_catalog(dir: &Path) -> anyhow::Result<Vec<WorkflowTemplate>> {
         );
     }
     Ok(catalog.templates)
+}
+
+/// The template named `name`, or a usage error with the closest names.
+fn find_template(templates: Vec<WorkflowTemplate>, name: &str) -> anyhow::Result<WorkflowTemplate> {
+    let names = templates.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    templates
+        .into_iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| {
+            let close =
+                crate::suggest::did_you_mean(name, &names.iter().map(String::as_str).collect());
+            let hint = if close.is_empty() {
+                String::new()
+            } else {
+                format!("; did you mean {}?", close.join(", "))
+            };
+            UsageError(format!("no template named '{name}'{hint}")).into()
+        })
 }

@@ -123,6 +123,8 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
             retry_count: stats.retries.get(i).copied().unwrap_or(0),
             timeout_seconds: None,
             on_error: OnError::Abort,
+            retry: None,
+            compensate: None,
         })
         .collect();
     WorkflowTemplate {
@@ -130,6 +132,7 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
         description: format!("{} (mined)", chain.join(" → ")),
         steps,
         parallel_groups: Vec::new(),
+        retry: None,
         metadata: Metadata {
             source: Source::Mined,
             pattern: chain.to_vec(),

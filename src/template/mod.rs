@@ -8,7 +8,11 @@ mod model;
 mod validate;
 
 pub use builtin::builtins;
-pub use library::{Catalog, Entry, Library, LibraryError, SaveOptions, SaveReport, read_template};
+pub use library::{
+    Catalog, Entry, Library, LibraryError, SaveOptions, SaveReport, read_template, write_atomic,
+};
 pub use mined::{ChainStats, from_chain, name};
-pub use model::{Metadata, OnError, Source, WorkflowStep, WorkflowTemplate};
-pub use validate::problems;
+pub use model::{
+    Action, Failure, Metadata, OnError, RetryPolicy, Source, WorkflowStep, WorkflowTemplate,
+};
+pub use validate::{is_safe_name, problems};

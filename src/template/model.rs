@@ -13,6 +13,9 @@ pub struct WorkflowTemplate {
     /// Step ids that may run at the same time.
     #[serde(default)]
     pub parallel_groups: Vec<Vec<String>>,
+    /// How steps without a `retry` of their own wait between attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
     #[serde(default)]
     pub metadata: Metadata,
 }
@@ -34,6 +37,98 @@ pub struct WorkflowStep {
     pub timeout_seconds: Option<f64>,
     #[serde(default)]
     pub on_error: OnError,
+    /// How to wait between attempts; the template's, or the default, when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    /// What undoes the step when a later failure has `on_error: compensate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensate: Option<Action>,
+}
+
+/// A tool call that is not a step of its own (a compensation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub tool_name: String,
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
+}
+
+/// Exponential backoff between the attempts of a step: the n-th retry waits
+/// `min(initial_delay_seconds × factor^n, max_delay_seconds)`, scaled by a random factor in
+/// `1 ± jitter`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    #[serde(default = "RetryPolicy::default_initial")]
+    pub initial_delay_seconds: f64,
+    #[serde(default = "RetryPolicy::default_factor")]
+    pub factor: f64,
+    #[serde(default = "RetryPolicy::default_max")]
+    pub max_delay_seconds: f64,
+    #[serde(default)]
+    pub jitter: f64,
+    /// Which failures are retried.
+    #[serde(default = "RetryPolicy::default_on")]
+    pub retry_on: Vec<Failure>,
+}
+
+/// A kind of failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// The tool reported an error (a non-zero exit, an error result).
+    Error,
+    /// The call ran past `timeout_seconds`.
+    Timeout,
+}
+
+impl RetryPolicy {
+    fn default_initial() -> f64 {
+        2.0
+    }
+    fn default_factor() -> f64 {
+        2.0
+    }
+    fn default_max() -> f64 {
+        60.0
+    }
+    fn default_on() -> Vec<Failure> {
+        vec![Failure::Error, Failure::Timeout]
+    }
+
+    /// What is wrong with the numbers, if anything.
+    pub fn problem(&self) -> Option<String> {
+        let finite = [
+            self.initial_delay_seconds,
+            self.factor,
+            self.max_delay_seconds,
+            self.jitter,
+        ]
+        .iter()
+        .all(|x| x.is_finite());
+        if !finite || self.initial_delay_seconds < 0.0 || self.max_delay_seconds < 0.0 {
+            Some("delays must be numbers ≥ 0".into())
+        } else if self.factor < 1.0 {
+            Some(format!("factor {} is below 1", self.factor))
+        } else if !(0.0..=1.0).contains(&self.jitter) {
+            Some(format!("jitter {} is not between 0 and 1", self.jitter))
+        } else {
+            None
+        }
+    }
+}
+
+impl Default for RetryPolicy {
+    /// The seed's backoff: 2 s, 4 s, 8 s … up to a minute, on errors and timeouts.
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            initial_delay_seconds: RetryPolicy::default_initial(),
+            factor: RetryPolicy::default_factor(),
+            max_delay_seconds: RetryPolicy::default_max(),
+            jitter: 0.0,
+            retry_on: RetryPolicy::default_on(),
+        }
+    }
 }
 
 /// What a failed step does to the run.

@@ -71,6 +71,27 @@ pub fn problems(t: &WorkflowTemplate) -> Vec<String> {
             _ => {}
         }
     }
+    let retries = t.retry.iter().map(|r| ("the template".to_string(), r));
+    let step_retries = t.steps.iter().filter_map(|s| {
+        s.retry
+            .as_ref()
+            .map(|r| (format!("step '{}'", s.step_id), r))
+    });
+    for (owner, r) in retries.chain(step_retries) {
+        if let Some(p) = r.problem() {
+            out.push(format!("{owner} has a bad retry policy: {p}"));
+        }
+    }
+    for s in &t.steps {
+        if let Some(secs) = s.timeout_seconds
+            && !(secs.is_finite() && secs > 0.0)
+        {
+            out.push(format!(
+                "step '{}' has timeout_seconds {secs}; it must be a number above 0",
+                s.step_id
+            ));
+        }
+    }
     for group in &t.parallel_groups {
         for id in group.iter().filter(|id| !ids.contains(id.as_str())) {
             out.push(format!("parallel group names unknown step '{id}'"));

@@ -1,0 +1,352 @@
+//! `patterns run`: execute a workflow template against the tools bound in tools.toml.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use serde_json::{Map, Value};
+
+use super::table::Table;
+use crate::UsageError;
+use crate::executor::runlog::RunLog;
+use crate::executor::state::{self, Checkpoint};
+use crate::executor::{Options, Plan, RunState, RunStatus, Status, Toolbox, execute};
+use crate::template::{WorkflowTemplate, is_safe_name};
+
+const EXAMPLES: &str = "\
+Examples:
+  patterns run github_pr_workflow --tools tools.toml --var repo=acme/app --var branch=fix-7
+  patterns run workflows/my_flow.json --vars vars.json --dry-run
+  patterns run data_pipeline --run-log runs.csv --json
+  patterns run --resume github_pr_workflow-20261122T101500-3f2a
+
+Tools are bound in tools.toml (by default ./tools.toml):
+  [tools.github_list_issues]
+  command = [\"python3\", \"scripts/github.py\", \"list_issues\"]
+  env = { GITHUB_TOKEN = \"${GITHUB_TOKEN}\" }
+  [tools.slack_send_message]
+  builtin = \"echo\"
+
+Exit codes: 0 succeeded (also when only steps with on_error = continue failed), 1 failed,
+2 bad input (nothing ran), 130 interrupted (resume with --resume RUN_ID).";
+
+#[derive(Debug, Parser)]
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// A template of the library (or a built-in) by name, or a template JSON file
+    #[arg(required_unless_present = "resume", conflicts_with = "resume")]
+    pub workflow: Option<String>,
+
+    /// Set a variable to a string; repeatable
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub var: Vec<String>,
+
+    /// Variables from a JSON object (values keep their JSON types); --var wins
+    #[arg(long, value_name = "FILE")]
+    pub vars: Option<PathBuf>,
+
+    /// The tool bindings (default: ./tools.toml when it exists)
+    #[arg(long, env = "PATTERNS_TOOLS", value_name = "FILE")]
+    pub tools: Option<PathBuf>,
+
+    /// Check and print the plan: levels, tools, parameters with known variables filled in
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// At most N steps at once (default: all the steps of a level)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_parallel: Option<u32>,
+
+    /// Append one row per tool call to FILE (CSV in the input log schema; `patterns mine` reads it)
+    #[arg(long, value_name = "FILE")]
+    pub run_log: Option<PathBuf>,
+
+    /// Print the run's whole state as JSON
+    #[arg(long)]
+    pub json: bool,
+
+    /// The library folder where NAME is looked up
+    #[arg(long, env = "PATTERNS_LIBRARY", default_value = "workflows")]
+    pub library: PathBuf,
+
+    /// Where checkpoints are kept (one file per run)
+    #[arg(long, env = "PATTERNS_STATE_DIR", default_value = ".patterns/runs")]
+    pub state_dir: PathBuf,
+
+    /// Finish an interrupted or failed run: its finished steps are not run again
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
+
+    /// The id of a new run (default: NAME-TIME-RANDOM); the run log's session_id
+    #[arg(long, value_name = "ID", conflicts_with = "resume")]
+    pub run_id: Option<String>,
+}
+
+/// The exit code of an interrupted run.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted; finish the run with: patterns run --resume {0}")]
+pub struct Interrupted(pub String);
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut vars = read_vars(&args)?;
+    let (template, state) = match &args.resume {
+        Some(run_id) => {
+            let checkpoint =
+                state::load(&args.state_dir, run_id).map_err(|e| UsageError(e.to_string()))?;
+            let mut saved = checkpoint.vars;
+            saved.append(&mut vars);
+            vars = saved;
+            (checkpoint.template, Some(checkpoint.state.resume()))
+        }
+        None => (
+            load_template(
+                args.workflow.as_deref().expect("clap requires it"),
+                &args.library,
+            )?,
+            None,
+        ),
+    };
+    let tools = load_tools(args.tools.as_deref())?;
+    let plan = Plan::new(template, vars, &tools)?;
+    if args.dry_run {
+        print_plan(&plan, &tools)?;
+        return Ok(());
+    }
+    let run_id = match (&args.run_id, &state) {
+        (_, Some(s)) => s.run_id.clone(),
+        (Some(id), None) if is_safe_name(id) => id.clone(),
+        (Some(id), None) => {
+            return Err(UsageError(format!(
+                "run id {id:?} is not a safe file name (letters, digits, '_', '-', '.')"
+            ))
+            .into());
+        }
+        (None, None) => new_run_id(&plan.template.name),
+    };
+    let state = state.unwrap_or_else(|| RunState::new(run_id.clone(), &plan));
+    let run_log = match &args.run_log {
+        Some(path) => Some(Arc::new(
+            RunLog::open(path).map_err(|e| UsageError(e.to_string()))?,
+        )),
+        None => None,
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    let final_state = runtime.block_on(async {
+        let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("interrupted: stopping running tools");
+                cancel_tx.send(true).ok();
+            }
+        });
+        let options = Options {
+            max_parallel: args.max_parallel.map(|n| n as usize),
+            run_log,
+            cancel,
+        };
+        let mut warned = false;
+        let mut checkpoint = |state: &RunState| {
+            let saved = state::save(
+                &args.state_dir,
+                &Checkpoint {
+                    template: plan.template.clone(),
+                    vars: plan.vars.clone(),
+                    state: state.clone(),
+                },
+            );
+            if let Err(e) = saved
+                && !std::mem::replace(&mut warned, true)
+            {
+                eprintln!("warning: {e}; this run cannot be resumed");
+            }
+        };
+        execute(&plan, &tools, &options, state, &mut checkpoint).await
+    });
+    // Tools that ignore being stopped must not keep the command waiting.
+    runtime.shutdown_background();
+
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &final_state)?;
+        writeln!(out)?;
+    } else {
+        print_summary(&mut out, &plan, &final_state, args.run_log.as_deref())?;
+    }
+    out.flush()?;
+    match final_state.status {
+        RunStatus::Succeeded | RunStatus::Partial => Ok(()),
+        RunStatus::Cancelled => Err(Interrupted(final_state.run_id).into()),
+        RunStatus::Failed | RunStatus::Running => Err(anyhow::anyhow!(
+            "workflow '{}' failed; after fixing the cause, finish it with: patterns run --resume {}",
+            plan.template.name,
+            final_state.run_id
+        )),
+    }
+}
+
+/// `--vars FILE` then every `--var NAME=VALUE`.
+fn read_vars(args: &Args) -> anyhow::Result<Map<String, Value>> {
+    let mut vars = match &args.vars {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+            match serde_json::from_str(&text) {
+                Ok(Value::Object(map)) => map,
+                Ok(_) => {
+                    return Err(UsageError(format!(
+                        "{}: expected a JSON object of variables",
+                        path.display()
+                    ))
+                    .into());
+                }
+                Err(e) => return Err(UsageError(format!("{}: {e}", path.display())).into()),
+            }
+        }
+        None => Map::new(),
+    };
+    for var in &args.var {
+        let Some((name, value)) = var.split_once('=') else {
+            return Err(UsageError(format!("--var {var:?}: expected NAME=VALUE")).into());
+        };
+        vars.insert(name.trim().to_string(), Value::String(value.to_string()));
+    }
+    Ok(vars)
+}
+
+/// A template file, or a template of the library or the built-ins by name.
+fn load_template(workflow: &str, library: &Path) -> anyhow::Result<WorkflowTemplate> {
+    let path = Path::new(workflow);
+    if workflow.ends_with(".json") || path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError(format!("cannot read {workflow}: {e}")))?;
+        return serde_json::from_str(&text)
+            .map_err(|e| UsageError(format!("{workflow}: not a workflow template: {e}")).into());
+    }
+    super::find_template(super::read_catalog(library)?, workflow)
+}
+
+fn load_tools(path: Option<&Path>) -> anyhow::Result<Toolbox> {
+    let default = Path::new("tools.toml");
+    let path = match path {
+        Some(p) => p,
+        None if default.is_file() => default,
+        None => return Ok(Toolbox::default()),
+    };
+    Toolbox::load(path).map_err(|problems| {
+        UsageError(format!(
+            "bad tool bindings:\n  - {}",
+            problems.join("\n  - ")
+        ))
+        .into()
+    })
+}
+
+/// `NAME-YYYYMMDDTHHMMSS-XXXX`: sortable, readable, and distinct for runs started together.
+fn new_run_id(workflow: &str) -> String {
+    let now = chrono::Utc::now();
+    let noise = (now.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{workflow}-{}-{noise:04x}", now.format("%Y%m%dT%H%M%S"))
+}
+
+fn print_plan(plan: &Plan, tools: &Toolbox) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let t = &plan.template;
+    let ctx = crate::executor::context::Context::new(
+        plan.vars.clone(),
+        t.steps.iter().map(|s| s.step_id.clone()),
+    );
+    writeln!(
+        out,
+        "workflow {}: {} steps in {} levels",
+        t.name,
+        t.steps.len(),
+        plan.levels.len()
+    )?;
+    for (n, level) in plan.levels.iter().enumerate() {
+        writeln!(out, "level {}", n + 1)?;
+        for &i in level {
+            let s = &t.steps[i];
+            let tool = tools
+                .get(&s.tool_name)
+                .map(|t| t.describe())
+                .unwrap_or_default();
+            writeln!(out, "  {} · {} ({tool})", s.step_id, s.tool_name)?;
+            if let Some(c) = &s.condition {
+                writeln!(out, "    if {c}")?;
+            }
+            let params = ctx
+                .render_known(&Value::Object(s.parameters.clone()))
+                .unwrap_or_else(|e| Value::String(format!("<{e}>")));
+            for (k, v) in params.as_object().into_iter().flatten() {
+                writeln!(out, "    {k} = {v}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn print_summary(
+    out: &mut impl Write,
+    plan: &Plan,
+    state: &RunState,
+    run_log: Option<&Path>,
+) -> anyhow::Result<()> {
+    let mut table = Table::new(&[
+        ("step", false),
+        ("tool", false),
+        ("status", false),
+        ("attempts", true),
+        ("ms", true),
+        ("note", false),
+    ]);
+    for s in &plan.template.steps {
+        let r = &state.steps[&s.step_id];
+        if r.status == Status::Pending {
+            continue;
+        }
+        let status = r.status.as_str().to_string();
+        let mut note = r.error.clone().unwrap_or_default();
+        if let Some(f) = &r.fallback {
+            note = format!("fallback '{f}' used; {note}");
+        }
+        if r.resumed {
+            note = format!("from the earlier attempt {note}");
+        }
+        table.push(vec![
+            s.step_id.clone(),
+            s.tool_name.clone(),
+            status,
+            r.attempts.to_string(),
+            r.duration_ms.to_string(),
+            note.lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(120)
+                .collect(),
+        ]);
+    }
+    write!(out, "{}", table.render())?;
+    for c in &state.compensations {
+        let how = if c.success {
+            "ok".to_string()
+        } else {
+            format!("failed: {}", c.error.as_deref().unwrap_or(""))
+        };
+        writeln!(out, "compensated {} with {}: {how}", c.step_id, c.tool)?;
+    }
+    let status = state.status.as_str();
+    write!(out, "run {}: {status}", state.run_id)?;
+    if let Some(log) = run_log {
+        write!(out, "; calls logged to {}", log.display())?;
+    }
+    writeln!(out)?;
+    Ok(())
+}

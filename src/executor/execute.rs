@@ -1,0 +1,647 @@
+//! Running a plan: level by level, each level's steps at once (bounded), with conditions,
+//! retries with backoff, timeouts, `on_error` policies and cancellation.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use indexmap::IndexMap;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use super::context::{Context, Outcome};
+use super::expr::Condition;
+use super::plan::Plan;
+use super::runlog::{CallRow, RunLog};
+use super::tools::{Tool, Toolbox};
+use crate::template::{Failure, OnError, RetryPolicy, WorkflowStep};
+
+/// What became of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Not reached yet.
+    Pending,
+    Succeeded,
+    /// Failed after its last attempt (and its fallback, if any).
+    Failed,
+    /// Its condition was false. Dependants still run, and see `success = false`.
+    Skipped,
+    /// Never started: a dependency failed, or the run stopped first.
+    NotRun,
+    /// Stopped while running (Ctrl-C).
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::NotRun => "not_run",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The record of one step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub status: Status,
+    pub attempts: u32,
+    /// RFC 3339 times of the first attempt's start and the last attempt's end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    pub duration_ms: u64,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    /// The step that ran in this one's place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    /// Taken from the checkpoint of an earlier attempt at this run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resumed: bool,
+}
+
+impl StepRecord {
+    fn new(status: Status, error: Option<String>) -> StepRecord {
+        StepRecord {
+            status,
+            attempts: 0,
+            started_at: None,
+            finished_at: None,
+            duration_ms: 0,
+            result: None,
+            error,
+            fallback: None,
+            resumed: false,
+        }
+    }
+
+    /// Whether a resumed run keeps this record instead of running the step again.
+    pub fn is_final(&self) -> bool {
+        matches!(self.status, Status::Succeeded | Status::Skipped)
+    }
+}
+
+/// How the run as a whole ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    /// Every step succeeded or was skipped by its condition.
+    Succeeded,
+    /// Steps with `on_error: continue` failed; everything else succeeded.
+    Partial,
+    Failed,
+    /// Stopped by Ctrl-C.
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A compensation that ran after a failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Compensation {
+    pub step_id: String,
+    pub tool: String,
+    pub success: bool,
+    pub error: Option<String>,
+}
+
+/// The state of a run: what `--json` prints and what a checkpoint keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub run_id: String,
+    pub workflow: String,
+    pub status: RunStatus,
+    pub steps: IndexMap<String, StepRecord>,
+    /// Steps in the order they finished (compensations run in reverse).
+    #[serde(default)]
+    pub finished: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compensations: Vec<Compensation>,
+}
+
+impl RunState {
+    /// A run that has not started: every step pending.
+    pub fn new(run_id: String, plan: &Plan) -> RunState {
+        RunState {
+            run_id,
+            workflow: plan.template.name.clone(),
+            status: RunStatus::Running,
+            steps: plan
+                .template
+                .steps
+                .iter()
+                .map(|s| (s.step_id.clone(), StepRecord::new(Status::Pending, None)))
+                .collect(),
+            finished: Vec::new(),
+            compensations: Vec::new(),
+        }
+    }
+
+    /// The state of an interrupted run, to run again: finished steps are kept, the rest reset.
+    pub fn resume(mut self) -> RunState {
+        for record in self.steps.values_mut() {
+            if record.is_final() {
+                record.resumed = true;
+            } else {
+                *record = StepRecord::new(Status::Pending, None);
+            }
+        }
+        self.finished.retain(|id| self.steps[id].is_final());
+        self.status = RunStatus::Running;
+        self.compensations.clear();
+        self
+    }
+
+    fn context(&self, plan: &Plan) -> Context {
+        let mut ctx = Context::new(
+            plan.vars.clone(),
+            plan.template.steps.iter().map(|s| s.step_id.clone()),
+        );
+        for (id, r) in &self.steps {
+            let why_none = match r.status {
+                Status::Pending => continue,
+                Status::Succeeded => String::new(),
+                Status::Skipped => "skipped: its condition was false".into(),
+                Status::Failed => "it failed".into(),
+                Status::NotRun => "it did not run".into(),
+                Status::Cancelled => "it was cancelled".into(),
+            };
+            ctx.set(
+                id,
+                Outcome {
+                    success: r.status == Status::Succeeded,
+                    result: r.result.clone().filter(|_| r.status == Status::Succeeded),
+                    why_none,
+                },
+            );
+        }
+        ctx
+    }
+}
+
+/// How to run.
+#[derive(Clone)]
+pub struct Options {
+    /// At most this many steps at once; `None`: a level's width.
+    pub max_parallel: Option<usize>,
+    pub run_log: Option<Arc<RunLog>>,
+    /// Becomes `true` on Ctrl-C: running calls are stopped, nothing new starts.
+    pub cancel: watch::Receiver<bool>,
+}
+
+/// What every step task shares.
+struct Shared {
+    run_id: String,
+    run_log: Option<Arc<RunLog>>,
+    cancel: watch::Receiver<bool>,
+    /// Set by a failure that stops the run: nothing new starts.
+    stop: AtomicBool,
+    permits: Semaphore,
+}
+
+/// Runs `plan` from `state` (new or resumed); `on_step` sees the state after every finished
+/// step (for checkpoints).
+pub async fn execute(
+    plan: &Plan,
+    tools: &Toolbox,
+    options: &Options,
+    mut state: RunState,
+    on_step: &mut dyn FnMut(&RunState),
+) -> RunState {
+    let widest = plan.levels.iter().map(Vec::len).max().unwrap_or(1);
+    let shared = Arc::new(Shared {
+        run_id: state.run_id.clone(),
+        run_log: options.run_log.clone(),
+        cancel: options.cancel.clone(),
+        stop: AtomicBool::new(false),
+        permits: Semaphore::new(options.max_parallel.unwrap_or(widest).max(1)),
+    });
+    let mut compensate = false;
+    let steps = &plan.template.steps;
+    for level in &plan.levels {
+        let ctx = Arc::new(state.context(plan));
+        let mut running = JoinSet::new();
+        for &i in level {
+            let step = &steps[i];
+            if state.steps[&step.step_id].is_final() {
+                continue;
+            }
+            let blocked = step.depends_on.iter().find(|d| {
+                matches!(
+                    state.steps[d.as_str()].status,
+                    Status::Failed | Status::NotRun | Status::Cancelled
+                )
+            });
+            let not_run = if let Some(d) = blocked {
+                Some(format!("not run: dependency '{d}' did not succeed"))
+            } else if shared.stop.load(Ordering::SeqCst) || *shared.cancel.borrow() {
+                Some("not run: the run stopped before it".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = not_run {
+                state.steps[&step.step_id] = StepRecord::new(Status::NotRun, Some(why));
+                continue;
+            }
+            let job = Job::new(step, plan, tools);
+            running.spawn(job.run(ctx.clone(), shared.clone()));
+        }
+        while let Some(done) = running.join_next().await {
+            let done = done.expect("step tasks do not panic");
+            if let Some((id, record)) = done.fallback {
+                state.steps[&id] = record;
+            }
+            let failed = done.record.status == Status::Failed;
+            if done.record.status == Status::Succeeded {
+                state.finished.push(done.step_id.clone());
+            }
+            state.steps[&done.step_id] = done.record;
+            if failed && done.stops == Some(Stop::Compensate) {
+                compensate = true;
+            }
+            on_step(&state);
+        }
+    }
+    if compensate {
+        compensate_finished(plan, tools, &shared, &mut state).await;
+    }
+    let records = || state.steps.values();
+    state.status = if *shared.cancel.borrow() {
+        RunStatus::Cancelled
+    } else if shared.stop.load(Ordering::SeqCst) {
+        RunStatus::Failed
+    } else if records().any(|r| r.status == Status::Failed) {
+        RunStatus::Partial
+    } else {
+        RunStatus::Succeeded
+    };
+    on_step(&state);
+    state
+}
+
+/// Runs the compensations of the steps that succeeded, last finished first.
+async fn compensate_finished(plan: &Plan, tools: &Toolbox, shared: &Shared, state: &mut RunState) {
+    let ctx = state.context(plan);
+    for id in state.finished.clone().iter().rev() {
+        let step = plan
+            .template
+            .steps
+            .iter()
+            .find(|s| &s.step_id == id)
+            .expect("finished steps are steps");
+        let Some(action) = &step.compensate else {
+            continue;
+        };
+        let tool = tools
+            .get(&action.tool_name)
+            .expect("the plan checked every tool");
+        let outcome = match ctx.render(&Value::Object(action.parameters.clone())) {
+            Ok(params) => {
+                let call = Call {
+                    step_id: id,
+                    tool_name: &action.tool_name,
+                    tool: tool.as_ref(),
+                    timeout: step.timeout_seconds,
+                };
+                call.attempt(&params, 1, shared).await.map(|_| ())
+            }
+            Err(e) => Err(CallFailure::Error(format!("compensate parameters: {e}"))),
+        };
+        state.compensations.push(Compensation {
+            step_id: id.clone(),
+            tool: action.tool_name.clone(),
+            success: outcome.is_ok(),
+            error: outcome.err().map(|e| e.to_string()),
+        });
+    }
+}
+
+/// A failure that stops the run, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Abort,
+    Compensate,
+}
+
+/// A step ready to run, with its tool, its retry policy and its fallback.
+struct Job {
+    step: WorkflowStep,
+    tool: Arc<dyn Tool>,
+    retry: RetryPolicy,
+    fallback: Option<Box<Job>>,
+}
+
+/// What a step task hands back.
+struct Done {
+    step_id: String,
+    record: StepRecord,
+    /// The fallback step's own record, when it ran.
+    fallback: Option<(String, StepRecord)>,
+    /// How the failure of this step stops the run.
+    stops: Option<Stop>,
+}
+
+impl Job {
+    fn new(step: &WorkflowStep, plan: &Plan, tools: &Toolbox) -> Job {
+        let retry = step
+            .retry
+            .clone()
+            .or_else(|| plan.template.retry.clone())
+            .unwrap_or_default();
+        let fallback = match &step.on_error {
+            OnError::Fallback(f) => plan
+                .template
+                .steps
+                .iter()
+                .find(|s| &s.step_id == f)
+                .map(|s| Box::new(Job::new(s, plan, tools))),
+            _ => None,
+        };
+        Job {
+            tool: tools
+                .get(&step.tool_name)
+                .expect("the plan checked every tool")
+                .clone(),
+            step: step.clone(),
+            retry,
+            fallback,
+        }
+    }
+
+    async fn run(self, ctx: Arc<Context>, shared: Arc<Shared>) -> Done {
+        let _permit = shared
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let mut done = Done {
+            step_id: self.step.step_id.clone(),
+            record: StepRecord::new(Status::NotRun, None),
+            fallback: None,
+            stops: None,
+        };
+        // A failure elsewhere may have stopped the run while this step waited for a permit.
+        if shared.stop.load(Ordering::SeqCst) || *shared.cancel.borrow() {
+            done.record.error = Some("not run: the run stopped before it".into());
+            return done;
+        }
+        done.record = self.attempts(&ctx, &shared).await;
+        if done.record.status == Status::Failed
+            && let Some(fallback) = &self.fallback
+        {
+            let record = fallback.attempts(&ctx, &shared).await;
+            done.record = StepRecord {
+                status: record.status,
+                result: record.result.clone(),
+                error: match &record.error {
+                    Some(e) => Some(format!(
+                        "{} (fallback '{}': {e})",
+                        done.record.error.unwrap_or_default(),
+                        fallback.step.step_id
+                    )),
+                    None => done.record.error,
+                },
+                fallback: Some(fallback.step.step_id.clone()),
+                finished_at: record.finished_at.clone(),
+                duration_ms: done.record.duration_ms + record.duration_ms,
+                ..done.record
+            };
+            done.fallback = Some((fallback.step.step_id.clone(), record));
+        }
+        if done.record.status == Status::Failed {
+            let policy = match (&self.step.on_error, &self.fallback) {
+                (OnError::Fallback(_), Some(f)) => &f.step.on_error,
+                (policy, _) => policy,
+            };
+            done.stops = match policy {
+                OnError::Continue => None,
+                OnError::Compensate => Some(Stop::Compensate),
+                _ => Some(Stop::Abort),
+            };
+            // Set before the permit is released, so that no waiting step starts after it.
+            if done.stops.is_some() {
+                shared.stop.store(true, Ordering::SeqCst);
+            }
+        }
+        if done.record.status == Status::Cancelled {
+            shared.stop.store(true, Ordering::SeqCst);
+        }
+        done
+    }
+
+    /// The step's condition, parameters and attempts.
+    async fn attempts(&self, ctx: &Context, shared: &Shared) -> StepRecord {
+        let step = &self.step;
+        if let Some(condition) = &step.condition {
+            let holds = Condition::parse(condition)
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.holds(ctx).map_err(|e| e.to_string()));
+            match holds {
+                Ok(true) => {}
+                Ok(false) => return StepRecord::new(Status::Skipped, None),
+                Err(e) => return StepRecord::new(Status::Failed, Some(format!("condition: {e}"))),
+            }
+        }
+        let params = match ctx.render(&Value::Object(step.parameters.clone())) {
+            Ok(p) => p,
+            Err(e) => return StepRecord::new(Status::Failed, Some(format!("parameters: {e}"))),
+        };
+        let call = Call {
+            step_id: &step.step_id,
+            tool_name: &step.tool_name,
+            tool: self.tool.as_ref(),
+            timeout: step.timeout_seconds,
+        };
+        let started = Instant::now();
+        let mut record = StepRecord::new(Status::Failed, None);
+        record.started_at = Some(now());
+        let tries = step.retry_count + 1;
+        for attempt in 1..=tries {
+            record.attempts = attempt;
+            let outcome = call.attempt(&params, attempt, shared).await;
+            match outcome {
+                Ok(result) => {
+                    record.status = Status::Succeeded;
+                    record.result = Some(result);
+                    record.error = None;
+                    break;
+                }
+                Err(failure) => {
+                    record.error = Some(failure.to_string());
+                    if matches!(failure, CallFailure::Cancelled) {
+                        record.status = Status::Cancelled;
+                        break;
+                    }
+                    let retried = failure
+                        .kind()
+                        .is_some_and(|k| self.retry.retry_on.contains(&k));
+                    if attempt == tries || !retried {
+                        break;
+                    }
+                    let wait = backoff(&self.retry, attempt - 1);
+                    let mut cancel = shared.cancel.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = cancel.wait_for(|c| *c) => {
+                            record.status = Status::Cancelled;
+                            record.error = Some("cancelled while waiting to retry".into());
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        record.finished_at = Some(now());
+        record.duration_ms = started.elapsed().as_millis() as u64;
+        record
+    }
+}
+
+/// The delay before retry `n` (0 for the first retry).
+fn backoff(policy: &RetryPolicy, n: u32) -> Duration {
+    let base =
+        (policy.initial_delay_seconds * policy.factor.powi(n as i32)).min(policy.max_delay_seconds);
+    let jitter = if policy.jitter > 0.0 {
+        // Jitter only spreads retries apart; it needs no strong randomness.
+        let seed = Utc::now().timestamp_subsec_nanos() as u64 ^ u64::from(n);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        1.0 + policy.jitter * rng.random_range(-1.0..=1.0)
+    } else {
+        1.0
+    };
+    Duration::try_from_secs_f64((base * jitter).max(0.0)).unwrap_or(Duration::MAX)
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Why one call failed.
+#[derive(Debug, thiserror::Error)]
+enum CallFailure {
+    #[error("{0}")]
+    Error(String),
+    #[error("timed out after {0} s")]
+    Timeout(f64),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl CallFailure {
+    fn kind(&self) -> Option<Failure> {
+        match self {
+            CallFailure::Error(_) => Some(Failure::Error),
+            CallFailure::Timeout(_) => Some(Failure::Timeout),
+            CallFailure::Cancelled => None,
+        }
+    }
+}
+
+/// One tool call of a step, logged.
+struct Call<'a> {
+    step_id: &'a str,
+    tool_name: &'a str,
+    tool: &'a dyn Tool,
+    timeout: Option<f64>,
+}
+
+impl Call<'_> {
+    async fn attempt(
+        &self,
+        params: &Value,
+        attempt: u32,
+        shared: &Shared,
+    ) -> Result<Value, CallFailure> {
+        let timestamp = now();
+        let started = Instant::now();
+        let call = self.tool.call(params);
+        let timed = async {
+            match self
+                .timeout
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            {
+                Some(limit) => match tokio::time::timeout(limit, call).await {
+                    Ok(r) => r.map_err(CallFailure::Error),
+                    Err(_) => Err(CallFailure::Timeout(limit.as_secs_f64())),
+                },
+                None => call.await.map_err(CallFailure::Error),
+            }
+        };
+        let mut cancel = shared.cancel.clone();
+        // Dropping the losing future stops the call (a command's process group is killed).
+        let outcome = tokio::select! {
+            r = timed => r,
+            _ = cancel.wait_for(|c| *c) => Err(CallFailure::Cancelled),
+        };
+        if let Some(log) = &shared.run_log {
+            let row = CallRow {
+                run_id: &shared.run_id,
+                timestamp,
+                tool: self.tool_name,
+                success: outcome.is_ok(),
+                duration_ms: started.elapsed().as_millis() as u64,
+                arguments: params.to_string(),
+                result: outcome.as_ref().map(Value::to_string).unwrap_or_default(),
+                error: outcome
+                    .as_ref()
+                    .err()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                step_id: self.step_id,
+                attempt,
+            };
+            if let Err(e) = log.append(&row) {
+                eprintln!(
+                    "warning: cannot write to run log {}: {e}",
+                    log.path().display()
+                );
+            }
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stops_at_the_maximum() {
+        let p = RetryPolicy {
+            initial_delay_seconds: 2.0,
+            factor: 2.0,
+            max_delay_seconds: 10.0,
+            ..RetryPolicy::default()
+        };
+        let secs: Vec<f64> = (0..5).map(|n| backoff(&p, n).as_secs_f64()).collect();
+        assert_eq!(secs, [2.0, 4.0, 8.0, 10.0, 10.0]);
+        let jittered = RetryPolicy { jitter: 0.5, ..p };
+        for n in 0..5 {
+            let s = backoff(&jittered, n).as_secs_f64();
+            let base = secs[n as usize];
+            assert!(s >= base * 0.5 && s <= base * 1.5, "{s} for {base}");
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The executor: runs a workflow template against real tools.
+//!
+//! [`plan`] checks a template before anything runs and orders its steps in levels; [`execute`]
+//! runs the levels, with [`context`] substituting `{{...}}` placeholders ([`expr`]) from the
+//! variables and the results of earlier steps; [`tools`] binds tool names to commands and
+//! built-ins; [`runlog`] writes every call in the input log schema; [`state`] keeps checkpoints
+//! for `--resume`.
+
+pub mod context;
+pub mod execute;
+pub mod expr;
+pub mod plan;
+pub mod runlog;
+pub mod state;
+pub mod tools;
+
+pub use execute::{Options, RunState, RunStatus, Status, StepRecord, execute};
+pub use plan::{Plan, PlanError};
+pub use tools::{Tool, Toolbox};

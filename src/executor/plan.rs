@@ -1,0 +1,418 @@
+//! The plan of a run: a template checked against its tools and variables, in dependency levels.
+//!
+//! Everything that can be known before a tool runs is checked here, and every problem is
+//! reported at once; a plan that exists can be executed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::{Map, Value};
+
+use super::expr::{Condition, Reference, Text};
+use super::tools::Toolbox;
+use crate::template::{OnError, WorkflowTemplate, problems};
+
+/// A template that passed every check, with its variables.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub template: WorkflowTemplate,
+    pub vars: Map<String, Value>,
+    /// Indices into `template.steps`, level by level: a step's dependencies are all in earlier
+    /// levels. Steps that only run as another step's fallback are in no level.
+    pub levels: Vec<Vec<usize>>,
+}
+
+/// Why a template cannot run.
+#[derive(Debug, thiserror::Error)]
+#[error("workflow '{workflow}' cannot run:\n  - {}", problems.join("\n  - "))]
+pub struct PlanError {
+    pub workflow: String,
+    pub problems: Vec<String>,
+}
+
+impl Plan {
+    /// Checks `template` against the bound tools and the given variables.
+    pub fn new(
+        template: WorkflowTemplate,
+        vars: Map<String, Value>,
+        tools: &Toolbox,
+    ) -> Result<Plan, PlanError> {
+        let mut out = problems(&template);
+        let structural = !out.is_empty();
+        let t = &template;
+        let ids: HashSet<&str> = t.steps.iter().map(|s| s.step_id.as_str()).collect();
+        let fallbacks: HashSet<&str> = t
+            .steps
+            .iter()
+            .filter_map(|s| match &s.on_error {
+                OnError::Fallback(f) => Some(f.as_str()),
+                _ => None,
+            })
+            .collect();
+
+        // Tools, each unbound one once with the steps that use it.
+        let mut unbound: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for s in &t.steps {
+            let tools_used =
+                std::iter::once(&s.tool_name).chain(s.compensate.iter().map(|c| &c.tool_name));
+            for tool in tools_used {
+                if tools.get(tool).is_none() {
+                    unbound.entry(tool).or_default().push(&s.step_id);
+                }
+            }
+        }
+        for (tool, steps) in &unbound {
+            out.push(format!(
+                "tool '{tool}' (step {}) is not bound in tools.toml{}",
+                steps.join(", "),
+                bound_list(tools)
+            ));
+        }
+
+        // Placeholders and conditions: they parse, their steps come before them, their
+        // variables are given.
+        let ancestors = if structural {
+            HashMap::new()
+        } else {
+            ancestors(t)
+        };
+        let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for s in &t.steps {
+            let mut refs: Vec<(String, Reference)> = Vec::new();
+            for (name, value) in &s.parameters {
+                let what = format!("parameter '{name}'");
+                text_references(&s.step_id, &what, value, &mut refs, &mut out);
+            }
+            if let Some(c) = &s.condition {
+                match Condition::parse(c) {
+                    Ok(parsed) => refs.extend(
+                        parsed
+                            .references()
+                            .into_iter()
+                            .map(|r| ("condition".to_string(), r)),
+                    ),
+                    Err(e) => out.push(format!("step '{}', condition: {e}", s.step_id)),
+                }
+            }
+            let compensation_refs = refs.len();
+            for (name, value) in s.compensate.iter().flat_map(|c| &c.parameters) {
+                let what = format!("compensate parameter '{name}'");
+                text_references(&s.step_id, &what, value, &mut refs, &mut out);
+            }
+            for (i, (what, r)) in refs.into_iter().enumerate() {
+                let root = r.path.root.as_str();
+                if ids.contains(root) {
+                    // A compensation runs after its own step, so it may read it.
+                    let own = i >= compensation_refs && root == s.step_id;
+                    let before = ancestors
+                        .get(s.step_id.as_str())
+                        .is_none_or(|a| a.contains(root));
+                    if !own && !before {
+                        out.push(format!(
+                            "step '{}', {what}: {{{{{}}}}} reads step '{root}', which '{}' does not depend on",
+                            s.step_id, r.path, s.step_id
+                        ));
+                    }
+                } else if !r.optional && !vars.contains_key(root) {
+                    let users = missing.entry(root.to_string()).or_default();
+                    if !users.contains(&s.step_id) {
+                        users.push(s.step_id.clone());
+                    }
+                }
+            }
+        }
+        for (var, steps) in &missing {
+            out.push(format!(
+                "variable '{var}' is not given (used by {}); pass --var {var}=...",
+                steps.join(", ")
+            ));
+        }
+
+        // Fallback steps run in place of a failed step, so they need nothing that step lacks.
+        for s in &t.steps {
+            if let Some(d) = s.depends_on.iter().find(|d| fallbacks.contains(d.as_str())) {
+                out.push(format!(
+                    "step '{}' depends on '{d}', which only runs as a fallback",
+                    s.step_id
+                ));
+            }
+            if let OnError::Fallback(f) = &s.on_error
+                && let Some(fallback) = t.steps.iter().find(|x| &x.step_id == f)
+            {
+                if let OnError::Fallback(_) = fallback.on_error {
+                    out.push(format!("fallback step '{f}' has a fallback of its own"));
+                }
+                let available = ancestors.get(s.step_id.as_str());
+                for d in &fallback.depends_on {
+                    if available.is_some_and(|a| !a.contains(d.as_str())) {
+                        out.push(format!(
+                            "fallback step '{f}' of '{}' depends on '{d}', which '{}' does not depend on",
+                            s.step_id, s.step_id
+                        ));
+                    }
+                }
+            }
+        }
+
+        if !out.is_empty() {
+            return Err(PlanError {
+                workflow: template.name.clone(),
+                problems: out,
+            });
+        }
+        let levels = levels(&template, &fallbacks);
+        Ok(Plan {
+            template,
+            vars,
+            levels,
+        })
+    }
+}
+
+fn bound_list(tools: &Toolbox) -> String {
+    let names = tools.names();
+    if names.is_empty() {
+        " (no tools are bound: give --tools FILE)".into()
+    } else {
+        format!(" (bound: {})", names.join(", "))
+    }
+}
+
+/// The references of every string inside `value`, labelled `what`; parse errors go to `out`.
+fn text_references(
+    step: &str,
+    what: &str,
+    value: &Value,
+    refs: &mut Vec<(String, Reference)>,
+    out: &mut Vec<String>,
+) {
+    match value {
+        Value::String(text) => match Text::parse(text) {
+            Ok(parsed) => refs.extend(
+                parsed
+                    .references()
+                    .into_iter()
+                    .map(|r| (what.to_string(), r)),
+            ),
+            Err(e) => out.push(format!("step '{step}', {what}: {e}")),
+        },
+        Value::Array(a) => a
+            .iter()
+            .for_each(|v| text_references(step, what, v, refs, out)),
+        Value::Object(o) => o
+            .values()
+            .for_each(|v| text_references(step, what, v, refs, out)),
+        _ => {}
+    }
+}
+
+/// Each step's transitive dependencies. Only called on a template without circles.
+fn ancestors(t: &WorkflowTemplate) -> HashMap<&str, HashSet<&str>> {
+    let deps: HashMap<&str, &Vec<String>> = t
+        .steps
+        .iter()
+        .map(|s| (s.step_id.as_str(), &s.depends_on))
+        .collect();
+    fn visit<'a>(
+        id: &'a str,
+        deps: &HashMap<&'a str, &'a Vec<String>>,
+        memo: &mut HashMap<&'a str, HashSet<&'a str>>,
+    ) -> HashSet<&'a str> {
+        if let Some(a) = memo.get(id) {
+            return a.clone();
+        }
+        let mut all = HashSet::new();
+        for d in deps.get(id).into_iter().flat_map(|v| v.iter()) {
+            all.insert(d.as_str());
+            all.extend(visit(d, deps, memo));
+        }
+        memo.insert(id, all.clone());
+        all
+    }
+    let mut memo = HashMap::new();
+    for s in &t.steps {
+        visit(&s.step_id, &deps, &mut memo);
+    }
+    memo
+}
+
+/// Steps by dependency level (longest path from a root), in template order within a level.
+fn levels(t: &WorkflowTemplate, fallbacks: &HashSet<&str>) -> Vec<Vec<usize>> {
+    let index: HashMap<&str, usize> = t
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.step_id.as_str(), i))
+        .collect();
+    fn level(
+        i: usize,
+        t: &WorkflowTemplate,
+        index: &HashMap<&str, usize>,
+        memo: &mut Vec<Option<usize>>,
+    ) -> usize {
+        if let Some(l) = memo[i] {
+            return l;
+        }
+        let l = t.steps[i]
+            .depends_on
+            .iter()
+            .map(|d| level(index[d.as_str()], t, index, memo) + 1)
+            .max()
+            .unwrap_or(0);
+        memo[i] = Some(l);
+        l
+    }
+    let mut memo = vec![None; t.steps.len()];
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for (i, s) in t.steps.iter().enumerate() {
+        if fallbacks.contains(s.step_id.as_str()) {
+            continue;
+        }
+        let l = level(i, t, &index, &mut memo);
+        if out.len() <= l {
+            out.resize(l + 1, Vec::new());
+        }
+        out[l].push(i);
+    }
+    // A level can be empty when its only steps were fallbacks.
+    out.retain(|l| !l.is_empty());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::tools::Tool;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn tools(names: &[&str]) -> Toolbox {
+        struct Nothing;
+        impl Tool for Nothing {
+            fn call<'a>(
+                &'a self,
+                _: &'a Value,
+            ) -> super::super::tools::BoxFuture<'a, Result<Value, String>> {
+                Box::pin(async { Ok(Value::Null) })
+            }
+            fn describe(&self) -> String {
+                "nothing".into()
+            }
+        }
+        let mut t = Toolbox::default();
+        for n in names {
+            t.insert(*n, Arc::new(Nothing));
+        }
+        t
+    }
+
+    fn plan(template: Value, vars: Value, bound: &[&str]) -> Result<Plan, PlanError> {
+        Plan::new(
+            serde_json::from_value(template).unwrap(),
+            vars.as_object().unwrap().clone(),
+            &tools(bound),
+        )
+    }
+
+    #[test]
+    fn diamond_levels() {
+        let p = plan(
+            json!({"name": "d", "steps": [
+                {"step_id": "d", "tool_name": "t", "depends_on": ["b", "c"]},
+                {"step_id": "a", "tool_name": "t"},
+                {"step_id": "b", "tool_name": "t", "depends_on": ["a"]},
+                {"step_id": "c", "tool_name": "t", "depends_on": ["a"]},
+                {"step_id": "e", "tool_name": "t", "depends_on": ["a", "d"]}
+            ]}),
+            json!({}),
+            &["t"],
+        )
+        .unwrap();
+        assert_eq!(p.levels, [vec![1], vec![2, 3], vec![0], vec![4]]);
+    }
+
+    #[test]
+    fn every_problem_before_anything_runs() {
+        let err = plan(
+            json!({"name": "w", "steps": [
+                {"step_id": "a", "tool_name": "list", "parameters": {"repo": "{{repo}}", "x": ["{{b.url}}"]}},
+                {"step_id": "b", "tool_name": "create", "depends_on": ["a"],
+                 "parameters": {"title": "{{a.issues[0].title", "owner": "{{owner}}", "l": "{{labels|default:'bug'}}"},
+                 "condition": "{{a.success}} === true"},
+                {"step_id": "c", "tool_name": "list", "parameters": {"r": "{{repo}}"},
+                 "compensate": {"tool_name": "undo", "parameters": {"id": "{{c.id}}"}}}
+            ]}),
+            json!({}),
+            &["list"],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.problems,
+            [
+                "tool 'create' (step b) is not bound in tools.toml (bound: list)",
+                "tool 'undo' (step c) is not bound in tools.toml (bound: list)",
+                "step 'a', parameter 'x': {{b.url}} reads step 'b', which 'a' does not depend on",
+                "step 'b', parameter 'title': expected '}}', found the end at character 19 of \"{{a.issues[0].title\"",
+                "step 'b', condition: unexpected '=' at character 16 of \"{{a.success}} === true\"",
+                "variable 'owner' is not given (used by b); pass --var owner=...",
+                "variable 'repo' is not given (used by a, c); pass --var repo=...",
+            ]
+        );
+        assert!(
+            err.to_string()
+                .starts_with("workflow 'w' cannot run:\n  - tool 'create'")
+        );
+    }
+
+    #[test]
+    fn cycles_and_fallbacks() {
+        let err = plan(
+            json!({"name": "w", "steps": [
+                {"step_id": "a", "tool_name": "t", "depends_on": ["b"]},
+                {"step_id": "b", "tool_name": "t", "depends_on": ["a"]}
+            ]}),
+            json!({}),
+            &["t"],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.problems,
+            ["steps depend on each other in a circle: a → b → a"]
+        );
+
+        let p = plan(
+            json!({"name": "w", "steps": [
+                {"step_id": "a", "tool_name": "t"},
+                {"step_id": "b", "tool_name": "t", "depends_on": ["a"], "on_error": "fallback:plan_b"},
+                {"step_id": "plan_b", "tool_name": "t", "depends_on": ["a"], "parameters": {"x": "{{a.y}}"}},
+                {"step_id": "c", "tool_name": "t", "depends_on": ["b"]}
+            ]}),
+            json!({}),
+            &["t"],
+        )
+        .unwrap();
+        assert_eq!(
+            p.levels,
+            [vec![0], vec![1], vec![3]],
+            "plan_b runs only as a fallback"
+        );
+
+        let err = plan(
+            json!({"name": "w", "steps": [
+                {"step_id": "a", "tool_name": "t", "on_error": "fallback:f"},
+                {"step_id": "z", "tool_name": "t"},
+                {"step_id": "f", "tool_name": "t", "depends_on": ["z"]},
+                {"step_id": "c", "tool_name": "t", "depends_on": ["f"]}
+            ]}),
+            json!({}),
+            &["t"],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.problems,
+            [
+                "fallback step 'f' of 'a' depends on 'z', which 'a' does not depend on",
+                "step 'c' depends on 'f', which only runs as a fallback"
+            ]
+        );
+    }
+}

@@ -1,0 +1,467 @@
+//! Tools: what the tool names of templates are bound to (`tools.toml`), and how they are called.
+//!
+//! A template can only name tools; which program runs is decided here, by the person who wrote
+//! tools.toml. So a template from an untrusted source cannot run arbitrary commands.
+//!
+//! ```toml
+//! [tools.github_list_issues]
+//! command = ["python3", "scripts/github.py", "list_issues"]   # argv, never a shell string
+//! env = { GITHUB_TOKEN = "${GITHUB_TOKEN}" }                # ${X}: from patterns' environment
+//! cwd = "."                                                   # default: the folder of tools.toml
+//!
+//! [tools.slack_send_message]
+//! builtin = "echo"                                            # echo | sleep | fail
+//! ```
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+/// A boxed future, so that tools of different kinds fit behind one trait object.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Something a step can call. Dropping the future cancels the call: a command tool's process
+/// group is killed.
+pub trait Tool: Send + Sync {
+    /// Calls the tool with the step's parameters (after substitution); the result, or what
+    /// went wrong in the tool's own words.
+    fn call<'a>(&'a self, params: &'a Value) -> BoxFuture<'a, Result<Value, String>>;
+
+    /// What the tool is bound to, for plans and `tools list` (never the values of `env`).
+    fn describe(&self) -> String;
+}
+
+/// The tools of a run, by the name templates use.
+#[derive(Default, Clone)]
+pub struct Toolbox {
+    tools: HashMap<String, Arc<dyn Tool>>,
+}
+
+impl Toolbox {
+    /// Reads a tools.toml; every problem of the file is reported at once.
+    pub fn load(path: &Path) -> Result<Toolbox, Vec<String>> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
+        let file: ToolsFile = toml::from_str(&text)
+            .map_err(|e| vec![format!("{}: {}", path.display(), e.to_string().trim_end())])?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let base = if base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base
+        };
+        let mut toolbox = Toolbox::default();
+        let mut problems = Vec::new();
+        for (name, binding) in file.tools {
+            match binding.build(base) {
+                Ok(tool) => {
+                    toolbox.tools.insert(name, tool);
+                }
+                Err(p) => problems.extend(
+                    p.into_iter()
+                        .map(|p| format!("{}: tool '{name}': {p}", path.display())),
+                ),
+            }
+        }
+        if problems.is_empty() {
+            Ok(toolbox)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Binds `name` to `tool` (tests and embedders).
+    pub fn insert(&mut self, name: impl Into<String>, tool: Arc<dyn Tool>) {
+        self.tools.insert(name.into(), tool);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
+        self.tools.get(name)
+    }
+
+    /// The bound names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.tools.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolsFile {
+    #[serde(default)]
+    tools: IndexMap<String, Binding>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Binding {
+    command: Option<Vec<String>>,
+    builtin: Option<String>,
+    #[serde(default)]
+    env: IndexMap<String, String>,
+    cwd: Option<PathBuf>,
+}
+
+impl Binding {
+    fn build(self, base: &Path) -> Result<Arc<dyn Tool>, Vec<String>> {
+        match (self.command, self.builtin) {
+            (Some(argv), None) => {
+                let cwd = base.join(self.cwd.unwrap_or_else(|| ".".into()));
+                let mut problems = Vec::new();
+                if !cwd.is_dir() {
+                    problems.push(format!("cwd {} is not a folder", cwd.display()));
+                }
+                let program = match argv.first() {
+                    Some(p) if !p.is_empty() => resolve_program(p, &cwd),
+                    _ => Err("command is empty".to_string()),
+                };
+                let env: Vec<(String, String)> = self
+                    .env
+                    .into_iter()
+                    .filter_map(|(k, v)| match expand_env(&v) {
+                        Ok(v) => Some((k, v)),
+                        Err(unset) => {
+                            problems.push(format!("env {k} uses ${{{unset}}}, which is not set"));
+                            None
+                        }
+                    })
+                    .collect();
+                match program {
+                    Ok(program) if problems.is_empty() => Ok(Arc::new(CommandTool {
+                        program,
+                        argv,
+                        env,
+                        cwd,
+                    })),
+                    Ok(_) => Err(problems),
+                    Err(p) => {
+                        problems.insert(0, p);
+                        Err(problems)
+                    }
+                }
+            }
+            (None, Some(name)) => {
+                let builtin = match name.as_str() {
+                    "echo" => Builtin::Echo,
+                    "sleep" => Builtin::Sleep,
+                    "fail" => Builtin::Fail,
+                    other => {
+                        return Err(vec![format!(
+                            "unknown builtin '{other}' (echo, sleep, fail)"
+                        )]);
+                    }
+                };
+                if self.cwd.is_some() || !self.env.is_empty() {
+                    return Err(vec!["a builtin takes no cwd or env".into()]);
+                }
+                Ok(Arc::new(builtin))
+            }
+            (Some(_), Some(_)) => Err(vec!["give either command or builtin, not both".into()]),
+            (None, None) => Err(vec![
+                "nothing to run: give command = [\"prog\", \"arg\"] or builtin = \"echo\"".into(),
+            ]),
+        }
+    }
+}
+
+/// The program of a command: a path with a `/` is taken from the tool's folder, a bare name is
+/// looked up in `PATH`.
+fn resolve_program(program: &str, cwd: &Path) -> Result<PathBuf, String> {
+    if program.contains('/') {
+        let path = cwd.join(program);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("program {} not found", path.display()))
+        };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("program '{program}' not found in PATH"))
+}
+
+/// Replaces every `${NAME}` with patterns' own environment variable; the name of an unset one
+/// is the error.
+fn expand_env(value: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start + 2..].find('}') else {
+            break;
+        };
+        let name = &rest[start + 2..start + 2 + len];
+        out.push_str(&rest[..start]);
+        out.push_str(&std::env::var(name).map_err(|_| name.to_string())?);
+        rest = &rest[start + 3 + len..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A program run once per call: parameters as JSON on stdin, the result as JSON on stdout.
+struct CommandTool {
+    program: PathBuf,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    cwd: PathBuf,
+}
+
+/// How much of a failing command's stderr is kept in its error.
+const MAX_STDERR: usize = 4000;
+
+impl Tool for CommandTool {
+    fn call<'a>(&'a self, params: &'a Value) -> BoxFuture<'a, Result<Value, String>> {
+        Box::pin(async move {
+            let mut child = tokio::process::Command::new(&self.program)
+                .args(&self.argv[1..])
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
+                .current_dir(&self.cwd)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                // Its own process group, so that a timeout or Ctrl-C can kill what it started.
+                .process_group(0)
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| format!("cannot start {}: {e}", self.argv[0]))?;
+            let group = ProcessGroup(child.id());
+            let mut stdin = child.stdin.take().expect("stdin is piped");
+            let input = params.to_string();
+            let feed = async move {
+                // A tool that ignores its input may exit before reading it: not an error.
+                stdin.write_all(input.as_bytes()).await.ok();
+            };
+            let (_, output) = tokio::join!(feed, child.wait_with_output());
+            group.disarm();
+            let output = output.map_err(|e| format!("waiting for {}: {e}", self.argv[0]))?;
+            if !output.status.success() {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let stderr = stderr.trim();
+                let tail =
+                    &stderr[stderr.floor_char_boundary(stderr.len().saturating_sub(MAX_STDERR))..];
+                let status = match output.status.code() {
+                    Some(code) => format!("exit status {code}"),
+                    None => "killed by a signal".to_string(),
+                };
+                return Err(if tail.is_empty() {
+                    status
+                } else {
+                    format!("{status}: {tail}")
+                });
+            }
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            Ok(serde_json::from_str(stdout.trim())
+                .unwrap_or_else(|_| json!({ "output": stdout.trim_end() })))
+        })
+    }
+
+    fn describe(&self) -> String {
+        let mut s = format!("command {:?}", self.argv);
+        if !self.env.is_empty() {
+            let keys: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+            s.push_str(&format!(" env {}", keys.join(",")));
+        }
+        s
+    }
+}
+
+/// Kills a process group when dropped before [`ProcessGroup::disarm`]: the call was cancelled
+/// (timeout, abort, Ctrl-C) while the process ran.
+struct ProcessGroup(Option<u32>);
+
+impl ProcessGroup {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
+            // SAFETY: kill(2) with a negative pid signals the group the child leads; it has no
+            // memory effects. The group exists until its last member is reaped.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Tools built into patterns, for demos and tests.
+#[derive(Debug, Clone, Copy)]
+enum Builtin {
+    /// Returns its parameters.
+    Echo,
+    /// Waits `seconds` (default 1), then returns its parameters.
+    Sleep,
+    /// Fails with `message`.
+    Fail,
+}
+
+impl Tool for Builtin {
+    fn call<'a>(&'a self, params: &'a Value) -> BoxFuture<'a, Result<Value, String>> {
+        Box::pin(async move {
+            match self {
+                Builtin::Echo => Ok(params.clone()),
+                Builtin::Sleep => {
+                    let seconds = params.get("seconds").and_then(Value::as_f64).unwrap_or(1.0);
+                    let wait = Duration::try_from_secs_f64(seconds)
+                        .map_err(|_| format!("sleep: bad seconds {seconds}"))?;
+                    tokio::time::sleep(wait).await;
+                    Ok(params.clone())
+                }
+                Builtin::Fail => Err(params
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("failed (builtin fail)")
+                    .to_string()),
+            }
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("builtin {}", format!("{self:?}").to_lowercase())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tools of `toml`, written into a folder that lives as long as the test (the tools'
+    /// working directory).
+    fn load(toml: &str) -> Result<Toolbox, Vec<String>> {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let path = dir.join("tools.toml");
+        std::fs::write(&path, toml).unwrap();
+        Toolbox::load(&path).map_err(|p| {
+            p.into_iter()
+                .map(|p| p.replace(&path.display().to_string(), "tools.toml"))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn every_bad_binding_is_reported() {
+        let problems = load(
+            r#"
+            [tools.a]
+            command = []
+            [tools.b]
+            builtin = "nope"
+            [tools.c]
+            command = ["./missing.sh"]
+            [tools.d]
+            command = ["sh"]
+            builtin = "echo"
+            [tools.e]
+            [tools.f]
+            command = ["no-such-program-here"]
+            env = { TOKEN = "${PATTERNS_TEST_SURELY_UNSET}" }
+            "#,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(problems.len(), 7, "{problems:#?}");
+        assert_eq!(problems[0], "tools.toml: tool 'a': command is empty");
+        assert_eq!(
+            problems[1],
+            "tools.toml: tool 'b': unknown builtin 'nope' (echo, sleep, fail)"
+        );
+        assert!(
+            problems[2].starts_with("tools.toml: tool 'c': program ")
+                && problems[2].ends_with("missing.sh not found")
+        );
+        assert_eq!(
+            problems[3],
+            "tools.toml: tool 'd': give either command or builtin, not both"
+        );
+        assert!(problems[4].starts_with("tools.toml: tool 'e': nothing to run"));
+        assert_eq!(
+            problems[5],
+            "tools.toml: tool 'f': program 'no-such-program-here' not found in PATH"
+        );
+        assert_eq!(
+            problems[6],
+            "tools.toml: tool 'f': env TOKEN uses ${PATTERNS_TEST_SURELY_UNSET}, which is not set"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_name_the_file_and_line() {
+        let problems = load("[tools.a]\ncommand = [\"sh\"\n").err().unwrap();
+        assert!(
+            problems[0].starts_with("tools.toml: TOML parse error at line 2"),
+            "{problems:?}"
+        );
+        let problems = load("[tools.a]\nbuiltin = \"echo\"\nshell = \"rm -rf /\"\n")
+            .err()
+            .unwrap();
+        assert!(
+            problems[0].contains("unknown field `shell`"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn env_expansion() {
+        // SAFETY: a variable only this test reads.
+        unsafe { std::env::set_var("PATTERNS_TEST_TOKEN", "s3cret") };
+        assert_eq!(
+            expand_env("Bearer ${PATTERNS_TEST_TOKEN}!").unwrap(),
+            "Bearer s3cret!"
+        );
+        assert_eq!(
+            expand_env("${PATTERNS_TEST_NOPE}").unwrap_err(),
+            "PATTERNS_TEST_NOPE"
+        );
+        assert_eq!(expand_env("no ${ end").unwrap(), "no ${ end");
+    }
+
+    #[tokio::test]
+    async fn commands_take_json_and_give_json() {
+        let tools = load(
+            r#"
+            [tools.json]
+            command = ["sh", "-c", "cat; printf ''"]
+            [tools.text]
+            command = ["sh", "-c", "echo hello; echo world"]
+            [tools.bad]
+            command = ["sh", "-c", "echo oops >&2; exit 3"]
+            [tools.env]
+            command = ["sh", "-c", "printf '{\"v\": \"%s\"}' \"$X\""]
+            env = { X = "from-toml" }
+            "#,
+        )
+        .unwrap();
+        let params = json!({"a": [1, 2], "b": "x"});
+        let call = |name: &'static str| {
+            let tool = tools.get(name).unwrap().clone();
+            let params = params.clone();
+            async move { tool.call(&params).await }
+        };
+        assert_eq!(call("json").await.unwrap(), params);
+        assert_eq!(
+            call("text").await.unwrap(),
+            json!({"output": "hello\nworld"})
+        );
+        assert_eq!(call("bad").await.unwrap_err(), "exit status 3: oops");
+        assert_eq!(call("env").await.unwrap(), json!({"v": "from-toml"}));
+        assert!(
+            !tools.get("env").unwrap().describe().contains("from-toml"),
+            "env values are secret"
+        );
+    }
+}

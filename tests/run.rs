@@ -1,0 +1,610 @@
+//! `patterns run` against real processes: the stand-ins of tests/tools/stand_in.py.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::{Workdir, run_ok};
+
+/// Tool name → stand-in arguments, all bound in the fixture's tools.toml.
+const TOOLS: [(&str, &[&str]); 14] = [
+    ("github_list_issues", &["list_issues"]),
+    ("github_create_pr", &["create_pr"]),
+    ("slack_send_message", &["slack"]),
+    ("echo", &["echo"]),
+    ("undo", &["echo"]),
+    ("data", &["data"]),
+    ("sleep_1", &["sleep", "1"]),
+    ("sleep_short", &["sleep", "0.3"]),
+    ("flaky_2", &["flaky", "2"]),
+    ("fail", &["fail"]),
+    ("hang", &["hang"]),
+    ("hold", &["hold", "hold.flag"]),
+    ("builtin_echo", &[]),
+    ("builtin_sleep", &[]),
+];
+
+/// A working directory with tools.toml binding every stand-in.
+fn workdir() -> Workdir {
+    let w = Workdir::new();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/stand_in.py");
+    let mut toml = String::new();
+    for (name, args) in TOOLS {
+        toml.push_str(&format!("[tools.{name}]\n"));
+        match name.strip_prefix("builtin_") {
+            Some(builtin) => toml.push_str(&format!("builtin = \"{builtin}\"\n")),
+            None => {
+                let argv: Vec<String> = ["python3", script.to_str().unwrap()]
+                    .iter()
+                    .chain(args)
+                    .map(|a| format!("{a:?}"))
+                    .collect();
+                toml.push_str(&format!("command = [{}]\n", argv.join(", ")));
+            }
+        }
+    }
+    w.write("tools.toml", toml);
+    w
+}
+
+/// A workflow from its steps, written to flow.json.
+fn flow(w: &Workdir, steps: Value) {
+    let t = json!({"name": "flow", "steps": steps, "retry": {"initial_delay_seconds": 0.05}});
+    w.write("flow.json", t.to_string());
+}
+
+/// What the stand-ins received, in the order they finished.
+fn calls(w: &Workdir) -> Vec<Value> {
+    std::fs::read_to_string(w.path("calls.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn calls_of<'a>(calls: &'a [Value], tool: &str) -> Vec<&'a Value> {
+    calls.iter().filter(|c| c["tool"] == tool).collect()
+}
+
+/// `patterns run flow.json --json` with `args`; the exit code and the parsed state.
+fn run(w: &Workdir, args: &[&str]) -> (i32, Value) {
+    let out = w
+        .patterns()
+        .args(["run", "flow.json", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let state = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), state)
+}
+
+fn time(v: &Value) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn diamond_runs_its_middle_at_once_and_keeps_types() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([
+            {"step_id": "a", "tool_name": "data"},
+            {"step_id": "b", "tool_name": "sleep_1", "depends_on": ["a"]},
+            {"step_id": "c", "tool_name": "sleep_1", "depends_on": ["a"]},
+            {"step_id": "d", "tool_name": "echo", "depends_on": ["b", "c"],
+             "parameters": {"items": "{{a.items}}", "count": "{{a.count}}", "first": "{{a.items[0].name}}",
+                            "text": "{{a.count}} items, b ok: {{b.success}}", "nested": {"list": ["{{a.items[1].id}}"]}}}
+        ]),
+    );
+    let (code, state) = run(&w, &[]);
+    assert_eq!(code, 0, "{state:#}");
+    assert_eq!(state["status"], "succeeded");
+    let (b, c) = (&state["steps"]["b"], &state["steps"]["c"]);
+    assert!(
+        time(&b["started_at"]) < time(&c["finished_at"])
+            && time(&c["started_at"]) < time(&b["finished_at"]),
+        "b and c overlap: {b:#} {c:#}"
+    );
+    let d = calls_of(&calls(&w), "echo")[0]["params"].clone();
+    assert_eq!(
+        d,
+        json!({"items": [{"id": 1, "name": "one"}, {"id": 2, "name": "two"}], "count": 2, "first": "one",
+               "text": "2 items, b ok: true", "nested": {"list": [2]}})
+    );
+    assert_eq!(
+        state["steps"]["d"]["result"], d,
+        "the result of a command is its JSON stdout"
+    );
+}
+
+#[test]
+fn a_flaky_tool_succeeds_on_its_third_attempt_and_every_attempt_is_logged() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([{"step_id": "flaky", "tool_name": "flaky_2", "retry_count": 2}]),
+    );
+    let (code, state) = run(&w, &["--run-log", "runs.csv"]);
+    assert_eq!(code, 0, "{state:#}");
+    assert_eq!(state["steps"]["flaky"]["attempts"], 3);
+    assert_eq!(state["steps"]["flaky"]["result"], json!({"attempt": 3}));
+    let log = std::fs::read_to_string(w.path("runs.csv")).unwrap();
+    let mut rows = csv::Reader::from_reader(log.as_bytes());
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    let cols = |i: usize| rows.iter().map(|r| r[i].to_string()).collect::<Vec<_>>();
+    assert_eq!(cols(3), ["false", "false", "true"], "success");
+    assert_eq!(cols(9), ["1", "2", "3"], "attempt");
+    assert_eq!(cols(7)[0], "exit status 1: flaky failure 1");
+
+    // With one retry fewer it fails, after 2 attempts.
+    let w = workdir();
+    flow(
+        &w,
+        json!([{"step_id": "flaky", "tool_name": "flaky_2", "retry_count": 1}]),
+    );
+    let (code, state) = run(&w, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(state["steps"]["flaky"]["attempts"], 2);
+    assert_eq!(
+        state["steps"]["flaky"]["error"],
+        "exit status 1: flaky failure 2"
+    );
+}
+
+/// Whether a process is gone (a zombie waiting for its parent counts as gone).
+fn gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn a_hanging_tool_is_killed_with_its_children_at_the_timeout() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([{"step_id": "h", "tool_name": "hang", "timeout_seconds": 1.0}]),
+    );
+    let (code, state) = run(&w, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(state["steps"]["h"]["status"], "failed");
+    assert_eq!(state["steps"]["h"]["error"], "timed out after 1 s");
+    let pids = std::fs::read_to_string(w.path("hang.pids")).unwrap();
+    let pids: Vec<&str> = pids.split_whitespace().collect();
+    assert_eq!(pids.len(), 2);
+    // SIGKILL is delivered at once, but the kernel may take a moment to tear the processes down.
+    for _ in 0..50 {
+        if pids.iter().all(|p| gone(p)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for pid in pids {
+        assert!(gone(pid), "process {pid} still runs");
+    }
+}
+
+#[test]
+fn abort_lets_running_steps_finish_and_starts_nothing_new() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([
+            {"step_id": "bad", "tool_name": "fail"},
+            {"step_id": "slow", "tool_name": "sleep_short"},
+            {"step_id": "after", "tool_name": "echo", "depends_on": ["slow"]}
+        ]),
+    );
+    let (code, state) = run(&w, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(state["status"], "failed");
+    let s = &state["steps"];
+    assert_eq!(s["bad"]["status"], "failed");
+    assert_eq!(s["bad"]["error"], "exit status 2: the service said no");
+    assert_eq!(
+        s["slow"]["status"], "succeeded",
+        "already running: finished"
+    );
+    assert_eq!(s["after"]["status"], "not_run");
+    assert!(calls_of(&calls(&w), "echo").is_empty());
+
+    // With one step at a time, the step waiting for its turn does not start either.
+    let (_, state) = run(&w, &["--max-parallel", "1"]);
+    assert_eq!(state["steps"]["slow"]["status"], "not_run", "{state:#}");
+}
+
+#[test]
+fn continue_skips_the_dependants_and_runs_the_rest() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([
+            {"step_id": "bad", "tool_name": "fail", "on_error": "continue"},
+            {"step_id": "needs_bad", "tool_name": "echo", "depends_on": ["bad"]},
+            {"step_id": "then", "tool_name": "echo", "depends_on": ["needs_bad"]},
+            {"step_id": "other", "tool_name": "data"},
+            {"step_id": "after_other", "tool_name": "echo", "depends_on": ["other"], "parameters": {"n": "{{other.count}}"}}
+        ]),
+    );
+    let (code, state) = run(&w, &[]);
+    assert_eq!(code, 0, "only a step that may fail failed");
+    assert_eq!(state["status"], "partial");
+    let s = &state["steps"];
+    assert_eq!(s["needs_bad"]["status"], "not_run");
+    assert_eq!(
+        s["needs_bad"]["error"],
+        "not run: dependency 'bad' did not succeed"
+    );
+    assert_eq!(s["then"]["status"], "not_run");
+    assert_eq!(s["after_other"]["status"], "succeeded");
+    assert_eq!(calls_of(&calls(&w), "echo").len(), 1);
+}
+
+#[test]
+fn a_fallback_runs_in_place_of_the_failed_step() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([
+            {"step_id": "pr", "tool_name": "fail", "on_error": "fallback:pr_backup"},
+            {"step_id": "pr_backup", "tool_name": "echo", "parameters": {"url": "https://backup/1"}},
+            {"step_id": "notify", "tool_name": "slack_send_message", "depends_on": ["pr"],
+             "parameters": {"message": "PR: {{pr.url}}"}}
+        ]),
+    );
+    let (code, state) = run(&w, &[]);
+    assert_eq!(code, 0, "{state:#}");
+    let s = &state["steps"];
+    assert_eq!(s["pr"]["status"], "succeeded");
+    assert_eq!(s["pr"]["fallback"], "pr_backup");
+    assert_eq!(s["pr_backup"]["status"], "succeeded");
+    let calls = calls(&w);
+    assert_eq!(
+        calls_of(&calls, "slack")[0]["params"]["message"],
+        "PR: https://backup/1"
+    );
+}
+
+#[test]
+fn compensate_undoes_finished_steps_in_reverse() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([
+            {"step_id": "create", "tool_name": "data",
+             "compensate": {"tool_name": "undo", "parameters": {"undo": "create", "count": "{{create.count}}"}}},
+            {"step_id": "label", "tool_name": "github_list_issues", "depends_on": ["create"],
+             "compensate": {"tool_name": "undo", "parameters": {"undo": "label", "first": "{{label.issues[0].number}}"}}},
+            {"step_id": "publish", "tool_name": "fail", "depends_on": ["label"], "on_error": "compensate"},
+            {"step_id": "never", "tool_name": "echo", "depends_on": ["publish"]}
+        ]),
+    );
+    let (code, state) = run(&w, &["--run-log", "runs.csv"]);
+    assert_eq!(code, 1);
+    assert_eq!(state["status"], "failed");
+    assert_eq!(
+        state["compensations"],
+        json!([
+            {"step_id": "label", "tool": "undo", "success": true, "error": null},
+            {"step_id": "create", "tool": "undo", "success": true, "error": null}
+        ])
+    );
+    let calls = calls(&w);
+    let undone: Vec<&Value> = calls_of(&calls, "echo")
+        .iter()
+        .map(|c| &c["params"])
+        .collect();
+    assert_eq!(
+        undone,
+        [
+            &json!({"undo": "label", "first": 42}),
+            &json!({"undo": "create", "count": 2})
+        ]
+    );
+    assert_eq!(state["steps"]["never"]["status"], "not_run");
+}
+
+#[test]
+fn a_false_condition_skips_a_step_and_its_dependants_can_ask() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([
+            {"step_id": "check", "tool_name": "data"},
+            {"step_id": "only_if_ok", "tool_name": "echo", "depends_on": ["check"],
+             "condition": "{{check.ok}} == true || {{check.count}} > 5"},
+            {"step_id": "report", "tool_name": "slack_send_message", "depends_on": ["only_if_ok"],
+             "parameters": {"ran": "{{only_if_ok.success}}", "items": "{{check.count}}"}},
+            {"step_id": "only_if_many", "tool_name": "echo", "depends_on": ["check"],
+             "condition": "!({{check.ok}}) && {{check.count}} >= 2"}
+        ]),
+    );
+    let (code, state) = run(&w, &[]);
+    assert_eq!(code, 0, "{state:#}");
+    let s = &state["steps"];
+    assert_eq!(s["only_if_ok"]["status"], "skipped");
+    assert_eq!(s["report"]["status"], "succeeded");
+    assert_eq!(s["only_if_many"]["status"], "succeeded");
+    let calls = calls(&w);
+    assert_eq!(
+        calls_of(&calls, "slack")[0]["params"],
+        json!({"ran": false, "items": 2})
+    );
+}
+
+#[test]
+fn bad_plans_are_rejected_before_anything_runs() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([
+            {"step_id": "a", "tool_name": "data", "depends_on": ["c"]},
+            {"step_id": "b", "tool_name": "echo", "depends_on": ["a"], "parameters": {"repo": "{{repo}}"}},
+            {"step_id": "c", "tool_name": "echo", "depends_on": ["b"]},
+            {"step_id": "d", "tool_name": "github_delete_repo", "parameters": {"who": "{{owner}}"}}
+        ]),
+    );
+    let out = w.patterns().args(["run", "flow.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for problem in [
+        "steps depend on each other in a circle: a → c → b → a",
+        "tool 'github_delete_repo' (step d) is not bound in tools.toml (bound: builtin_echo,",
+        "variable 'owner' is not given (used by d); pass --var owner=...",
+        "variable 'repo' is not given (used by b); pass --var repo=...",
+    ] {
+        assert!(stderr.contains(problem), "{problem}\nin\n{stderr}");
+    }
+    assert!(calls(&w).is_empty(), "nothing ran");
+    assert!(!w.path(".patterns").exists(), "no checkpoint either");
+}
+
+#[test]
+fn dry_run_shows_levels_and_known_values_and_runs_nothing() {
+    let w = workdir();
+    let out = run_ok(w.patterns().args([
+        "run",
+        "github_pr_workflow",
+        "--dry-run",
+        "--var",
+        "repo=acme/app",
+        "--var",
+        "branch=fix-42",
+    ]));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.starts_with("workflow github_pr_workflow: 3 steps in 3 levels\nlevel 1\n  list_issues · github_list_issues (command [\"python3\""), "{stdout}");
+    assert!(stdout.contains("    repo = \"acme/app\"\n"), "{stdout}");
+    assert!(
+        stdout.contains("    labels = \"bug\"\n"),
+        "default applied: {stdout}"
+    );
+    assert!(
+        stdout.contains("    title = \"Fix #{{list_issues.issues[0].number}}: {{list_issues.issues[0].title}}\"\n"),
+        "step values stay placeholders: {stdout}"
+    );
+    assert!(
+        stdout.contains("    if {{list_issues.success}} == true\n"),
+        "{stdout}"
+    );
+    assert!(calls(&w).is_empty());
+}
+
+#[test]
+fn the_builtin_github_pr_workflow_runs_end_to_end() {
+    let w = workdir();
+    let out = run_ok(w.patterns().args([
+        "run",
+        "github_pr_workflow",
+        "--var",
+        "repo=acme/app",
+        "--var",
+        "branch=fix-42",
+        "--run-log",
+        "runs.csv",
+    ]));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("run github_pr_workflow-"), "{stdout}");
+    assert!(
+        stdout.contains(": succeeded; calls logged to runs.csv"),
+        "{stdout}"
+    );
+    let calls = calls(&w);
+    assert_eq!(
+        calls_of(&calls, "list_issues")[0]["params"],
+        json!({"repo": "acme/app", "state": "open", "labels": "bug"})
+    );
+    assert_eq!(
+        calls_of(&calls, "create_pr")[0]["params"],
+        json!({"repo": "acme/app", "title": "Fix #42: Crash on start", "body": "Fixes #42",
+               "head": "fix-42", "base": "main"})
+    );
+    assert_eq!(
+        calls_of(&calls, "slack")[0]["params"],
+        json!({"channel": "#dev", "message": "PR created: https://github.com/acme/app/pull/101"})
+    );
+}
+
+#[test]
+fn run_logs_are_mined_without_a_skipped_row() {
+    let w = workdir();
+    for i in 0..3 {
+        let branch = format!("branch=fix-{i}");
+        run_ok(w.patterns().args([
+            "run",
+            "github_pr_workflow",
+            "--var",
+            "repo=acme/app",
+            "--var",
+            &branch,
+            "--run-log",
+            "runs.csv",
+        ]));
+    }
+    // A failing run is logged too.
+    flow(
+        &w,
+        json!([{"step_id": "flaky", "tool_name": "flaky_2", "retry_count": 1}]),
+    );
+    run(&w, &["--run-log", "runs.csv"]);
+    let out = run_ok(w.patterns().args([
+        "mine",
+        "runs.csv",
+        "--min-support",
+        "3",
+        "--json",
+        "--no-write",
+    ]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("skipped"), "{stderr}");
+    let mined: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(mined["input"]["skipped"], 0, "{mined:#}");
+    assert_eq!(mined["input"]["sessions"], 4, "{mined:#}");
+    assert_eq!(
+        mined["input"]["calls"], 11,
+        "three runs of 3 calls, 2 attempts of a flaky one"
+    );
+    let chain = json!([
+        "github_list_issues",
+        "github_create_pr",
+        "slack_send_message"
+    ]);
+    let found = mined["patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pattern"] == chain)
+        .unwrap_or_else(|| panic!("{mined:#}"));
+    assert_eq!(found["support"], 3);
+}
+
+#[test]
+fn resume_after_a_killed_run_does_not_repeat_finished_steps() {
+    let w = workdir();
+    w.write("hold.flag", "");
+    flow(
+        &w,
+        json!([
+            {"step_id": "first", "tool_name": "data"},
+            {"step_id": "held", "tool_name": "hold", "depends_on": ["first"]},
+            {"step_id": "last", "tool_name": "echo", "depends_on": ["held"], "parameters": {"n": "{{first.count}}"}}
+        ]),
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("patterns"))
+        .current_dir(w.path(""))
+        .args(["run", "flow.json", "--run-id", "r1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until `first` is checkpointed, then kill patterns while `held` runs.
+    let checkpoint = w.path(".patterns/runs/r1.json");
+    let finished = || {
+        std::fs::read_to_string(&checkpoint)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .is_some_and(|c| c["state"]["steps"]["first"]["status"] == "succeeded")
+    };
+    for _ in 0..500 {
+        if finished() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(finished(), "first finished and was checkpointed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_file(w.path("hold.flag")).unwrap();
+
+    let out = run_ok(w.patterns().args(["run", "--resume", "r1", "--json"]));
+    let state: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(state["status"], "succeeded");
+    assert_eq!(state["steps"]["first"]["resumed"], true);
+    let calls = calls(&w);
+    assert_eq!(calls_of(&calls, "data").len(), 1, "first ran once");
+    assert_eq!(
+        calls_of(&calls, "echo")[0]["params"],
+        json!({"n": 2}),
+        "its result was reused"
+    );
+    let out = w
+        .patterns()
+        .args(["run", "--resume", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no run 'nope' in .patterns/runs"));
+}
+
+#[test]
+fn ctrl_c_stops_running_tools_and_keeps_the_log() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([
+            {"step_id": "first", "tool_name": "data"},
+            {"step_id": "stuck", "tool_name": "hang", "depends_on": ["first"]},
+            {"step_id": "never", "tool_name": "echo", "depends_on": ["stuck"]}
+        ]),
+    );
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("patterns"))
+        .current_dir(w.path(""))
+        .args([
+            "run",
+            "flow.json",
+            "--run-id",
+            "r2",
+            "--run-log",
+            "runs.csv",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if w.path("hang.pids").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: signals a child process of this test.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("patterns run --resume r2"), "{stderr}");
+    let pids = std::fs::read_to_string(w.path("hang.pids")).unwrap();
+    for _ in 0..50 {
+        if pids.split_whitespace().all(gone) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for pid in pids.split_whitespace() {
+        assert!(gone(pid), "process {pid} still runs");
+    }
+    let log = std::fs::read_to_string(w.path("runs.csv")).unwrap();
+    let last = log.lines().last().unwrap();
+    assert!(
+        last.starts_with("r2,")
+            && last.contains(",hang,false,")
+            && last.contains(",cancelled,stuck,1"),
+        "{log}"
+    );
+    let checkpoint: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path(".patterns/runs/r2.json")).unwrap())
+            .unwrap();
+    assert_eq!(checkpoint["state"]["status"], "cancelled");
+    assert_eq!(checkpoint["state"]["steps"]["stuck"]["status"], "cancelled");
+    assert_eq!(checkpoint["state"]["steps"]["never"]["status"], "not_run");
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Stand-in tools for the executor tests: GitHub, Slack, and tools that sleep, fail or hang.
+
+Usage: stand_in.py KIND [ARG]. Reads the parameters as JSON on stdin, appends
+{"tool": KIND, "params": ..., "start": t, "end": t} to calls.jsonl in the working directory,
+and prints a JSON result (or fails) the way KIND does.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def record(kind, params, start):
+    with open("calls.jsonl", "a") as f:
+        f.write(json.dumps({"tool": kind, "params": params, "start": start, "end": time.time()}) + "\n")
+
+
+def main():
+    kind = sys.argv[1]
+    arg = sys.argv[2] if len(sys.argv) > 2 else None
+    raw = sys.stdin.read()
+    params = json.loads(raw) if raw.strip() else {}
+    start = time.time()
+    result = None
+    if kind == "list_issues":
+        repo = params.get("repo", "?")
+        result = {"repo": repo, "issues": [
+            {"number": 42, "title": "Crash on start", "labels": ["bug"]},
+            {"number": 43, "title": "Typo in README", "labels": ["docs"]},
+        ]}
+    elif kind == "create_pr":
+        result = {"url": "https://github.com/%s/pull/101" % params.get("repo", "?"), "number": 101}
+    elif kind == "slack":
+        result = {"ok": True, "ts": "1732270000.000100", "channel": params.get("channel")}
+    elif kind == "echo":
+        result = params
+    elif kind == "data":
+        result = {"items": [{"id": 1, "name": "one"}, {"id": 2, "name": "two"}], "count": 2, "ok": False}
+    elif kind == "sleep":
+        time.sleep(float(arg))
+        result = {"slept": float(arg)}
+    elif kind == "flaky":
+        # Fails the first ARG times it is called (counted in flaky.count), then succeeds.
+        count = int(open("flaky.count").read()) + 1 if os.path.exists("flaky.count") else 1
+        open("flaky.count", "w").write(str(count))
+        if count <= int(arg):
+            record(kind, params, start)
+            print("flaky failure %d" % count, file=sys.stderr)
+            sys.exit(1)
+        result = {"attempt": count}
+    elif kind == "fail":
+        record(kind, params, start)
+        print("the service said no", file=sys.stderr)
+        sys.exit(2)
+    elif kind == "hang":
+        # Starts a grandchild, writes both pids, and never answers.
+        child = subprocess.Popen(["sleep", "300"])
+        with open("hang.pids", "w") as f:
+            f.write("%d %d\n" % (os.getpid(), child.pid))
+        time.sleep(300)
+    elif kind == "hold":
+        # Waits while the file ARG exists (a step that is running when the test kills patterns).
+        while os.path.exists(arg):
+            time.sleep(0.05)
+        result = {"held": True}
+    else:
+        print("unknown stand-in %r" % kind, file=sys.stderr)
+        sys.exit(64)
+    record(kind, params, start)
+    print(json.dumps(result))
+
+
+main()
