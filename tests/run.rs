@@ -608,3 +608,27 @@ fn ctrl_c_stops_running_tools_and_keeps_the_log() {
     assert_eq!(checkpoint["state"]["steps"]["stuck"]["status"], "cancelled");
     assert_eq!(checkpoint["state"]["steps"]["never"]["status"], "not_run");
 }
+
+#[test]
+fn a_missing_path_names_the_step_parameter_and_path() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([
+            {"step_id": "a", "tool_name": "data"},
+            {"step_id": "b", "tool_name": "echo", "depends_on": ["a"],
+             "parameters": {"fine": "{{a.count}}", "id": "{{a.items[5].id}}"}}
+        ]),
+    );
+    let out = w.patterns().args(["run", "flow.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let row = stdout.lines().find(|l| l.starts_with("b ")).unwrap();
+    assert!(
+        row.ends_with(
+            "failed            0    0  parameter 'id': a.items[5].id: a.items has 2 items, no [5]"
+        ),
+        "{stdout}"
+    );
+    assert!(calls_of(&calls(&w), "echo").is_empty(), "b was not called");
+}

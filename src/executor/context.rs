@@ -42,6 +42,18 @@ impl Context {
         self.outcomes.insert(step_id.to_string(), outcome);
     }
 
+    /// A step's parameters with their placeholders substituted; an error names the parameter.
+    pub fn render_parameters(&self, params: &Map<String, Value>) -> Result<Value, String> {
+        params
+            .iter()
+            .map(|(k, v)| match self.render(v) {
+                Ok(v) => Ok((k.clone(), v)),
+                Err(e) => Err(format!("parameter '{k}': {e}")),
+            })
+            .collect::<Result<Map<_, _>, _>>()
+            .map(Value::Object)
+    }
+
     /// `value` with every string's placeholders substituted, keys and structure kept.
     pub fn render(&self, value: &Value) -> Result<Value, EvalError> {
         self.render_with(value, false)

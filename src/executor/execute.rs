@@ -317,7 +317,7 @@ async fn compensate_finished(plan: &Plan, tools: &Toolbox, shared: &Shared, stat
         let tool = tools
             .get(&action.tool_name)
             .expect("the plan checked every tool");
-        let outcome = match ctx.render(&Value::Object(action.parameters.clone())) {
+        let outcome = match ctx.render_parameters(&action.parameters) {
             Ok(params) => {
                 let call = Call {
                     step_id: id,
@@ -327,7 +327,7 @@ async fn compensate_finished(plan: &Plan, tools: &Toolbox, shared: &Shared, stat
                 };
                 call.attempt(&params, 1, shared).await.map(|_| ())
             }
-            Err(e) => Err(CallFailure::Error(format!("compensate parameters: {e}"))),
+            Err(e) => Err(CallFailure::Error(format!("compensation: {e}"))),
         };
         state.compensations.push(Compensation {
             step_id: id.clone(),
@@ -464,9 +464,9 @@ impl Job {
                 Err(e) => return StepRecord::new(Status::Failed, Some(format!("condition: {e}"))),
             }
         }
-        let params = match ctx.render(&Value::Object(step.parameters.clone())) {
+        let params = match ctx.render_parameters(&step.parameters) {
             Ok(p) => p,
-            Err(e) => return StepRecord::new(Status::Failed, Some(format!("parameters: {e}"))),
+            Err(e) => return StepRecord::new(Status::Failed, Some(e)),
         };
         let call = Call {
             step_id: &step.step_id,

@@ -593,7 +593,9 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                     let at = self.pos;
                     let rest = &self.input[at..];
-                    let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+                    let digits = rest
+                        .find(|c: char| !c.is_ascii_digit())
+                        .unwrap_or(rest.len());
                     if digits > 0 {
                         // `items.0` as in some template languages: an index.
                         let i = rest[..digits]
