@@ -1,6 +1,6 @@
 //! `patterns run`: execute a workflow template against the tools bound in tools.toml.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -151,7 +151,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             cancel,
         };
         let mut warned = false;
+        // On a terminal, each step is reported as it finishes (the table comes at the end).
+        let progress = std::io::stderr().is_terminal();
+        let mut reported = std::collections::HashSet::new();
         let mut checkpoint = |state: &RunState| {
+            if progress {
+                for (id, r) in &state.steps {
+                    if r.status != Status::Pending && reported.insert(id.clone()) {
+                        eprintln!("  {id}: {} ({} ms)", r.status.as_str(), r.duration_ms);
+                    }
+                }
+            }
             let saved = state::save(
                 &args.state_dir,
                 &Checkpoint {

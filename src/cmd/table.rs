@@ -50,6 +50,8 @@ impl Table {
                     }
                 }
             }
+            // An empty last cell leaves no trailing spaces.
+            out.truncate(out.trim_end_matches(' ').len());
             out.push('\n');
         }
         out
