@@ -25,7 +25,15 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.csv");
     let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    let truth = generate(GenerateParams { sessions, seed: 1 }, file).unwrap();
+    let truth = generate(
+        GenerateParams {
+            sessions,
+            seed: 1,
+            payloads: false,
+        },
+        file,
+    )
+    .unwrap();
     let inputs = [Input::File(path.clone())];
     let events = Throughput::Elements(truth.events as u64);
 

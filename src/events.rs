@@ -1,6 +1,13 @@
 //! The event log after loading: tool calls grouped by session and ordered in time, with tools
 //! and sessions interned as integers. Nothing here knows where the rows came from.
 
+/// JSON text of each call's arguments and result, as the log had it.
+#[derive(Debug, Clone, Default)]
+pub struct Payloads {
+    pub arguments: Vec<Option<Box<str>>>,
+    pub results: Vec<Option<Box<str>>>,
+}
+
 /// The duration of a call that the log does not give.
 pub const UNKNOWN_DURATION: u32 = u32::MAX;
 
@@ -25,6 +32,8 @@ pub struct EventLog {
     pub timestamps: Vec<i64>,
     /// Milliseconds per call ([`UNKNOWN_DURATION`] when unknown), when some input had durations.
     pub durations: Option<Vec<u32>>,
+    /// Arguments and results per call, when the log had them.
+    pub payloads: Option<Payloads>,
     pub time_kind: TimeKind,
 }
 
@@ -42,6 +51,7 @@ impl EventLog {
             success: Vec::new(),
             timestamps: Vec::new(),
             durations: None,
+            payloads: None,
             time_kind: TimeKind::OrderKey,
         };
         for session in sessions {

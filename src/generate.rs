@@ -6,62 +6,160 @@ use std::io::Write;
 use chrono::{DateTime, SecondsFormat};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
 
 /// A workflow planted in the generated sessions.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Planted {
     pub name: &'static str,
-    /// The chain as the miner should see it (repeats collapsed).
+    /// The chain as the miner should see it (repeats collapsed); a parallel block in one of its
+    /// orders.
     pub tools: &'static [&'static str],
     /// Share of sessions that run it.
     pub weight: f64,
     /// Sessions it was planted in.
     pub sessions: usize,
+    /// Blocks of tools that run in either order, at overlapping times.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parallel: Vec<Vec<&'static str>>,
+    /// A tool that comes back in the chain (a loop, not concurrency).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_loop: bool,
+    /// With payloads: `tool.argument` ← `tool.path of its result`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<(&'static str, &'static str)>,
+    /// Arguments with the same value in every run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub constants: Vec<&'static str>,
+    /// Arguments that vary and are shared by several steps: one workflow variable each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variables: Vec<&'static str>,
 }
 
-/// The seed's four common workflows. The searches of `search_report` run one to three times in
-/// a row, which the miner collapses into one step.
-const WORKFLOWS: [(&str, &[&str], f64); 4] = [
-    (
-        "github_pr",
-        &[
+/// One planted workflow: its chain, the share of sessions, and where it runs a block in either
+/// order.
+struct Workflow {
+    name: &'static str,
+    tools: &'static [&'static str],
+    weight: f64,
+    /// Steps `start..end` run in a random order, overlapping in time.
+    parallel: Option<std::ops::Range<usize>>,
+}
+
+/// The seed's four common workflows, a deployment whose tests and scan run at the same time,
+/// and a fix loop (tests → patch → tests). The searches of `search_report` run one to three
+/// times in a row, which the miner collapses into one step.
+const WORKFLOWS: [Workflow; 6] = [
+    Workflow {
+        name: "github_pr",
+        tools: &[
             "github_list_issues",
             "github_create_pr",
             "slack_send_message",
         ],
-        0.30,
-    ),
-    (
-        "data_pipeline",
-        &[
+        weight: 0.27,
+        parallel: None,
+    },
+    Workflow {
+        name: "data_pipeline",
+        tools: &[
             "fetch_data",
             "transform_data",
             "store_data",
             "send_notification",
         ],
-        0.25,
-    ),
-    (
-        "approval",
-        &[
+        weight: 0.22,
+        parallel: None,
+    },
+    Workflow {
+        name: "approval",
+        tools: &[
             "create_item",
             "notify_approver",
             "wait_for_approval",
             "update_item",
         ],
-        0.20,
-    ),
-    (
-        "search_report",
-        &[
+        weight: 0.17,
+        parallel: None,
+    },
+    Workflow {
+        name: "search_report",
+        tools: &[
             "web_search",
             "aggregate_results",
             "format_report",
             "send_email",
         ],
-        0.15,
-    ),
+        weight: 0.13,
+        parallel: None,
+    },
+    Workflow {
+        name: "deploy",
+        tools: &[
+            "build_image",
+            "run_unit_tests",
+            "scan_image",
+            "deploy_service",
+        ],
+        weight: 0.10,
+        parallel: Some(1..3),
+    },
+    Workflow {
+        name: "fix_loop",
+        tools: &["run_pytest", "apply_patch", "run_pytest"],
+        weight: 0.06,
+        parallel: None,
+    },
 ];
+
+/// The data flow planted with payloads, per workflow: bindings, constants, variables.
+type Flow = (
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+fn planted_flow(name: &str) -> Flow {
+    match name {
+        "github_pr" => (
+            &[
+                (
+                    "github_create_pr.issue",
+                    "github_list_issues.issues[0].number",
+                ),
+                ("slack_send_message.link", "github_create_pr.url"),
+            ],
+            &[
+                "github_list_issues.state",
+                "github_create_pr.base",
+                "slack_send_message.channel",
+            ],
+            &["repo"],
+        ),
+        "data_pipeline" => (
+            &[
+                ("transform_data.dataset_id", "fetch_data.dataset_id"),
+                ("store_data.source_table", "transform_data.output_table"),
+            ],
+            &[
+                "transform_data.schema",
+                "store_data.table",
+                "send_notification.to",
+            ],
+            &[],
+        ),
+        "deploy" => (
+            &[
+                ("run_unit_tests.image", "build_image.image"),
+                ("scan_image.image", "build_image.image"),
+                ("deploy_service.image", "build_image.image"),
+            ],
+            &["deploy_service.env"],
+            &[],
+        ),
+        _ => (&[], &[], &[]),
+    }
+}
 
 /// Tools that agents call between and around the workflows.
 const NOISE: [&str; 12] = [
@@ -84,6 +182,8 @@ const NOISE: [&str; 12] = [
 pub struct GenerateParams {
     pub sessions: usize,
     pub seed: u64,
+    /// Write `arguments` and `result` JSON columns, with values passed between steps.
+    pub payloads: bool,
 }
 
 /// The ground truth of a generated log.
@@ -95,33 +195,76 @@ pub struct Truth {
     pub workflows: Vec<Planted>,
 }
 
-/// Writes a CSV log (`session_id,timestamp,tool,success,duration_ms`) to `out` and returns the
-/// ground truth.
+/// One call to write: its tool, its payloads, and whether the next call starts while it runs.
+struct Call {
+    tool: &'static str,
+    arguments: Value,
+    result: Value,
+    overlaps_next: bool,
+}
+
+impl Call {
+    fn new(tool: &'static str, (arguments, result): (Value, Value)) -> Call {
+        Call {
+            tool,
+            arguments,
+            result,
+            overlaps_next: false,
+        }
+    }
+}
+
+/// Writes a CSV log (`session_id,timestamp,tool,success,duration_ms` and, with payloads,
+/// `arguments,result`) to `out` and returns the ground truth.
 pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
     let mut rng = StdRng::seed_from_u64(params.seed);
     let mut csv = csv::Writer::from_writer(out);
-    csv.write_record(["session_id", "timestamp", "tool", "success", "duration_ms"])?;
+    let mut header = vec!["session_id", "timestamp", "tool", "success", "duration_ms"];
+    if params.payloads {
+        header.extend(["arguments", "result"]);
+    }
+    csv.write_record(&header)?;
     let mut planted: Vec<Planted> = WORKFLOWS
         .iter()
-        .map(|&(name, tools, weight)| Planted {
-            name,
-            tools,
-            weight,
-            sessions: 0,
+        .map(|w| {
+            let (bindings, constants, variables) = if params.payloads {
+                planted_flow(w.name)
+            } else {
+                (&[][..], &[][..], &[][..])
+            };
+            Planted {
+                name: w.name,
+                tools: w.tools,
+                weight: w.weight,
+                sessions: 0,
+                parallel: w
+                    .parallel
+                    .iter()
+                    .map(|r| w.tools[r.clone()].to_vec())
+                    .collect(),
+                is_loop: w
+                    .tools
+                    .iter()
+                    .enumerate()
+                    .any(|(i, t)| w.tools[..i].contains(t)),
+                bindings: bindings.to_vec(),
+                constants: constants.to_vec(),
+                variables: variables.to_vec(),
+            }
         })
         .collect();
     // 2026-01-05T09:00:00Z
     let mut clock_us: i64 = 1_767_603_600_000_000;
     let mut events = 0;
     let width = params.sessions.to_string().len().max(6);
-    let mut calls: Vec<&str> = Vec::new();
+    let mut calls: Vec<Call> = Vec::new();
     for s in 0..params.sessions {
         calls.clear();
         let mut chosen = Vec::new();
         for _ in 0..if rng.random_bool(0.2) { 2 } else { 1 } {
             let mut pick = rng.random::<f64>();
             let workflow = WORKFLOWS.iter().position(|w| {
-                pick -= w.2;
+                pick -= w.weight;
                 pick < 0.0
             });
             if let Some(w) = workflow.filter(|w| !chosen.contains(w)) {
@@ -131,8 +274,26 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
         noise(&mut rng, &mut calls, 1..4);
         for &w in &chosen {
             planted[w].sessions += 1;
-            for (i, &tool) in WORKFLOWS[w].1.iter().enumerate() {
-                if i > 0 {
+            let workflow = &WORKFLOWS[w];
+            let mut steps: Vec<Call> = payloads(&mut rng, workflow.name)
+                .into_iter()
+                .zip(workflow.tools)
+                .map(|(p, &tool)| Call::new(tool, p))
+                .collect();
+            if let Some(block) = workflow.parallel.clone() {
+                if rng.random_bool(0.5) {
+                    steps[block.clone()].reverse();
+                }
+                for step in &mut steps[block.start..block.end - 1] {
+                    step.overlaps_next = true;
+                }
+            }
+            for (i, step) in steps.into_iter().enumerate() {
+                let in_block = workflow
+                    .parallel
+                    .as_ref()
+                    .is_some_and(|b| b.start < i && i < b.end);
+                if i > 0 && !in_block {
                     // Mostly adjacent, sometimes one or two other calls in between.
                     let gap = match rng.random::<f64>() {
                         x if x < 0.70 => 0,
@@ -141,12 +302,18 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
                     };
                     noise(&mut rng, &mut calls, gap..gap + 1);
                 }
-                let repeats = if tool == "web_search" {
+                let repeats = if step.tool == "web_search" {
                     rng.random_range(1..=3)
                 } else {
                     1
                 };
-                calls.extend(std::iter::repeat_n(tool, repeats));
+                for _ in 1..repeats {
+                    calls.push(Call::new(
+                        step.tool,
+                        (step.arguments.clone(), step.result.clone()),
+                    ));
+                }
+                calls.push(step);
             }
             noise(&mut rng, &mut calls, 0..3);
         }
@@ -155,32 +322,47 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
         let session = format!("sess-{s:0width$}");
         clock_us += rng.random_range(1_000_000..60_000_000);
         let mut t = clock_us;
-        let mut i = 0;
-        while i < calls.len() {
-            let tool = calls[i];
+        // When the last of the calls running at once ends.
+        let mut busy_until = t;
+        for call in &calls {
             // A failed call is usually retried at once; the retry is a repeat the miner collapses.
             let mut attempts = 0;
             loop {
                 attempts += 1;
-                let ok = !rng.random_bool(failure_rate(tool));
+                let ok = !rng.random_bool(failure_rate(call.tool));
                 let duration_ms = rng.random_range(20..2_000);
                 let stamp = DateTime::from_timestamp_micros(t)
                     .expect("in range")
                     .to_rfc3339_opts(SecondsFormat::Millis, true);
-                csv.write_record([
-                    session.as_str(),
-                    &stamp,
-                    tool,
-                    if ok { "1" } else { "0" },
-                    &duration_ms.to_string(),
-                ])?;
+                let mut record = vec![
+                    session.clone(),
+                    stamp,
+                    call.tool.to_string(),
+                    if ok { "1" } else { "0" }.to_string(),
+                    duration_ms.to_string(),
+                ];
+                if params.payloads {
+                    record.push(call.arguments.to_string());
+                    record.push(if ok {
+                        call.result.to_string()
+                    } else {
+                        String::new()
+                    });
+                }
+                csv.write_record(&record)?;
                 events += 1;
-                t += duration_ms * 1_000 + rng.random_range(10_000..3_000_000);
-                if ok || attempts == 3 || !rng.random_bool(0.6) {
+                busy_until = busy_until.max(t + duration_ms * 1_000);
+                let retried = !ok && attempts < 3 && rng.random_bool(0.6);
+                t = if call.overlaps_next && !retried {
+                    // The next call of a parallel block starts while this one runs.
+                    t + rng.random_range(5_000..50_000)
+                } else {
+                    busy_until + rng.random_range(10_000..3_000_000)
+                };
+                if !retried {
                     break;
                 }
             }
-            i += 1;
         }
     }
     csv.flush()?;
@@ -192,6 +374,101 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
     })
 }
 
+const REPOS: [&str; 6] = [
+    "acme/app",
+    "acme/api",
+    "acme/web",
+    "globex/core",
+    "initech/tps",
+    "umbrella/lab",
+];
+const SERVICES: [&str; 4] = ["checkout", "search", "billing", "gateway"];
+
+/// Arguments and results for the steps of a workflow run, in the workflow's order, with the
+/// data flow of [`planted_flow`].
+fn payloads(rng: &mut StdRng, workflow: &str) -> Vec<(Value, Value)> {
+    match workflow {
+        "github_pr" => {
+            let repo = REPOS[rng.random_range(0..REPOS.len())];
+            let (issue, other) = (rng.random_range(1..5000), rng.random_range(1..5000));
+            let pr = rng.random_range(100..10_000);
+            let url = format!("https://github.com/{repo}/pull/{pr}");
+            vec![
+                (
+                    json!({"repo": repo, "state": "open"}),
+                    json!({"issues": [{"number": issue, "title": format!("Bug {issue}")},
+                                      {"number": other, "title": format!("Bug {other}")}]}),
+                ),
+                (
+                    json!({"repo": repo, "issue": issue, "title": format!("Fix #{issue}"), "base": "main"}),
+                    json!({"url": url, "number": pr}),
+                ),
+                (
+                    json!({"channel": "#dev", "link": url}),
+                    json!({"ok": true, "ts": format!("{}.{:06}", rng.random_range(1_700_000_000..1_800_000_000u64), rng.random_range(0..1_000_000))}),
+                ),
+            ]
+        }
+        "data_pipeline" => {
+            let dataset = format!("ds-{:08x}", rng.random::<u32>());
+            let table = format!("tmp_{:08x}", rng.random::<u32>());
+            let rows = rng.random_range(1_000..1_000_000);
+            vec![
+                (
+                    json!({"source_url": format!("https://data.example.com/export/{}.csv", rng.random_range(1..100_000))}),
+                    json!({"dataset_id": dataset, "rows": rows}),
+                ),
+                (
+                    json!({"dataset_id": dataset, "schema": "v2"}),
+                    json!({"output_table": table, "rows": rows}),
+                ),
+                (
+                    json!({"source_table": table, "table": "analytics.events"}),
+                    json!({"stored": rows}),
+                ),
+                (
+                    json!({"to": "data-team@example.com", "table": "analytics.events"}),
+                    json!({"sent": true}),
+                ),
+            ]
+        }
+        "deploy" => {
+            let service = SERVICES[rng.random_range(0..SERVICES.len())];
+            let image = format!(
+                "registry.example.com/{service}:{:07x}",
+                rng.random::<u32>() >> 4
+            );
+            vec![
+                (json!({"service": service}), json!({"image": image})),
+                (
+                    json!({"image": image}),
+                    json!({"passed": rng.random_range(50..500), "failed": 0}),
+                ),
+                (json!({"image": image}), json!({"vulnerabilities": 0})),
+                (
+                    json!({"image": image, "env": "prod"}),
+                    json!({"url": format!("https://{service}.example.com"), "revision": rng.random_range(1..1000)}),
+                ),
+            ]
+        }
+        _ => {
+            let steps = WORKFLOWS
+                .iter()
+                .find(|w| w.name == workflow)
+                .map_or(0, |w| w.tools.len());
+            (0..steps).map(|_| generic(rng)).collect()
+        }
+    }
+}
+
+/// Arguments and a result with no data flow: an id that varies, an `ok` result.
+fn generic(rng: &mut StdRng) -> (Value, Value) {
+    (
+        json!({"id": rng.random_range(1..100_000)}),
+        json!({"ok": true}),
+    )
+}
+
 fn failure_rate(tool: &str) -> f64 {
     match tool {
         "wait_for_approval" => 0.12,
@@ -201,13 +478,14 @@ fn failure_rate(tool: &str) -> f64 {
     }
 }
 
-fn noise(rng: &mut StdRng, calls: &mut Vec<&'static str>, count: std::ops::Range<usize>) {
+fn noise(rng: &mut StdRng, calls: &mut Vec<Call>, count: std::ops::Range<usize>) {
     let n = if count.len() > 1 {
         rng.random_range(count)
     } else {
         count.start
     };
     for _ in 0..n {
-        calls.push(NOISE[rng.random_range(0..NOISE.len())]);
+        let tool = NOISE[rng.random_range(0..NOISE.len())];
+        calls.push(Call::new(tool, generic(rng)));
     }
 }

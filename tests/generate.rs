@@ -36,6 +36,7 @@ fn truth_counts_match_the_log() {
         patterns::generate::GenerateParams {
             sessions: 500,
             seed: 5,
+            payloads: true,
         },
         &mut csv,
     )

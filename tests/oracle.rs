@@ -208,6 +208,7 @@ fn output_is_the_same_for_any_thread_count() {
         patterns::generate::GenerateParams {
             sessions: 2000,
             seed: 9,
+            payloads: false,
         },
         &mut text,
     )

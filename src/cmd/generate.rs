@@ -25,12 +25,16 @@ pub struct Args {
     /// Where to write the ground truth (planted workflows and their session counts) as JSON
     #[arg(long)]
     truth: Option<PathBuf>,
+    /// Leave out the arguments and result columns (smaller files, for benchmarks of mining)
+    #[arg(long)]
+    no_payloads: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let params = GenerateParams {
         sessions: args.sessions,
         seed: args.seed,
+        payloads: !args.no_payloads,
     };
     let truth = if args.output.as_os_str() == "-" {
         generate(params, std::io::stdout().lock())?

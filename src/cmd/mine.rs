@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use itertools::Itertools;
 use serde::Serialize;
 
 use super::table::{Table, count};
@@ -14,9 +13,10 @@ use crate::UsageError;
 use crate::events::EventLog;
 use crate::events::{TimeKind, UNKNOWN_DURATION};
 use crate::load::{self, ColumnNames, LoadOptions, LoadReport, REPORTED_BAD_ROWS};
-use crate::mining::{self, MinSupport, MineParams, Mined, Sequences};
+use crate::mining::{self, MinSupport, MineParams, Sequences};
 use crate::score::{self, Keep};
-use crate::template::{ChainStats, Library, SaveOptions};
+use crate::structure::{self, FlowParams, ParallelParams, Workflow};
+use crate::template::{self, ChainStats, Library, SaveOptions};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -55,6 +55,12 @@ pub struct Args {
     /// Column holding each call's duration in milliseconds (optional; feeds avg_duration_ms)
     #[arg(long, value_name = "NAME", help_heading = "Columns")]
     duration_col: Option<String>,
+    /// Column holding each call's arguments as JSON text (optional; feeds data flow)
+    #[arg(long, value_name = "NAME", help_heading = "Columns")]
+    arguments_col: Option<String>,
+    /// Column holding each call's result as JSON text (optional; feeds data flow)
+    #[arg(long, value_name = "NAME", help_heading = "Columns")]
+    result_col: Option<String>,
     /// Stop with exit code 2 at the first bad row instead of skipping and counting bad rows
     #[arg(long)]
     strict: bool,
@@ -178,6 +184,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             tool: args.tool_col.clone(),
             success: args.success_col.clone(),
             duration: args.duration_col.clone(),
+            arguments: args.arguments_col.clone(),
+            result: args.result_col.clone(),
         },
         strict: args.strict,
     };
@@ -205,6 +213,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     progress.finish_and_clear();
     let found = mined.len();
     let ranked = score::rank(mined, args.keep, args.closed_tolerance);
+    let parallel = ParallelParams {
+        tolerance: args.closed_tolerance,
+        limit: ParallelParams::default()
+            .limit
+            .max(args.top.saturating_mul(4)),
+        ..ParallelParams::default()
+    };
+    let ranked = structure::merge_orderings(
+        ranked,
+        &seqs,
+        &log,
+        args.keep_repeats,
+        params.max_gap,
+        &parallel,
+    );
     let shown = match args.top {
         0 => &ranked[..],
         n => &ranked[..n.min(ranked.len())],
@@ -238,7 +261,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             },
             frequent: found,
             kept: ranked.len(),
-            patterns: shown.iter().map(|p| JsonPattern::new(p, &log)).collect(),
+            patterns: shown.iter().map(|w| JsonPattern::new(w, &log)).collect(),
         };
         serde_json::to_writer_pretty(&mut out, &json)?;
         writeln!(out)?;
@@ -250,13 +273,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ("score", true),
             ("chain", false),
         ]);
-        for (i, p) in shown.iter().enumerate() {
+        for (i, w) in shown.iter().enumerate() {
+            let p = &w.mined;
             table.push(vec![
                 (i + 1).to_string(),
                 count(p.support as u64),
                 format!("{:.1}%", p.success_rate() * 100.0),
                 count(p.successes as u64),
-                chain(p, &log),
+                chain(w, &log),
             ]);
         }
         if !shown.is_empty() {
@@ -290,7 +314,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// Writes the shown chains into the library and says what changed on stderr.
 fn save(
     args: &Args,
-    shown: &[Mined],
+    shown: &[Workflow],
     log: &EventLog,
     seqs: &Sequences,
     params: &MineParams,
@@ -301,8 +325,13 @@ fn save(
     };
     let chains: Vec<(Vec<String>, ChainStats)> = shown
         .iter()
-        .map(|p| {
-            let found = mining::first_embeddings(seqs, &p.pattern, params.max_gap);
+        .map(|w| {
+            let p = &w.mined;
+            let found: Vec<_> = w
+                .orderings
+                .iter()
+                .flat_map(|o| mining::first_embeddings(seqs, o, params.max_gap))
+                .collect();
             let (mut first_seen, mut last_seen) = (None, None);
             if log.time_kind == TimeKind::EpochMicros {
                 first_seen = found
@@ -338,8 +367,25 @@ fn save(
             let retries = (0..p.pattern.len())
                 .map(|i| planned_retries(found.iter().map(|e| e.retries[i])))
                 .collect();
-            let chain = log.names(&p.pattern).map(String::from).collect();
+            let chain: Vec<String> = log.names(&p.pattern).map(String::from).collect();
+            let (parameters, variables) = structure::infer(
+                w,
+                seqs,
+                log,
+                args.keep_repeats,
+                params.max_gap,
+                &FlowParams::default(),
+            )
+            .map(|sources| structure::parameters(&sources, &template::step_ids(&chain)))
+            .unwrap_or_default();
             let stats = ChainStats {
+                parallel: w.block.clone(),
+                orderings: w.orderings[1..]
+                    .iter()
+                    .map(|o| log.names(o).map(String::from).collect())
+                    .collect(),
+                parameters,
+                variables,
                 support: p.support as u64,
                 success_rate: p.success_rate(),
                 score: p.score(),
@@ -417,8 +463,18 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn chain(p: &Mined, log: &EventLog) -> String {
-    log.names(&p.pattern).join(" → ")
+/// `a → {b ∥ c} → d`: the chain, with a parallel block in braces.
+fn chain(w: &Workflow, log: &EventLog) -> String {
+    let names: Vec<&str> = log.names(&w.mined.pattern).collect();
+    match &w.block {
+        Some(b) => {
+            let mut parts: Vec<String> = names[..b.start].iter().map(|s| s.to_string()).collect();
+            parts.push(format!("{{{}}}", names[b.clone()].join(" ∥ ")));
+            parts.extend(names[b.end..].iter().map(|s| s.to_string()));
+            parts.join(" → ")
+        }
+        None => names.join(" → "),
+    }
 }
 
 fn summary(
@@ -487,12 +543,27 @@ struct JsonPattern<'a> {
     occurrences: u64,
     success_rate: f64,
     score: f64,
+    /// The tools that run in either order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel: Option<Vec<&'a str>>,
+    /// Every ordering merged into this workflow (support and success count them all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    orderings: Option<Vec<Vec<&'a str>>>,
+    /// Share of the block's occurrences whose calls overlapped in time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    overlap: Option<f64>,
 }
 
 impl<'a> JsonPattern<'a> {
-    fn new(p: &Mined, log: &'a EventLog) -> JsonPattern<'a> {
+    fn new(w: &Workflow, log: &'a EventLog) -> JsonPattern<'a> {
+        let p = &w.mined;
+        let pattern: Vec<&str> = log.names(&p.pattern).collect();
         JsonPattern {
-            pattern: log.names(&p.pattern).collect(),
+            parallel: w.block.as_ref().map(|b| pattern[b.clone()].to_vec()),
+            orderings: (w.orderings.len() > 1)
+                .then(|| w.orderings.iter().map(|o| log.names(o).collect()).collect()),
+            overlap: w.overlap.map(|o| (o * 1000.0).round() / 1000.0),
+            pattern,
             support: p.support,
             occurrences: p.occurrences,
             success_rate: p.success_rate(),

@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::columns::Field;
-use crate::events::{EventLog, TimeKind};
+use crate::events::{EventLog, Payloads, TimeKind};
 
 /// A missing session or tool.
 pub(super) const NONE_ID: u32 = u32::MAX;
@@ -46,6 +46,9 @@ pub(super) struct Calls {
     pub success: Vec<u8>,
     /// Milliseconds per call (`NO_DURATION` when unknown); empty while no file had durations.
     pub durations: Vec<u32>,
+    /// JSON text of arguments and results (`None` when absent); empty while no file had them.
+    pub arguments: Vec<Option<Box<str>>>,
+    pub results: Vec<Option<Box<str>>>,
     /// Some timestamp was a plain order key rather than a time.
     pub any_order_key: bool,
 }
@@ -73,6 +76,7 @@ impl Calls {
     /// Groups the good rows by session (in order of first appearance) and orders each session
     /// by timestamp, ties by input order.
     pub(super) fn into_log(mut self) -> EventLog {
+        let rows = self.len();
         let good: Vec<bool> = (0..self.len())
             .into_par_iter()
             .map(|r| self.problem(r).is_none())
@@ -140,6 +144,18 @@ impl Calls {
         let timestamps = gather(&order, std::mem::take(&mut self.timestamps), |t| t);
         let durations = std::mem::take(&mut self.durations);
         let durations = (!durations.is_empty()).then(|| gather(&order, durations, |d| d));
+        let take = |column: &mut Vec<Option<Box<str>>>| {
+            let mut column = std::mem::take(column);
+            order.iter().map(|&r| column[r as usize].take()).collect()
+        };
+        let payloads = (!self.arguments.is_empty() || !self.results.is_empty()).then(|| {
+            self.arguments.resize(rows, None);
+            self.results.resize(rows, None);
+            Payloads {
+                arguments: take(&mut self.arguments),
+                results: take(&mut self.results),
+            }
+        });
         EventLog {
             tool_names: by_name
                 .iter()
@@ -149,6 +165,7 @@ impl Calls {
             success,
             timestamps,
             durations,
+            payloads,
             offsets,
             time_kind: if self.any_order_key {
                 TimeKind::OrderKey

@@ -10,6 +10,8 @@ pub enum Field {
     Tool,
     Success,
     Duration,
+    Arguments,
+    Result,
 }
 
 impl Field {
@@ -20,6 +22,8 @@ impl Field {
             Field::Tool => "tool",
             Field::Success => "success",
             Field::Duration => "duration_ms",
+            Field::Arguments => "arguments",
+            Field::Result => "result",
         }
     }
 
@@ -30,6 +34,8 @@ impl Field {
             Field::Tool => "--tool-col",
             Field::Success => "--success-col",
             Field::Duration => "--duration-col",
+            Field::Arguments => "--arguments-col",
+            Field::Result => "--result-col",
         }
     }
 
@@ -56,6 +62,8 @@ impl Field {
             ],
             Field::Success => &["success", "ok", "status", "outcome", "error"],
             Field::Duration => &["duration_ms", "duration", "latency_ms"],
+            Field::Arguments => &["arguments", "args", "params", "input"],
+            Field::Result => &["result", "output"],
         }
     }
 }
@@ -68,6 +76,8 @@ pub struct ColumnNames {
     pub tool: Option<String>,
     pub success: Option<String>,
     pub duration: Option<String>,
+    pub arguments: Option<String>,
+    pub result: Option<String>,
 }
 
 /// How the success column is read.
@@ -88,6 +98,9 @@ pub struct Mapping {
     pub success: Option<SuccessColumn>,
     /// Milliseconds each call took.
     pub duration: Option<String>,
+    /// JSON text of each call's arguments and result.
+    pub arguments: Option<String>,
+    pub result: Option<String>,
 }
 
 impl Mapping {
@@ -102,6 +115,8 @@ impl Mapping {
                 None => "",
             },
             Field::Duration => self.duration.as_deref().unwrap_or(""),
+            Field::Arguments => self.arguments.as_deref().unwrap_or(""),
+            Field::Result => self.result.as_deref().unwrap_or(""),
         }
     }
 
@@ -158,6 +173,8 @@ impl Mapping {
             tool: required(Field::Tool, &given.tool)?,
             success,
             duration: pick(Field::Duration, &given.duration)?,
+            arguments: pick(Field::Arguments, &given.arguments)?,
+            result: pick(Field::Result, &given.result)?,
         })
     }
 }

@@ -218,6 +218,17 @@ pub(super) fn read(
         // A duration that is not a number is unknown, not a bad row: it only feeds statistics.
         select.push(col(c).cast(DataType::Float64).alias("duration"));
     }
+    // Payloads are JSON text; a column of another type (nested JSONL values) is not read.
+    for (c, alias) in [
+        (&mapping.arguments, "arguments"),
+        (&mapping.result, "result"),
+    ] {
+        if let Some(c) = c
+            && schema.get(c).is_some_and(|d| d.is_string())
+        {
+            select.push(col(c).alias(alias));
+        }
+    }
     let mut batches = Batches {
         calls,
         ts_dtype,
@@ -358,6 +369,24 @@ impl Batches<'_> {
                 .durations
                 .extend(std::iter::repeat_n(NO_DURATION, df.height())),
             Err(_) => {}
+        }
+        for (alias, column) in [
+            ("arguments", &mut self.calls.arguments),
+            ("result", &mut self.calls.results),
+        ] {
+            match df.column(alias).and_then(|c| c.str()) {
+                Ok(values) => {
+                    // After files without this column, their rows get none.
+                    column.resize(before, None);
+                    column.extend(
+                        values
+                            .iter()
+                            .map(|v| v.map(str::trim).filter(|v| !v.is_empty()).map(Box::from)),
+                    );
+                }
+                Err(_) if !column.is_empty() => column.extend((0..df.height()).map(|_| None)),
+                Err(_) => {}
+            }
         }
         self.rows += df.height();
     }

@@ -300,11 +300,41 @@ pub fn first_embeddings(
     pattern: &[u32],
     max_gap: Option<usize>,
 ) -> Vec<Embedding> {
+    embeddings(seqs, pattern, max_gap, false)
+}
+
+/// The sessions in which `pattern` occurs with every step succeeded, in order: the sessions that
+/// count towards its success rate.
+pub fn successful_sessions(
+    seqs: &Sequences,
+    pattern: &[u32],
+    max_gap: Option<usize>,
+) -> Vec<usize> {
+    embeddings(seqs, pattern, max_gap, true)
+        .into_iter()
+        .map(|e| e.session)
+        .collect()
+}
+
+/// The earliest-completing occurrence per session; with `only_ok`, of calls that succeeded
+/// (failed calls still count as calls between steps).
+fn embeddings(
+    seqs: &Sequences,
+    pattern: &[u32],
+    max_gap: Option<usize>,
+    only_ok: bool,
+) -> Vec<Embedding> {
     let reach = max_gap.map_or(usize::MAX, |g| g.saturating_add(1));
     // levels[j]: every position at which an occurrence of pattern[..=j] ends, ascending.
     let occurs = |levels: &mut Vec<Vec<usize>>, s: usize| -> Option<Embedding> {
         let calls = &seqs.calls[seqs.offsets[s] as usize..seqs.offsets[s + 1] as usize];
-        let tool = |q: usize| calls[q] & TOOL;
+        let tool = |q: usize| {
+            if only_ok && calls[q] & OK == 0 {
+                u32::MAX
+            } else {
+                calls[q] & TOOL
+            }
+        };
         levels.resize_with(pattern.len(), Vec::new);
         for (j, &t) in pattern.iter().enumerate() {
             let (before, rest) = levels.split_at_mut(j);

@@ -296,12 +296,13 @@ fn merge(mut t: WorkflowTemplate, stats: &ChainStats, accumulate: bool) -> Workf
         m.avg_duration_ms = stats.avg_duration_ms;
     }
     m.stale = false;
-    // Mined templates belong to mine: their retry counts follow the log.
-    if stats.retries.len() == t.steps.len() {
-        for (step, &retries) in t.steps.iter_mut().zip(&stats.retries) {
-            step.retry_count = retries;
-        }
-    }
+    // Mined templates belong to mine: their steps, groups and bindings follow the log.
+    let fresh = from_chain(t.name.clone(), &t.metadata.pattern, stats);
+    t.description = fresh.description;
+    t.steps = fresh.steps;
+    t.parallel_groups = fresh.parallel_groups;
+    t.metadata.extra.remove("orderings");
+    t.metadata.extra.extend(fresh.metadata.extra);
     t
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::Map;
+use serde_json::{Map, Value};
 
 use super::model::{Metadata, OnError, Source, WorkflowStep, WorkflowTemplate};
 
@@ -18,6 +18,14 @@ pub struct ChainStats {
     pub retries: Vec<u32>,
     /// Mean time of an occurrence (its steps' calls, retries included), when the log has durations.
     pub avg_duration_ms: Option<f64>,
+    /// Steps that run in either order (a parallel group).
+    pub parallel: Option<std::ops::Range<usize>>,
+    /// Other orderings of the chain merged into it.
+    pub orderings: Vec<Vec<String>>,
+    /// Per step, its parameters with `{{...}}` bindings (empty: none known).
+    pub parameters: Vec<Map<String, Value>>,
+    /// The variables a user must give, in order of first use.
+    pub variables: Vec<String>,
 }
 
 /// `Take in charge ticket` → `take_in_charge_ticket`: lower-case letters and digits joined by
@@ -103,9 +111,24 @@ pub fn step_ids(tools: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// A sequential template for a mined chain: each step depends on the one before.
+/// The template of a mined chain: each stage depends on the one before, where a stage is one
+/// step or the parallel group; data edges always point to an earlier stage, so the stage edges
+/// are their transitive reduction too.
 pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> WorkflowTemplate {
     let ids = step_ids(chain);
+    let block = stats
+        .parallel
+        .clone()
+        .filter(|b| b.end <= chain.len() && b.len() > 1);
+    // The steps of the stage before step i.
+    let before = |i: usize| -> Vec<String> {
+        let prev = match &block {
+            Some(b) if b.contains(&i) => b.start.checked_sub(1).map(|p| p..p + 1),
+            Some(b) if i == b.end => Some(b.clone()),
+            _ => i.checked_sub(1).map(|p| p..p + 1),
+        };
+        prev.into_iter().flatten().map(|p| ids[p].clone()).collect()
+    };
     let steps = chain
         .iter()
         .zip(&ids)
@@ -113,12 +136,8 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
         .map(|(i, (tool, id))| WorkflowStep {
             step_id: id.clone(),
             tool_name: tool.clone(),
-            parameters: Map::new(),
-            depends_on: if i == 0 {
-                Vec::new()
-            } else {
-                vec![ids[i - 1].clone()]
-            },
+            parameters: stats.parameters.get(i).cloned().unwrap_or_default(),
+            depends_on: before(i),
             condition: None,
             retry_count: stats.retries.get(i).copied().unwrap_or(0),
             timeout_seconds: None,
@@ -127,11 +146,39 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
             compensate: None,
         })
         .collect();
+    let shown: Vec<String> = match &block {
+        Some(b) => {
+            let mut parts: Vec<String> = chain[..b.start].to_vec();
+            parts.push(format!("{{{}}}", chain[b.clone()].join(" ∥ ")));
+            parts.extend(chain[b.end..].iter().cloned());
+            parts
+        }
+        None => chain.to_vec(),
+    };
+    let mut description = format!("{} (mined)", shown.join(" → "));
+    if !stats.variables.is_empty() {
+        description.push_str(&format!(
+            "; give {}",
+            stats
+                .variables
+                .iter()
+                .map(|v| format!("--var {v}=…"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
+    let mut extra = Map::new();
+    if !stats.orderings.is_empty() {
+        extra.insert(
+            "orderings".into(),
+            serde_json::to_value(&stats.orderings).expect("strings"),
+        );
+    }
     WorkflowTemplate {
         name,
-        description: format!("{} (mined)", chain.join(" → ")),
+        description,
         steps,
-        parallel_groups: Vec::new(),
+        parallel_groups: block.iter().map(|b| ids[b.clone()].to_vec()).collect(),
         retry: None,
         metadata: Metadata {
             source: Source::Mined,
@@ -142,6 +189,7 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
             first_seen: stats.first_seen.clone(),
             last_seen: stats.last_seen.clone(),
             avg_duration_ms: stats.avg_duration_ms,
+            extra,
             ..Metadata::default()
         },
     }

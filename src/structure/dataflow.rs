@@ -1,0 +1,350 @@
+//! Data flow: where each argument of a mined workflow's steps comes from, learned from the
+//! `arguments` and `result` JSON of its occurrences.
+//!
+//! Per argument, in this order: the same value in (nearly) every occurrence is a constant; a value
+//! that equals a value at one path of an earlier step's result in most occurrences is a binding
+//! `{{step.path}}`; a varying value shared with other steps' arguments is one workflow variable
+//! named after the argument; anything else is an input of that step alone.
+
+use std::collections::{HashMap, HashSet};
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+
+use super::Workflow;
+use crate::events::EventLog;
+use crate::mining::{self, Sequences};
+
+/// Evidence thresholds.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowParams {
+    /// A binding or a shared variable must hold in this share of the occurrences.
+    pub min_share: f64,
+    /// A constant has one value in this share of the occurrences.
+    pub constant_share: f64,
+    /// At most this many occurrences are read.
+    pub max_occurrences: usize,
+}
+
+impl Default for FlowParams {
+    fn default() -> FlowParams {
+        FlowParams {
+            min_share: 0.8,
+            constant_share: 0.95,
+            max_occurrences: 2000,
+        }
+    }
+}
+
+/// Where an argument's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Constant(Value),
+    /// The value at `path` of the result of step `step` (a canonical index).
+    Binding {
+        step: usize,
+        path: String,
+    },
+    /// A workflow variable shared by several steps.
+    Shared(String),
+    /// A value given for this step alone.
+    Input,
+}
+
+/// Per step of the canonical ordering, its arguments and their sources; `None` when the log
+/// has no arguments.
+pub fn infer(
+    workflow: &Workflow,
+    seqs: &Sequences,
+    log: &EventLog,
+    keep_repeats: bool,
+    max_gap: Option<usize>,
+    params: &FlowParams,
+) -> Option<Vec<IndexMap<String, Source>>> {
+    let payloads = log.payloads.as_ref()?;
+    let n = workflow.mined.pattern.len();
+    let parse = |t: &Option<Box<str>>| {
+        t.as_deref()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+    };
+    // Per occurrence, per step: arguments and result.
+    let mut occurrences: Vec<Vec<(Option<Value>, Option<Value>)>> = Vec::new();
+    let mut sessions = HashSet::new();
+    for (k, ordering) in workflow.orderings.iter().enumerate() {
+        let canonical = workflow.canonical_index(k);
+        for e in mining::first_embeddings(seqs, ordering, max_gap) {
+            if occurrences.len() >= params.max_occurrences || !sessions.insert(e.session) {
+                continue;
+            }
+            let calls: Vec<_> = log.collapsed(e.session, keep_repeats).collect();
+            let mut row = vec![(None, None); n];
+            for (x, &pos) in e.positions.iter().enumerate() {
+                // The last attempt of a retried call is the one whose result was used.
+                let call = calls[pos].end - 1;
+                row[canonical[x]] = (
+                    parse(&payloads.arguments[call]),
+                    parse(&payloads.results[call]),
+                );
+            }
+            occurrences.push(row);
+        }
+    }
+    if occurrences.is_empty() {
+        return None;
+    }
+    let stage: Vec<usize> = {
+        let mut stage = vec![0; n];
+        for (s, steps) in workflow.stages().iter().enumerate() {
+            for &i in steps {
+                stage[i] = s;
+            }
+        }
+        stage
+    };
+    let leaves: Vec<Vec<Vec<(String, &Value)>>> = occurrences
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|(_, result)| {
+                    let mut out = Vec::new();
+                    if let Some(r) = result {
+                        flatten(r, String::new(), 0, &mut out);
+                    }
+                    out
+                })
+                .collect()
+        })
+        .collect();
+
+    let mut out: Vec<IndexMap<String, Source>> = vec![IndexMap::new(); n];
+    // Arguments that are neither constants nor bindings, with their values per occurrence.
+    let mut open: Vec<((usize, String), Vec<Option<&Value>>)> = Vec::new();
+    for j in 0..n {
+        let mut keys: Vec<&String> = Vec::new();
+        for row in &occurrences {
+            if let Some(Value::Object(args)) = &row[j].0 {
+                for k in args.keys() {
+                    if !keys.contains(&k) {
+                        keys.push(k);
+                    }
+                }
+            }
+        }
+        for key in keys {
+            let values: Vec<Option<&Value>> = occurrences
+                .iter()
+                .map(|row| row[j].0.as_ref().and_then(|a| a.get(key)))
+                .collect();
+            let present = values.iter().flatten().count();
+            // An argument that is rarely given is left out.
+            if (present as f64) < params.min_share * occurrences.len() as f64 {
+                continue;
+            }
+            let needed = params.min_share * present as f64;
+            let mut counts: HashMap<String, (usize, &Value)> = HashMap::new();
+            for v in values.iter().flatten() {
+                counts.entry(v.to_string()).or_insert((0, v)).0 += 1;
+            }
+            let (_, &(count, value)) = counts
+                .iter()
+                .max_by(|a, b| a.1.0.cmp(&b.1.0).then_with(|| b.0.cmp(a.0)))
+                .expect("present values");
+            if count as f64 >= params.constant_share * present as f64 {
+                out[j].insert(key.clone(), Source::Constant(value.clone()));
+                continue;
+            }
+            // Candidate (step, path) pairs, counted once per occurrence.
+            let mut found: HashMap<(usize, &str), usize> = HashMap::new();
+            for (o, v) in values.iter().enumerate() {
+                let Some(v) = v.filter(|v| !matches!(v, Value::Null | Value::Bool(_))) else {
+                    continue;
+                };
+                let mut here = HashSet::new();
+                for i in (0..n).filter(|&i| stage[i] < stage[j]) {
+                    for (path, leaf) in &leaves[o][i] {
+                        if *leaf == v && here.insert((i, path.as_str())) {
+                            *found.entry((i, path.as_str())).or_default() += 1;
+                        }
+                    }
+                }
+            }
+            // The most frequent source; ties go to the latest step, then the shortest path.
+            let best = found.into_iter().max_by(|a, b| {
+                a.1.cmp(&b.1)
+                    .then(a.0.0.cmp(&b.0.0))
+                    .then(b.0.1.len().cmp(&a.0.1.len()))
+                    .then(b.0.1.cmp(a.0.1))
+            });
+            match best {
+                Some(((step, path), c)) if c as f64 >= needed => {
+                    out[j].insert(
+                        key.clone(),
+                        Source::Binding {
+                            step,
+                            path: path.to_string(),
+                        },
+                    );
+                }
+                _ => {
+                    out[j].insert(key.clone(), Source::Input);
+                    open.push(((j, key.clone()), values));
+                }
+            }
+        }
+    }
+
+    // Open arguments equal to each other in most occurrences where both are given share a
+    // variable, named after the argument of the earliest step.
+    let mut group: Vec<usize> = (0..open.len()).collect();
+    for a in 0..open.len() {
+        for b in a + 1..open.len() {
+            if open[a].0.0 == open[b].0.0 {
+                continue;
+            }
+            let both: Vec<(Option<&Value>, Option<&Value>)> = open[a]
+                .1
+                .iter()
+                .zip(&open[b].1)
+                .filter(|(x, y)| x.is_some() && y.is_some())
+                .map(|(x, y)| (*x, *y))
+                .collect();
+            let equal = both.iter().filter(|(x, y)| x == y).count();
+            if !both.is_empty() && equal as f64 >= params.min_share * both.len() as f64 {
+                let (ga, gb) = (group[a], group[b]);
+                for g in group.iter_mut().filter(|g| **g == gb) {
+                    *g = ga;
+                }
+            }
+        }
+    }
+    let mut names: HashMap<usize, String> = HashMap::new();
+    let mut taken: HashSet<String> = HashSet::new();
+    for (a, ((j, key), _)) in open.iter().enumerate() {
+        if group.iter().filter(|&&g| g == group[a]).count() < 2 {
+            continue;
+        }
+        let name = names.entry(group[a]).or_insert_with(|| {
+            let mut name = key.clone();
+            let mut n = 1;
+            while !taken.insert(name.clone()) {
+                n += 1;
+                name = format!("{key}_{n}");
+            }
+            name
+        });
+        out[*j].insert(key.clone(), Source::Shared(name.clone()));
+    }
+    Some(out)
+}
+
+/// The scalar leaves (strings and numbers) of `v` with their paths: `issues[0].number`. Arrays
+/// contribute their first three items; at most 256 leaves, 6 levels deep.
+fn flatten<'a>(v: &'a Value, path: String, depth: usize, out: &mut Vec<(String, &'a Value)>) {
+    if out.len() >= 256 || depth > 6 {
+        return;
+    }
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                let is_ident = k
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                let p = match (path.is_empty(), is_ident) {
+                    (true, true) => k.clone(),
+                    (false, true) => format!("{path}.{k}"),
+                    (_, false) => format!("{path}[{}]", Value::String(k.clone())),
+                };
+                flatten(x, p, depth + 1, out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().take(3).enumerate() {
+                flatten(x, format!("{path}[{i}]"), depth + 1, out);
+            }
+        }
+        Value::String(_) | Value::Number(_) if !path.is_empty() => out.push((path, v)),
+        _ => {}
+    }
+}
+
+/// The parameters of each step as template JSON, given the step ids, and the variables a user
+/// must give, in order of first use.
+pub fn parameters(
+    sources: &[IndexMap<String, Source>],
+    step_ids: &[String],
+) -> (Vec<Map<String, Value>>, Vec<String>) {
+    let mut variables: Vec<String> = Vec::new();
+    let mut need = |name: String| {
+        if !variables.contains(&name) {
+            variables.push(name.clone());
+        }
+        Value::String(format!("{{{{{name}}}}}"))
+    };
+    let params = sources
+        .iter()
+        .zip(step_ids)
+        .map(|(args, id)| {
+            args.iter()
+                .map(|(key, source)| {
+                    let value = match source {
+                        Source::Constant(v) => v.clone(),
+                        Source::Binding { step, path } => {
+                            let dot = if path.starts_with('[') { "" } else { "." };
+                            Value::String(format!("{{{{{}{dot}{path}}}}}", step_ids[*step]))
+                        }
+                        Source::Shared(name) => need(name.clone()),
+                        Source::Input => need(format!("{id}_{}", crate::template::slug(key))),
+                    };
+                    (key.clone(), value)
+                })
+                .collect()
+        })
+        .collect();
+    (params, variables)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn leaves_have_template_paths() {
+        let v =
+            json!({"issues": [{"number": 7, "title": "x"}], "odd key": "y", "ok": true, "n": null});
+        let mut out = Vec::new();
+        flatten(&v, String::new(), 0, &mut out);
+        let paths: Vec<&str> = out.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["issues[0].number", "issues[0].title", "[\"odd key\"]"]
+        );
+    }
+
+    #[test]
+    fn parameters_name_their_sources() {
+        let mut a = IndexMap::new();
+        a.insert("repo".to_string(), Source::Shared("repo".into()));
+        a.insert("state".to_string(), Source::Constant(json!("open")));
+        let mut b = IndexMap::new();
+        b.insert("repo".to_string(), Source::Shared("repo".into()));
+        b.insert(
+            "issue".to_string(),
+            Source::Binding {
+                step: 0,
+                path: "issues[0].number".into(),
+            },
+        );
+        b.insert("Title".to_string(), Source::Input);
+        let ids = ["list_issues".to_string(), "create_pr".to_string()];
+        let (params, vars) = parameters(&[a, b], &ids);
+        assert_eq!(
+            Value::Array(params.into_iter().map(Value::Object).collect()),
+            json!([{"repo": "{{repo}}", "state": "open"},
+                   {"repo": "{{repo}}", "issue": "{{list_issues.issues[0].number}}", "Title": "{{create_pr_title}}"}])
+        );
+        assert_eq!(vars, ["repo", "create_pr_title"]);
+    }
+}

@@ -1,0 +1,233 @@
+//! Parallel blocks: chains that differ only by the order of two adjacent steps are one workflow
+//! when the evidence says the order does not matter.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::Workflow;
+use crate::events::{EventLog, TimeKind, UNKNOWN_DURATION};
+use crate::mining::{self, Mined, Sequences};
+
+/// When two orderings are merged.
+#[derive(Debug, Clone, Copy)]
+pub struct ParallelParams {
+    /// The rarer ordering must occur in at least this share of the sessions of the commoner one.
+    pub min_share: f64,
+    /// Or: the block's calls overlapped in time in at least this share of its occurrences.
+    pub min_overlap: f64,
+    /// A loop (a → b → a …) runs both orders in the same session; concurrency does not. Orderings
+    /// that share more than this share of the rarer one's sessions are not merged.
+    pub max_shared: f64,
+    /// After merging, a plain chain that is part of a merged workflow with at least
+    /// `1 - tolerance` of its support is dropped, as closed mining drops fragments.
+    pub tolerance: f64,
+    /// Each step of a block must occur in at least this share of the sessions that run the rest
+    /// of the workflow: a tool called now and then around a workflow, before or after one of
+    /// its steps, is not part of it.
+    pub min_part: f64,
+    /// Only the first `limit` ranked chains are examined (each check scans the log).
+    pub limit: usize,
+}
+
+impl Default for ParallelParams {
+    fn default() -> ParallelParams {
+        ParallelParams {
+            min_share: 0.2,
+            min_overlap: 0.5,
+            max_shared: 0.5,
+            tolerance: 0.05,
+            min_part: 0.5,
+            limit: 200,
+        }
+    }
+}
+
+/// Merges the orderings of `ranked` (best first) into workflows, best first.
+pub fn merge_orderings(
+    ranked: Vec<Mined>,
+    seqs: &Sequences,
+    log: &EventLog,
+    keep_repeats: bool,
+    max_gap: Option<usize>,
+    params: &ParallelParams,
+) -> Vec<Workflow> {
+    let index: HashMap<Vec<u32>, usize> = ranked
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.pattern.clone(), i))
+        .collect();
+    let mut merged_into: Vec<Option<usize>> = vec![None; ranked.len()];
+    let mut workflows: Vec<Option<Workflow>> = Vec::with_capacity(ranked.len());
+    for (i, m) in ranked.iter().enumerate() {
+        if merged_into[i].is_some() {
+            workflows.push(None);
+            continue;
+        }
+        let found = (i < params.limit)
+            .then(|| {
+                sibling(
+                    m,
+                    i,
+                    &index,
+                    &merged_into,
+                    seqs,
+                    log,
+                    keep_repeats,
+                    max_gap,
+                    params,
+                    &ranked,
+                )
+            })
+            .flatten();
+        match found {
+            Some((j, workflow)) => {
+                merged_into[j] = Some(i);
+                workflows.push(Some(workflow));
+            }
+            None => workflows.push(Some(Workflow::chain(m.clone()))),
+        }
+    }
+    let mut out: Vec<Workflow> = workflows.into_iter().flatten().collect();
+    // Plain chains that are parts of a merged workflow with about their support are fragments.
+    let merged: Vec<Workflow> = out.iter().filter(|w| w.block.is_some()).cloned().collect();
+    out.retain(|w| {
+        w.block.is_some()
+            || !merged.iter().any(|big| {
+                big.mined.pattern.len() > w.mined.pattern.len()
+                    && big.mined.support as f64 >= (1.0 - params.tolerance) * w.mined.support as f64
+                    && big
+                        .orderings
+                        .iter()
+                        .any(|o| is_subsequence(&w.mined.pattern, o))
+            })
+    });
+    out.sort_by(|a, b| {
+        b.mined
+            .successes
+            .cmp(&a.mined.successes)
+            .then(b.mined.support.cmp(&a.mined.support))
+            .then_with(|| a.mined.pattern.cmp(&b.mined.pattern))
+    });
+    out
+}
+
+/// The first ordering of `m` with two adjacent steps swapped that the evidence merges with it.
+#[allow(clippy::too_many_arguments)]
+fn sibling(
+    m: &Mined,
+    i: usize,
+    index: &HashMap<Vec<u32>, usize>,
+    merged_into: &[Option<usize>],
+    seqs: &Sequences,
+    log: &EventLog,
+    keep_repeats: bool,
+    max_gap: Option<usize>,
+    params: &ParallelParams,
+    ranked: &[Mined],
+) -> Option<(usize, Workflow)> {
+    let p = &m.pattern;
+    // A block is a stage of a workflow: a pair of tools alone is just two independent calls.
+    // A chain that comes back to a tool is a loop, not a block of concurrent steps.
+    if p.len() < 3 || p.iter().collect::<BTreeSet<_>>().len() < p.len() {
+        return None;
+    }
+    for w in 0..p.len().saturating_sub(1) {
+        let mut swapped = p.clone();
+        swapped.swap(w, w + 1);
+        let Some(&j) = index.get(&swapped) else {
+            continue;
+        };
+        if j <= i || merged_into[j].is_some() {
+            continue;
+        }
+        let a: BTreeSet<usize> = mining::sessions_with(seqs, p, max_gap)
+            .into_iter()
+            .collect();
+        let b: BTreeSet<usize> = mining::sessions_with(seqs, &swapped, max_gap)
+            .into_iter()
+            .collect();
+        let (rare, common) = (a.len().min(b.len()), a.len().max(b.len()));
+        let shared = a.intersection(&b).count();
+        if rare == 0 || shared as f64 > params.max_shared * rare as f64 {
+            continue;
+        }
+        let overlap = overlap_share(
+            log,
+            seqs,
+            &[p.clone(), swapped.clone()],
+            w,
+            keep_repeats,
+            max_gap,
+        );
+        let both_orders = rare as f64 >= params.min_share * common as f64;
+        let at_once = overlap.is_some_and(|o| o >= params.min_overlap);
+        if !(both_orders || at_once) {
+            continue;
+        }
+        let support = a.union(&b).count();
+        let optional = (w..w + 2).any(|t| {
+            let mut rest = p.clone();
+            rest.remove(t);
+            (support as f64)
+                < params.min_part * mining::sessions_with(seqs, &rest, max_gap).len() as f64
+        });
+        if optional {
+            continue;
+        }
+        let successes: BTreeSet<usize> = [p, &swapped]
+            .iter()
+            .flat_map(|o| mining::successful_sessions(seqs, o, max_gap))
+            .collect();
+        let workflow = Workflow {
+            mined: Mined {
+                pattern: p.clone(),
+                support,
+                occurrences: m.occurrences + ranked[j].occurrences,
+                successes: successes.len(),
+            },
+            orderings: vec![p.clone(), swapped],
+            block: Some(w..w + 2),
+            overlap,
+        };
+        return Some((j, workflow));
+    }
+    None
+}
+
+/// The share of occurrences (over `orderings`) in which the calls at `w` and `w + 1` overlapped
+/// in time; `None` when the log has no durations or no times.
+fn overlap_share(
+    log: &EventLog,
+    seqs: &Sequences,
+    orderings: &[Vec<u32>],
+    w: usize,
+    keep_repeats: bool,
+    max_gap: Option<usize>,
+) -> Option<f64> {
+    let durations = log.durations.as_ref()?;
+    if log.time_kind != TimeKind::EpochMicros {
+        return None;
+    }
+    let (mut seen, mut overlapping) = (0usize, 0usize);
+    for o in orderings {
+        for e in mining::first_embeddings(seqs, o, max_gap) {
+            let calls: Vec<_> = log.collapsed(e.session, keep_repeats).collect();
+            // The first call's last attempt, and the second call's first.
+            let first = calls[e.positions[w]].end - 1;
+            let second = calls[e.positions[w + 1]].start;
+            if durations[first] == UNKNOWN_DURATION {
+                continue;
+            }
+            seen += 1;
+            let first_end = log.timestamps[first] + i64::from(durations[first]) * 1_000;
+            if log.timestamps[second] < first_end {
+                overlapping += 1;
+            }
+        }
+    }
+    (seen > 0).then(|| overlapping as f64 / seen as f64)
+}
+
+fn is_subsequence(small: &[u32], big: &[u32]) -> bool {
+    let mut rest = big.iter();
+    small.iter().all(|t| rest.any(|b| b == t))
+}
