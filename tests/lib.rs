@@ -8,4 +8,5 @@ mod mine;
 mod oracle;
 mod real_data;
 mod run;
+mod structure;
 mod suggest;

@@ -4,7 +4,11 @@ use predicates::str::contains;
 
 use crate::common::{Workdir, chains, data};
 
-fn generated(w: &Workdir, sessions: usize, seed: u64) -> (std::path::PathBuf, serde_json::Value) {
+pub fn generated(
+    w: &Workdir,
+    sessions: usize,
+    seed: u64,
+) -> (std::path::PathBuf, serde_json::Value) {
     let log = w.path("gen.csv");
     let truth = w.path("gen.truth.json");
     w.patterns()

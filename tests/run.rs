@@ -643,3 +643,66 @@ fn a_missing_path_names_the_step_parameter_and_path() {
     );
     assert!(calls_of(&calls(&w), "echo").is_empty(), "b was not called");
 }
+
+#[test]
+fn a_mined_template_runs_with_only_its_true_inputs() {
+    let w = workdir();
+    run_ok(
+        w.patterns()
+            .arg("mine")
+            .arg(crate::common::data("sample.csv"))
+            .args(["--library", "lib", "--top", "6"]),
+    );
+    let name = "github_list_issues_to_slack_send_message";
+    // The template asks for what varies from run to run and nothing else.
+    let dry = run_ok(
+        w.patterns()
+            .args(["run", name, "--library", "lib"])
+            .arg("--dry-run")
+            .args([
+                "--var",
+                "repo=acme/app",
+                "--var",
+                "create_pr_title=Fix the crash",
+            ]),
+    );
+    let plan = String::from_utf8(dry.stdout).unwrap();
+    assert!(
+        plan.contains("    issue = \"{{list_issues.issues[0].number}}\"\n"),
+        "{plan}"
+    );
+    let out = w
+        .patterns()
+        .args(["run", name, "--library", "lib", "--var", "repo=acme/app"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("variable 'create_pr_title' is not given")
+    );
+
+    run_ok(w.patterns().args([
+        "run",
+        name,
+        "--library",
+        "lib",
+        "--var",
+        "repo=acme/app",
+        "--var",
+        "create_pr_title=Fix the crash",
+    ]));
+    let calls = calls(&w);
+    assert_eq!(
+        calls_of(&calls, "list_issues")[0]["params"],
+        json!({"repo": "acme/app", "state": "open"})
+    );
+    // Values flow as they did in the log: the first issue's number into the PR, its URL into Slack.
+    assert_eq!(
+        calls_of(&calls, "create_pr")[0]["params"],
+        json!({"repo": "acme/app", "issue": 42, "title": "Fix the crash", "base": "main"})
+    );
+    assert_eq!(
+        calls_of(&calls, "slack")[0]["params"],
+        json!({"channel": "#dev", "link": "https://github.com/acme/app/pull/101"})
+    );
+}
