@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use itertools::Itertools;
 
 use super::table::{Table, count};
+use crate::executor::expr::Text;
 use crate::template::{Library, Source, WorkflowTemplate, builtins, read_template};
 
 #[derive(Debug, clap::Args)]
@@ -179,6 +180,26 @@ pub fn mermaid(t: &WorkflowTemplate) -> String {
     for s in &t.steps {
         for d in &s.depends_on {
             out += &format!("  {} --> {}\n", node(d), node(&s.step_id));
+        }
+    }
+    // Data flow: a dotted edge from the step whose result a parameter reads.
+    let ids: Vec<&str> = t.steps.iter().map(|s| s.step_id.as_str()).collect();
+    for s in &t.steps {
+        for (param, value) in &s.parameters {
+            let Some(text) = value.as_str().and_then(|v| Text::parse(v).ok()) else {
+                continue;
+            };
+            for r in text.references().into_iter().filter(|r| ids.contains(&r.path.root.as_str())) {
+                let path = r.path.to_string();
+                let field = path.strip_prefix(&r.path.root).unwrap_or(&path).trim_start_matches('.');
+                out += &format!(
+                    "  {} -.->|\"{} → {}\"| {}\n",
+                    node(&r.path.root),
+                    escape(field),
+                    escape(param),
+                    node(&s.step_id)
+                );
+            }
         }
     }
     for (i, group) in t.parallel_groups.iter().enumerate() {
