@@ -189,9 +189,16 @@ pub fn mermaid(t: &WorkflowTemplate) -> String {
             let Some(text) = value.as_str().and_then(|v| Text::parse(v).ok()) else {
                 continue;
             };
-            for r in text.references().into_iter().filter(|r| ids.contains(&r.path.root.as_str())) {
+            for r in text
+                .references()
+                .into_iter()
+                .filter(|r| ids.contains(&r.path.root.as_str()))
+            {
                 let path = r.path.to_string();
-                let field = path.strip_prefix(&r.path.root).unwrap_or(&path).trim_start_matches('.');
+                let field = path
+                    .strip_prefix(&r.path.root)
+                    .unwrap_or(&path)
+                    .trim_start_matches('.');
                 out += &format!(
                     "  {} -.->|\"{} → {}\"| {}\n",
                     node(&r.path.root),

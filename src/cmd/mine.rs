@@ -1,5 +1,6 @@
 //! `patterns mine`: load logs, mine frequent tool chains, score them, print them.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -212,6 +213,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mined = mining::mine(&seqs, &params, &|| progress.inc(1));
     progress.finish_and_clear();
     let found = mined.len();
+    let frequent: HashMap<Vec<u32>, usize> = mined
+        .iter()
+        .map(|m| (m.pattern.clone(), m.support))
+        .collect();
     let ranked = score::rank(mined, args.keep, args.closed_tolerance);
     let parallel = ParallelParams {
         tolerance: args.closed_tolerance,
@@ -222,6 +227,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let ranked = structure::merge_orderings(
         ranked,
+        &frequent,
         &seqs,
         &log,
         args.keep_repeats,

@@ -41,9 +41,12 @@ impl Default for ParallelParams {
     }
 }
 
-/// Merges the orderings of `ranked` (best first) into workflows, best first.
+/// Merges the orderings of `ranked` (best first) into workflows, best first. `frequent` holds
+/// the support of every frequent chain (before pruning), which rules most candidates out
+/// without a scan of the log.
 pub fn merge_orderings(
     ranked: Vec<Mined>,
+    frequent: &HashMap<Vec<u32>, usize>,
     seqs: &Sequences,
     log: &EventLog,
     keep_repeats: bool,
@@ -64,18 +67,13 @@ pub fn merge_orderings(
         }
         let found = (i < params.limit)
             .then(|| {
-                sibling(
-                    m,
-                    i,
-                    &index,
-                    &merged_into,
-                    seqs,
-                    log,
-                    keep_repeats,
-                    max_gap,
-                    params,
-                    &ranked,
-                )
+                let known = Known {
+                    index: &index,
+                    merged_into: &merged_into,
+                    frequent,
+                    ranked: &ranked,
+                };
+                sibling(m, i, &known, seqs, log, keep_repeats, max_gap, params)
             })
             .flatten();
         match found {
@@ -110,20 +108,28 @@ pub fn merge_orderings(
     out
 }
 
+/// What is known of the chains without scanning the log.
+struct Known<'a> {
+    index: &'a HashMap<Vec<u32>, usize>,
+    merged_into: &'a [Option<usize>],
+    frequent: &'a HashMap<Vec<u32>, usize>,
+    ranked: &'a [Mined],
+}
+
 /// The first ordering of `m` with two adjacent steps swapped that the evidence merges with it.
 #[allow(clippy::too_many_arguments)]
 fn sibling(
     m: &Mined,
     i: usize,
-    index: &HashMap<Vec<u32>, usize>,
-    merged_into: &[Option<usize>],
+    known: &Known,
     seqs: &Sequences,
     log: &EventLog,
     keep_repeats: bool,
     max_gap: Option<usize>,
     params: &ParallelParams,
-    ranked: &[Mined],
 ) -> Option<(usize, Workflow)> {
+    let (index, merged_into, ranked) = (known.index, known.merged_into, known.ranked);
+    let timed = log.durations.is_some() && log.time_kind == TimeKind::EpochMicros;
     let p = &m.pattern;
     // A block is a stage of a workflow: a pair of tools alone is just two independent calls.
     // A chain that comes back to a tool is a loop, not a block of concurrent steps.
@@ -137,6 +143,25 @@ fn sibling(
             continue;
         };
         if j <= i || merged_into[j].is_some() {
+            continue;
+        }
+        // From the supports alone: without durations both orders must be common, and each
+        // block step must be in enough runs of the rest (the union is at most the sum).
+        let (sa, sb) = (m.support, ranked[j].support);
+        if !timed && (sa.min(sb) as f64) < params.min_share * sa.max(sb) as f64 {
+            continue;
+        }
+        let rest_support = |t: usize| {
+            let mut rest = p.clone();
+            rest.remove(t);
+            known.frequent.get(&rest).copied()
+        };
+        let too_rare = |union: usize| {
+            (w..w + 2).any(|t| {
+                rest_support(t).is_some_and(|r| (union as f64) < params.min_part * r as f64)
+            })
+        };
+        if too_rare(sa + sb) {
             continue;
         }
         let a: BTreeSet<usize> = mining::sessions_with(seqs, p, max_gap)
@@ -164,13 +189,7 @@ fn sibling(
             continue;
         }
         let support = a.union(&b).count();
-        let optional = (w..w + 2).any(|t| {
-            let mut rest = p.clone();
-            rest.remove(t);
-            (support as f64)
-                < params.min_part * mining::sessions_with(seqs, &rest, max_gap).len() as f64
-        });
-        if optional {
+        if too_rare(support) {
             continue;
         }
         let successes: BTreeSet<usize> = [p, &swapped]
