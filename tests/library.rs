@@ -358,7 +358,12 @@ fn init_writes_the_builtins_once() {
         .unwrap();
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        "flowchart TD\n  s_list_issues[\"list_issues<br/><i>github_list_issues</i>\"]\n  s_create_pr[\"create_pr<br/><i>github_create_pr</i>\"]\n  s_notify[\"notify<br/><i>slack_send_message</i>\"]\n  s_list_issues --> s_create_pr\n  s_create_pr --> s_notify\n"
+        "flowchart TD\n  s_list_issues[\"list_issues<br/><i>github_list_issues</i>\"]\n  s_create_pr[\"create_pr<br/><i>github_create_pr</i>\"]\n  s_notify[\"notify<br/><i>slack_send_message</i>\"]\n  s_list_issues --> s_create_pr\n  s_create_pr --> s_notify\n\
+         \x20 s_list_issues -.->|\"issues[0].number → title\"| s_create_pr\n\
+         \x20 s_list_issues -.->|\"issues[0].title → title\"| s_create_pr\n\
+         \x20 s_list_issues -.->|\"issues[0].number → body\"| s_create_pr\n\
+         \x20 s_create_pr -.->|\"url → message\"| s_notify\n",
+        "dotted edges: data flow"
     );
 }
 
