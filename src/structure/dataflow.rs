@@ -51,6 +51,9 @@ pub enum Source {
     Input,
 }
 
+/// A step (canonical index) and the name of one of its arguments.
+type Argument = (usize, String);
+
 /// Per step of the canonical ordering, its arguments and their sources; `None` when the log
 /// has no arguments.
 pub fn infer(
@@ -118,7 +121,7 @@ pub fn infer(
 
     let mut out: Vec<IndexMap<String, Source>> = vec![IndexMap::new(); n];
     // Arguments that are neither constants nor bindings, with their values per occurrence.
-    let mut open: Vec<((usize, String), Vec<Option<&Value>>)> = Vec::new();
+    let mut open: Vec<(Argument, Vec<Option<&Value>>)> = Vec::new();
     for j in 0..n {
         let mut keys: Vec<&String> = Vec::new();
         for row in &occurrences {
