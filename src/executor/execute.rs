@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::context::{Context, Outcome};
@@ -218,7 +218,7 @@ struct Shared {
     cancel: watch::Receiver<bool>,
     /// Set by a failure that stops the run: nothing new starts.
     stop: AtomicBool,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
 }
 
 /// Runs `plan` from `state` (new or resumed); `on_step` sees the state after every finished
@@ -236,7 +236,9 @@ pub async fn execute(
         run_log: options.run_log.clone(),
         cancel: options.cancel.clone(),
         stop: AtomicBool::new(false),
-        permits: Semaphore::new(options.max_parallel.unwrap_or(widest).max(1)),
+        permits: Arc::new(Semaphore::new(
+            options.max_parallel.unwrap_or(widest).max(1),
+        )),
     });
     let mut compensate = false;
     let steps = &plan.template.steps;
@@ -254,6 +256,20 @@ pub async fn execute(
                     Status::Failed | Status::NotRun | Status::Cancelled
                 )
             });
+            // Permits are taken here, in template order, so that with fewer permits than steps
+            // the steps start in the order they are written. A failure that stops the run is
+            // recorded before its permit is released, so a step waiting here sees it.
+            let permit = match blocked {
+                Some(_) => None,
+                None => Some(
+                    shared
+                        .permits
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("the semaphore is never closed"),
+                ),
+            };
             let not_run = if let Some(d) = blocked {
                 Some(format!("not run: dependency '{d}' did not succeed"))
             } else if shared.stop.load(Ordering::SeqCst) || *shared.cancel.borrow() {
@@ -266,7 +282,8 @@ pub async fn execute(
                 continue;
             }
             let job = Job::new(step, plan, tools);
-            running.spawn(job.run(ctx.clone(), shared.clone()));
+            let permit = permit.expect("taken for a step that runs");
+            running.spawn(job.run(ctx.clone(), shared.clone(), permit));
         }
         while let Some(done) = running.join_next().await {
             let done = done.expect("step tasks do not panic");
@@ -390,24 +407,19 @@ impl Job {
         }
     }
 
-    async fn run(self, ctx: Arc<Context>, shared: Arc<Shared>) -> Done {
-        let _permit = shared
-            .permits
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
+    /// Runs the step (and its fallback) holding `_permit`, one of the `--max-parallel` slots.
+    async fn run(
+        self,
+        ctx: Arc<Context>,
+        shared: Arc<Shared>,
+        _permit: OwnedSemaphorePermit,
+    ) -> Done {
         let mut done = Done {
             step_id: self.step.step_id.clone(),
-            record: StepRecord::new(Status::NotRun, None),
+            record: self.attempts(&ctx, &shared).await,
             fallback: None,
             stops: None,
         };
-        // A failure elsewhere may have stopped the run while this step waited for a permit.
-        if shared.stop.load(Ordering::SeqCst) || *shared.cancel.borrow() {
-            done.record.error = Some("not run: the run stopped before it".into());
-            return done;
-        }
-        done.record = self.attempts(&ctx, &shared).await;
         if done.record.status == Status::Failed
             && let Some(fallback) = &self.fallback
         {
