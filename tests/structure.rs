@@ -61,6 +61,24 @@ fn a_parallel_stage_is_one_workflow_and_a_loop_is_not_parallel() {
                 None => assert!(entry.get("parallel").is_none(), "seed {seed}: {entry}"),
             }
         }
+        if seed == 1 {
+            let out = run_ok(w.patterns().arg("mine").arg(&log).args([
+                "--json",
+                "--top",
+                "8",
+                "--no-write",
+                "--no-parallel",
+            ]));
+            let plain: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert!(
+                plain["patterns"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|p| p.get("parallel").is_none())
+            );
+            assert_eq!(plain["settings"]["parallel"], false);
+        }
         // The fix loop (run_pytest → apply_patch → run_pytest) runs both orders of its steps in
         // the same sessions: no entry makes them a parallel block.
         for p in top {

@@ -106,6 +106,22 @@ pub struct Args {
     #[arg(long, default_value_t = score::DEFAULT_TOLERANCE, value_name = "SHARE", value_parser = parse_share, help_heading = "Mining")]
     closed_tolerance: f64,
 
+    /// Merge two orderings of a chain into a parallel block when the rarer one occurs in at least this share of the sessions of the other
+    #[arg(long, default_value_t = ParallelParams::default().min_share, value_name = "SHARE", value_parser = parse_share, help_heading = "Structure")]
+    parallel_min_share: f64,
+    /// … or when the two calls overlapped in time in at least this share of occurrences (logs with durations)
+    #[arg(long, default_value_t = ParallelParams::default().min_overlap, value_name = "SHARE", value_parser = parse_share, help_heading = "Structure")]
+    parallel_min_overlap: f64,
+    /// Keep every ordering a chain of its own
+    #[arg(long, help_heading = "Structure")]
+    no_parallel: bool,
+    /// A binding or shared variable must hold in at least this share of a workflow's occurrences
+    #[arg(long, default_value_t = FlowParams::default().min_share, value_name = "SHARE", value_parser = parse_share, help_heading = "Structure")]
+    flow_min_share: f64,
+    /// An argument with one value in at least this share of the occurrences is a constant
+    #[arg(long, default_value_t = FlowParams::default().constant_share, value_name = "SHARE", value_parser = parse_share, help_heading = "Structure")]
+    flow_constant_share: f64,
+
     /// Library folder that the top chains are written to as workflow templates
     #[arg(
         long,
@@ -219,10 +235,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .collect();
     let ranked = score::rank(mined, args.keep, args.closed_tolerance);
     let parallel = ParallelParams {
+        min_share: args.parallel_min_share,
+        min_overlap: args.parallel_min_overlap,
         tolerance: args.closed_tolerance,
-        limit: ParallelParams::default()
-            .limit
-            .max(args.top.saturating_mul(4)),
+        // No chain examined, none merged.
+        limit: if args.no_parallel {
+            0
+        } else {
+            ParallelParams::default()
+                .limit
+                .max(args.top.saturating_mul(4))
+        },
         ..ParallelParams::default()
     };
     let ranked = structure::merge_orderings(
@@ -264,6 +287,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 keep_repeats: args.keep_repeats,
                 keep: args.keep,
                 closed_tolerance: args.closed_tolerance,
+                parallel: !args.no_parallel,
+                parallel_min_share: args.parallel_min_share,
+                parallel_min_overlap: args.parallel_min_overlap,
+                flow_min_share: args.flow_min_share,
+                flow_constant_share: args.flow_constant_share,
             },
             frequent: found,
             kept: ranked.len(),
@@ -380,7 +408,11 @@ fn save(
                 log,
                 args.keep_repeats,
                 params.max_gap,
-                &FlowParams::default(),
+                &FlowParams {
+                    min_share: args.flow_min_share,
+                    constant_share: args.flow_constant_share,
+                    ..FlowParams::default()
+                },
             )
             .map(|sources| structure::parameters(&sources, &template::step_ids(&chain)))
             .unwrap_or_default();
@@ -540,6 +572,11 @@ struct JsonSettings {
     keep_repeats: bool,
     keep: Keep,
     closed_tolerance: f64,
+    parallel: bool,
+    parallel_min_share: f64,
+    parallel_min_overlap: f64,
+    flow_min_share: f64,
+    flow_constant_share: f64,
 }
 
 #[derive(Serialize)]
