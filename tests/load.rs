@@ -381,3 +381,52 @@ fn parquet_with_native_types_loads() {
     assert_eq!(json["patterns"][0]["success_rate"], 0.5);
     assert_eq!(json["input"]["sessions"], 2);
 }
+
+#[test]
+fn mcp_tool_names_are_normalised_on_request() {
+    let w = Workdir::new();
+    // Two agents: one logs MCP tools as mcp__server__tool, the other by their bare names.
+    let log = w.write(
+        "mcp.csv",
+        "session_id,timestamp,tool\n\
+         a,1,mcp__git__git_status\na,2,mcp__git__git_diff_unstaged\na,3,mcp__time__get_current_time\n\
+         b,1,git_status\nb,2,git_diff_unstaged\nb,3,mcp__time__get_current_time\n",
+    );
+    let chains_with = |extra: &[&str]| {
+        let out = crate::common::run_ok(
+            w.patterns()
+                .arg("mine")
+                .arg(&log)
+                .args([
+                    "--min-support",
+                    "2",
+                    "--json",
+                    "--no-write",
+                    "--keep",
+                    "all",
+                ])
+                .args(extra),
+        );
+        crate::common::chains(&serde_json::from_slice(&out.stdout).unwrap())
+    };
+    assert!(
+        chains_with(&[]).is_empty(),
+        "without it the two spellings differ"
+    );
+    let mut merged = chains_with(&["--normalize-mcp"]);
+    merged.sort();
+    assert_eq!(
+        merged,
+        [
+            "git_diff_unstaged → get_current_time",
+            "git_status → get_current_time",
+            "git_status → git_diff_unstaged",
+            "git_status → git_diff_unstaged → get_current_time",
+        ]
+    );
+    assert_eq!(
+        chains_with(&["--normalize-mcp", "server.tool"]),
+        Vec::<String>::new(),
+        "server.tool keeps the bare names apart from the MCP ones"
+    );
+}

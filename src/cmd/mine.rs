@@ -13,7 +13,7 @@ use super::table::{Table, count};
 use crate::UsageError;
 use crate::events::EventLog;
 use crate::events::{TimeKind, UNKNOWN_DURATION};
-use crate::load::{self, ColumnNames, LoadOptions, LoadReport, REPORTED_BAD_ROWS};
+use crate::load::{self, ColumnNames, LoadOptions, LoadReport, McpNames, REPORTED_BAD_ROWS};
 use crate::mining::{self, MinSupport, MineParams, Sequences};
 use crate::score::{self, Keep};
 use crate::structure::{self, FlowParams, ParallelParams, Workflow};
@@ -56,6 +56,9 @@ pub struct Args {
     /// Column holding each call's duration in milliseconds (optional; feeds avg_duration_ms)
     #[arg(long, value_name = "NAME", help_heading = "Columns")]
     duration_col: Option<String>,
+    /// Rewrite MCP tool names logged as mcp__server__tool as `tool` (default) or `server.tool`
+    #[arg(long, value_name = "STYLE", num_args = 0..=1, default_missing_value = "tool", help_heading = "Columns")]
+    normalize_mcp: Option<McpNames>,
     /// Column holding each call's arguments as JSON text (optional; feeds data flow)
     #[arg(long, value_name = "NAME", help_heading = "Columns")]
     arguments_col: Option<String>,
@@ -205,6 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             result: args.result_col.clone(),
         },
         strict: args.strict,
+        mcp_names: args.normalize_mcp,
     };
 
     let progress = ProgressBar::new_spinner();

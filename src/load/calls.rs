@@ -51,6 +51,8 @@ pub(super) struct Calls {
     pub results: Vec<Option<Box<str>>>,
     /// Some timestamp was a plain order key rather than a time.
     pub any_order_key: bool,
+    /// Tool names are rewritten so when the log is grouped.
+    pub mcp_names: Option<super::McpNames>,
 }
 
 impl Calls {
@@ -77,6 +79,17 @@ impl Calls {
     /// by timestamp, ties by input order.
     pub(super) fn into_log(mut self) -> EventLog {
         let rows = self.len();
+        if let Some(style) = self.mcp_names {
+            // Names that become equal become one tool.
+            let mut renamed = Interner::default();
+            let ids: Vec<u32> = (self.tool_ids.names.iter())
+                .map(|n| renamed.intern(&style.apply(n)))
+                .collect();
+            for t in self.tools.iter_mut().filter(|t| **t != NONE_ID) {
+                *t = ids[*t as usize];
+            }
+            self.tool_ids = renamed;
+        }
         let good: Vec<bool> = (0..self.len())
             .into_par_iter()
             .map(|r| self.problem(r).is_none())

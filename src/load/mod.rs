@@ -74,6 +74,36 @@ pub struct LoadOptions {
     pub columns: ColumnNames,
     /// Stop at the first bad row instead of skipping it.
     pub strict: bool,
+    /// Rewrite MCP tool names (`mcp__server__tool`) as agent platforms log them.
+    pub mcp_names: Option<McpNames>,
+}
+
+/// How `--normalize-mcp` writes a tool that agent platforms log as `mcp__server__tool`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum McpNames {
+    /// `tool`: the name a tools.toml binds.
+    Tool,
+    /// `server.tool`: keeps tools of different servers apart.
+    #[value(name = "server.tool")]
+    #[serde(rename = "server.tool")]
+    ServerTool,
+}
+
+impl McpNames {
+    /// `mcp__git__git_status` → `git_status` (or `git.git_status`); other names unchanged. The
+    /// server name may not contain `__`; the tool name may.
+    pub fn apply(self, name: &str) -> std::borrow::Cow<'_, str> {
+        let parts = name
+            .strip_prefix("mcp__")
+            .and_then(|rest| rest.split_once("__"))
+            .filter(|(server, tool)| !server.is_empty() && !tool.is_empty());
+        match (parts, self) {
+            (Some((_, tool)), McpNames::Tool) => tool.into(),
+            (Some((server, tool)), McpNames::ServerTool) => format!("{server}.{tool}").into(),
+            (None, _) => name.into(),
+        }
+    }
 }
 
 /// What loading saw, for the summary line and warnings.
@@ -101,7 +131,10 @@ pub fn load(
         false => Vec::new(),
     };
     let mut report = LoadReport::default();
-    let mut calls = Calls::default();
+    let mut calls = Calls {
+        mcp_names: options.mcp_names,
+        ..Calls::default()
+    };
     for input in inputs {
         on_file(input);
         let format = read::sniff(input, &stdin)?;
@@ -168,4 +201,26 @@ pub fn load(
         }
     }
     Ok((calls.into_log(), report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::McpNames;
+
+    #[test]
+    fn mcp_names() {
+        assert_eq!(McpNames::Tool.apply("mcp__git__git_status"), "git_status");
+        assert_eq!(
+            McpNames::ServerTool.apply("mcp__git__git_status"),
+            "git.git_status"
+        );
+        assert_eq!(
+            McpNames::Tool.apply("mcp__srv__a__b"),
+            "a__b",
+            "only the server part is split off"
+        );
+        for unchanged in ["git_status", "mcp__", "mcp__git", "mcp____x", "mcp__git__"] {
+            assert_eq!(McpNames::Tool.apply(unchanged), unchanged);
+        }
+    }
 }
