@@ -12,7 +12,9 @@ use super::table::Table;
 use crate::UsageError;
 use crate::executor::runlog::RunLog;
 use crate::executor::state::{self, Checkpoint};
-use crate::executor::{Options, Plan, RunState, RunStatus, Status, Toolbox, execute};
+use crate::executor::{
+    Options, Plan, PlanError, RunState, RunStatus, Status, Toolbox, context, execute,
+};
 use crate::template::{WorkflowTemplate, is_safe_name};
 
 const EXAMPLES: &str = "\
@@ -108,12 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             None,
         ),
     };
-    let tools = load_tools(args.tools.as_deref())?;
-    let plan = Plan::new(template, vars, &tools)?;
-    if args.dry_run {
-        print_plan(&plan, &tools)?;
-        return Ok(());
-    }
+    let mut tools = load_tools(args.tools.as_deref())?;
     let run_id = match (&args.run_id, &state) {
         (_, Some(s)) => s.run_id.clone(),
         (Some(id), None) if is_safe_name(id) => id.clone(),
@@ -123,8 +120,60 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ))
             .into());
         }
-        (None, None) => new_run_id(&plan.template.name),
+        (None, None) => new_run_id(&template.name),
     };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    // MCP servers start on first use, here at the latest: tools a server lists are checked
+    // before anything runs. Their stderr goes to a log file of this run.
+    tools
+        .log_servers_to(&args.state_dir.join(format!("{run_id}.servers")))
+        .with_context(|| format!("could not create {}", args.state_dir.display()))?;
+    let checked = runtime.block_on(async {
+        let mut problems = tools.expose().await;
+        let plan = Plan::new(template, vars, &tools);
+        if let Ok(plan) = &plan {
+            let ctx = context::Context::new(
+                plan.vars.clone(),
+                plan.template.steps.iter().map(|s| s.step_id.clone()),
+            );
+            let calls: Vec<(&str, &str, Value)> = plan
+                .template
+                .steps
+                .iter()
+                .map(|s| {
+                    let params = ctx
+                        .render_known(&Value::Object(s.parameters.clone()))
+                        .unwrap_or_else(|_| Value::Object(s.parameters.clone()));
+                    (s.step_id.as_str(), s.tool_name.as_str(), params)
+                })
+                .collect();
+            problems.extend(tools.check(&calls).await);
+        }
+        (plan, problems)
+    });
+    let plan = match checked {
+        (Ok(plan), problems) if problems.is_empty() => plan,
+        (Ok(plan), problems) => {
+            runtime.block_on(tools.shutdown());
+            return Err(PlanError {
+                workflow: plan.template.name,
+                problems,
+            }
+            .into());
+        }
+        (Err(e), _) => {
+            runtime.block_on(tools.shutdown());
+            return Err(e.into());
+        }
+    };
+    if args.dry_run {
+        runtime.block_on(tools.shutdown());
+        print_plan(&plan, &tools)?;
+        return Ok(());
+    }
     let state = state.unwrap_or_else(|| RunState::new(run_id.clone(), &plan));
     let run_log = match &args.run_log {
         Some(path) => Some(Arc::new(
@@ -132,11 +181,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )),
         None => None,
     };
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("could not start the async runtime")?;
     let final_state = runtime.block_on(async {
         let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -178,6 +222,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         execute(&plan, &tools, &options, state, &mut checkpoint).await
     });
+    runtime.block_on(tools.shutdown());
     // Tools that ignore being stopped must not keep the command waiting.
     runtime.shutdown_background();
 
@@ -267,10 +312,7 @@ fn new_run_id(workflow: &str) -> String {
 fn print_plan(plan: &Plan, tools: &Toolbox) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let t = &plan.template;
-    let ctx = crate::executor::context::Context::new(
-        plan.vars.clone(),
-        t.steps.iter().map(|s| s.step_id.clone()),
-    );
+    let ctx = context::Context::new(plan.vars.clone(), t.steps.iter().map(|s| s.step_id.clone()));
     writeln!(
         out,
         "workflow {}: {} steps in {} levels",

@@ -3,12 +3,13 @@
 //! [`plan`] checks a template before anything runs and orders its steps in levels; [`execute`]
 //! runs the levels, with [`context`] substituting `{{...}}` placeholders ([`expr`]) from the
 //! variables and the results of earlier steps; [`tools`] binds tool names to commands and
-//! built-ins; [`runlog`] writes every call in the input log schema; [`state`] keeps checkpoints
+//! built-ins, and [`mcp`] to tools on MCP servers; [`runlog`] writes every call in the input log schema; [`state`] keeps checkpoints
 //! for `--resume`.
 
 pub mod context;
 pub mod execute;
 pub mod expr;
+pub mod mcp;
 pub mod plan;
 pub mod runlog;
 pub mod state;

@@ -26,6 +26,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
+use super::mcp::{McpTool, Server, check_schema};
+
 /// A boxed future, so that tools of different kinds fit behind one trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -44,6 +46,11 @@ pub trait Tool: Send + Sync {
 #[derive(Default, Clone)]
 pub struct Toolbox {
     tools: HashMap<String, Arc<dyn Tool>>,
+    /// Tools on MCP servers: their server and remote name.
+    remote: HashMap<String, (Arc<Server>, String)>,
+    servers: Vec<Arc<Server>>,
+    /// Servers whose every tool is bound by its own name.
+    exposed: Vec<Arc<Server>>,
 }
 
 impl Toolbox {
@@ -61,10 +68,36 @@ impl Toolbox {
         };
         let mut toolbox = Toolbox::default();
         let mut problems = Vec::new();
+        let mut servers: HashMap<String, Arc<Server>> = HashMap::new();
+        for (name, binding) in file.servers {
+            match process(binding.command, binding.env, binding.cwd, base) {
+                Ok((program, argv, env, cwd)) => {
+                    let server = Arc::new(Server::new(name.clone(), program, argv, env, cwd));
+                    match binding.expose.as_deref() {
+                        None => {}
+                        Some("all") => toolbox.exposed.push(server.clone()),
+                        Some(other) => problems.push(format!(
+                            "{}: server '{name}': expose = {other:?}; the only value is \"all\"",
+                            path.display()
+                        )),
+                    }
+                    toolbox.servers.push(server.clone());
+                    servers.insert(name, server);
+                }
+                Err(p) => problems.extend(
+                    p.into_iter()
+                        .map(|p| format!("{}: server '{name}': {p}", path.display())),
+                ),
+            }
+        }
         for (name, binding) in file.tools {
-            match binding.build(base) {
-                Ok(tool) => {
+            match binding.build(base, &servers) {
+                Ok(Bound::Local(tool)) => {
                     toolbox.tools.insert(name, tool);
+                }
+                Ok(Bound::Remote(server, remote)) => {
+                    let remote = remote.unwrap_or_else(|| name.clone());
+                    toolbox.bind_remote(name, server, remote)
                 }
                 Err(p) => problems.extend(
                     p.into_iter()
@@ -77,6 +110,15 @@ impl Toolbox {
         } else {
             Err(problems)
         }
+    }
+
+    fn bind_remote(&mut self, name: String, server: Arc<Server>, remote: String) {
+        let tool = McpTool {
+            server: server.clone(),
+            remote: remote.clone(),
+        };
+        self.tools.insert(name.clone(), Arc::new(tool));
+        self.remote.insert(name, (server, remote));
     }
 
     /// Binds `name` to `tool` (tests and embedders).
@@ -94,13 +136,165 @@ impl Toolbox {
         names.sort_unstable();
         names
     }
+
+    /// Sends each MCP server's stderr to `dir/SERVER.stderr.log`.
+    pub fn log_servers_to(&self, dir: &Path) -> std::io::Result<()> {
+        if !self.servers.is_empty() {
+            std::fs::create_dir_all(dir)?;
+        }
+        for s in &self.servers {
+            s.log_to(dir.join(format!("{}.stderr.log", s.name())));
+        }
+        Ok(())
+    }
+
+    /// Starts the servers bound with `expose = "all"` and binds every tool they list (names
+    /// bound in `[tools]` keep their binding); the problems, if any.
+    pub async fn expose(&mut self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for server in self.exposed.clone() {
+            match server.tools().await {
+                Ok(tools) => {
+                    for t in tools {
+                        if !self.tools.contains_key(t.name.as_ref()) {
+                            self.bind_remote(
+                                t.name.to_string(),
+                                server.clone(),
+                                t.name.to_string(),
+                            );
+                        }
+                    }
+                }
+                Err(e) => problems.push(e),
+            }
+        }
+        problems
+    }
+
+    /// Checks the MCP tools of `calls` (step, tool, parameters as far as they are known before
+    /// the run) against their servers (starting them): the tool exists, required parameters
+    /// are given, known values have the right types.
+    pub async fn check(&self, calls: &[(&str, &str, serde_json::Value)]) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (step, name, params) in calls {
+            let Some((server, remote)) = self.remote.get(*name) else {
+                continue;
+            };
+            match server.tools().await {
+                Ok(tools) if tools.iter().any(|t| t.name == *remote) => {
+                    let tool = tools.iter().find(|t| t.name == *remote).expect("found");
+                    // Values still waiting for a step's result are checked when they are known.
+                    let known: serde_json::Map<String, serde_json::Value> = params
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .filter(|(_, v)| !v.as_str().is_some_and(|s| s.contains("{{")))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    let mut violations = check_schema(&tool.input_schema, &known.into());
+                    // A parameter whose value comes later is given.
+                    violations.retain(|v| {
+                        !params
+                            .as_object()
+                            .is_some_and(|p| p.keys().any(|k| *v == format!("'{k}' is required")))
+                    });
+                    for v in violations {
+                        problems.push(format!(
+                            "step '{step}', tool '{name}' on server '{}': {v}",
+                            server.name()
+                        ));
+                    }
+                }
+                Ok(tools) => problems.push(format!(
+                    "tool '{name}': server '{}' has no tool '{remote}' (it has: {})",
+                    server.name(),
+                    tools
+                        .iter()
+                        .map(|t| t.name.as_ref())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                Err(e) => problems.push(format!("tool '{name}': {e}")),
+            }
+        }
+        problems
+    }
+
+    /// Every bound tool: its name, what it is bound to, its description and required
+    /// parameters (known for MCP tools, whose servers are started).
+    pub async fn describe_all(&self) -> Vec<ToolInfo> {
+        let mut out = Vec::new();
+        for name in self.names() {
+            let mut info = ToolInfo {
+                name: name.to_string(),
+                binding: self.tools[name].describe(),
+                server: None,
+                description: None,
+                required: Vec::new(),
+            };
+            if let Some((server, remote)) = self.remote.get(name) {
+                info.server = Some(server.name().to_string());
+                match server.tools().await {
+                    Ok(tools) => match tools.iter().find(|t| t.name == *remote) {
+                        Some(t) => {
+                            info.description = t.description.as_ref().map(|d| d.to_string());
+                            info.required = t
+                                .input_schema
+                                .get("required")
+                                .and_then(serde_json::Value::as_array)
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|v| v.as_str().map(String::from))
+                                .collect();
+                        }
+                        None => {
+                            info.description =
+                                Some(format!("error: the server has no tool '{remote}'"))
+                        }
+                    },
+                    Err(e) => info.description = Some(format!("error: {e}")),
+                }
+            }
+            out.push(info);
+        }
+        out
+    }
+
+    /// Stops the MCP servers that were started.
+    pub async fn shutdown(&self) {
+        for s in &self.servers {
+            s.shutdown().await;
+        }
+    }
+}
+
+/// A bound tool, for `patterns tools list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub binding: String,
+    pub server: Option<String>,
+    pub description: Option<String>,
+    pub required: Vec<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ToolsFile {
     #[serde(default)]
+    servers: IndexMap<String, ServerBinding>,
+    #[serde(default)]
     tools: IndexMap<String, Binding>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerBinding {
+    command: Option<Vec<String>>,
+    #[serde(default)]
+    env: IndexMap<String, String>,
+    cwd: Option<PathBuf>,
+    expose: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -108,50 +302,79 @@ struct ToolsFile {
 struct Binding {
     command: Option<Vec<String>>,
     builtin: Option<String>,
+    server: Option<String>,
+    /// The tool's name on the server, when it differs.
+    tool: Option<String>,
     #[serde(default)]
     env: IndexMap<String, String>,
     cwd: Option<PathBuf>,
 }
 
-impl Binding {
-    fn build(self, base: &Path) -> Result<Arc<dyn Tool>, Vec<String>> {
-        match (self.command, self.builtin) {
-            (Some(argv), None) => {
-                let cwd = base.join(self.cwd.unwrap_or_else(|| ".".into()));
-                let mut problems = Vec::new();
-                if !cwd.is_dir() {
-                    problems.push(format!("cwd {} is not a folder", cwd.display()));
-                }
-                let program = match argv.first() {
-                    Some(p) if !p.is_empty() => resolve_program(p, &cwd),
-                    _ => Err("command is empty".to_string()),
-                };
-                let env: Vec<(String, String)> = self
-                    .env
-                    .into_iter()
-                    .filter_map(|(k, v)| match expand_env(&v) {
-                        Ok(v) => Some((k, v)),
-                        Err(unset) => {
-                            problems.push(format!("env {k} uses ${{{unset}}}, which is not set"));
-                            None
-                        }
-                    })
-                    .collect();
-                match program {
-                    Ok(program) if problems.is_empty() => Ok(Arc::new(CommandTool {
-                        program,
-                        argv,
-                        env,
-                        cwd,
-                    })),
-                    Ok(_) => Err(problems),
-                    Err(p) => {
-                        problems.insert(0, p);
-                        Err(problems)
-                    }
-                }
+/// What a `[tools.X]` entry binds.
+enum Bound {
+    Local(Arc<dyn Tool>),
+    /// A server, and the tool's name there when it differs.
+    Remote(Arc<Server>, Option<String>),
+}
+
+/// A program to start: resolved program, argv, expanded env and working folder.
+type Process = (PathBuf, Vec<String>, Vec<(String, String)>, PathBuf);
+
+/// Checks and resolves the parts of a process of tools.toml.
+fn process(
+    command: Option<Vec<String>>,
+    env: IndexMap<String, String>,
+    cwd: Option<PathBuf>,
+    base: &Path,
+) -> Result<Process, Vec<String>> {
+    let argv = command.unwrap_or_default();
+    let cwd = base.join(cwd.unwrap_or_else(|| ".".into()));
+    let mut problems = Vec::new();
+    if !cwd.is_dir() {
+        problems.push(format!("cwd {} is not a folder", cwd.display()));
+    }
+    let program = match argv.first() {
+        Some(p) if !p.is_empty() => resolve_program(p, &cwd),
+        _ => Err("command is empty".to_string()),
+    };
+    let env: Vec<(String, String)> = env
+        .into_iter()
+        .filter_map(|(k, v)| match expand_env(&v) {
+            Ok(v) => Some((k, v)),
+            Err(unset) => {
+                problems.push(format!("env {k} uses ${{{unset}}}, which is not set"));
+                None
             }
-            (None, Some(name)) => {
+        })
+        .collect();
+    match program {
+        Ok(program) if problems.is_empty() => Ok((program, argv, env, cwd)),
+        Ok(_) => Err(problems),
+        Err(p) => {
+            problems.insert(0, p);
+            Err(problems)
+        }
+    }
+}
+
+impl Binding {
+    fn build(
+        self,
+        base: &Path,
+        servers: &HashMap<String, Arc<Server>>,
+    ) -> Result<Bound, Vec<String>> {
+        let local = self.cwd.is_some() || !self.env.is_empty();
+        match (self.command, self.builtin, self.server) {
+            (Some(argv), None, None) => {
+                let (program, argv, env, cwd) = process(Some(argv), self.env, self.cwd, base)?;
+                Ok(Bound::Local(Arc::new(CommandTool {
+                    program,
+                    argv,
+                    env,
+                    cwd,
+                })))
+            }
+            (None, Some(name), None) => {
                 let builtin = match name.as_str() {
                     "echo" => Builtin::Echo,
                     "sleep" => Builtin::Sleep,
@@ -162,15 +385,24 @@ impl Binding {
                         )]);
                     }
                 };
-                if self.cwd.is_some() || !self.env.is_empty() {
+                if local {
                     return Err(vec!["a builtin takes no cwd or env".into()]);
                 }
-                Ok(Arc::new(builtin))
+                Ok(Bound::Local(Arc::new(builtin)))
             }
-            (Some(_), Some(_)) => Err(vec!["give either command or builtin, not both".into()]),
-            (None, None) => Err(vec![
-                "nothing to run: give command = [\"prog\", \"arg\"] or builtin = \"echo\"".into(),
+            (None, None, Some(server)) => {
+                if local {
+                    return Err(vec!["a server tool takes no cwd or env (give them to the server)".into()]);
+                }
+                match servers.get(&server) {
+                    Some(s) => Ok(Bound::Remote(s.clone(), self.tool)),
+                    None => Err(vec![format!("no server '{server}' in [servers]")]),
+                }
+            }
+            (None, None, None) => Err(vec![
+                "nothing to run: give command = [\"prog\", \"arg\"], builtin = \"echo\" or server = \"NAME\"".into(),
             ]),
+            _ => Err(vec!["give one of command, builtin or server".into()]),
         }
     }
 }
@@ -386,7 +618,7 @@ mod tests {
         );
         assert_eq!(
             problems[3],
-            "tools.toml: tool 'd': give either command or builtin, not both"
+            "tools.toml: tool 'd': give one of command, builtin or server"
         );
         assert!(problems[4].starts_with("tools.toml: tool 'e': nothing to run"));
         assert_eq!(
