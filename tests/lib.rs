@@ -4,6 +4,7 @@ mod common;
 mod generate;
 mod library;
 mod load;
+mod mcp;
 mod mine;
 mod oracle;
 mod real_data;

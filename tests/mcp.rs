@@ -1,0 +1,273 @@
+//! `patterns run` on real MCP servers: the reference servers mcp-server-time and mcp-server-git
+//! from PyPI, in a virtual environment that the tests make once per machine.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::{Workdir, run_ok};
+
+/// The reference servers, pinned.
+const PACKAGES: [&str; 2] = ["mcp-server-time==2026.10.19", "mcp-server-git==2026.10.19"];
+
+/// A Python virtual environment with the reference servers, in `$PATTERNS_MCP_VENV` or
+/// `~/.cache/patterns-mcp-venv`: made once (about 30 s, from PyPI), then reused. Test processes
+/// that start together wait for the one that installs.
+fn venv() -> &'static Path {
+    static VENV: OnceLock<PathBuf> = OnceLock::new();
+    VENV.get_or_init(|| {
+        let dir = std::env::var_os("PATTERNS_MCP_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                    .join(".cache/patterns-mcp-venv")
+            });
+        let ready = dir.join(format!("ready-{}", PACKAGES.join("-")));
+        if ready.exists() {
+            return dir;
+        }
+        std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+        let lock = dir.with_extension("lock");
+        loop {
+            match std::fs::create_dir(&lock) {
+                Ok(()) => break,
+                Err(_) if ready.exists() => return dir,
+                // A lock left by a killed installer is stale after ten minutes.
+                Err(_)
+                    if lock.metadata().and_then(|m| m.modified()).is_ok_and(|t| {
+                        t.elapsed().unwrap_or_default() > Duration::from_secs(600)
+                    }) =>
+                {
+                    std::fs::remove_dir(&lock).ok();
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+        if !ready.exists() {
+            std::fs::remove_dir_all(&dir).ok();
+            let venv = std::process::Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                venv.status.success(),
+                "python3 -m venv: {}",
+                String::from_utf8_lossy(&venv.stderr)
+            );
+            let pip = std::process::Command::new(dir.join("bin/pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .args(PACKAGES)
+                .output()
+                .unwrap();
+            assert!(
+                pip.status.success(),
+                "pip install {PACKAGES:?}: {}",
+                String::from_utf8_lossy(&pip.stderr)
+            );
+            std::fs::write(&ready, "").unwrap();
+        }
+        std::fs::remove_dir(&lock).ok();
+        dir
+    })
+}
+
+fn python() -> String {
+    venv().join("bin/python").display().to_string()
+}
+
+fn run_json(w: &Workdir, args: &[&str]) -> (i32, Value) {
+    let out = w
+        .patterns()
+        .args(["run", "flow.json", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let state = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), state)
+}
+
+#[test]
+fn the_time_server_feeds_one_call_into_the_next_and_the_run_log_mines_back() {
+    let w = Workdir::new();
+    w.write(
+        "tools.toml",
+        format!(
+            "[servers.time]\ncommand = [{:?}, \"-m\", \"mcp_server_time\", \"--local-timezone\", \"UTC\"]\n\
+             [tools.now]\nserver = \"time\"\ntool = \"get_current_time\"\n\
+             [tools.convert_time]\nserver = \"time\"\n",
+            python()
+        ),
+    );
+    w.write(
+        "flow.json",
+        json!({"name": "time_flow", "steps": [
+            {"step_id": "now", "tool_name": "now", "parameters": {"timezone": "{{zone}}"}},
+            {"step_id": "convert", "tool_name": "convert_time", "depends_on": ["now"],
+             "parameters": {"source_timezone": "{{now.timezone}}", "time": "12:30", "target_timezone": "Asia/Tokyo"}}
+        ]})
+        .to_string(),
+    );
+    for zone in ["Europe/Paris", "America/New_York"] {
+        let (code, state) = run_json(
+            &w,
+            &["--var", &format!("zone={zone}"), "--run-log", "runs.csv"],
+        );
+        assert_eq!(code, 0, "{state:#}");
+        let now = &state["steps"]["now"]["result"];
+        assert_eq!(
+            now["timezone"], zone,
+            "structuredContent of the first call: {now}"
+        );
+        let converted = &state["steps"]["convert"]["result"];
+        assert_eq!(
+            converted["source"]["timezone"], zone,
+            "fed from the first call: {converted}"
+        );
+        assert!(
+            converted["target"]["datetime"]
+                .as_str()
+                .unwrap()
+                .contains("+09:00"),
+            "{converted}"
+        );
+        // The server's stderr went to the run's log folder, not the terminal.
+        let run_id = state["run_id"].as_str().unwrap();
+        assert!(
+            w.path(&format!(".patterns/runs/{run_id}.servers/time.stderr.log"))
+                .exists()
+        );
+    }
+    let out = run_ok(w.patterns().args([
+        "mine",
+        "runs.csv",
+        "--min-support",
+        "2",
+        "--json",
+        "--no-write",
+    ]));
+    let mined: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(mined["input"]["skipped"], 0);
+    assert_eq!(
+        mined["patterns"][0]["pattern"],
+        json!(["now", "convert_time"])
+    );
+}
+
+#[test]
+fn a_git_review_runs_on_the_git_server_bound_whole() {
+    let w = Workdir::new();
+    let repo = w.path("repo");
+    std::fs::create_dir(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .current_dir(&repo)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["config", "user.email", "test@example.com"]);
+    git(&["config", "user.name", "Test"]);
+    std::fs::write(repo.join("a.txt"), "one\n").unwrap();
+    git(&["add", "a.txt"]);
+    git(&["commit", "-qm", "first commit"]);
+    std::fs::write(repo.join("a.txt"), "one\ntwo\n").unwrap();
+    w.write(
+        "tools.toml",
+        format!(
+            "[servers.git]\ncommand = [{:?}, \"-m\", \"mcp_server_git\", \"--repository\", {:?}]\nexpose = \"all\"\n",
+            python(),
+            repo.display().to_string()
+        ),
+    );
+    w.write(
+        "flow.json",
+        json!({"name": "git_review", "steps": [
+            {"step_id": "status", "tool_name": "git_status", "parameters": {"repo_path": "{{repo}}"}},
+            {"step_id": "diff", "tool_name": "git_diff_unstaged", "depends_on": ["status"], "parameters": {"repo_path": "{{repo}}"}},
+            {"step_id": "log", "tool_name": "git_log", "depends_on": ["diff"], "parameters": {"repo_path": "{{repo}}", "max_count": 5}}
+        ]})
+        .to_string(),
+    );
+    let (code, state) = run_json(&w, &["--var", &format!("repo={}", repo.display())]);
+    assert_eq!(code, 0, "{state:#}");
+    let text = |step: &str| {
+        state["steps"][step]["result"]["text"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        text("status").contains("modified:   a.txt"),
+        "{}",
+        text("status")
+    );
+    assert!(text("diff").contains("+two"), "{}", text("diff"));
+    assert!(
+        text("log").contains("Message: first commit"),
+        "{}",
+        text("log")
+    );
+}
+
+#[test]
+fn bad_mcp_bindings_are_rejected_before_anything_runs() {
+    let w = Workdir::new();
+    w.write(
+        "tools.toml",
+        format!(
+            "[servers.time]\ncommand = [{:?}, \"-m\", \"mcp_server_time\"]\n\
+             [tools.now]\nserver = \"time\"\ntool = \"get_the_time\"\n\
+             [tools.convert_time]\nserver = \"time\"\n",
+            python()
+        ),
+    );
+    w.write(
+        "flow.json",
+        json!({"name": "bad", "steps": [
+            {"step_id": "now", "tool_name": "now", "parameters": {"timezone": "UTC"}},
+            {"step_id": "convert", "tool_name": "convert_time", "parameters": {"source_timezone": 5, "time": "12:30"}}
+        ]})
+        .to_string(),
+    );
+    let out = w
+        .patterns()
+        .args(["run", "flow.json", "--run-log", "runs.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for problem in [
+        "tool 'now': server 'time' has no tool 'get_the_time' (it has: get_current_time, convert_time)",
+        "step 'convert', tool 'convert_time' on server 'time': 'target_timezone' is required",
+        "step 'convert', tool 'convert_time' on server 'time': 'source_timezone' should be string but is a number",
+    ] {
+        assert!(stderr.contains(problem), "{problem}\nin\n{stderr}");
+    }
+    assert!(!w.path("runs.csv").exists(), "nothing ran");
+
+    // A server whose program does not exist is named.
+    w.write(
+        "tools.toml",
+        "[servers.gone]\ncommand = [\"./no-such-server\"]\n[tools.now]\nserver = \"gone\"\n",
+    );
+    let out = w.patterns().args(["run", "flow.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("server 'gone': program"),
+        "{out:?}"
+    );
+}
