@@ -28,6 +28,8 @@ pub enum Command {
     Suggest(cmd::suggest::Args),
     /// Run a workflow template against the tools bound in tools.toml
     Run(cmd::run::Args),
+    /// List the tools bound in tools.toml
+    Tools(cmd::tools::Args),
     /// List, show, validate, export and initialise the workflow library
     Library(cmd::library::Args),
     /// Write a synthetic log with planted workflows (for tests, benchmarks and demos)
@@ -41,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Suggest(args) => cmd::suggest::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Library(args) => cmd::library::run(args),
+        Command::Tools(args) => cmd::tools::run(args),
         Command::Generate(args) => cmd::generate::run(args),
     }
 }

@@ -6,6 +6,7 @@ pub mod mine;
 pub mod run;
 pub mod suggest;
 mod table;
+pub mod tools;
 
 use std::path::Path;
 

@@ -286,7 +286,7 @@ fn load_template(workflow: &str, library: &Path) -> anyhow::Result<WorkflowTempl
     super::find_template(super::read_catalog(library)?, workflow)
 }
 
-fn load_tools(path: Option<&Path>) -> anyhow::Result<Toolbox> {
+pub(super) fn load_tools(path: Option<&Path>) -> anyhow::Result<Toolbox> {
     let default = Path::new("tools.toml");
     let path = match path {
         Some(p) => p,
