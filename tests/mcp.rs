@@ -221,6 +221,20 @@ fn a_git_review_runs_on_the_git_server_bound_whole() {
         "{}",
         text("log")
     );
+
+    // `tools list` names every tool the server lists, with its required parameters.
+    let out = run_ok(w.patterns().args(["tools", "list", "--json"]));
+    let tools: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "git_status")
+        .unwrap();
+    assert_eq!(status["server"], "git");
+    assert_eq!(status["required"], json!(["repo_path"]));
+    assert_eq!(status["description"], "Shows the working tree status");
+    assert!(tools.as_array().unwrap().len() >= 10, "{tools:#}");
 }
 
 #[test]
