@@ -285,3 +285,94 @@ fn bad_mcp_bindings_are_rejected_before_anything_runs() {
         "{out:?}"
     );
 }
+
+/// The project's own test server (tests/mcp_server.rs, an example that `cargo test` builds).
+fn test_server() -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let release = deps.parent().unwrap().parent().unwrap();
+    let exe = release.join("examples/mcp_test_server");
+    assert!(exe.exists(), "{} not built", exe.display());
+    exe
+}
+
+fn own_server(w: &Workdir, steps: Value) {
+    w.write(
+        "tools.toml",
+        format!(
+            "[servers.test]\ncommand = [{:?}]\nenv = {{ MCP_TEST_RECORD = {:?} }}\nexpose = \"all\"\n",
+            test_server().display().to_string(),
+            w.path("record.txt").display().to_string()
+        ),
+    );
+    let t = json!({"name": "own", "steps": steps, "retry": {"initial_delay_seconds": 0.05}});
+    w.write("flow.json", t.to_string());
+}
+
+fn record(w: &Workdir) -> Vec<String> {
+    std::fs::read_to_string(w.path("record.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_timeout_cancels_the_request_and_the_server_is_told() {
+    let w = Workdir::new();
+    own_server(
+        &w,
+        json!([{"step_id": "wait", "tool_name": "slow", "parameters": {"seconds": 30}, "timeout_seconds": 1}]),
+    );
+    let (code, state) = run_json(&w, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(state["steps"]["wait"]["error"], "timed out after 1 s");
+    for _ in 0..50 {
+        if record(&w).contains(&"slow cancelled".to_string()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(record(&w), ["slow started", "slow cancelled"]);
+}
+
+#[test]
+fn a_failing_mcp_tool_is_retried() {
+    let w = Workdir::new();
+    own_server(
+        &w,
+        json!([{"step_id": "f", "tool_name": "flaky", "parameters": {"failures": 2}, "retry_count": 2}]),
+    );
+    let (code, state) = run_json(&w, &["--run-log", "runs.csv"]);
+    assert_eq!(code, 0, "{state:#}");
+    assert_eq!(state["steps"]["f"]["attempts"], 3);
+    assert_eq!(
+        state["steps"]["f"]["result"],
+        json!({"attempt": 3}),
+        "text content parsed as JSON"
+    );
+    assert_eq!(record(&w), ["flaky call 1", "flaky call 2", "flaky call 3"]);
+    let log = std::fs::read_to_string(w.path("runs.csv")).unwrap();
+    assert!(
+        log.contains(",flaky failure 1,f,1"),
+        "isError is a failure with its text: {log}"
+    );
+}
+
+#[test]
+fn a_server_that_exits_mid_run_fails_the_next_call_clearly() {
+    let w = Workdir::new();
+    own_server(
+        &w,
+        json!([
+            {"step_id": "boom", "tool_name": "die", "on_error": "continue"},
+            {"step_id": "after", "tool_name": "slow", "parameters": {"seconds": 0}}
+        ]),
+    );
+    // One at a time, in order: the server dies before `after` is called.
+    let (code, state) = run_json(&w, &["--max-parallel", "1"]);
+    assert_eq!(code, 1, "{state:#}");
+    assert_eq!(state["steps"]["boom"]["status"], "failed");
+    let after = state["steps"]["after"]["error"].as_str().unwrap();
+    assert!(after.starts_with("server 'test', tool 'slow': "), "{after}");
+    assert_eq!(record(&w), ["dying"]);
+}
