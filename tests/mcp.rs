@@ -373,6 +373,9 @@ fn a_server_that_exits_mid_run_fails_the_next_call_clearly() {
     assert_eq!(code, 1, "{state:#}");
     assert_eq!(state["steps"]["boom"]["status"], "failed");
     let after = state["steps"]["after"]["error"].as_str().unwrap();
-    assert!(after.starts_with("server 'test', tool 'slow': "), "{after}");
+    assert!(
+        after.starts_with("server 'test' is not running any more (tool 'slow'); its stderr is in "),
+        "{after}"
+    );
     assert_eq!(record(&w), ["dying"]);
 }

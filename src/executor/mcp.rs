@@ -174,11 +174,24 @@ impl Tool for McpTool {
             if let Value::Object(args) = params {
                 request = request.with_arguments(args.clone());
             }
-            let result = c
-                .service
-                .call_tool(request)
-                .await
-                .map_err(|e| format!("server '{server}', tool '{}': {e}", self.remote))?;
+            let result = c.service.call_tool(request).await.map_err(|e| match e {
+                rmcp::ServiceError::TransportClosed => {
+                    let log = self
+                        .server
+                        .log
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
+                    let hint = log
+                        .map(|l| format!("; its stderr is in {}", l.display()))
+                        .unwrap_or_default();
+                    format!(
+                        "server '{server}' is not running any more (tool '{}'){hint}",
+                        self.remote
+                    )
+                }
+                e => format!("server '{server}', tool '{}': {e}", self.remote),
+            })?;
             outcome(result)
         })
     }
