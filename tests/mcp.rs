@@ -379,3 +379,31 @@ fn a_server_that_exits_mid_run_fails_the_next_call_clearly() {
     );
     assert_eq!(record(&w), ["dying"]);
 }
+
+#[test]
+fn protocol_failures_are_not_retried_unless_asked() {
+    let w = Workdir::new();
+    // `seconds` becomes the string "x1" only when `one` has answered: the schema check happens
+    // at the call, and fails it.
+    let steps = |retry: Value| {
+        json!([
+            {"step_id": "one", "tool_name": "flaky", "parameters": {"failures": 0}},
+            {"step_id": "two", "tool_name": "slow", "depends_on": ["one"], "retry_count": 2,
+             "retry": retry, "parameters": {"seconds": "x{{one.attempt}}"}}
+        ])
+    };
+    own_server(&w, steps(json!({"initial_delay_seconds": 0.01})));
+    let (code, state) = run_json(&w, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(state["steps"]["two"]["attempts"], 1, "{state:#}");
+    assert_eq!(
+        state["steps"]["two"]["error"],
+        "server 'test', tool 'slow': parameters do not fit its schema: 'seconds' should be number but is a string"
+    );
+    own_server(
+        &w,
+        steps(json!({"initial_delay_seconds": 0.01, "retry_on": ["protocol"]})),
+    );
+    let (_, state) = run_json(&w, &[]);
+    assert_eq!(state["steps"]["two"]["attempts"], 3, "asked for: {state:#}");
+}

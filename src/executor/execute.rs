@@ -17,7 +17,7 @@ use super::context::{Context, Outcome};
 use super::expr::Condition;
 use super::plan::Plan;
 use super::runlog::{CallRow, RunLog};
-use super::tools::{Tool, Toolbox};
+use super::tools::{Tool, ToolError, Toolbox};
 use crate::template::{Failure, OnError, RetryPolicy, WorkflowStep};
 
 /// What became of a step.
@@ -555,16 +555,29 @@ fn now() -> String {
 enum CallFailure {
     #[error("{0}")]
     Error(String),
+    #[error("{0}")]
+    Protocol(String),
     #[error("timed out after {0} s")]
     Timeout(f64),
     #[error("cancelled")]
     Cancelled,
 }
 
+impl From<ToolError> for CallFailure {
+    fn from(e: ToolError) -> CallFailure {
+        if e.protocol {
+            CallFailure::Protocol(e.message)
+        } else {
+            CallFailure::Error(e.message)
+        }
+    }
+}
+
 impl CallFailure {
     fn kind(&self) -> Option<Failure> {
         match self {
             CallFailure::Error(_) => Some(Failure::Error),
+            CallFailure::Protocol(_) => Some(Failure::Protocol),
             CallFailure::Timeout(_) => Some(Failure::Timeout),
             CallFailure::Cancelled => None,
         }
@@ -595,10 +608,10 @@ impl Call<'_> {
                 .and_then(|s| Duration::try_from_secs_f64(s).ok())
             {
                 Some(limit) => match tokio::time::timeout(limit, call).await {
-                    Ok(r) => r.map_err(CallFailure::Error),
+                    Ok(r) => r.map_err(CallFailure::from),
                     Err(_) => Err(CallFailure::Timeout(limit.as_secs_f64())),
                 },
-                None => call.await.map_err(CallFailure::Error),
+                None => call.await.map_err(CallFailure::from),
             }
         };
         let mut cancel = shared.cancel.clone();

@@ -15,7 +15,7 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use super::tools::{BoxFuture, Tool};
+use super::tools::{BoxFuture, Tool, ToolError};
 
 /// An MCP server of tools.toml (`[servers.NAME]`).
 pub struct Server {
@@ -153,46 +153,57 @@ pub struct McpTool {
 }
 
 impl Tool for McpTool {
-    fn call<'a>(&'a self, params: &'a Value) -> BoxFuture<'a, Result<Value, String>> {
+    fn call<'a>(&'a self, params: &'a Value) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
             let server = &self.server.name;
-            let c = self.server.connection().await?;
+            let c = self
+                .server
+                .connection()
+                .await
+                .map_err(ToolError::protocol)?;
             let remote = c
                 .tools
                 .iter()
                 .find(|t| t.name == self.remote)
-                .ok_or_else(|| format!("server '{server}' has no tool '{}'", self.remote))?;
+                .ok_or_else(|| {
+                    ToolError::protocol(format!("server '{server}' has no tool '{}'", self.remote))
+                })?;
             let problems = check_schema(&remote.input_schema, params);
             if !problems.is_empty() {
-                return Err(format!(
+                return Err(ToolError::protocol(format!(
                     "server '{server}', tool '{}': parameters do not fit its schema: {}",
                     self.remote,
                     problems.join("; ")
-                ));
+                )));
             }
             let mut request = CallToolRequestParams::new(self.remote.clone());
             if let Value::Object(args) = params {
                 request = request.with_arguments(args.clone());
             }
-            let result = c.service.call_tool(request).await.map_err(|e| match e {
-                rmcp::ServiceError::TransportClosed => {
-                    let log = self
-                        .server
-                        .log
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clone();
-                    let hint = log
-                        .map(|l| format!("; its stderr is in {}", l.display()))
-                        .unwrap_or_default();
-                    format!(
-                        "server '{server}' is not running any more (tool '{}'){hint}",
-                        self.remote
-                    )
-                }
-                e => format!("server '{server}', tool '{}': {e}", self.remote),
-            })?;
-            outcome(result)
+            let result = c
+                .service
+                .call_tool(request)
+                .await
+                .map_err(|e| match e {
+                    rmcp::ServiceError::TransportClosed => {
+                        let log = self
+                            .server
+                            .log
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .clone();
+                        let hint = log
+                            .map(|l| format!("; its stderr is in {}", l.display()))
+                            .unwrap_or_default();
+                        format!(
+                            "server '{server}' is not running any more (tool '{}'){hint}",
+                            self.remote
+                        )
+                    }
+                    e => format!("server '{server}', tool '{}': {e}", self.remote),
+                })
+                .map_err(ToolError::protocol)?;
+            outcome(result).map_err(ToolError::from)
         })
     }
 

@@ -17,4 +17,4 @@ pub mod tools;
 
 pub use execute::{Options, RunState, RunStatus, Status, StepRecord, execute};
 pub use plan::{Plan, PlanError};
-pub use tools::{Tool, Toolbox};
+pub use tools::{Tool, ToolError, Toolbox};

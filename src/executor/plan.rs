@@ -291,7 +291,8 @@ mod tests {
             fn call<'a>(
                 &'a self,
                 _: &'a Value,
-            ) -> super::super::tools::BoxFuture<'a, Result<Value, String>> {
+            ) -> super::super::tools::BoxFuture<'a, Result<Value, super::super::tools::ToolError>>
+            {
                 Box::pin(async { Ok(Value::Null) })
             }
             fn describe(&self) -> String {

@@ -31,12 +31,40 @@ use super::mcp::{McpTool, Server, check_schema};
 /// A boxed future, so that tools of different kinds fit behind one trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Why a call failed, in the tool's own words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolError {
+    pub message: String,
+    /// The call did not properly reach the tool (an MCP protocol error, parameters that break
+    /// its schema, a server that did not start): retried only when `retry_on` asks for it.
+    pub protocol: bool,
+}
+
+impl From<String> for ToolError {
+    /// A failure reported by the tool itself.
+    fn from(message: String) -> ToolError {
+        ToolError {
+            message,
+            protocol: false,
+        }
+    }
+}
+
+impl ToolError {
+    pub fn protocol(message: String) -> ToolError {
+        ToolError {
+            message,
+            protocol: true,
+        }
+    }
+}
+
 /// Something a step can call. Dropping the future cancels the call: a command tool's process
 /// group is killed.
 pub trait Tool: Send + Sync {
     /// Calls the tool with the step's parameters (after substitution); the result, or what
     /// went wrong in the tool's own words.
-    fn call<'a>(&'a self, params: &'a Value) -> BoxFuture<'a, Result<Value, String>>;
+    fn call<'a>(&'a self, params: &'a Value) -> BoxFuture<'a, Result<Value, ToolError>>;
 
     /// What the tool is bound to, for plans and `tools list` (never the values of `env`).
     fn describe(&self) -> String;
@@ -456,7 +484,7 @@ struct CommandTool {
 const MAX_STDERR: usize = 4000;
 
 impl Tool for CommandTool {
-    fn call<'a>(&'a self, params: &'a Value) -> BoxFuture<'a, Result<Value, String>> {
+    fn call<'a>(&'a self, params: &'a Value) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
             let mut child = tokio::process::Command::new(&self.program)
                 .args(&self.argv[1..])
@@ -493,7 +521,8 @@ impl Tool for CommandTool {
                     status
                 } else {
                     format!("{status}: {tail}")
-                });
+                }
+                .into());
             }
             let stdout = String::from_utf8_lossy(&output.stdout);
             Ok(serde_json::from_str(stdout.trim())
@@ -543,7 +572,7 @@ enum Builtin {
 }
 
 impl Tool for Builtin {
-    fn call<'a>(&'a self, params: &'a Value) -> BoxFuture<'a, Result<Value, String>> {
+    fn call<'a>(&'a self, params: &'a Value) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
             match self {
                 Builtin::Echo => Ok(params.clone()),
@@ -558,7 +587,8 @@ impl Tool for Builtin {
                     .get("message")
                     .and_then(Value::as_str)
                     .unwrap_or("failed (builtin fail)")
-                    .to_string()),
+                    .to_string()
+                    .into()),
             }
         })
     }
@@ -689,7 +719,10 @@ mod tests {
             call("text").await.unwrap(),
             json!({"output": "hello\nworld"})
         );
-        assert_eq!(call("bad").await.unwrap_err(), "exit status 3: oops");
+        assert_eq!(
+            call("bad").await.unwrap_err(),
+            ToolError::from("exit status 3: oops".to_string())
+        );
         assert_eq!(call("env").await.unwrap(), json!({"v": "from-toml"}));
         assert!(
             !tools.get("env").unwrap().describe().contains("from-toml"),

@@ -80,6 +80,9 @@ pub enum Failure {
     Error,
     /// The call ran past `timeout_seconds`.
     Timeout,
+    /// The call did not properly reach the tool (an MCP protocol error, parameters that break
+    /// the tool's schema): not retried unless asked.
+    Protocol,
 }
 
 impl RetryPolicy {
