@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::{Workdir, run_ok};
+use crate::run::run;
 
 /// The reference servers, pinned.
 const PACKAGES: [&str; 2] = ["mcp-server-time==2026.10.19", "mcp-server-git==2026.10.19"];
@@ -78,22 +79,6 @@ fn python() -> String {
     venv().join("bin/python").display().to_string()
 }
 
-fn run_json(w: &Workdir, args: &[&str]) -> (i32, Value) {
-    let out = w
-        .patterns()
-        .args(["run", "flow.json", "--json"])
-        .args(args)
-        .output()
-        .unwrap();
-    let state = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON ({e}); stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap(), state)
-}
-
 #[test]
 fn the_time_server_feeds_one_call_into_the_next_and_the_run_log_mines_back() {
     let w = Workdir::new();
@@ -116,7 +101,7 @@ fn the_time_server_feeds_one_call_into_the_next_and_the_run_log_mines_back() {
         .to_string(),
     );
     for zone in ["Europe/Paris", "America/New_York"] {
-        let (code, state) = run_json(
+        let (code, state) = run(
             &w,
             &["--var", &format!("zone={zone}"), "--run-log", "runs.csv"],
         );
@@ -202,7 +187,7 @@ fn a_git_review_runs_on_the_git_server_bound_whole() {
         ]})
         .to_string(),
     );
-    let (code, state) = run_json(&w, &["--var", &format!("repo={}", repo.display())]);
+    let (code, state) = run(&w, &["--var", &format!("repo={}", repo.display())]);
     assert_eq!(code, 0, "{state:#}");
     let text = |step: &str| {
         state["steps"][step]["result"]["text"]
@@ -323,7 +308,7 @@ fn a_timeout_cancels_the_request_and_the_server_is_told() {
         &w,
         json!([{"step_id": "wait", "tool_name": "slow", "parameters": {"seconds": 30}, "timeout_seconds": 1}]),
     );
-    let (code, state) = run_json(&w, &[]);
+    let (code, state) = run(&w, &[]);
     assert_eq!(code, 1);
     assert_eq!(state["steps"]["wait"]["error"], "timed out after 1 s");
     for _ in 0..50 {
@@ -342,7 +327,7 @@ fn a_failing_mcp_tool_is_retried() {
         &w,
         json!([{"step_id": "f", "tool_name": "flaky", "parameters": {"failures": 2}, "retry_count": 2}]),
     );
-    let (code, state) = run_json(&w, &["--run-log", "runs.csv"]);
+    let (code, state) = run(&w, &["--run-log", "runs.csv"]);
     assert_eq!(code, 0, "{state:#}");
     assert_eq!(state["steps"]["f"]["attempts"], 3);
     assert_eq!(
@@ -369,7 +354,7 @@ fn a_server_that_exits_mid_run_fails_the_next_call_clearly() {
         ]),
     );
     // One at a time, in order: the server dies before `after` is called.
-    let (code, state) = run_json(&w, &["--max-parallel", "1"]);
+    let (code, state) = run(&w, &["--max-parallel", "1"]);
     assert_eq!(code, 1, "{state:#}");
     assert_eq!(state["steps"]["boom"]["status"], "failed");
     let after = state["steps"]["after"]["error"].as_str().unwrap();
@@ -393,7 +378,7 @@ fn protocol_failures_are_not_retried_unless_asked() {
         ])
     };
     own_server(&w, steps(json!({"initial_delay_seconds": 0.01})));
-    let (code, state) = run_json(&w, &[]);
+    let (code, state) = run(&w, &[]);
     assert_eq!(code, 1);
     assert_eq!(state["steps"]["two"]["attempts"], 1, "{state:#}");
     assert_eq!(
@@ -404,6 +389,6 @@ fn protocol_failures_are_not_retried_unless_asked() {
         &w,
         steps(json!({"initial_delay_seconds": 0.01, "retry_on": ["protocol"]})),
     );
-    let (_, state) = run_json(&w, &[]);
+    let (_, state) = run(&w, &[]);
     assert_eq!(state["steps"]["two"]["attempts"], 3, "asked for: {state:#}");
 }

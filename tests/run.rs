@@ -68,7 +68,7 @@ fn calls_of<'a>(calls: &'a [Value], tool: &str) -> Vec<&'a Value> {
 }
 
 /// `patterns run flow.json --json` with `args`; the exit code and the parsed state.
-fn run(w: &Workdir, args: &[&str]) -> (i32, Value) {
+pub fn run(w: &Workdir, args: &[&str]) -> (i32, Value) {
     let out = w
         .patterns()
         .args(["run", "flow.json", "--json"])

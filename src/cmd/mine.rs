@@ -508,15 +508,7 @@ fn plural(n: usize) -> &'static str {
 /// `a → {b ∥ c} → d`: the chain, with a parallel block in braces.
 fn chain(w: &Workflow, log: &EventLog) -> String {
     let names: Vec<&str> = log.names(&w.mined.pattern).collect();
-    match &w.block {
-        Some(b) => {
-            let mut parts: Vec<String> = names[..b.start].iter().map(|s| s.to_string()).collect();
-            parts.push(format!("{{{}}}", names[b.clone()].join(" ∥ ")));
-            parts.extend(names[b.end..].iter().map(|s| s.to_string()));
-            parts.join(" → ")
-        }
-        None => names.join(" → "),
-    }
+    template::chain_text(&names, w.block.clone())
 }
 
 fn summary(

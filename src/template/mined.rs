@@ -111,6 +111,20 @@ pub fn step_ids(tools: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// `a → {b ∥ c} → d`: a chain, with its parallel block in braces.
+pub fn chain_text(chain: &[impl AsRef<str>], block: Option<std::ops::Range<usize>>) -> String {
+    let names: Vec<&str> = chain.iter().map(AsRef::as_ref).collect();
+    match block {
+        Some(b) => {
+            let mut parts: Vec<String> = names[..b.start].iter().map(|s| s.to_string()).collect();
+            parts.push(format!("{{{}}}", names[b.clone()].join(" ∥ ")));
+            parts.extend(names[b.end..].iter().map(|s| s.to_string()));
+            parts.join(" → ")
+        }
+        None => names.join(" → "),
+    }
+}
+
 /// The template of a mined chain: each stage depends on the one before, where a stage is one
 /// step or the parallel group; data edges always point to an earlier stage, so the stage edges
 /// are their transitive reduction too.
@@ -146,16 +160,7 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
             compensate: None,
         })
         .collect();
-    let shown: Vec<String> = match &block {
-        Some(b) => {
-            let mut parts: Vec<String> = chain[..b.start].to_vec();
-            parts.push(format!("{{{}}}", chain[b.clone()].join(" ∥ ")));
-            parts.extend(chain[b.end..].iter().cloned());
-            parts
-        }
-        None => chain.to_vec(),
-    };
-    let mut description = format!("{} (mined)", shown.join(" → "));
+    let mut description = format!("{} (mined)", chain_text(chain, block.clone()));
     if !stats.variables.is_empty() {
         description.push_str(&format!(
             "; give {}",
