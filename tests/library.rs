@@ -390,3 +390,32 @@ fn durations_and_retries_in_the_log_reach_the_template() {
         "order keys are not times"
     );
 }
+
+#[test]
+fn validate_reports_placeholders_and_conditions_that_do_not_parse() {
+    let w = Workdir::new();
+    std::fs::create_dir(w.path("lib")).unwrap();
+    w.write(
+        "lib/broken_syntax.json",
+        r#"{"name": "broken_syntax", "steps": [
+            {"step_id": "a", "tool_name": "t", "parameters": {"x": ["ok {{v}}", "{{v"]}, "condition": "{{v}} =="}
+        ]}"#,
+    );
+    let out = w
+        .patterns()
+        .args(["library", "validate", "--library", "lib"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "step 'a', parameter 'x': expected '}}', found the end at character 3 of \"{{v\""
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("step 'a', condition: expected a value, found the end"),
+        "{stderr}"
+    );
+}

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::expr::{Condition, Reference, Text};
 use super::tools::Toolbox;
-use crate::template::{OnError, WorkflowTemplate, problems};
+use crate::template::{OnError, WorkflowTemplate, cycle, problems};
 
 /// A template that passed every check, with its variables.
 #[derive(Debug, Clone)]
@@ -37,7 +37,6 @@ impl Plan {
         tools: &Toolbox,
     ) -> Result<Plan, PlanError> {
         let mut out = problems(&template);
-        let structural = !out.is_empty();
         let t = &template;
         let ids: HashSet<&str> = t.steps.iter().map(|s| s.step_id.as_str()).collect();
         let fallbacks: HashSet<&str> = t
@@ -68,9 +67,9 @@ impl Plan {
             ));
         }
 
-        // Placeholders and conditions: they parse, their steps come before them, their
-        // variables are given.
-        let ancestors = if structural {
+        // Placeholders and conditions: their steps come before them, their variables are
+        // given. Ancestors cannot be followed round a circle (reported above).
+        let ancestors = if cycle(t).is_some() {
             HashMap::new()
         } else {
             ancestors(t)
@@ -80,23 +79,19 @@ impl Plan {
             let mut refs: Vec<(String, Reference)> = Vec::new();
             for (name, value) in &s.parameters {
                 let what = format!("parameter '{name}'");
-                text_references(&s.step_id, &what, value, &mut refs, &mut out);
+                text_references(&what, value, &mut refs);
             }
-            if let Some(c) = &s.condition {
-                match Condition::parse(c) {
-                    Ok(parsed) => refs.extend(
-                        parsed
-                            .references()
-                            .into_iter()
-                            .map(|r| ("condition".to_string(), r)),
-                    ),
-                    Err(e) => out.push(format!("step '{}', condition: {e}", s.step_id)),
-                }
+            if let Some(Ok(c)) = s.condition.as_deref().map(Condition::parse) {
+                refs.extend(
+                    c.references()
+                        .into_iter()
+                        .map(|r| ("condition".to_string(), r)),
+                );
             }
             let compensation_refs = refs.len();
             for (name, value) in s.compensate.iter().flat_map(|c| &c.parameters) {
                 let what = format!("compensate parameter '{name}'");
-                text_references(&s.step_id, &what, value, &mut refs, &mut out);
+                text_references(&what, value, &mut refs);
             }
             for (i, (what, r)) in refs.into_iter().enumerate() {
                 let root = r.path.root.as_str();
@@ -177,30 +172,22 @@ fn bound_list(tools: &Toolbox) -> String {
     }
 }
 
-/// The references of every string inside `value`, labelled `what`; parse errors go to `out`.
-fn text_references(
-    step: &str,
-    what: &str,
-    value: &Value,
-    refs: &mut Vec<(String, Reference)>,
-    out: &mut Vec<String>,
-) {
+/// The references of every string inside `value`, labelled `what`. Strings that do not parse
+/// have none here: the template's checks report them.
+fn text_references(what: &str, value: &Value, refs: &mut Vec<(String, Reference)>) {
     match value {
-        Value::String(text) => match Text::parse(text) {
-            Ok(parsed) => refs.extend(
-                parsed
-                    .references()
-                    .into_iter()
-                    .map(|r| (what.to_string(), r)),
-            ),
-            Err(e) => out.push(format!("step '{step}', {what}: {e}")),
-        },
-        Value::Array(a) => a
-            .iter()
-            .for_each(|v| text_references(step, what, v, refs, out)),
-        Value::Object(o) => o
-            .values()
-            .for_each(|v| text_references(step, what, v, refs, out)),
+        Value::String(text) => {
+            if let Ok(parsed) = Text::parse(text) {
+                refs.extend(
+                    parsed
+                        .references()
+                        .into_iter()
+                        .map(|r| (what.to_string(), r)),
+                );
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| text_references(what, v, refs)),
+        Value::Object(o) => o.values().for_each(|v| text_references(what, v, refs)),
         _ => {}
     }
 }
@@ -349,18 +336,18 @@ mod tests {
         assert_eq!(
             err.problems,
             [
+                "step 'b', parameter 'title': expected '}}', found the end at character 19 of \"{{a.issues[0].title\"",
+                "step 'b', condition: unexpected '=' at character 16 of \"{{a.success}} === true\"",
                 "tool 'create' (step b) is not bound in tools.toml (bound: list)",
                 "tool 'undo' (step c) is not bound in tools.toml (bound: list)",
                 "step 'a', parameter 'x': {{b.url}} reads step 'b', which 'a' does not depend on",
-                "step 'b', parameter 'title': expected '}}', found the end at character 19 of \"{{a.issues[0].title\"",
-                "step 'b', condition: unexpected '=' at character 16 of \"{{a.success}} === true\"",
                 "variable 'owner' is not given (used by b); pass --var owner=...",
                 "variable 'repo' is not given (used by a, c); pass --var repo=...",
             ]
         );
         assert!(
             err.to_string()
-                .starts_with("workflow 'w' cannot run:\n  - tool 'create'")
+                .starts_with("workflow 'w' cannot run:\n  - step 'b', parameter 'title'")
         );
     }
 

@@ -15,4 +15,4 @@ pub use mined::{ChainStats, chain_text, from_chain, name, slug, step_ids};
 pub use model::{
     Action, Failure, Metadata, OnError, RetryPolicy, Source, WorkflowStep, WorkflowTemplate,
 };
-pub use validate::{is_safe_name, problems};
+pub use validate::{cycle, is_safe_name, problems};

@@ -2,7 +2,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use serde_json::Value;
+
 use super::model::{OnError, WorkflowTemplate};
+use crate::executor::expr::{Condition, Text};
 
 /// Whether `name` can be a library file name: letters, digits, `_`, `-` and `.`, not starting
 /// with a dot, at most 200 characters. Rules out `../x`, slashes and control characters.
@@ -48,6 +51,25 @@ pub fn problems(t: &WorkflowTemplate) -> Vec<String> {
         }
         if s.tool_name.trim().is_empty() {
             out.push(format!("step '{}' has no tool_name", s.step_id));
+        }
+    }
+    // Placeholders and conditions parse.
+    for s in &t.steps {
+        let compensate = s.compensate.iter().flat_map(|c| &c.parameters);
+        let texts = s
+            .parameters
+            .iter()
+            .map(|(k, v)| (format!("parameter '{k}'"), v))
+            .chain(compensate.map(|(k, v)| (format!("compensate parameter '{k}'"), v)));
+        for (what, value) in texts {
+            for text in strings(value) {
+                if let Err(e) = Text::parse(text) {
+                    out.push(format!("step '{}', {what}: {e}", s.step_id));
+                }
+            }
+        }
+        if let Some(Err(e)) = s.condition.as_deref().map(Condition::parse) {
+            out.push(format!("step '{}', condition: {e}", s.step_id));
         }
     }
     let ids: HashSet<&str> = t.steps.iter().map(|s| s.step_id.as_str()).collect();
@@ -106,8 +128,18 @@ pub fn problems(t: &WorkflowTemplate) -> Vec<String> {
     out
 }
 
+/// Every string inside a JSON value.
+fn strings(value: &Value) -> Vec<&str> {
+    match value {
+        Value::String(s) => vec![s],
+        Value::Array(a) => a.iter().flat_map(strings).collect(),
+        Value::Object(o) => o.values().flat_map(strings).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// A dependency circle, named from a step back to itself, if there is one.
-fn cycle(t: &WorkflowTemplate) -> Option<Vec<String>> {
+pub fn cycle(t: &WorkflowTemplate) -> Option<Vec<String>> {
     // A duplicated step id (reported on its own) gets the dependencies of all its steps.
     let mut deps: HashMap<&str, Vec<&str>> = HashMap::new();
     for s in &t.steps {
