@@ -169,3 +169,28 @@ fn with_logs_the_next_tools_are_counted_in_the_log() {
         "get_user_details_to_get_reservation_details"
     );
 }
+
+#[test]
+fn suggest_from_logs_can_normalise_mcp_names() {
+    let w = Workdir::new();
+    let mut csv = String::from("session_id,timestamp,tool\n");
+    for s in 0..5 {
+        csv.push_str(&format!(
+            "s{s},1,mcp__git__git_status\ns{s},2,git_diff_unstaged\n"
+        ));
+    }
+    let log = w.write("mcp.csv", csv);
+    let out = w
+        .patterns()
+        .args(["suggest", "git_status", "--normalize-mcp", "--logs"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("git_diff_unstaged   100%"), "{stdout}");
+}

@@ -8,7 +8,7 @@ use itertools::Itertools;
 use serde::Serialize;
 
 use super::table::{Table, count};
-use crate::load::{self, LoadOptions};
+use crate::load::{self, LoadOptions, McpNames};
 use crate::mining::{self, MineParams, Sequences};
 use crate::score::{self, Keep};
 use crate::suggest::{self, MatchKind, NextTools};
@@ -39,6 +39,9 @@ pub struct Args {
     /// Mine these logs (with mine's defaults) instead of reading the library
     #[arg(long, num_args = 1.., value_name = "LOGS")]
     logs: Vec<String>,
+    /// With --logs: rewrite MCP tool names logged as mcp__server__tool (as `mine --normalize-mcp`)
+    #[arg(long, value_name = "STYLE", num_args = 0..=1, default_missing_value = "tool", requires = "logs")]
+    normalize_mcp: Option<McpNames>,
     /// How many workflows to show (0 = all)
     #[arg(long, default_value_t = 10, value_name = "N")]
     top: usize,
@@ -182,7 +185,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// counted in the log itself (share of the sessions in which the chain occurs).
 fn from_logs(args: &Args) -> anyhow::Result<(Vec<WorkflowTemplate>, NextTools)> {
     let inputs = load::expand_inputs(&args.logs)?;
-    let (log, report) = load::load(&inputs, &LoadOptions::default(), &|_| {})?;
+    let options = LoadOptions {
+        mcp_names: args.normalize_mcp,
+        ..LoadOptions::default()
+    };
+    let (log, report) = load::load(&inputs, &options, &|_| {})?;
     if report.skipped > 0 {
         eprintln!(
             "warning: skipped {} bad rows (see patterns mine)",
