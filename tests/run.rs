@@ -159,13 +159,7 @@ fn a_flaky_tool_succeeds_on_its_third_attempt_and_every_attempt_is_logged() {
 
 /// Whether a process is gone (a zombie waiting for its parent counts as gone).
 fn gone(pid: &str) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-    }
+    patterns::executor::mcp::exited(pid.parse().expect("a pid"))
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::UsageError;
 use crate::events::EventLog;
 use crate::events::{TimeKind, UNKNOWN_DURATION};
 use crate::load::{self, ColumnNames, LoadOptions, LoadReport, McpNames, REPORTED_BAD_ROWS};
-use crate::mining::{self, MinSupport, MineParams, Sequences};
+use crate::mining::{self, Embedding, MinSupport, MineParams, Sequences};
 use crate::score::{self, Keep};
 use crate::structure::{self, FlowParams, ParallelParams, Workflow};
 use crate::template::{self, ChainStats, Library, SaveOptions};
@@ -365,11 +365,14 @@ fn save(
         .iter()
         .map(|w| {
             let p = &w.mined;
-            let found: Vec<_> = w
-                .orderings
-                .iter()
-                .flat_map(|o| mining::first_embeddings(seqs, o, params.max_gap))
+            // Each ordering's occurrences, scanned once for the figures and the data flow.
+            let occurrences: Vec<(usize, Embedding)> = (w.orderings.iter().enumerate())
+                .flat_map(|(k, o)| {
+                    let found = mining::first_embeddings(seqs, o, params.max_gap);
+                    found.into_iter().map(move |e| (k, e))
+                })
                 .collect();
+            let found: Vec<&Embedding> = occurrences.iter().map(|(_, e)| e).collect();
             let (mut first_seen, mut last_seen) = (None, None);
             if log.time_kind == TimeKind::EpochMicros {
                 first_seen = found
@@ -408,10 +411,9 @@ fn save(
             let chain: Vec<String> = log.names(&p.pattern).map(String::from).collect();
             let (parameters, variables) = structure::infer(
                 w,
-                seqs,
+                &occurrences,
                 log,
                 args.keep_repeats,
-                params.max_gap,
                 &FlowParams {
                     min_share: args.flow_min_share,
                     constant_share: args.flow_constant_share,

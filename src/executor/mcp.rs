@@ -134,8 +134,8 @@ impl Server {
     }
 }
 
-/// Whether process `pid` has ended (gone, or a zombie waiting to be reaped).
-fn exited(pid: i32) -> bool {
+/// Whether process `pid` has ended (gone, or a zombie waiting to be reaped). Linux only.
+pub fn exited(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         Ok(stat) => stat

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::Workflow;
 use crate::events::EventLog;
-use crate::mining::{self, Sequences};
+use crate::mining::Embedding;
 
 /// Evidence thresholds.
 #[derive(Debug, Clone, Copy)]
@@ -56,12 +56,12 @@ type Argument = (usize, String);
 
 /// Per step of the canonical ordering, its arguments and their sources; `None` when the log
 /// has no arguments.
+/// `found` holds the occurrences of the workflow's orderings: (ordering index, occurrence).
 pub fn infer(
     workflow: &Workflow,
-    seqs: &Sequences,
+    found: &[(usize, Embedding)],
     log: &EventLog,
     keep_repeats: bool,
-    max_gap: Option<usize>,
     params: &FlowParams,
 ) -> Option<Vec<IndexMap<String, Source>>> {
     let payloads = log.payloads.as_ref()?;
@@ -73,24 +73,25 @@ pub fn infer(
     // Per occurrence, per step: arguments and result.
     let mut occurrences: Vec<Vec<(Option<Value>, Option<Value>)>> = Vec::new();
     let mut sessions = HashSet::new();
-    for (k, ordering) in workflow.orderings.iter().enumerate() {
-        let canonical = workflow.canonical_index(k);
-        for e in mining::first_embeddings(seqs, ordering, max_gap) {
-            if occurrences.len() >= params.max_occurrences || !sessions.insert(e.session) {
-                continue;
-            }
-            let calls: Vec<_> = log.collapsed(e.session, keep_repeats).collect();
-            let mut row = vec![(None, None); n];
-            for (x, &pos) in e.positions.iter().enumerate() {
-                // The last attempt of a retried call is the one whose result was used.
-                let call = calls[pos].end - 1;
-                row[canonical[x]] = (
-                    parse(&payloads.arguments[call]),
-                    parse(&payloads.results[call]),
-                );
-            }
-            occurrences.push(row);
+    let canonical: Vec<Vec<usize>> = (0..workflow.orderings.len())
+        .map(|k| workflow.canonical_index(k))
+        .collect();
+    for (k, e) in found {
+        let canonical = &canonical[*k];
+        if occurrences.len() >= params.max_occurrences || !sessions.insert(e.session) {
+            continue;
         }
+        let calls: Vec<_> = log.collapsed(e.session, keep_repeats).collect();
+        let mut row = vec![(None, None); n];
+        for (x, &pos) in e.positions.iter().enumerate() {
+            // The last attempt of a retried call is the one whose result was used.
+            let call = calls[pos].end - 1;
+            row[canonical[x]] = (
+                parse(&payloads.arguments[call]),
+                parse(&payloads.results[call]),
+            );
+        }
+        occurrences.push(row);
     }
     if occurrences.is_empty() {
         return None;

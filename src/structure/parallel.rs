@@ -164,25 +164,20 @@ fn sibling(
         if too_rare(sa + sb) {
             continue;
         }
-        let a: BTreeSet<usize> = mining::sessions_with(seqs, p, max_gap)
-            .into_iter()
-            .collect();
-        let b: BTreeSet<usize> = mining::sessions_with(seqs, &swapped, max_gap)
-            .into_iter()
-            .collect();
+        // One scan per ordering: its occurrences give both its sessions and the overlap.
+        let found = [
+            mining::first_embeddings(seqs, p, max_gap),
+            mining::first_embeddings(seqs, &swapped, max_gap),
+        ];
+        let sessions =
+            |k: usize| -> BTreeSet<usize> { found[k].iter().map(|e| e.session).collect() };
+        let (a, b) = (sessions(0), sessions(1));
         let (rare, common) = (a.len().min(b.len()), a.len().max(b.len()));
         let shared = a.intersection(&b).count();
         if rare == 0 || shared as f64 > params.max_shared * rare as f64 {
             continue;
         }
-        let overlap = overlap_share(
-            log,
-            seqs,
-            &[p.clone(), swapped.clone()],
-            w,
-            keep_repeats,
-            max_gap,
-        );
+        let overlap = overlap_share(log, found.iter().flatten(), w, keep_repeats);
         let both_orders = rare as f64 >= params.min_share * common as f64;
         let at_once = overlap.is_some_and(|o| o >= params.min_overlap);
         if !(both_orders || at_once) {
@@ -212,35 +207,31 @@ fn sibling(
     None
 }
 
-/// The share of occurrences (over `orderings`) in which the calls at `w` and `w + 1` overlapped
+/// The share of `occurrences` in which the calls at `w` and `w + 1` overlapped
 /// in time; `None` when the log has no durations or no times.
-fn overlap_share(
+fn overlap_share<'a>(
     log: &EventLog,
-    seqs: &Sequences,
-    orderings: &[Vec<u32>],
+    occurrences: impl Iterator<Item = &'a mining::Embedding>,
     w: usize,
     keep_repeats: bool,
-    max_gap: Option<usize>,
 ) -> Option<f64> {
     let durations = log.durations.as_ref()?;
     if log.time_kind != TimeKind::EpochMicros {
         return None;
     }
     let (mut seen, mut overlapping) = (0usize, 0usize);
-    for o in orderings {
-        for e in mining::first_embeddings(seqs, o, max_gap) {
-            let calls: Vec<_> = log.collapsed(e.session, keep_repeats).collect();
-            // The first call's last attempt, and the second call's first.
-            let first = calls[e.positions[w]].end - 1;
-            let second = calls[e.positions[w + 1]].start;
-            if durations[first] == UNKNOWN_DURATION {
-                continue;
-            }
-            seen += 1;
-            let first_end = log.timestamps[first] + i64::from(durations[first]) * 1_000;
-            if log.timestamps[second] < first_end {
-                overlapping += 1;
-            }
+    for e in occurrences {
+        let calls: Vec<_> = log.collapsed(e.session, keep_repeats).collect();
+        // The first call's last attempt, and the second call's first.
+        let first = calls[e.positions[w]].end - 1;
+        let second = calls[e.positions[w + 1]].start;
+        if durations[first] == UNKNOWN_DURATION {
+            continue;
+        }
+        seen += 1;
+        let first_end = log.timestamps[first] + i64::from(durations[first]) * 1_000;
+        if log.timestamps[second] < first_end {
+            overlapping += 1;
         }
     }
     (seen > 0).then(|| overlapping as f64 / seen as f64)
