@@ -10,7 +10,9 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use patterns::generate::{GenerateParams, generate};
 use patterns::load::{Input, load};
+use patterns::mining::summary::{SummaryParams, summarise};
 use patterns::mining::{MineParams, Sequences, mine};
+use patterns::pipeline::{self, MineOptions};
 use patterns::score::{DEFAULT_TOLERANCE, Keep, rank};
 use polars::prelude::*;
 
@@ -30,6 +32,7 @@ fn bench(c: &mut Criterion) {
             sessions,
             seed: 1,
             payloads: false,
+            ..Default::default()
         },
         file,
     )
@@ -75,6 +78,13 @@ fn bench(c: &mut Criterion) {
     group.bench_function("rank_closed", |b| {
         b.iter(|| black_box(rank(mined.clone(), Keep::Closed, DEFAULT_TOLERANCE)))
     });
+    let summary = SummaryParams {
+        min_support: params.min_support,
+        ..SummaryParams::default()
+    };
+    group.bench_function("summarise", |b| {
+        b.iter(|| black_box(summarise(&seqs, &summary, &|_| {})))
+    });
     group.finish();
 
     let mut group = c.benchmark_group("end_to_end");
@@ -82,17 +92,18 @@ fn bench(c: &mut Criterion) {
         .throughput(events)
         .sample_size(10)
         .measurement_time(Duration::from_secs(30));
-    group.bench_function("load_mine_rank", |b| {
-        b.iter(|| {
-            let (log, _) = load(&inputs, &Default::default(), &|_| {}).unwrap();
-            let seqs = Sequences::new(&log, false);
-            black_box(rank(
-                mine(&seqs, &params, &|| {}),
-                Keep::Closed,
-                DEFAULT_TOLERANCE,
-            ))
-        })
-    });
+    for keep in [Keep::Workflows, Keep::Closed] {
+        let options = MineOptions {
+            keep,
+            ..MineOptions::default()
+        };
+        group.bench_function(format!("load_mine_{keep:?}").to_lowercase(), |b| {
+            b.iter(|| {
+                let (log, _) = load(&inputs, &Default::default(), &|_| {}).unwrap();
+                black_box(pipeline::mine(&log, &options, &|_| {}))
+            })
+        });
+    }
     group.finish();
 }
 

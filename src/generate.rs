@@ -5,6 +5,7 @@ use std::io::Write;
 
 use chrono::{DateTime, SecondsFormat};
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
@@ -17,8 +18,15 @@ pub struct Planted {
     pub tools: &'static [&'static str],
     /// Share of sessions that run it.
     pub weight: f64,
-    /// Sessions it was planted in.
+    /// Sessions it was planted in (started).
     pub sessions: usize,
+    /// Per step of `tools`, the sessions whose run got that far (runs are abandoned on the way).
+    pub funnel: Vec<usize>,
+    /// Share of the runs that stop after each step but the last (5–20 % at noise 1).
+    pub abandon: f64,
+    /// Variants planted in a minority of runs: an extra call after a step, a step skipped.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<PlantedVariant>,
     /// Blocks of tools that run in either order, at overlapping times.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parallel: Vec<Vec<&'static str>>,
@@ -36,20 +44,40 @@ pub struct Planted {
     pub variables: Vec<&'static str>,
 }
 
-/// One planted workflow: its chain, the share of sessions, and where it runs a block in either
-/// order.
+/// A variant planted in a minority of a workflow's runs, and the sessions that ran it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlantedVariant {
+    /// "extra" (`tool` called after `step`) or "skipped" (`step` left out).
+    pub kind: &'static str,
+    pub step: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<&'static str>,
+    pub sessions: usize,
+}
+
+/// One planted workflow: its chain, the share of sessions, where it runs a block in any order,
+/// and how often its runs stop after a step.
 struct Workflow {
     name: &'static str,
     tools: &'static [&'static str],
     weight: f64,
     /// Steps `start..end` run in a random order, overlapping in time.
     parallel: Option<std::ops::Range<usize>>,
+    /// Share of runs abandoned after each step but the last, at noise 1.
+    abandon: f64,
+    /// A minority of runs call this tool right after step `.0`, in this share of the runs.
+    extra: Option<(usize, &'static str, f64)>,
+    /// A minority of runs skip step `.0`, in this share of the runs.
+    skip: Option<(usize, f64)>,
 }
 
-/// The seed's four common workflows, a deployment whose tests and scan run at the same time,
-/// and a fix loop (tests → patch → tests). The searches of `search_report` run one to three
-/// times in a row, which the miner collapses into one step.
-const WORKFLOWS: [Workflow; 6] = [
+/// The seed's four common workflows, a deployment whose tests, scan and lint run at the same
+/// time in any order, a fix loop (tests → patch → tests), a two-step lookup and an eight-step
+/// onboarding. Tools are shared: `send_email` ends the report and the lookup,
+/// `send_notification` the pipeline and the onboarding, `create_item` starts the approval and is
+/// a step of the onboarding. The searches of `search_report` run one to three times in a row with
+/// different queries: repeats that are not retries, which the miner collapses into one step.
+const WORKFLOWS: [Workflow; 8] = [
     Workflow {
         name: "github_pr",
         tools: &[
@@ -57,8 +85,11 @@ const WORKFLOWS: [Workflow; 6] = [
             "github_create_pr",
             "slack_send_message",
         ],
-        weight: 0.27,
+        weight: 0.20,
         parallel: None,
+        abandon: 0.08,
+        extra: None,
+        skip: None,
     },
     Workflow {
         name: "data_pipeline",
@@ -68,8 +99,11 @@ const WORKFLOWS: [Workflow; 6] = [
             "store_data",
             "send_notification",
         ],
-        weight: 0.22,
+        weight: 0.16,
         parallel: None,
+        abandon: 0.12,
+        extra: Some((1, "validate_data", 0.25)),
+        skip: None,
     },
     Workflow {
         name: "approval",
@@ -79,8 +113,11 @@ const WORKFLOWS: [Workflow; 6] = [
             "wait_for_approval",
             "update_item",
         ],
-        weight: 0.17,
+        weight: 0.13,
         parallel: None,
+        abandon: 0.15,
+        extra: None,
+        skip: Some((1, 0.15)),
     },
     Workflow {
         name: "search_report",
@@ -90,8 +127,11 @@ const WORKFLOWS: [Workflow; 6] = [
             "format_report",
             "send_email",
         ],
-        weight: 0.13,
+        weight: 0.11,
         parallel: None,
+        abandon: 0.05,
+        extra: None,
+        skip: None,
     },
     Workflow {
         name: "deploy",
@@ -99,16 +139,50 @@ const WORKFLOWS: [Workflow; 6] = [
             "build_image",
             "run_unit_tests",
             "scan_image",
+            "lint_image",
             "deploy_service",
         ],
         weight: 0.10,
-        parallel: Some(1..3),
+        parallel: Some(1..4),
+        abandon: 0.10,
+        extra: None,
+        skip: None,
     },
     Workflow {
         name: "fix_loop",
         tools: &["run_pytest", "apply_patch", "run_pytest"],
         weight: 0.06,
         parallel: None,
+        abandon: 0.10,
+        extra: None,
+        skip: None,
+    },
+    Workflow {
+        name: "lookup",
+        tools: &["lookup_user", "send_email"],
+        weight: 0.07,
+        parallel: None,
+        abandon: 0.20,
+        extra: None,
+        skip: None,
+    },
+    Workflow {
+        name: "onboarding",
+        tools: &[
+            "create_account",
+            "verify_email",
+            "create_item",
+            "assign_role",
+            "provision_workspace",
+            "grant_access",
+            "schedule_intro",
+            "send_notification",
+        ],
+        weight: 0.08,
+        parallel: None,
+        abandon: 0.05,
+        extra: None,
+        skip: None,
     },
 ];
 
@@ -152,6 +226,7 @@ fn planted_flow(name: &str) -> Flow {
             &[
                 ("run_unit_tests.image", "build_image.image"),
                 ("scan_image.image", "build_image.image"),
+                ("lint_image.image", "build_image.image"),
                 ("deploy_service.image", "build_image.image"),
             ],
             &["deploy_service.env"],
@@ -184,12 +259,28 @@ pub struct GenerateParams {
     pub seed: u64,
     /// Write `arguments` and `result` JSON columns, with values passed between steps.
     pub payloads: bool,
+    /// How messy the log is: 1 is like monitoring logs (other calls between steps, some beyond
+    /// a gap of 2, runs abandoned after 5–20 % of steps, retries), 0 is clean (no abandoned runs,
+    /// no long gaps), 2 twice as messy.
+    pub noise: f64,
+}
+
+impl Default for GenerateParams {
+    fn default() -> GenerateParams {
+        GenerateParams {
+            sessions: 3000,
+            seed: 42,
+            payloads: true,
+            noise: 1.0,
+        }
+    }
 }
 
 /// The ground truth of a generated log.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Truth {
     pub seed: u64,
+    pub noise: f64,
     pub sessions: usize,
     pub events: usize,
     pub workflows: Vec<Planted>,
@@ -237,6 +328,8 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
                 tools: w.tools,
                 weight: w.weight,
                 sessions: 0,
+                funnel: vec![0; w.tools.len()],
+                abandon: (w.abandon * params.noise).min(0.5),
                 parallel: w
                     .parallel
                     .iter()
@@ -247,6 +340,22 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
                     .iter()
                     .enumerate()
                     .any(|(i, t)| w.tools[..i].contains(t)),
+                variants: w
+                    .extra
+                    .map(|(i, tool, _)| PlantedVariant {
+                        kind: "extra",
+                        step: w.tools[i],
+                        tool: Some(tool),
+                        sessions: 0,
+                    })
+                    .into_iter()
+                    .chain(w.skip.map(|(i, _)| PlantedVariant {
+                        kind: "skipped",
+                        step: w.tools[i],
+                        tool: None,
+                        sessions: 0,
+                    }))
+                    .collect(),
                 bindings: bindings.to_vec(),
                 constants: constants.to_vec(),
                 variables: variables.to_vec(),
@@ -275,45 +384,65 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
         for &w in &chosen {
             planted[w].sessions += 1;
             let workflow = &WORKFLOWS[w];
+            let abandon = planted[w].abandon;
             let mut steps: Vec<Call> = payloads(&mut rng, workflow.name)
                 .into_iter()
                 .zip(workflow.tools)
                 .map(|(p, &tool)| Call::new(tool, p))
                 .collect();
             if let Some(block) = workflow.parallel.clone() {
-                if rng.random_bool(0.5) {
-                    steps[block.clone()].reverse();
-                }
+                steps[block.clone()].shuffle(&mut rng);
                 for step in &mut steps[block.start..block.end - 1] {
                     step.overlaps_next = true;
                 }
             }
+            let extra = workflow.extra.filter(|e| rng.random_bool(e.2));
+            let skip = workflow.skip.filter(|s| rng.random_bool(s.1)).map(|s| s.0);
+            let mut ran_variant = false;
             for (i, step) in steps.into_iter().enumerate() {
+                if skip == Some(i) {
+                    ran_variant = true;
+                    continue;
+                }
                 let in_block = workflow
                     .parallel
                     .as_ref()
                     .is_some_and(|b| b.start < i && i < b.end);
                 if i > 0 && !in_block {
-                    // Mostly adjacent, sometimes one or two other calls in between.
+                    // Mostly adjacent, sometimes one or two other calls in between, now and
+                    // then more than a gap of 2 allows.
+                    let long = 0.03 * params.noise;
                     let gap = match rng.random::<f64>() {
+                        x if x < long => rng.random_range(3..6),
                         x if x < 0.70 => 0,
                         x if x < 0.93 => 1,
                         _ => 2,
                     };
                     noise(&mut rng, &mut calls, gap..gap + 1);
                 }
-                let repeats = if step.tool == "web_search" {
-                    rng.random_range(1..=3)
-                } else {
-                    1
-                };
-                for _ in 1..repeats {
-                    calls.push(Call::new(
-                        step.tool,
-                        (step.arguments.clone(), step.result.clone()),
-                    ));
+                planted[w].funnel[i] += 1;
+                if step.tool == "web_search" {
+                    // Searches with other queries before the one whose results are used.
+                    for _ in 1..rng.random_range(1..=3) {
+                        calls.push(Call::new(step.tool, generic(&mut rng)));
+                    }
                 }
+                let last = i + 1 == workflow.tools.len();
+                let leaves_block = !in_block || workflow.parallel.as_ref().is_some_and(|b| i + 1 == b.end);
                 calls.push(step);
+                if let Some((_, tool, _)) = extra.filter(|e| e.0 == i) {
+                    calls.push(Call::new(tool, generic(&mut rng)));
+                    ran_variant = true;
+                }
+                // A run may stop after any step (not inside a parallel stage).
+                if !last && leaves_block && rng.random_bool(abandon) {
+                    break;
+                }
+            }
+            if ran_variant && let Some(v) = planted[w].variants.iter_mut().find(|v| {
+                (v.kind == "extra" && extra.is_some()) || (v.kind == "skipped" && skip.is_some())
+            }) {
+                v.sessions += 1;
             }
             noise(&mut rng, &mut calls, 0..3);
         }
@@ -368,6 +497,7 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
     csv.flush()?;
     Ok(Truth {
         seed: params.seed,
+        noise: params.noise,
         sessions: params.sessions,
         events,
         workflows: planted,
@@ -445,6 +575,7 @@ fn payloads(rng: &mut StdRng, workflow: &str) -> Vec<(Value, Value)> {
                     json!({"passed": rng.random_range(50..500), "failed": 0}),
                 ),
                 (json!({"image": image}), json!({"vulnerabilities": 0})),
+                (json!({"image": image}), json!({"warnings": rng.random_range(0..20)})),
                 (
                     json!({"image": image, "env": "prod"}),
                     json!({"url": format!("https://{service}.example.com"), "revision": rng.random_range(1..1000)}),

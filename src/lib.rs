@@ -10,6 +10,7 @@ pub mod executor;
 pub mod generate;
 pub mod load;
 pub mod mining;
+pub mod pipeline;
 pub mod score;
 pub mod structure;
 pub mod suggest;

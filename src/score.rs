@@ -12,6 +12,9 @@ pub const DEFAULT_TOLERANCE: f64 = 0.05;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Keep {
+    /// The distinct workflows, each whole, with what was folded into them (see
+    /// [`crate::mining::summary`]).
+    Workflows,
     /// Near-closed chains: drop a chain when a longer frequent chain containing it occurs in
     /// almost as many sessions (see `tolerance`).
     Closed,
@@ -24,9 +27,10 @@ impl std::str::FromStr for Keep {
 
     fn from_str(s: &str) -> Result<Keep, String> {
         match s {
+            "workflows" => Ok(Keep::Workflows),
             "closed" => Ok(Keep::Closed),
             "all" => Ok(Keep::All),
-            _ => Err(format!("'{s}' is not one of: closed, all")),
+            _ => Err(format!("'{s}' is not one of: workflows, closed, all")),
         }
     }
 }
@@ -51,8 +55,8 @@ impl Mined {
 /// many sessions. With `tolerance = 0` these are the closed chains of the lattice.
 pub fn rank(mined: Vec<Mined>, keep: Keep, tolerance: f64) -> Vec<Mined> {
     let pruned = match keep {
-        Keep::All => vec![false; mined.len()],
         Keep::Closed => fragments(&mined, tolerance),
+        Keep::All | Keep::Workflows => vec![false; mined.len()],
     };
     let mut scored: Vec<Mined> = mined
         .into_iter()

@@ -53,13 +53,18 @@ fn find(tools: &[&str], query: &[String]) -> Option<(MatchKind, usize)> {
     last.map(|end| (MatchKind::Gapped, end))
 }
 
-/// The templates that contain `query` in order: prefix matches first, then contiguous, then
-/// gapped; within a kind by score (descending), then name.
+/// The templates that contain `query` in order and are more than the query itself: those that
+/// go on after it first, then those that end with it; prefix matches first, then contiguous,
+/// then gapped; within a kind by score (descending), then name.
 pub fn rank<'a>(templates: &'a [WorkflowTemplate], query: &[String]) -> Vec<Suggestion<'a>> {
     let mut found: Vec<Suggestion> = templates
         .iter()
         .filter_map(|t| {
             let tools: Vec<&str> = t.tools().collect();
+            if tools.len() == query.len() {
+                // The query itself, or the query in another order: nothing to suggest.
+                return None;
+            }
             let (kind, end) = find(&tools, query)?;
             Some(Suggestion {
                 template: t,
@@ -70,8 +75,8 @@ pub fn rank<'a>(templates: &'a [WorkflowTemplate], query: &[String]) -> Vec<Sugg
         .collect();
     let score = |s: &Suggestion| s.template.metadata.score.unwrap_or(0.0);
     found.sort_by(|a, b| {
-        a.kind
-            .cmp(&b.kind)
+        (a.remaining.is_empty().cmp(&b.remaining.is_empty()))
+            .then(a.kind.cmp(&b.kind))
             .then(score(b).total_cmp(&score(a)))
             .then_with(|| a.template.name.cmp(&b.template.name))
     });
@@ -155,14 +160,28 @@ mod tests {
         assert_eq!(
             names,
             [
-                ("a_to_d", MatchKind::Prefix),
-                ("x_to_c", MatchKind::Contiguous),
-                ("a_to_b", MatchKind::Gapped)
+                ("a-b-d", MatchKind::Prefix),
+                ("x-a-b-c", MatchKind::Contiguous),
+                ("a-x-b", MatchKind::Gapped)
             ]
         );
         assert_eq!(found[0].remaining, ["d"]);
         assert_eq!(found[1].remaining, ["c"]);
         assert!(found[2].remaining.is_empty());
+    }
+
+    #[test]
+    fn the_query_itself_is_never_suggested_and_continuations_come_first() {
+        let all = [
+            t(&["a", "b"], 900.0),
+            t(&["x", "a", "b"], 500.0),
+            t(&["a", "x", "b", "c"], 10.0),
+        ];
+        let found = rank(&all, &q(&["a", "b"]));
+        let names: Vec<&str> = found.iter().map(|s| s.template.name.as_str()).collect();
+        // a-x-b-c goes on after the chain: first, though gapped and scored lowest; x-a-b ends
+        // with it; a-b is the chain itself.
+        assert_eq!(names, ["a-x-b-c", "x-a-b"]);
     }
 
     #[test]

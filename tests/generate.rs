@@ -37,6 +37,7 @@ fn truth_counts_match_the_log() {
             sessions: 500,
             seed: 5,
             payloads: true,
+            ..Default::default()
         },
         &mut csv,
     )

@@ -11,3 +11,4 @@ mod real_data;
 mod run;
 mod structure;
 mod suggest;
+mod workflows;

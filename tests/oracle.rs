@@ -209,6 +209,7 @@ fn output_is_the_same_for_any_thread_count() {
             sessions: 2000,
             seed: 9,
             payloads: false,
+            ..Default::default()
         },
         &mut text,
     )

@@ -11,7 +11,8 @@ use crate::generate::{GenerateParams, generate};
 #[command(after_help = "\
 Examples:
   patterns generate --sessions 3000 --output data/sample.csv --truth data/sample.truth.json
-  patterns generate --sessions 1000000 --seed 7 --output big.csv")]
+  patterns generate --sessions 1000000 --seed 7 --output big.csv --no-payloads
+  patterns generate --noise 2 --output messy.csv --truth messy.truth.json")]
 pub struct Args {
     /// Number of sessions to generate
     #[arg(long, default_value_t = 3000)]
@@ -28,6 +29,17 @@ pub struct Args {
     /// Leave out the arguments and result columns (smaller files, for benchmarks of mining)
     #[arg(long)]
     no_payloads: bool,
+    /// How messy: 1 = like monitoring logs (calls between steps, some beyond a gap of 2, runs
+    /// abandoned after 5–20 % of steps, retries); 0 = no abandoned runs and no long gaps; 2 = twice as messy
+    #[arg(long, default_value_t = 1.0, value_name = "LEVEL", value_parser = parse_noise)]
+    noise: f64,
+}
+
+fn parse_noise(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=3.0).contains(&f) => Ok(f),
+        _ => Err(format!("'{s}' is not a noise level between 0 and 3")),
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -35,6 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         sessions: args.sessions,
         seed: args.seed,
         payloads: !args.no_payloads,
+        noise: args.noise,
     };
     let truth = if args.output.as_os_str() == "-" {
         generate(params, std::io::stdout().lock())?

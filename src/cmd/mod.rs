@@ -2,6 +2,7 @@
 
 pub mod generate;
 pub mod library;
+mod logargs;
 pub mod mine;
 pub mod run;
 pub mod suggest;

@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use itertools::Itertools;
 use serde::Serialize;
 
+use super::logargs::LogArgs;
 use super::table::{Table, count};
-use crate::load::{self, LoadOptions, McpNames};
-use crate::mining::{self, MineParams, Sequences};
-use crate::score::{self, Keep};
+use crate::load;
+use crate::mining;
+use crate::pipeline::{self, MineOptions};
 use crate::suggest::{self, MatchKind, NextTools};
-use crate::template::{ChainStats, WorkflowTemplate, from_chain, name};
+use crate::template::{WorkflowTemplate, from_chain, name};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -39,9 +40,9 @@ pub struct Args {
     /// Mine these logs (with mine's defaults) instead of reading the library
     #[arg(long, num_args = 1.., value_name = "LOGS")]
     logs: Vec<String>,
-    /// With --logs: rewrite MCP tool names logged as mcp__server__tool (as `mine --normalize-mcp`)
-    #[arg(long, value_name = "STYLE", num_args = 0..=1, default_missing_value = "tool", requires = "logs")]
-    normalize_mcp: Option<McpNames>,
+    /// With --logs: how to read them (as `mine`)
+    #[command(flatten)]
+    input: LogArgs,
     /// How many workflows to show (0 = all)
     #[arg(long, default_value_t = 10, value_name = "N")]
     top: usize,
@@ -181,38 +182,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Templates for every chain mined from `--logs` with mine's defaults, and the next tools
+/// Templates for the workflows mined from `--logs` with mine's defaults, and the next tools
 /// counted in the log itself (share of the sessions in which the chain occurs).
 fn from_logs(args: &Args) -> anyhow::Result<(Vec<WorkflowTemplate>, NextTools)> {
     let inputs = load::expand_inputs(&args.logs)?;
-    let options = LoadOptions {
-        mcp_names: args.normalize_mcp,
-        ..LoadOptions::default()
-    };
-    let (log, report) = load::load(&inputs, &options, &|_| {})?;
-    if report.skipped > 0 {
+    let (log, loaded) = load::load(&inputs, &args.input.load_options(), &|_| {})?;
+    if loaded.skipped > 0 {
         eprintln!(
             "warning: skipped {} bad rows (see patterns mine)",
-            count(report.skipped as u64)
+            count(loaded.skipped as u64)
         );
     }
-    let seqs = Sequences::new(&log, false);
-    let params = MineParams::defaults(log.session_count());
-    let ranked = score::rank(
-        mining::mine(&seqs, &params, &|| {}),
-        Keep::Closed,
-        score::DEFAULT_TOLERANCE,
-    );
-    let mut templates: Vec<WorkflowTemplate> = ranked
+    let options = MineOptions::default();
+    let report = pipeline::mine(&log, &options, &|_| {});
+    let mut templates: Vec<WorkflowTemplate> = report
+        .workflows
         .iter()
-        .map(|p| {
-            let chain: Vec<String> = log.names(&p.pattern).map(String::from).collect();
-            let stats = ChainStats {
-                support: p.support as u64,
-                success_rate: p.success_rate(),
-                score: p.score(),
-                ..Default::default()
-            };
+        .map(|w| {
+            let (chain, stats) = pipeline::template_stats(w, &report, &log, &options);
             from_chain(name(&chain), &chain, &stats)
         })
         .collect();
@@ -225,7 +212,7 @@ fn from_logs(args: &Args) -> anyhow::Result<(Vec<WorkflowTemplate>, NextTools)> 
     let next = match ids {
         None => Vec::new(),
         Some(ids) => {
-            let (support, next) = mining::next_tools(&seqs, &ids, params.max_gap);
+            let (support, next) = mining::next_tools(&report.seqs, &ids, options.max_gap);
             next.into_iter()
                 .map(|(t, n)| {
                     (

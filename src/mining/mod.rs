@@ -9,6 +9,7 @@
 //! No I/O and no polars here; the result does not depend on the number of threads.
 
 mod projection;
+pub mod summary;
 
 use rayon::prelude::*;
 

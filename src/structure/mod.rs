@@ -7,7 +7,8 @@ mod parallel;
 pub use dataflow::{FlowParams, Source, infer, parameters};
 pub use parallel::{ParallelParams, merge_orderings};
 
-use crate::mining::Mined;
+use crate::mining::summary::{Found, Variant};
+use crate::mining::{Embedding, Mined};
 
 /// A mined workflow: a chain, or several orderings of one chain merged.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,11 +17,60 @@ pub struct Workflow {
     pub mined: Mined,
     /// Every ordering merged into it, the canonical one first; one for a plain chain.
     pub orderings: Vec<Vec<u32>>,
-    /// Steps of the canonical ordering that run in either order.
-    pub block: Option<std::ops::Range<usize>>,
+    /// Ranges of steps of the canonical ordering that run in any order (stages of several tools).
+    pub blocks: Vec<std::ops::Range<usize>>,
     /// Share of the block's occurrences whose calls overlapped in time (when the log has
     /// durations).
     pub overlap: Option<f64>,
+    /// What was folded into the workflow, when it was found by the summary.
+    pub folded: Option<Folded>,
+}
+
+/// What the summary folded into a workflow: where its runs stopped and how they differed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Folded {
+    /// Sessions with a run of at least two of its stages.
+    pub sessions: usize,
+    /// Per stage, the sessions whose run reached it.
+    pub funnel: Vec<usize>,
+    /// Per ordering (as in [`Workflow::orderings`]), the sessions whose whole run took it.
+    pub ordering_sessions: Vec<usize>,
+    pub variants: Vec<Variant>,
+    /// The first whole run of each supporting session, positions in canonical step order.
+    pub whole: Vec<Embedding>,
+}
+
+impl From<Found> for Workflow {
+    fn from(f: Found) -> Workflow {
+        let pattern = f.pattern();
+        let blocks = f.blocks();
+        // The canonical ordering first, then the others seen, most common first.
+        let mut orderings = vec![(pattern.clone(), 0)];
+        for (o, n) in f.orderings {
+            match orderings.iter_mut().find(|(p, _)| *p == o) {
+                Some(entry) => entry.1 = n,
+                None => orderings.push((o, n)),
+            }
+        }
+        Workflow {
+            mined: Mined {
+                pattern,
+                support: f.support,
+                occurrences: f.occurrences,
+                successes: f.successes,
+            },
+            orderings: orderings.iter().map(|(o, _)| o.clone()).collect(),
+            blocks,
+            overlap: None,
+            folded: Some(Folded {
+                sessions: f.sessions,
+                funnel: f.funnel,
+                ordering_sessions: orderings.iter().map(|(_, n)| *n).collect(),
+                variants: f.variants,
+                whole: f.whole,
+            }),
+        }
+    }
 }
 
 impl Workflow {
@@ -29,8 +79,9 @@ impl Workflow {
         Workflow {
             orderings: vec![mined.pattern.clone()],
             mined,
-            block: None,
+            blocks: Vec::new(),
             overlap: None,
+            folded: None,
         }
     }
 
@@ -39,12 +90,12 @@ impl Workflow {
         let mut stages = Vec::new();
         let mut i = 0;
         while i < self.mined.pattern.len() {
-            match &self.block {
-                Some(b) if b.start == i => {
+            match self.blocks.iter().find(|b| b.start == i) {
+                Some(b) => {
                     stages.push(b.clone().collect());
                     i = b.end;
                 }
-                _ => {
+                None => {
                     stages.push(vec![i]);
                     i += 1;
                 }

@@ -86,9 +86,9 @@ pub fn merge_orderings(
     }
     let mut out: Vec<Workflow> = workflows.into_iter().flatten().collect();
     // Plain chains that are parts of a merged workflow with about their support are fragments.
-    let merged: Vec<Workflow> = out.iter().filter(|w| w.block.is_some()).cloned().collect();
+    let merged: Vec<Workflow> = out.iter().filter(|w| !w.blocks.is_empty()).cloned().collect();
     out.retain(|w| {
-        w.block.is_some()
+        !w.blocks.is_empty()
             || !merged.iter().any(|big| {
                 big.mined.pattern.len() > w.mined.pattern.len()
                     && big.mined.support as f64 >= (1.0 - params.tolerance) * w.mined.support as f64
@@ -199,8 +199,9 @@ fn sibling(
                 successes: successes.len(),
             },
             orderings: vec![p.clone(), swapped],
-            block: Some(w..w + 2),
+            blocks: vec![w..w + 2],
             overlap,
+            folded: None,
         };
         return Some((j, workflow));
     }

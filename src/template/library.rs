@@ -301,7 +301,9 @@ fn merge(mut t: WorkflowTemplate, stats: &ChainStats, accumulate: bool) -> Workf
     t.description = fresh.description;
     t.steps = fresh.steps;
     t.parallel_groups = fresh.parallel_groups;
-    t.metadata.extra.remove("orderings");
+    for field in super::mined::MINED_FIELDS {
+        t.metadata.extra.remove(field);
+    }
     t.metadata.extra.extend(fresh.metadata.extra);
     t
 }

@@ -18,15 +18,21 @@ pub struct ChainStats {
     pub retries: Vec<u32>,
     /// Mean time of an occurrence (its steps' calls, retries included), when the log has durations.
     pub avg_duration_ms: Option<f64>,
-    /// Steps that run in either order (a parallel group).
-    pub parallel: Option<std::ops::Range<usize>>,
+    /// Ranges of steps that run in any order (parallel groups).
+    pub blocks: Vec<std::ops::Range<usize>>,
     /// Other orderings of the chain merged into it.
     pub orderings: Vec<Vec<String>>,
     /// Per step, its parameters with `{{...}}` bindings (empty: none known).
     pub parameters: Vec<Map<String, Value>>,
     /// The variables a user must give, in order of first use.
     pub variables: Vec<String>,
+    /// What the summary folded into the workflow (its funnel, variants, sessions), as metadata
+    /// fields of their own.
+    pub folded: Map<String, Value>,
 }
+
+/// The metadata fields that `mine` owns besides the figures: refreshed on every re-mine.
+pub const MINED_FIELDS: [&str; 4] = ["orderings", "sessions", "funnel", "variants"];
 
 /// `Take in charge ticket` → `take_in_charge_ticket`: lower-case letters and digits joined by
 /// single underscores.
@@ -45,15 +51,19 @@ pub fn slug(s: &str) -> String {
     out
 }
 
-/// The template name of a chain: `<first>_to_<last>` (one tool: its name), cut to stay a short
-/// file name.
+/// The template name of a chain, from its steps' ids (namespaces that several steps share left
+/// out): up to four steps all of them (`list_issues-create_pr-slack_send_message`), a longer
+/// chain its first two steps, its last and its length (`fetch-check-to-close-9_steps`); cut to
+/// stay a short file name. It depends on the chain alone, so it is stable across re-mines.
 pub fn name(chain: &[String]) -> String {
-    let first = slug(chain.first().map_or("", String::as_str));
-    let name = match chain.last() {
-        Some(last) if chain.len() > 1 => format!("{first}_to_{}", slug(last)),
-        _ => first,
+    let ids = step_ids(chain);
+    let name = match ids.len() {
+        0 => String::new(),
+        1..=4 => ids.join("-"),
+        n => format!("{}-{}-to-{}-{n}_steps", ids[0], ids[1], ids[n - 1]),
     };
     let name: String = name.chars().take(120).collect();
+    let name = name.trim_end_matches(['-', '_']).to_string();
     if name.is_empty() {
         "workflow".into()
     } else {
@@ -111,18 +121,32 @@ pub fn step_ids(tools: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// `a → {b ∥ c} → d`: a chain, with its parallel block in braces.
-pub fn chain_text(chain: &[impl AsRef<str>], block: Option<std::ops::Range<usize>>) -> String {
+/// `a → {b ∥ c} → d`: a chain, with each parallel block in braces.
+pub fn chain_text(chain: &[impl AsRef<str>], blocks: &[std::ops::Range<usize>]) -> String {
     let names: Vec<&str> = chain.iter().map(AsRef::as_ref).collect();
-    match block {
-        Some(b) => {
-            let mut parts: Vec<String> = names[..b.start].iter().map(|s| s.to_string()).collect();
-            parts.push(format!("{{{}}}", names[b.clone()].join(" ∥ ")));
-            parts.extend(names[b.end..].iter().map(|s| s.to_string()));
-            parts.join(" → ")
-        }
-        None => names.join(" → "),
+    stages(names.len(), blocks)
+        .iter()
+        .map(|stage| match stage.len() {
+            1 => names[stage.start].to_string(),
+            _ => format!("{{{}}}", names[stage.clone()].join(" ∥ ")),
+        })
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+/// The stages of a chain of `len` steps: each block one stage, every other step its own.
+fn stages(len: usize, blocks: &[std::ops::Range<usize>]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < len {
+        let end = blocks
+            .iter()
+            .find(|b| b.start == i && b.len() > 1 && b.end <= len)
+            .map_or(i + 1, |b| b.end);
+        out.push(i..end);
+        i = end;
     }
+    out
 }
 
 /// The template of a mined chain: each stage depends on the one before, where a stage is one
@@ -130,19 +154,16 @@ pub fn chain_text(chain: &[impl AsRef<str>], block: Option<std::ops::Range<usize
 /// are their transitive reduction too.
 pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> WorkflowTemplate {
     let ids = step_ids(chain);
-    let block = stats
-        .parallel
-        .clone()
-        .filter(|b| b.end <= chain.len() && b.len() > 1);
+    let stages = stages(chain.len(), &stats.blocks);
     // The steps of the stage before step i.
     let before = |i: usize| -> Vec<String> {
-        let prev = match &block {
-            Some(b) if b.contains(&i) => b.start.checked_sub(1).map(|p| p..p + 1),
-            Some(b) if i == b.end => Some(b.clone()),
-            _ => i.checked_sub(1).map(|p| p..p + 1),
-        };
-        prev.into_iter().flatten().map(|p| ids[p].clone()).collect()
+        let k = stages.iter().position(|s| s.contains(&i)).expect("every step");
+        k.checked_sub(1)
+            .map(|p| stages[p].clone().map(|p| ids[p].clone()).collect())
+            .unwrap_or_default()
     };
+    let blocks: Vec<std::ops::Range<usize>> =
+        stages.iter().filter(|s| s.len() > 1).cloned().collect();
     let steps = chain
         .iter()
         .zip(&ids)
@@ -160,7 +181,7 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
             compensate: None,
         })
         .collect();
-    let mut description = format!("{} (mined)", chain_text(chain, block.clone()));
+    let mut description = format!("{} (mined)", chain_text(chain, &blocks));
     if !stats.variables.is_empty() {
         description.push_str(&format!(
             "; give {}",
@@ -172,7 +193,7 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
                 .join(" ")
         ));
     }
-    let mut extra = Map::new();
+    let mut extra = stats.folded.clone();
     if !stats.orderings.is_empty() {
         extra.insert(
             "orderings".into(),
@@ -183,7 +204,7 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
         name,
         description,
         steps,
-        parallel_groups: block.iter().map(|b| ids[b.clone()].to_vec()).collect(),
+        parallel_groups: blocks.iter().map(|b| ids[b.clone()].to_vec()).collect(),
         retry: None,
         metadata: Metadata {
             source: Source::Mined,
@@ -215,7 +236,7 @@ mod tests {
             "github_create_pr",
             "slack_send_message",
         ]);
-        assert_eq!(name(&c), "github_list_issues_to_slack_send_message");
+        assert_eq!(name(&c), "list_issues-create_pr-slack_send_message");
         assert_eq!(
             step_ids(&c),
             ["list_issues", "create_pr", "slack_send_message"]
@@ -226,7 +247,12 @@ mod tests {
             "Take in charge ticket",
             "3d/render",
         ]);
-        assert_eq!(name(&c), "take_in_charge_ticket_to_3d_render");
+        assert_eq!(
+            name(&c),
+            "take_in_charge_ticket-wait-take_in_charge_ticket_2-s_3d_render"
+        );
+        let long: Vec<String> = (1..=9).map(|i| format!("step{i}")).collect();
+        assert_eq!(name(&long), "step1-step2-to-step9-9_steps");
         assert_eq!(
             step_ids(&c),
             [
@@ -243,14 +269,14 @@ mod tests {
     fn a_taken_name_gets_a_stable_suffix() {
         let c = chain(&["a", "b", "c"]);
         let other = chain(&["a", "x", "c"]);
-        let n1 = unique_name(&c, |n| n == "a_to_c");
-        let n2 = unique_name(&other, |n| n == "a_to_c");
+        let n1 = unique_name(&c, |n| n == "a-b-c");
+        let n2 = unique_name(&other, |n| n == "a-x-c" || n == "a-b-c");
         assert!(
-            n1.starts_with("a_to_c_") && n1.len() == "a_to_c_".len() + 6,
+            n1.starts_with("a-b-c_") && n1.len() == "a-b-c_".len() + 6,
             "{n1}"
         );
         assert_ne!(n1, n2);
-        assert_eq!(n1, unique_name(&c, |n| n == "a_to_c"));
-        assert_eq!(unique_name(&c, |_| false), "a_to_c");
+        assert_eq!(n1, unique_name(&c, |n| n == "a-b-c"));
+        assert_eq!(unique_name(&c, |_| false), "a-b-c");
     }
 }

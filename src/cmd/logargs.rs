@@ -1,0 +1,53 @@
+//! The input flags that every command reading logs shares (`mine`, `suggest --logs`): the
+//! columns, MCP names and strictness, parsed once into [`LoadOptions`].
+
+use crate::load::{ColumnNames, LoadOptions, McpNames};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Column holding the session id
+    #[arg(long, value_name = "NAME", help_heading = "Columns")]
+    session_col: Option<String>,
+    /// Column holding the timestamp
+    #[arg(long, value_name = "NAME", help_heading = "Columns")]
+    timestamp_col: Option<String>,
+    /// Column holding the tool name
+    #[arg(long, value_name = "NAME", help_heading = "Columns")]
+    tool_col: Option<String>,
+    /// Column holding the success flag (a column named 'error' means: empty = success)
+    #[arg(long, value_name = "NAME", help_heading = "Columns")]
+    success_col: Option<String>,
+    /// Column holding each call's duration in milliseconds (optional; feeds avg_duration_ms)
+    #[arg(long, value_name = "NAME", help_heading = "Columns")]
+    duration_col: Option<String>,
+    /// Rewrite MCP tool names logged as mcp__server__tool as `tool` (default) or `server.tool`
+    #[arg(long, value_name = "STYLE", num_args = 0..=1, default_missing_value = "tool", help_heading = "Columns")]
+    normalize_mcp: Option<McpNames>,
+    /// Column holding each call's arguments as JSON text (optional; feeds data flow)
+    #[arg(long, value_name = "NAME", help_heading = "Columns")]
+    arguments_col: Option<String>,
+    /// Column holding each call's result as JSON text (optional; feeds data flow)
+    #[arg(long, value_name = "NAME", help_heading = "Columns")]
+    result_col: Option<String>,
+    /// Stop with exit code 2 at the first bad row instead of skipping and counting bad rows
+    #[arg(long)]
+    strict: bool,
+}
+
+impl LogArgs {
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            columns: ColumnNames {
+                session: self.session_col.clone(),
+                timestamp: self.timestamp_col.clone(),
+                tool: self.tool_col.clone(),
+                success: self.success_col.clone(),
+                duration: self.duration_col.clone(),
+                arguments: self.arguments_col.clone(),
+                result: self.result_col.clone(),
+            },
+            strict: self.strict,
+            mcp_names: self.normalize_mcp,
+        }
+    }
+}

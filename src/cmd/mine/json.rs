@@ -1,0 +1,143 @@
+//! `patterns mine --json`: the input, the settings, and the workflows with everything folded
+//! into them.
+
+use std::io::Write;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::events::EventLog;
+use crate::load::LoadReport;
+use crate::pipeline::{self, MineOptions, MineReport};
+use crate::score::Keep;
+use crate::structure::Workflow;
+
+pub fn write(
+    out: &mut impl Write,
+    loaded: &LoadReport,
+    log: &EventLog,
+    report: &MineReport,
+    options: &MineOptions,
+    shown: &[Workflow],
+) -> anyhow::Result<()> {
+    let parallel = options.parallel.unwrap_or_default();
+    let json = JsonOutput {
+        input: JsonInput {
+            files: &loaded.files,
+            rows: loaded.rows,
+            skipped: loaded.skipped,
+            sessions: log.session_count(),
+            tools: log.tool_names.len(),
+            calls: log.event_count(),
+            calls_after_collapsing: report.seqs.event_count(),
+        },
+        settings: JsonSettings {
+            min_support: report.min_support,
+            min_len: options.min_len,
+            max_len: options.max_len,
+            max_gap: options.max_gap,
+            keep_repeats: options.keep_repeats,
+            keep: options.keep,
+            continuation: options.continuation,
+            closed_tolerance: options.closed_tolerance,
+            parallel: options.parallel.is_some(),
+            parallel_min_share: parallel.min_share,
+            parallel_min_overlap: parallel.min_overlap,
+            flow_min_share: options.flow.min_share,
+            flow_constant_share: options.flow.constant_share,
+        },
+        frequent: report.frequent,
+        kept: report.workflows.len(),
+        patterns: shown.iter().map(|w| JsonPattern::new(w, log)).collect(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &json)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct JsonOutput<'a> {
+    input: JsonInput<'a>,
+    settings: JsonSettings,
+    /// With --keep closed|all: frequent chains before pruning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frequent: Option<usize>,
+    /// Workflows (chains) found, of which `patterns` holds the top ones.
+    kept: usize,
+    patterns: Vec<JsonPattern<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonInput<'a> {
+    files: &'a [String],
+    rows: usize,
+    skipped: usize,
+    sessions: usize,
+    tools: usize,
+    calls: usize,
+    calls_after_collapsing: usize,
+}
+
+#[derive(Serialize)]
+struct JsonSettings {
+    min_support: usize,
+    min_len: usize,
+    max_len: usize,
+    max_gap: Option<usize>,
+    keep_repeats: bool,
+    keep: Keep,
+    continuation: f64,
+    closed_tolerance: f64,
+    parallel: bool,
+    parallel_min_share: f64,
+    parallel_min_overlap: f64,
+    flow_min_share: f64,
+    flow_constant_share: f64,
+}
+
+#[derive(Serialize)]
+struct JsonPattern<'a> {
+    pattern: Vec<&'a str>,
+    /// The steps by stage: a stage of several tools runs them in any order.
+    stages: Vec<Vec<&'a str>>,
+    support: usize,
+    occurrences: u64,
+    success_rate: f64,
+    score: f64,
+    /// The tools that run in any order, one list per stage of several tools.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    parallel: Vec<Vec<&'a str>>,
+    /// Every ordering merged into this workflow (support and success count them all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    orderings: Option<Vec<Vec<&'a str>>>,
+    /// Share of the block's occurrences whose calls overlapped in time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    overlap: Option<f64>,
+    /// With --keep workflows: sessions, funnel, variants.
+    #[serde(flatten)]
+    folded: Map<String, Value>,
+}
+
+impl<'a> JsonPattern<'a> {
+    fn new(w: &Workflow, log: &'a EventLog) -> JsonPattern<'a> {
+        let p = &w.mined;
+        let pattern: Vec<&str> = log.names(&p.pattern).collect();
+        JsonPattern {
+            stages: w
+                .stages()
+                .iter()
+                .map(|s| s.iter().map(|&i| pattern[i]).collect())
+                .collect(),
+            parallel: w.blocks.iter().map(|b| pattern[b.clone()].to_vec()).collect(),
+            orderings: (w.orderings.len() > 1)
+                .then(|| w.orderings.iter().map(|o| log.names(o).collect()).collect()),
+            overlap: w.overlap.map(|o| (o * 1000.0).round() / 1000.0),
+            folded: pipeline::folded_fields(w, log),
+            pattern,
+            support: p.support,
+            occurrences: p.occurrences,
+            success_rate: p.success_rate(),
+            score: p.score(),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! `patterns mine`'s table: one row per workflow, its funnel and main variants below it, and a
+//! summary line.
+
+use std::io::Write;
+use std::time::Duration;
+
+use super::plural;
+use crate::cmd::table::{Table, count};
+use crate::events::EventLog;
+use crate::load::LoadReport;
+use crate::pipeline::{self, MineReport};
+use crate::structure::Workflow;
+
+/// Variants shown under a workflow; `--json` has them all.
+const SHOWN_VARIANTS: usize = 3;
+
+pub fn write(
+    out: &mut impl Write,
+    loaded: &LoadReport,
+    log: &EventLog,
+    report: &MineReport,
+    shown: &[Workflow],
+    elapsed: Duration,
+) -> std::io::Result<()> {
+    let summarised = report.frequent.is_none();
+    let mut columns = vec![
+        ("rank", true),
+        ("support", true),
+        ("success", true),
+        ("score", true),
+    ];
+    if summarised {
+        columns.push(("sessions", true));
+    }
+    columns.push((if summarised { "workflow" } else { "chain" }, false));
+    let mut table = Table::new(&columns);
+    // Lines under a row: they go after it, indented to the chain's column.
+    let mut details: Vec<Vec<String>> = Vec::new();
+    for (i, w) in shown.iter().enumerate() {
+        let p = &w.mined;
+        let mut row = vec![
+            (i + 1).to_string(),
+            count(p.support as u64),
+            format!("{:.1}%", p.success_rate() * 100.0),
+            count(p.successes as u64),
+        ];
+        if let Some(f) = &w.folded {
+            row.push(count(f.sessions as u64));
+        }
+        row.push(pipeline::stage_names(w, log).join(" → "));
+        table.push(row);
+        details.push(detail_lines(w, log));
+    }
+    if !shown.is_empty() {
+        let rendered = table.render();
+        let mut lines = rendered.lines();
+        let header = lines.next().unwrap_or_default();
+        // The detail lines start where the last column does.
+        let indent = header.rfind(if summarised { "workflow" } else { "chain" }).unwrap_or(0);
+        writeln!(out, "{header}")?;
+        for (line, extra) in lines.zip(&details) {
+            writeln!(out, "{line}")?;
+            for d in extra {
+                writeln!(out, "{:indent$}{d}", "")?;
+            }
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "{}", summary(loaded, log, report, shown.len(), elapsed))
+}
+
+/// `funnel: a 120 · b 110 · c 95` and `variants: without b 12 · + x after a 9 · …`.
+fn detail_lines(w: &Workflow, log: &EventLog) -> Vec<String> {
+    let Some(f) = &w.folded else {
+        return Vec::new();
+    };
+    let stages = pipeline::stage_names(w, log);
+    let mut lines = vec![format!(
+        "funnel: {}",
+        stages
+            .iter()
+            .zip(&f.funnel)
+            .map(|(s, n)| format!("{s} {}", count(*n as u64)))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    )];
+    if !f.variants.is_empty() {
+        let mut text: Vec<String> = f
+            .variants
+            .iter()
+            .take(SHOWN_VARIANTS)
+            .map(|v| {
+                format!(
+                    "{} {}",
+                    pipeline::variant_text(&v.change, w, log),
+                    count(v.sessions as u64)
+                )
+            })
+            .collect();
+        if f.variants.len() > SHOWN_VARIANTS {
+            text.push(format!("{} more in --json", f.variants.len() - SHOWN_VARIANTS));
+        }
+        lines.push(format!("variants: {}", text.join(" · ")));
+    }
+    lines
+}
+
+fn summary(
+    loaded: &LoadReport,
+    log: &EventLog,
+    report: &MineReport,
+    shown: usize,
+    elapsed: Duration,
+) -> String {
+    // "1,234 sessions", "1 session".
+    let n = |n: usize, what: &str| format!("{} {what}{}", count(n as u64), plural(n));
+    let found = match report.frequent {
+        None => n(report.workflows.len(), "workflow"),
+        Some(frequent) => format!(
+            "{} kept of {} frequent",
+            n(report.workflows.len(), "chain"),
+            count(frequent as u64)
+        ),
+    };
+    format!(
+        "{} · {} ({} skipped) · {} · {} · min support {} · {found}, {shown} shown · {:.2} s",
+        n(loaded.files.len(), "file"),
+        n(loaded.rows, "row"),
+        count(loaded.skipped as u64),
+        n(log.session_count(), "session"),
+        n(log.tool_names.len(), "tool"),
+        count(report.min_support as u64),
+        elapsed.as_secs_f64()
+    )
+}

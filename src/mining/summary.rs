@@ -1,0 +1,1035 @@
+//! The distinct workflows of a log, each whole: a greedy cover of the sessions by workflows.
+//!
+//! Enumerating every frequent window and pruning afterwards keeps the pieces of a workflow
+//! whenever its whole is broken in a few runs (an abandoned run, a long gap), and explodes on
+//! long processes. Instead, as SQS (Tatti & Vreeken, KDD 2012) covers a sequence database with
+//! the patterns that explain it best, one workflow at a time is grown from the strongest pair
+//! of the calls no workflow explains yet, and then its runs are taken out of the log:
+//!
+//! 1. **Seed**: the pair `a → b` (at most `max_gap` calls apart) that occurs in the most sessions,
+//!    among the pairs where one tool mostly leads to the other (`b` follows in `continuation` of
+//!    the sessions with `a`, or `a` precedes in that share of the sessions with `b`).
+//! 2. **Grow**: a step is added (before, after, or between two steps) when it is there in
+//!    `continuation` of the runs of the workflow so far — by default most of them. A tool that
+//!    runs before a stage in some runs and after it in others (each order in at least
+//!    `order_share` of the other's runs) joins the stage: a stage is a set of tools in any order,
+//!    of any width. No length cap: a process is grown as long as its runs go on together.
+//! 3. **Cover**: every run of the workflow (at least two of its stages, one stage may be
+//!    skipped) is taken out of the log with the calls between its steps; the next seed is
+//!    found among what is left. A run that stops early counts in the funnel; what the runs did
+//!    differently (a skipped step, an extra call, another order) is counted as a variant.
+//!
+//! The one knob is `continuation`: the share of runs that must go on with a step for it to be
+//! part of the workflow. A step that fewer runs take is a variant, not a new workflow, and a
+//! piece of a workflow is never found on its own because its calls are already explained.
+//!
+//! The result does not depend on the number of threads.
+
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::{Embedding, OK, Sequences, TOOL, retries_of};
+
+/// Two orders of two tools that come together in more than this share of the rarer order's
+/// sessions (or runs) are a loop, not a stage: concurrency runs one order per run.
+const LOOP_SHARE: f64 = 0.5;
+
+/// Per (slot, tool), over the whole runs: runs with the tool there, and for joins the runs with
+/// it before the stage, after it, and on both sides.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    runs: usize,
+    before: usize,
+    after: usize,
+    both: usize,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, o: Tally) {
+        self.runs += o.runs;
+        self.before += o.before;
+        self.after += o.after;
+        self.both += o.both;
+    }
+}
+
+/// How workflows are grown.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SummaryParams {
+    /// Most other calls between two consecutive steps of a run; `None` for no limit.
+    pub max_gap: Option<usize>,
+    /// Fewest sessions a workflow must run whole in.
+    pub min_support: usize,
+    /// Share of a workflow's runs that must go on with a step for it to be part of the workflow.
+    pub continuation: f64,
+    /// A tool joins a stage when it runs before it in at least this share of the runs where it
+    /// runs after it, and the other way round; 1.0 or more: no stages of several tools.
+    pub order_share: f64,
+    /// Steps at most (a guard against runaway growth on pathological logs).
+    pub max_steps: usize,
+}
+
+impl Default for SummaryParams {
+    fn default() -> SummaryParams {
+        SummaryParams {
+            max_gap: Some(2),
+            min_support: 5,
+            continuation: 0.5,
+            order_share: 0.2,
+            max_steps: 64,
+        }
+    }
+}
+
+/// A workflow found in the log, with what its runs did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// Stages in order; the tools of a stage run in any order (most common order first).
+    pub stages: Vec<Vec<u32>>,
+    /// Sessions with a whole run (every stage, no step skipped).
+    pub support: usize,
+    /// Sessions with a whole run in which every step succeeded.
+    pub successes: usize,
+    /// Whole runs.
+    pub occurrences: u64,
+    /// Sessions with a run of at least two stages (whole, stopped early, or with a step skipped).
+    pub sessions: usize,
+    /// Per stage, the sessions whose run reached it (ran its tools).
+    pub funnel: Vec<usize>,
+    /// What runs did differently, most sessions first.
+    pub variants: Vec<Variant>,
+    /// Per flat ordering of the steps seen in whole runs, its sessions; the most common first.
+    pub orderings: Vec<(Vec<u32>, usize)>,
+    /// The first whole run of each supporting session, positions in canonical step order (the
+    /// flattened stages).
+    pub whole: Vec<Embedding>,
+}
+
+/// A way in which runs of a workflow differ from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The stage at this index was skipped; the run went on with the next one.
+    Skipped(usize),
+    /// This tool was called between the stage at this index and the next one (or after the last).
+    Extra { after: usize, tool: u32 },
+    /// A chain found among the calls no workflow explained that repeats this one: a part of it,
+    /// it with more steps, or it with one step different.
+    Related { chain: Vec<u32>, kind: Relation },
+}
+
+/// How a related chain repeats a workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    /// Its steps are some of the workflow's, in order (a window or fragment).
+    Part,
+    /// It holds every step of the workflow and more.
+    Longer,
+    /// All steps but one in common.
+    OneStepDiffers,
+}
+
+/// A variant and the sessions that ran it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub change: Change,
+    pub sessions: usize,
+}
+
+impl Found {
+    /// The steps in canonical order.
+    pub fn pattern(&self) -> Vec<u32> {
+        self.stages.iter().flatten().copied().collect()
+    }
+
+    /// Ranges of the canonical steps that form stages of several tools.
+    pub fn blocks(&self) -> Vec<std::ops::Range<usize>> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for s in &self.stages {
+            if s.len() > 1 {
+                out.push(at..at + s.len());
+            }
+            at += s.len();
+        }
+        out
+    }
+}
+
+/// The distinct workflows of `seqs`, best first (sessions with a successful whole run, then
+/// whole sessions, then the chain). `on_found` is called once per workflow grown (progress).
+pub fn summarise(
+    seqs: &Sequences,
+    params: &SummaryParams,
+    on_found: &(dyn Fn(usize) + Sync),
+) -> Vec<Found> {
+    let reach = params.max_gap.map_or(usize::MAX, |g| g.saturating_add(1));
+    let min_support = params.min_support.max(1);
+    let mut residual = Residual::new(seqs, reach);
+    let mut found: Vec<Found> = Vec::new();
+    let mut tried: FxHashSet<(u32, u32)> = FxHashSet::default();
+    while let Some((a, b, both_orders)) =
+        residual.seed(min_support, params.continuation, params.order_share, &tried)
+    {
+        let start = if both_orders {
+            vec![vec![a, b]]
+        } else {
+            vec![vec![a], vec![b]]
+        };
+        let stages = grow(&residual, start, params, min_support);
+        let cover = runs_everywhere(&residual, &stages);
+        let workflow = describe(&residual, stages, &cover, min_support);
+        let covered = residual.cover(&cover);
+        if workflow.support >= min_support {
+            found.push(workflow);
+            on_found(found.len());
+        } else if covered == 0 {
+            // Nothing explained and nothing found: never grow from this pair again.
+            tried.insert((a, b));
+        }
+    }
+    found.sort_by(|x, y| {
+        y.successes
+            .cmp(&x.successes)
+            .then(y.support.cmp(&x.support))
+            .then_with(|| x.pattern().cmp(&y.pattern()))
+    });
+    fold(found)
+}
+
+/// Folds every workflow that repeats a better one (a part of it, it with more steps, or it with
+/// one step different) into that one, as a variant.
+fn fold(found: Vec<Found>) -> Vec<Found> {
+    let mut kept: Vec<Found> = Vec::new();
+    for w in found {
+        let chain = w.pattern();
+        let home = kept
+            .iter()
+            .position(|k| relation(&chain, &k.pattern()).is_some());
+        match home {
+            Some(i) => {
+                let kind = relation(&chain, &kept[i].pattern()).expect("related");
+                kept[i].variants.push(Variant {
+                    change: Change::Related { chain, kind },
+                    sessions: w.support,
+                });
+                kept[i]
+                    .variants
+                    .sort_by(|a, b| b.sessions.cmp(&a.sessions));
+            }
+            None => kept.push(w),
+        }
+    }
+    kept
+}
+
+/// How `chain` repeats `of`, if it does.
+pub fn relation(chain: &[u32], of: &[u32]) -> Option<Relation> {
+    if is_subsequence(chain, of) {
+        return Some(Relation::Part);
+    }
+    if is_subsequence(of, chain) {
+        return Some(Relation::Longer);
+    }
+    let k = chain.len().min(of.len());
+    (k >= 3 && lcs(chain, of) + 1 >= k).then_some(Relation::OneStepDiffers)
+}
+
+fn is_subsequence(small: &[u32], big: &[u32]) -> bool {
+    let mut rest = big.iter();
+    small.iter().all(|t| rest.any(|b| b == t))
+}
+
+/// Length of the longest common subsequence.
+fn lcs(a: &[u32], b: &[u32]) -> usize {
+    let mut row = vec![0usize; b.len() + 1];
+    for x in a {
+        let mut diagonal = 0;
+        for (j, y) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if x == y {
+                diagonal + 1
+            } else {
+                row[j + 1].max(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// The calls that no workflow explains yet, with the support of every pair and tool among them.
+struct Residual<'a> {
+    seqs: &'a Sequences,
+    reach: usize,
+    /// Per session `s`, the positions (in the session) of its calls not yet covered, at
+    /// `live[offsets[s]..offsets[s] + live_len[s]]`: one flat array, compacted in place.
+    live: Vec<u32>,
+    live_len: Vec<u32>,
+    /// Sessions in which each ordered pair occurs within reach, keyed `a << 32 | b`.
+    pairs: FxHashMap<u64, usize>,
+    /// Sessions in which each tool occurs in the log, for finding the runs of a workflow.
+    with_tool: Vec<Vec<u32>>,
+}
+
+/// What one thread of [`Residual::cover`] took out: per session the calls left (a range of
+/// `left`), and the change of each pair's count; with its buffers.
+#[derive(Default)]
+struct Covered {
+    sessions: Vec<(usize, std::ops::Range<usize>)>,
+    left: Vec<u32>,
+    pairs: FxHashMap<u64, isize>,
+    keep: Vec<bool>,
+    calls: Vec<u32>,
+    old_pairs: Vec<u64>,
+    new_pairs: Vec<u64>,
+}
+
+impl<'a> Residual<'a> {
+    fn new(seqs: &'a Sequences, reach: usize) -> Residual<'a> {
+        let mut live = Vec::with_capacity(seqs.calls.len());
+        for s in 0..seqs.len() {
+            live.extend(0..seqs.offsets[s + 1] - seqs.offsets[s]);
+        }
+        let mut r = Residual {
+            seqs,
+            reach,
+            live,
+            live_len: (0..seqs.len())
+                .map(|s| seqs.offsets[s + 1] - seqs.offsets[s])
+                .collect(),
+            pairs: FxHashMap::default(),
+            with_tool: vec![Vec::new(); seqs.tool_count],
+        };
+        r.pairs = (0..seqs.len())
+            .into_par_iter()
+            .fold(
+                || (FxHashMap::default(), Vec::new(), Vec::new()),
+                |(mut counts, mut calls, mut pairs), s| {
+                    r.live_tools(s, &mut calls);
+                    r.pairs_of(&calls, &mut pairs);
+                    for &k in &pairs {
+                        *counts.entry(k).or_insert(0) += 1;
+                    }
+                    (counts, calls, pairs)
+                },
+            )
+            .map(|(counts, _, _)| counts)
+            .reduce(FxHashMap::default, |mut a, b| {
+                for (k, v) in b {
+                    *a.entry(k).or_insert(0) += v;
+                }
+                a
+            });
+        // A tool is listed once per session: the last session each tool was seen in.
+        let mut seen_in = vec![u32::MAX; seqs.tool_count];
+        for s in 0..seqs.len() {
+            let calls = &seqs.calls[seqs.offsets[s] as usize..seqs.offsets[s + 1] as usize];
+            for &c in calls {
+                let t = (c & TOOL) as usize;
+                if seen_in[t] != s as u32 {
+                    seen_in[t] = s as u32;
+                    r.with_tool[t].push(s as u32);
+                }
+            }
+        }
+        r
+    }
+
+    fn call(&self, s: usize, p: u32) -> u32 {
+        self.seqs.calls[self.seqs.offsets[s] as usize + p as usize]
+    }
+
+    fn tool(&self, s: usize, p: u32) -> u32 {
+        self.call(s, p) & TOOL
+    }
+
+    /// The positions of session `s`'s live calls.
+    fn live(&self, s: usize) -> &[u32] {
+        let start = self.seqs.offsets[s] as usize;
+        &self.live[start..start + self.live_len[s] as usize]
+    }
+
+    /// The tools of session `s`'s live calls, into `out`.
+    fn live_tools(&self, s: usize, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend(self.live(s).iter().map(|&p| self.tool(s, p)));
+    }
+
+    /// The distinct pairs of different tools within reach in `calls`, sorted, into `pairs`.
+    fn pairs_of(&self, calls: &[u32], pairs: &mut Vec<u64>) {
+        pairs.clear();
+        for (i, &a) in calls.iter().enumerate() {
+            for &b in calls[i + 1..].iter().take(self.reach) {
+                if a != b {
+                    pairs.push(u64::from(a) << 32 | u64::from(b));
+                }
+            }
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+    }
+
+    /// The strongest pair left: the most sessions, among pairs where one tool mostly leads to
+    /// the other (in `continuation` of the sessions of the log that have it); and whether both
+    /// of its orders are common (a stage of two).
+    fn seed(
+        &self,
+        min_support: usize,
+        continuation: f64,
+        order_share: f64,
+        tried: &FxHashSet<(u32, u32)>,
+    ) -> Option<(u32, u32, bool)> {
+        let mut best: Option<(usize, u32, u32)> = None;
+        for (&key, &n) in &self.pairs {
+            let (a, b) = ((key >> 32) as u32, key as u32);
+            if n < min_support || tried.contains(&(a, b)) {
+                continue;
+            }
+            // Measured against the whole log: once most calls of a tool are explained, a few
+            // stray ones must not pass for a workflow of their own.
+            let rarer = self.with_tool[a as usize]
+                .len()
+                .min(self.with_tool[b as usize].len());
+            if (n as f64) < continuation * rarer as f64 {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((m, x, y)) => n > m || (n == m && (a, b) < (x, y)),
+            };
+            if better {
+                best = Some((n, a, b));
+            }
+        }
+        let (n, a, b) = best?;
+        let back = self
+            .pairs
+            .get(&(u64::from(b) << 32 | u64::from(a)))
+            .copied()
+            .unwrap_or(0);
+        // Both orders in most of the same sessions is a loop (a → b → a …), not a stage.
+        let stage = back as f64 >= order_share * n as f64
+            && self.sessions_with_both_orders(a, b) as f64 <= LOOP_SHARE * back.min(n) as f64;
+        Some((a, b, stage))
+    }
+
+    /// Sessions in which `a → b` and `b → a` both occur within reach.
+    fn sessions_with_both_orders(&self, a: u32, b: u32) -> usize {
+        let (ab, ba) = (u64::from(a) << 32 | u64::from(b), u64::from(b) << 32 | u64::from(a));
+        self.with_tool[a as usize]
+            .par_iter()
+            .map_init(
+                || (Vec::new(), Vec::new()),
+                |(calls, pairs), &s| {
+                    self.live_tools(s as usize, calls);
+                    self.pairs_of(calls, pairs);
+                    pairs.binary_search(&ab).is_ok() && pairs.binary_search(&ba).is_ok()
+                },
+            )
+            .filter(|&both| both)
+            .count()
+    }
+
+    /// Takes the spans of `runs` out of the live calls and updates the counts; returns the
+    /// number of calls taken out.
+    fn cover(&mut self, runs: &[(usize, Vec<Run>)]) -> usize {
+        let this = &*self;
+        let covered = runs
+            .par_iter()
+            .fold(Covered::default, |mut c, (s, session_runs)| {
+                let s = *s;
+                this.live_tools(s, &mut c.calls);
+                this.pairs_of(&c.calls, &mut c.old_pairs);
+                c.keep.clear();
+                c.keep.resize(this.live_len[s] as usize, true);
+                for j in session_runs.iter().flat_map(Run::span) {
+                    c.keep[j] = false;
+                }
+                let start = c.left.len();
+                let kept = this.live(s).iter().zip(&c.keep).filter(|(_, k)| **k);
+                c.left.extend(kept.map(|(p, _)| *p));
+                c.sessions.push((s, start..c.left.len()));
+                c.calls.clear();
+                c.calls
+                    .extend(c.left[start..].iter().map(|&p| this.tool(s, p)));
+                this.pairs_of(&c.calls, &mut c.new_pairs);
+                for k in &c.old_pairs {
+                    if c.new_pairs.binary_search(k).is_err() {
+                        *c.pairs.entry(*k).or_default() -= 1;
+                    }
+                }
+                for k in &c.new_pairs {
+                    if c.old_pairs.binary_search(k).is_err() {
+                        *c.pairs.entry(*k).or_default() += 1;
+                    }
+                }
+                c
+            })
+            .collect::<Vec<Covered>>();
+        let mut taken = 0;
+        for c in covered {
+            for (s, range) in c.sessions {
+                let start = self.seqs.offsets[s] as usize;
+                taken += self.live_len[s] as usize - range.len();
+                self.live[start..start + range.len()].copy_from_slice(&c.left[range.clone()]);
+                self.live_len[s] = range.len() as u32;
+            }
+            for (k, d) in c.pairs {
+                let n = self.pairs.entry(k).or_insert(0);
+                *n = n.checked_add_signed(d).expect("a count stays positive");
+                if *n == 0 {
+                    self.pairs.remove(&k);
+                }
+            }
+        }
+        taken
+    }
+
+    /// Sessions that may hold a run of `stages`: those with a tool of the first two stages.
+    fn candidates(&self, stages: &[Vec<u32>]) -> Vec<usize> {
+        let mut out: Vec<usize> = stages
+            .iter()
+            .take(2)
+            .flatten()
+            .flat_map(|&t| self.with_tool[t as usize].iter().map(|&s| s as usize))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// One run of a workflow in a session: for each stage, the indices (into the session's live
+/// calls) where its tools were matched, in the order they ran; empty when not reached or skipped.
+#[derive(Debug, Clone)]
+struct Run {
+    at: Vec<Vec<usize>>,
+    /// The stage skipped, if any.
+    skipped: Option<usize>,
+    /// Live indices of the first and last matched call.
+    first: usize,
+    last: usize,
+    /// Live indices between two steps that were further apart than the reach (the run resumed
+    /// after them): not part of the run.
+    resumed: Vec<std::ops::Range<usize>>,
+}
+
+impl Run {
+    fn is_whole(&self) -> bool {
+        self.skipped.is_none() && self.at.iter().all(|a| !a.is_empty())
+    }
+
+    /// The live indices of the run: its steps and the calls between them, but not those of a
+    /// gap it resumed after.
+    fn span(&self) -> impl Iterator<Item = usize> + '_ {
+        (self.first..=self.last).filter(|j| !self.resumed.iter().any(|r| r.contains(j)))
+    }
+}
+
+/// Matches `stage` in `tools` starting right after live index `after` (or, for the first stage,
+/// with its first call exactly at `start`): every tool of the stage, each within `reach` of the
+/// call matched before it. Returns the live indices in the order matched.
+fn match_stage(
+    tools: &[u32],
+    stage: &[u32],
+    start: usize,
+    after: Option<usize>,
+    reach: usize,
+) -> Option<Vec<usize>> {
+    let mut need: Vec<u32> = stage.to_vec();
+    let mut at = Vec::with_capacity(stage.len());
+    let mut last = after;
+    let mut j = start;
+    if after.is_none() {
+        let first = *tools.get(start)?;
+        let i = need.iter().position(|&t| t == first)?;
+        need.swap_remove(i);
+        at.push(start);
+        last = Some(start);
+        j = start + 1;
+    }
+    while !need.is_empty() {
+        let l = last.expect("set");
+        if j >= tools.len() || j - l > reach {
+            return None;
+        }
+        if let Some(i) = need.iter().position(|&t| t == tools[j]) {
+            need.swap_remove(i);
+            at.push(j);
+            last = Some(j);
+        }
+        j += 1;
+    }
+    Some(at)
+}
+
+/// The runs of `stages` among `tools` (a session's live calls), left to right, none
+/// overlapping. Only whole runs count, unless `lenient`: then a run may skip one stage (the first
+/// too), may stop early, and may resume after a gap longer than the reach when the next two
+/// stages follow each other there and no new run has started before; it counts when it matched
+/// at least two stages.
+fn runs_in(tools: &[u32], stages: &[Vec<u32>], reach: usize, lenient: bool) -> Vec<Run> {
+    let n = stages.len();
+    let top = |m: &[usize]| *m.iter().max().expect("a stage has a tool");
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < tools.len() {
+        let starts: &[usize] = if lenient && n > 2 { &[0, 1] } else { &[0] };
+        let run = starts.iter().find_map(|&k| {
+            let first = match_stage(tools, &stages[k], i, None, reach)?;
+            let mut run = Run {
+                at: vec![Vec::new(); n],
+                skipped: (k == 1).then_some(0),
+                first: i,
+                last: top(&first),
+                resumed: Vec::new(),
+            };
+            run.at[k] = first;
+            let mut next = k + 1;
+            while next < n {
+                let last = run.last;
+                if let Some(m) = match_stage(tools, &stages[next], last + 1, Some(last), reach) {
+                    run.last = top(&m);
+                    run.at[next] = m;
+                    next += 1;
+                    continue;
+                }
+                if !lenient || next + 1 >= n {
+                    break;
+                }
+                if run.skipped.is_none()
+                    && let Some(m) =
+                        match_stage(tools, &stages[next + 1], last + 1, Some(last), reach)
+                {
+                    run.skipped = Some(next);
+                    run.last = top(&m);
+                    run.at[next + 1] = m;
+                    next += 2;
+                    continue;
+                }
+                // Resume further on: stage `next`, then `next + 1` within reach of it, before
+                // the first stage comes again.
+                let boundary = (last + 1..tools.len())
+                    .find(|&j| stages[0].contains(&tools[j]))
+                    .unwrap_or(tools.len());
+                let resumed = (last.saturating_add(reach).saturating_add(1)..boundary)
+                    .filter(|&j| stages[next].contains(&tools[j]))
+                    .find_map(|j| {
+                        let m = match_stage(tools, &stages[next], j, None, reach)?;
+                        let end = top(&m);
+                        let then = match_stage(tools, &stages[next + 1], end + 1, Some(end), reach)?;
+                        Some((j, m, then))
+                    });
+                let Some((j, m, then)) = resumed else {
+                    break;
+                };
+                run.resumed.push(last + 1..j);
+                run.last = top(&then);
+                run.at[next] = m;
+                run.at[next + 1] = then;
+                next += 2;
+            }
+            let matched = run.at.iter().filter(|a| !a.is_empty()).count();
+            let counts = if lenient {
+                matched >= 2
+            } else {
+                run.is_whole()
+            };
+            counts.then_some(run)
+        });
+        match run {
+            Some(run) => {
+                i = run.last + 1;
+                out.push(run);
+            }
+            None => i += 1,
+        }
+    }
+    out
+}
+
+/// The whole runs of `stages` in the given sessions.
+fn whole_runs(residual: &Residual, stages: &[Vec<u32>], sessions: &[usize]) -> Vec<(usize, Vec<Run>)> {
+    runs_of(residual, stages, sessions, false)
+}
+
+/// The runs of `stages` in the given sessions, strict or lenient (see [`runs_in`]).
+fn runs_of(
+    residual: &Residual,
+    stages: &[Vec<u32>],
+    sessions: &[usize],
+    lenient: bool,
+) -> Vec<(usize, Vec<Run>)> {
+    sessions
+        .par_iter()
+        .map_init(Vec::new, |tools, &s| {
+            residual.live_tools(s, tools);
+            let runs = runs_in(tools, stages, residual.reach, lenient);
+            (!runs.is_empty()).then_some((s, runs))
+        })
+        .flatten()
+        .collect()
+}
+
+/// Every run of `stages` (lenient) in the sessions that may hold one.
+fn runs_everywhere(residual: &Residual, stages: &[Vec<u32>]) -> Vec<(usize, Vec<Run>)> {
+    runs_of(residual, stages, &residual.candidates(stages), true)
+}
+
+/// Sessions whose runs are read to decide how a workflow grows: a share estimated from 20,000
+/// runs has a standard error under 0.4 %.
+const GROW_SAMPLE: usize = 20_000;
+
+/// Where a candidate step goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Slot {
+    /// A new stage before stage `k` (k = stages: after the last).
+    Before(usize),
+    /// Into stage `k`.
+    Join(usize),
+}
+
+/// Grows `stages` while most of its runs go on with one more step.
+fn grow(
+    residual: &Residual,
+    mut stages: Vec<Vec<u32>>,
+    params: &SummaryParams,
+    min_support: usize,
+) -> Vec<Vec<u32>> {
+    let reach = residual.reach;
+    // Growth decides on shares of runs: on a big log, a strided sample of the sessions
+    // estimates them as well as all of them would, at a fraction of the cost. Counts are
+    // scaled back for the support threshold. (The figures of the workflow are exact: they are
+    // counted on every session afterwards.)
+    let all = residual.candidates(&stages);
+    let scale = (all.len() as f64 / GROW_SAMPLE as f64).max(1.0);
+    let mut sessions: Vec<usize> = match all.len() > GROW_SAMPLE {
+        true => (0..GROW_SAMPLE)
+            .map(|i| all[i * all.len() / GROW_SAMPLE])
+            .collect(),
+        false => all,
+    };
+    while stages.iter().map(Vec::len).sum::<usize>() < params.max_steps {
+        let runs = whole_runs(residual, &stages, &sessions);
+        sessions = runs.iter().map(|(s, _)| *s).collect();
+        let total: usize = runs.iter().map(|(_, r)| r.len()).sum();
+        if (total as f64) * scale < min_support as f64 {
+            break;
+        }
+        let counts: FxHashMap<(Slot, u32), Tally> = runs
+            .par_iter()
+            .fold(
+                || (FxHashMap::default(), Vec::new(), Vec::new()),
+                |(mut counts, mut tools, mut seen), (s, session_runs)| {
+                    residual.live_tools(*s, &mut tools);
+                    for run in session_runs {
+                        tally(&tools, &stages, run, reach, &mut seen, &mut counts);
+                    }
+                    (counts, tools, seen)
+                },
+            )
+            .map(|(counts, _, _)| counts)
+            .reduce(FxHashMap::default, |mut a, b| {
+                for (k, t) in b {
+                    *a.entry(k).or_default() += t;
+                }
+                a
+            });
+        // In key order, so that ties go the same way whatever the threads did.
+        let mut counts: Vec<((Slot, u32), Tally)> = counts.into_iter().collect();
+        counts.sort_unstable_by_key(|(k, _)| *k);
+        let needed = (params.continuation * total as f64).max(min_support as f64 / scale);
+        let mut best: Option<(usize, Slot, u32)> = None;
+        for &((slot, tool), t) in &counts {
+            let n = t.runs;
+            if (n as f64) < needed || !allowed(&stages, slot, tool) {
+                continue;
+            }
+            if let Slot::Join(_) = slot {
+                // Before the stage in some runs, after it in others, each order common: one
+                // stage. On both sides of it in the same runs: a loop.
+                let (lo, hi) = (t.before.min(t.after), t.before.max(t.after));
+                let mixed = (lo as f64) >= params.order_share * hi as f64 && n > hi;
+                let looping = t.both as f64 > LOOP_SHARE * lo as f64;
+                if params.order_share >= 1.0 || !mixed || looping {
+                    continue;
+                }
+            }
+            if best.is_none_or(|(m, _, _)| n > m) {
+                best = Some((n, slot, tool));
+            }
+        }
+        let Some((_, slot, tool)) = best else {
+            break;
+        };
+        // A whole run of the grown workflow holds one of the workflow so far: the sessions
+        // to look in only shrink.
+        match slot {
+            Slot::Before(k) => stages.insert(k, vec![tool]),
+            Slot::Join(k) => stages[k].push(tool),
+        }
+    }
+    // Each stage in its most common order.
+    order_stages(residual, stages, &sessions)
+}
+
+/// Counts, for one whole run, the tools in each slot: before the first stage, between stages,
+/// after the last (within reach), and around each stage (for joins). `seen` is a buffer.
+fn tally(
+    tools: &[u32],
+    stages: &[Vec<u32>],
+    run: &Run,
+    reach: usize,
+    seen: &mut Vec<(Slot, u32, u8)>,
+    counts: &mut FxHashMap<(Slot, u32), Tally>,
+) {
+    const ANY: u8 = 3;
+    let n = stages.len();
+    let lo = |k: usize| *run.at[k].iter().min().expect("whole");
+    let hi = |k: usize| *run.at[k].iter().max().expect("whole");
+    let matched = |j: usize| run.at.iter().any(|a| a.contains(&j));
+    // Every (slot, tool, side) of the run; side 0 before the stage, 1 inside, 2 after it.
+    seen.clear();
+    let mut window = |slot: Slot, range: std::ops::Range<usize>, side: u8| {
+        for j in range.filter(|&j| !matched(j)) {
+            seen.push((slot, tools[j], ANY));
+            if matches!(slot, Slot::Join(_)) {
+                seen.push((slot, tools[j], side));
+            }
+        }
+    };
+    window(Slot::Before(0), lo(0).saturating_sub(reach)..lo(0), 1);
+    for k in 1..n {
+        window(Slot::Before(k), hi(k - 1) + 1..lo(k), 1);
+    }
+    window(
+        Slot::Before(n),
+        hi(n - 1) + 1..(hi(n - 1) + 1 + reach).min(tools.len()),
+        1,
+    );
+    for k in 0..n {
+        // Around stage k: from the previous stage (or reach before) to the next (or reach after).
+        let start = match k {
+            0 => lo(0).saturating_sub(reach),
+            _ => hi(k - 1) + 1,
+        };
+        let end = match k + 1 == n {
+            true => (hi(k) + 1 + reach).min(tools.len()),
+            false => lo(k + 1),
+        };
+        window(Slot::Join(k), start..lo(k), 0);
+        window(Slot::Join(k), lo(k) + 1..hi(k), 1);
+        window(Slot::Join(k), hi(k) + 1..end, 2);
+    }
+    // Each (slot, tool) and each side counts once per run.
+    seen.sort_unstable();
+    seen.dedup();
+    for (i, &(slot, tool, side)) in seen.iter().enumerate() {
+        let e = counts.entry((slot, tool)).or_default();
+        match side {
+            0 => e.before += 1,
+            2 => {
+                e.after += 1;
+                // Sides sort 0, 1, 2: side 0 of this key is at most two entries back.
+                if seen[i.saturating_sub(2)..i].contains(&(slot, tool, 0)) {
+                    e.both += 1;
+                }
+            }
+            ANY => e.runs += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Whether `tool` may go into `slot`: a stage holds a tool once, and a workflow does not go
+/// round a loop twice (no pair of consecutive tools twice).
+fn allowed(stages: &[Vec<u32>], slot: Slot, tool: u32) -> bool {
+    let mut next = stages.to_vec();
+    match slot {
+        Slot::Before(k) => next.insert(k, vec![tool]),
+        Slot::Join(k) => {
+            if stages[k].contains(&tool) {
+                return false;
+            }
+            next[k].push(tool)
+        }
+    }
+    let flat: Vec<u32> = next.iter().flatten().copied().collect();
+    let mut seen = FxHashSet::default();
+    flat.windows(2).all(|w| seen.insert((w[0], w[1])))
+}
+
+/// Sorts the tools of each stage by how often they ran first, then by id.
+fn order_stages(residual: &Residual, mut stages: Vec<Vec<u32>>, sessions: &[usize]) -> Vec<Vec<u32>> {
+    if stages.iter().all(|s| s.len() == 1) {
+        return stages;
+    }
+    let runs = whole_runs(residual, &stages, sessions);
+    let mut orders: FxHashMap<(usize, Vec<u32>), usize> = FxHashMap::default();
+    for (s, session_runs) in &runs {
+        for run in session_runs {
+            for (k, at) in run.at.iter().enumerate() {
+                if at.len() > 1 {
+                    let live = residual.live(*s);
+                    let order = at.iter().map(|&j| residual.tool(*s, live[j])).collect();
+                    *orders.entry((k, order)).or_default() += 1;
+                }
+            }
+        }
+    }
+    for (k, stage) in stages.iter_mut().enumerate() {
+        if stage.len() < 2 {
+            continue;
+        }
+        if let Some(((_, order), _)) = orders
+            .iter()
+            .filter(|((i, _), _)| *i == k)
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.1.cmp(&a.0.1)))
+        {
+            *stage = order.clone();
+        }
+    }
+    stages
+}
+
+/// The figures of the workflow `stages` from its runs.
+fn describe(
+    residual: &Residual,
+    stages: Vec<Vec<u32>>,
+    runs: &[(usize, Vec<Run>)],
+    min_support: usize,
+) -> Found {
+    let n = stages.len();
+    let flat: Vec<u32> = stages.iter().flatten().copied().collect();
+    let mut funnel = vec![0usize; n];
+    let mut skipped = vec![0usize; n];
+    let mut extras: FxHashMap<(usize, u32), usize> = FxHashMap::default();
+    let mut orderings: FxHashMap<Vec<u32>, usize> = FxHashMap::default();
+    let mut whole = Vec::new();
+    let (mut support, mut successes, mut occurrences) = (0, 0, 0u64);
+    for (s, session_runs) in runs {
+        let s = *s;
+        let live = residual.live(s);
+        let tool = |j: usize| residual.tool(s, live[j]);
+        for (k, f) in funnel.iter_mut().enumerate() {
+            if session_runs.iter().any(|r| !r.at[k].is_empty()) {
+                *f += 1;
+            }
+        }
+        let mut session_skips = FxHashSet::default();
+        let mut session_extras = FxHashSet::default();
+        for run in session_runs {
+            if let Some(k) = run.skipped
+                && run.at[k + 1..].iter().any(|a| !a.is_empty())
+            {
+                session_skips.insert(k);
+            }
+            // Calls between the steps of a run, by the stage they follow.
+            let mut stage_of_last = None;
+            for j in run.span() {
+                match run.at.iter().position(|a| a.contains(&j)) {
+                    Some(k) => stage_of_last = Some(k),
+                    None => {
+                        if let Some(k) = stage_of_last {
+                            session_extras.insert((k, tool(j)));
+                        }
+                    }
+                }
+            }
+        }
+        for k in session_skips {
+            skipped[k] += 1;
+        }
+        for e in session_extras {
+            *extras.entry(e).or_default() += 1;
+        }
+        let Some(run) = session_runs.iter().find(|r| r.is_whole()) else {
+            continue;
+        };
+        support += 1;
+        occurrences += session_runs.iter().filter(|r| r.is_whole()).count() as u64;
+        let ok = session_runs.iter().filter(|r| r.is_whole()).any(|r| {
+            r.at
+                .iter()
+                .flatten()
+                .all(|&j| residual.call(s, live[j]) & OK != 0)
+        });
+        if ok {
+            successes += 1;
+        }
+        let order: Vec<u32> = run.at.iter().flatten().map(|&j| tool(j)).collect();
+        *orderings.entry(order).or_default() += 1;
+        // Positions in canonical order: each stage's tools as the stage lists them.
+        let positions: Vec<usize> = stages
+            .iter()
+            .zip(&run.at)
+            .flat_map(|(stage, at)| {
+                stage.iter().map(move |&t| {
+                    at.iter()
+                        .copied()
+                        .find(|&j| tool(j) == t)
+                        .expect("a whole run matched every tool")
+                })
+            })
+            .map(|j| live[j] as usize)
+            .collect();
+        let retries = positions
+            .iter()
+            .map(|&p| retries_of(residual.call(s, p as u32)))
+            .collect();
+        whole.push(Embedding {
+            session: s,
+            positions,
+            retries,
+        });
+    }
+    let mut variants: Vec<Variant> = skipped
+        .iter()
+        .enumerate()
+        .filter(|&(_, &n)| n >= min_support)
+        .map(|(k, &n)| Variant {
+            change: Change::Skipped(k),
+            sessions: n,
+        })
+        .collect();
+    // An extra call is a variant when it is no chance visitor: it comes in at least
+    // min_support sessions and more than twice as often as its share of all calls between
+    // steps predicts.
+    let between: usize = extras.values().sum();
+    let mut by_tool: FxHashMap<u32, usize> = FxHashMap::default();
+    for (&(_, t), &c) in &extras {
+        *by_tool.entry(t).or_default() += c;
+    }
+    let gaps = n.saturating_sub(1).max(1);
+    for (&(after, tool), &c) in &extras {
+        let expected = by_tool[&tool] as f64 / gaps as f64;
+        if c >= min_support && (c as f64) > 2.0 * expected.min(between as f64) {
+            variants.push(Variant {
+                change: Change::Extra { after, tool },
+                sessions: c,
+            });
+        }
+    }
+    variants.sort_by(|a, b| {
+        b.sessions
+            .cmp(&a.sessions)
+            .then_with(|| format!("{:?}", a.change).cmp(&format!("{:?}", b.change)))
+    });
+    let mut orderings: Vec<(Vec<u32>, usize)> = orderings.into_iter().collect();
+    orderings.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    if orderings.is_empty() {
+        orderings.push((flat, 0));
+    }
+    Found {
+        stages,
+        support,
+        successes,
+        occurrences,
+        sessions: runs.len(),
+        funnel,
+        variants,
+        orderings,
+        whole,
+    }
+}

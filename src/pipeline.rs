@@ -1,0 +1,343 @@
+//! `mine` as one engine entry: from a loaded log to its workflows ([`mine`]), and from a workflow
+//! to what its template keeps ([`template_stats`]). `patterns mine`, `suggest --logs` and the
+//! benches call these; the command line only parses flags into [`MineOptions`] and writes the
+//! [`MineReport`].
+
+use serde_json::{Map, Value, json};
+
+use crate::UsageError;
+use crate::events::{EventLog, TimeKind, UNKNOWN_DURATION};
+use crate::mining::summary::{self, Change, SummaryParams};
+use crate::mining::{self, Embedding, MinSupport, MineParams, Sequences};
+use crate::score::{self, Keep};
+use crate::structure::{self, FlowParams, ParallelParams, Workflow};
+use crate::template::{self, ChainStats};
+
+/// What to mine and how, validated once by [`MineOptions::check`].
+#[derive(Debug, Clone)]
+pub struct MineOptions {
+    /// Keep immediate repeats of a tool as separate calls.
+    pub keep_repeats: bool,
+    pub min_support: MinSupport,
+    /// Chain lengths for `--keep closed|all` (the summary has no length cap).
+    pub min_len: usize,
+    pub max_len: usize,
+    pub max_gap: Option<usize>,
+    pub keep: Keep,
+    /// With `Keep::Closed`: drop a chain when a longer one has `1 - this` of its support.
+    pub closed_tolerance: f64,
+    /// With `Keep::Workflows`: the share of runs that must go on with a step for it to be part
+    /// of the workflow.
+    pub continuation: f64,
+    /// How orderings become stages; `None`: every ordering is a chain of its own.
+    pub parallel: Option<ParallelParams>,
+    pub flow: FlowParams,
+}
+
+impl Default for MineOptions {
+    fn default() -> MineOptions {
+        MineOptions {
+            keep_repeats: false,
+            min_support: MinSupport::Auto,
+            min_len: 2,
+            max_len: 6,
+            max_gap: Some(2),
+            keep: Keep::Workflows,
+            closed_tolerance: score::DEFAULT_TOLERANCE,
+            continuation: SummaryParams::default().continuation,
+            parallel: Some(ParallelParams::default()),
+            flow: FlowParams::default(),
+        }
+    }
+}
+
+impl MineOptions {
+    /// Every problem with the options, at once.
+    pub fn check(&self) -> Result<(), UsageError> {
+        let mut problems = Vec::new();
+        if self.min_len == 0 || self.min_len > self.max_len {
+            problems.push(format!(
+                "--min-len {} and --max-len {} do not make a range of chain lengths (1 ≤ min ≤ max)",
+                self.min_len, self.max_len
+            ));
+        }
+        if !(self.continuation > 0.0 && self.continuation <= 1.0) {
+            problems.push(format!(
+                "--continuation {} is not a share in (0, 1]",
+                self.continuation
+            ));
+        }
+        match problems.is_empty() {
+            true => Ok(()),
+            false => Err(UsageError(problems.join("\n"))),
+        }
+    }
+}
+
+/// What [`mine`] found.
+#[derive(Debug)]
+pub struct MineReport {
+    pub seqs: Sequences,
+    /// The least support, resolved for this log.
+    pub min_support: usize,
+    /// With `Keep::Closed|All`: the frequent chains enumerated before pruning.
+    pub frequent: Option<usize>,
+    /// Best first.
+    pub workflows: Vec<Workflow>,
+}
+
+/// Where [`mine`] is, for progress bars.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress {
+    /// Enumerating chains, one tool at a time, of this many.
+    Chains { tools: usize },
+    /// The chains starting with one more tool are done.
+    ToolDone,
+    /// Summarising: this many workflows found so far.
+    Workflows(usize),
+}
+
+/// Mines `log`: the distinct workflows (`Keep::Workflows`), or every frequent chain, pruned to
+/// the near-closed ones with `Keep::Closed`, with orderings merged into parallel stages.
+pub fn mine(log: &EventLog, opts: &MineOptions, progress: &(dyn Fn(Progress) + Sync)) -> MineReport {
+    let seqs = Sequences::new(log, opts.keep_repeats);
+    let min_support = opts.min_support.resolve(log.session_count());
+    if opts.keep == Keep::Workflows {
+        let params = SummaryParams {
+            max_gap: opts.max_gap,
+            min_support,
+            continuation: opts.continuation,
+            order_share: opts.parallel.map_or(f64::INFINITY, |p| p.min_share),
+            ..SummaryParams::default()
+        };
+        let found = summary::summarise(&seqs, &params, &|n| progress(Progress::Workflows(n)));
+        let workflows = found.into_iter().map(Workflow::from).collect();
+        return MineReport {
+            seqs,
+            min_support,
+            frequent: None,
+            workflows,
+        };
+    }
+    let params = MineParams {
+        min_len: opts.min_len,
+        max_len: opts.max_len,
+        max_gap: opts.max_gap,
+        min_support,
+    };
+    progress(Progress::Chains {
+        tools: log.tool_names.len(),
+    });
+    let mined = mining::mine(&seqs, &params, &|| progress(Progress::ToolDone));
+    let frequent = mined.len();
+    let supports: std::collections::HashMap<Vec<u32>, usize> = mined
+        .iter()
+        .map(|m| (m.pattern.clone(), m.support))
+        .collect();
+    let ranked = score::rank(mined, opts.keep, opts.closed_tolerance);
+    let parallel = opts.parallel.unwrap_or(ParallelParams {
+        // No chain examined, none merged.
+        limit: 0,
+        ..ParallelParams::default()
+    });
+    let workflows = structure::merge_orderings(
+        ranked,
+        &supports,
+        &seqs,
+        log,
+        opts.keep_repeats,
+        opts.max_gap,
+        &ParallelParams {
+            tolerance: opts.closed_tolerance,
+            ..parallel
+        },
+    );
+    MineReport {
+        seqs,
+        min_support,
+        frequent: Some(frequent),
+        workflows,
+    }
+}
+
+/// The occurrences of `w`, as (ordering, occurrence): the summary's whole runs, or a scan of
+/// the log for each ordering of a chain.
+pub fn occurrences(w: &Workflow, seqs: &Sequences, max_gap: Option<usize>) -> Vec<(usize, Embedding)> {
+    match &w.folded {
+        Some(f) => f.whole.iter().map(|e| (0, e.clone())).collect(),
+        None => (w.orderings.iter().enumerate())
+            .flat_map(|(k, o)| {
+                let found = mining::first_embeddings(seqs, o, max_gap);
+                found.into_iter().map(move |e| (k, e))
+            })
+            .collect(),
+    }
+}
+
+/// The chain of `w` by name and what its template keeps: figures, retries, data flow, stages,
+/// and what the summary folded into it.
+pub fn template_stats(
+    w: &Workflow,
+    report: &MineReport,
+    log: &EventLog,
+    opts: &MineOptions,
+) -> (Vec<String>, ChainStats) {
+    let p = &w.mined;
+    let occurrences = occurrences(w, &report.seqs, opts.max_gap);
+    let found: Vec<&Embedding> = occurrences.iter().map(|(_, e)| e).collect();
+    let time = |t: i64| {
+        chrono::DateTime::from_timestamp_micros(t)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    };
+    let (mut first_seen, mut last_seen) = (None, None);
+    if log.time_kind == TimeKind::EpochMicros {
+        first_seen = found
+            .iter()
+            .map(|e| log.timestamps[log.offsets[e.session]])
+            .min()
+            .and_then(time);
+        last_seen = found
+            .iter()
+            .map(|e| log.timestamps[log.offsets[e.session + 1] - 1])
+            .max()
+            .and_then(time);
+    }
+    let avg_duration_ms = log.durations.as_ref().and_then(|durations| {
+        let totals: Vec<u64> = found
+            .iter()
+            .filter_map(|e| {
+                let calls: Vec<_> = log.collapsed(e.session, opts.keep_repeats).collect();
+                let mut total = 0u64;
+                for i in e.positions.iter().flat_map(|&p| calls[p].clone()) {
+                    // An occurrence with a call of unknown duration does not count.
+                    if durations[i] == UNKNOWN_DURATION {
+                        return None;
+                    }
+                    total += u64::from(durations[i]);
+                }
+                Some(total)
+            })
+            .collect();
+        (!totals.is_empty())
+            .then(|| (totals.iter().sum::<u64>() as f64 / totals.len() as f64).round())
+    });
+    // Retries by canonical step, whatever the ordering of the occurrence.
+    let canonical: Vec<Vec<usize>> = (0..w.orderings.len())
+        .map(|k| w.canonical_index(k))
+        .collect();
+    let retries = (0..p.pattern.len())
+        .map(|i| {
+            planned_retries(occurrences.iter().map(|(k, e)| {
+                let x = canonical[*k].iter().position(|&c| c == i).expect("a step");
+                e.retries[x]
+            }))
+        })
+        .collect();
+    let chain: Vec<String> = log.names(&p.pattern).map(String::from).collect();
+    let (parameters, variables) =
+        structure::infer(w, &occurrences, log, opts.keep_repeats, &opts.flow)
+            .map(|sources| structure::parameters(&sources, &template::step_ids(&chain)))
+            .unwrap_or_default();
+    let stats = ChainStats {
+        blocks: w.blocks.clone(),
+        orderings: w.orderings[1..]
+            .iter()
+            .map(|o| log.names(o).map(String::from).collect())
+            .collect(),
+        parameters,
+        variables,
+        support: p.support as u64,
+        success_rate: p.success_rate(),
+        score: p.score(),
+        first_seen,
+        last_seen,
+        retries,
+        avg_duration_ms,
+        folded: folded_fields(w, log),
+    };
+    (chain, stats)
+}
+
+/// The retries to plan for a step from the retries its calls had in each occurrence: when at
+/// least one occurrence in ten was retried, the median retries of the retried ones (a median,
+/// so that one runaway retry loop does not set the plan).
+fn planned_retries(observed: impl Iterator<Item = u32>) -> u32 {
+    let mut all = 0;
+    let mut retried: Vec<u32> = observed.inspect(|_| all += 1).filter(|&r| r > 0).collect();
+    if retried.is_empty() || retried.len() * 10 < all {
+        return 0;
+    }
+    retried.sort_unstable();
+    retried[retried.len() / 2]
+}
+
+/// The stages of `w` as text, one per stage: `a`, `{b ∥ c}`.
+pub fn stage_names(w: &Workflow, log: &EventLog) -> Vec<String> {
+    let names: Vec<&str> = log.names(&w.mined.pattern).collect();
+    w.stages()
+        .iter()
+        .map(|s| template::chain_text(&names[s[0]..=s[s.len() - 1]], &[0..s.len()]))
+        .collect()
+}
+
+/// A variant in words: `without b`, `+ x after b`, `part: a → b`.
+pub fn variant_text(change: &Change, w: &Workflow, log: &EventLog) -> String {
+    let stages = stage_names(w, log);
+    match change {
+        Change::Skipped(k) => format!("without {}", stages[*k]),
+        Change::Extra { after, tool } => {
+            format!("+ {} after {}", log.tool_names[*tool as usize], stages[*after])
+        }
+        Change::Related { chain, kind } => {
+            let text = log.names(chain).collect::<Vec<_>>().join(" → ");
+            match kind {
+                summary::Relation::Part => format!("part: {text}"),
+                summary::Relation::Longer => format!("longer: {text}"),
+                summary::Relation::OneStepDiffers => format!("one step differs: {text}"),
+            }
+        }
+    }
+}
+
+/// What the summary folded into `w`, as JSON fields (`sessions`, `funnel`, `variants`); empty
+/// for a chain of `--keep closed|all`. The same fields go into `--json` and the template.
+pub fn folded_fields(w: &Workflow, log: &EventLog) -> Map<String, Value> {
+    let mut out = Map::new();
+    let Some(f) = &w.folded else {
+        return out;
+    };
+    let stages = stage_names(w, log);
+    out.insert("sessions".into(), json!(f.sessions));
+    out.insert(
+        "funnel".into(),
+        Value::Array(
+            stages
+                .iter()
+                .zip(&f.funnel)
+                .map(|(s, n)| json!({"step": s, "sessions": n}))
+                .collect(),
+        ),
+    );
+    let variants = f.variants.iter().map(|v| {
+        let mut entry = Map::new();
+        match &v.change {
+            Change::Skipped(k) => {
+                entry.insert("kind".into(), json!("skipped"));
+                entry.insert("step".into(), json!(stages[*k]));
+            }
+            Change::Extra { after, tool } => {
+                entry.insert("kind".into(), json!("extra"));
+                entry.insert("tool".into(), json!(log.tool_names[*tool as usize]));
+                entry.insert("after".into(), json!(stages[*after]));
+            }
+            Change::Related { chain, kind } => {
+                entry.insert("kind".into(), json!(kind));
+                entry.insert("chain".into(), json!(log.names(chain).collect::<Vec<_>>()));
+            }
+        }
+        entry.insert("sessions".into(), json!(v.sessions));
+        Value::Object(entry)
+    });
+    out.insert("variants".into(), Value::Array(variants.collect()));
+    out
+}
