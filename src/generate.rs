@@ -428,7 +428,8 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
                     }
                 }
                 let last = i + 1 == workflow.tools.len();
-                let leaves_block = !in_block || workflow.parallel.as_ref().is_some_and(|b| i + 1 == b.end);
+                let leaves_block =
+                    !in_block || workflow.parallel.as_ref().is_some_and(|b| i + 1 == b.end);
                 calls.push(step);
                 if let Some((_, tool, _)) = extra.filter(|e| e.0 == i) {
                     calls.push(Call::new(tool, generic(&mut rng)));
@@ -439,9 +440,12 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
                     break;
                 }
             }
-            if ran_variant && let Some(v) = planted[w].variants.iter_mut().find(|v| {
-                (v.kind == "extra" && extra.is_some()) || (v.kind == "skipped" && skip.is_some())
-            }) {
+            if ran_variant
+                && let Some(v) = planted[w].variants.iter_mut().find(|v| {
+                    (v.kind == "extra" && extra.is_some())
+                        || (v.kind == "skipped" && skip.is_some())
+                })
+            {
                 v.sessions += 1;
             }
             noise(&mut rng, &mut calls, 0..3);
@@ -575,7 +579,10 @@ fn payloads(rng: &mut StdRng, workflow: &str) -> Vec<(Value, Value)> {
                     json!({"passed": rng.random_range(50..500), "failed": 0}),
                 ),
                 (json!({"image": image}), json!({"vulnerabilities": 0})),
-                (json!({"image": image}), json!({"warnings": rng.random_range(0..20)})),
+                (
+                    json!({"image": image}),
+                    json!({"warnings": rng.random_range(0..20)}),
+                ),
                 (
                     json!({"image": image, "env": "prod"}),
                     json!({"url": format!("https://{service}.example.com"), "revision": rng.random_range(1..1000)}),

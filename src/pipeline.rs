@@ -99,7 +99,11 @@ pub enum Progress {
 
 /// Mines `log`: the distinct workflows (`Keep::Workflows`), or every frequent chain, pruned to
 /// the near-closed ones with `Keep::Closed`, with orderings merged into parallel stages.
-pub fn mine(log: &EventLog, opts: &MineOptions, progress: &(dyn Fn(Progress) + Sync)) -> MineReport {
+pub fn mine(
+    log: &EventLog,
+    opts: &MineOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> MineReport {
     let seqs = Sequences::new(log, opts.keep_repeats);
     let min_support = opts.min_support.resolve(log.session_count());
     if opts.keep == Keep::Workflows {
@@ -111,7 +115,16 @@ pub fn mine(log: &EventLog, opts: &MineOptions, progress: &(dyn Fn(Progress) + S
             ..SummaryParams::default()
         };
         let found = summary::summarise(&seqs, &params, &|n| progress(Progress::Workflows(n)));
-        let workflows = found.into_iter().map(Workflow::from).collect();
+        let workflows = found
+            .into_iter()
+            .map(|f| {
+                let mut w = Workflow::from(f);
+                let whole = &w.folded.as_ref().expect("summarised").whole;
+                w.overlap = (w.blocks.first().cloned())
+                    .and_then(|b| structure::stage_overlap(log, whole, b, opts.keep_repeats));
+                w
+            })
+            .collect();
         return MineReport {
             seqs,
             min_support,
@@ -162,7 +175,11 @@ pub fn mine(log: &EventLog, opts: &MineOptions, progress: &(dyn Fn(Progress) + S
 
 /// The occurrences of `w`, as (ordering, occurrence): the summary's whole runs, or a scan of
 /// the log for each ordering of a chain.
-pub fn occurrences(w: &Workflow, seqs: &Sequences, max_gap: Option<usize>) -> Vec<(usize, Embedding)> {
+pub fn occurrences(
+    w: &Workflow,
+    seqs: &Sequences,
+    max_gap: Option<usize>,
+) -> Vec<(usize, Embedding)> {
     match &w.folded {
         Some(f) => f.whole.iter().map(|e| (0, e.clone())).collect(),
         None => (w.orderings.iter().enumerate())
@@ -286,7 +303,10 @@ pub fn variant_text(change: &Change, w: &Workflow, log: &EventLog) -> String {
     match change {
         Change::Skipped(k) => format!("without {}", stages[*k]),
         Change::Extra { after, tool } => {
-            format!("+ {} after {}", log.tool_names[*tool as usize], stages[*after])
+            format!(
+                "+ {} after {}",
+                log.tool_names[*tool as usize], stages[*after]
+            )
         }
         Change::Related { chain, kind } => {
             let text = log.names(chain).collect::<Vec<_>>().join(" → ");

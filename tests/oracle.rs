@@ -217,25 +217,21 @@ fn output_is_the_same_for_any_thread_count() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.csv");
     std::fs::write(&path, text).unwrap();
-    let run = |threads: &str| {
-        crate::common::patterns()
-            .env("RAYON_NUM_THREADS", threads)
-            .args([
-                "mine",
-                "--json",
-                "--no-write",
-                "--top",
-                "0",
-                "--min-support",
-                "3",
-            ])
-            .arg(&path)
-            .output()
-            .unwrap()
-            .stdout
-    };
-    let one = run("1");
-    assert!(one.len() > 10_000, "expected many chains");
-    assert_eq!(one, run("2"));
-    assert_eq!(one, run("5"));
+    for keep in ["all", "workflows"] {
+        let run = |threads: &str| {
+            crate::common::patterns()
+                .env("RAYON_NUM_THREADS", threads)
+                .args(["mine", "--json", "--no-write", "--top", "0"])
+                .args(["--min-support", "3", "--keep", keep])
+                .arg(&path)
+                .output()
+                .unwrap()
+                .stdout
+        };
+        let one = run("1");
+        let expected = if keep == "all" { 10_000 } else { 5_000 };
+        assert!(one.len() > expected, "expected many entries: {keep}");
+        assert_eq!(one, run("2"), "{keep}");
+        assert_eq!(one, run("5"), "{keep}");
+    }
 }

@@ -647,7 +647,7 @@ fn a_mined_template_runs_with_only_its_true_inputs() {
             .arg(crate::common::data("sample.csv"))
             .args(["--library", "lib", "--top", "6"]),
     );
-    let name = "github_list_issues_to_slack_send_message";
+    let name = "list_issues-create_pr-slack_send_message";
     // The template asks for what varies from run to run and nothing else.
     let dry = run_ok(
         w.patterns()

@@ -43,19 +43,28 @@ fn a_parallel_stage_is_one_workflow_and_a_loop_is_not_parallel() {
             match planted.get("parallel") {
                 Some(groups) => {
                     let group: BTreeSet<String> = names(&groups[0]).into_iter().collect();
-                    let found: BTreeSet<String> = names(&entry["parallel"]).into_iter().collect();
+                    let found: BTreeSet<String> =
+                        names(&entry["parallel"][0]).into_iter().collect();
                     assert_eq!(found, group, "seed {seed}: {entry}");
-                    assert_eq!(entry["orderings"].as_array().unwrap().len(), 2);
+                    // Three tools in any order: six orderings, all of them one entry.
+                    assert_eq!(entry["orderings"].as_array().unwrap().len(), 6);
                     assert!(
                         entry["overlap"].as_f64().unwrap() > 0.9,
                         "the block's calls overlap: {entry}"
                     );
-                    // Support counts both orderings: the sessions it was planted in, about.
-                    let planted_in = planted["sessions"].as_f64().unwrap();
+                    // Support counts every ordering: the sessions whose run got past the
+                    // stage (the generator's funnel at the last step), about.
+                    let whole = planted["funnel"]
+                        .as_array()
+                        .unwrap()
+                        .last()
+                        .unwrap()
+                        .as_f64()
+                        .unwrap();
                     let support = entry["support"].as_f64().unwrap();
                     assert!(
-                        support > 0.9 * planted_in && support <= planted_in * 1.05,
-                        "{support} vs {planted_in}"
+                        support > 0.9 * whole && support <= whole * 1.02,
+                        "{support} vs {whole}"
                     );
                 }
                 None => assert!(entry.get("parallel").is_none(), "seed {seed}: {entry}"),
@@ -82,7 +91,12 @@ fn a_parallel_stage_is_one_workflow_and_a_loop_is_not_parallel() {
         // The fix loop (run_pytest → apply_patch → run_pytest) runs both orders of its steps in
         // the same sessions: no entry makes them a parallel block.
         for p in top {
-            if let Some(group) = p.get("parallel") {
+            for group in p
+                .get("parallel")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 assert!(!names(group).contains(&"apply_patch".to_string()), "{p}");
             }
         }

@@ -27,7 +27,7 @@ fn the_github_pr_workflow_comes_first_and_slack_comes_next() {
     let json = suggest_json(&w, &["github_list_issues", "github_create_pr"]);
     assert_eq!(
         json["workflows"][0]["name"],
-        "github_list_issues_to_slack_send_message"
+        "list_issues-create_pr-slack_send_message"
     );
     assert_eq!(json["workflows"][0]["match"], "prefix");
     assert_eq!(
@@ -166,7 +166,7 @@ fn with_logs_the_next_tools_are_counted_in_the_log() {
     );
     assert_eq!(
         json["workflows"][0]["name"],
-        "get_user_details_to_get_reservation_details"
+        "user_details-reservation_details"
     );
 }
 

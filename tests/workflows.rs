@@ -61,7 +61,13 @@ fn generate(w: &Workdir, seed: u64, noise: &str) -> (std::path::PathBuf, Value) 
     let log = w.path("gen.csv");
     let truth = w.path("gen.truth.json");
     w.patterns()
-        .args(["generate", "--sessions", "3000", "--seed", &seed.to_string()])
+        .args([
+            "generate",
+            "--sessions",
+            "3000",
+            "--seed",
+            &seed.to_string(),
+        ])
         .args(["--noise", noise, "--no-payloads"])
         .arg("--output")
         .arg(&log)
@@ -69,7 +75,10 @@ fn generate(w: &Workdir, seed: u64, noise: &str) -> (std::path::PathBuf, Value) 
         .arg(&truth)
         .assert()
         .success();
-    (log, serde_json::from_slice(&std::fs::read(truth).unwrap()).unwrap())
+    (
+        log,
+        serde_json::from_slice(&std::fs::read(truth).unwrap()).unwrap(),
+    )
 }
 
 #[test]
@@ -138,9 +147,17 @@ fn funnels_and_variants_match_the_truth() {
         // The support is the sessions that ran it whole: they reached the last stage, and did
         // not skip a step on the way.
         let support = entry["support"].as_u64().unwrap();
-        assert!(support <= found[stages.len() - 1], "{name}: {support} {found:?}");
+        assert!(
+            support <= found[stages.len() - 1],
+            "{name}: {support} {found:?}"
+        );
         let variants = entry["variants"].as_array().unwrap();
-        for v in t.get("variants").and_then(Value::as_array).into_iter().flatten() {
+        for v in t
+            .get("variants")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let planted_sessions = v["sessions"].as_f64().unwrap();
             let step = v["step"].as_str().unwrap();
             let hit = variants.iter().find(|f| {
@@ -150,7 +167,8 @@ fn funnels_and_variants_match_the_truth() {
                         _ => f["step"] == step,
                     }
             });
-            let hit = hit.unwrap_or_else(|| panic!("{name}: variant {v} not found in {variants:#?}"));
+            let hit =
+                hit.unwrap_or_else(|| panic!("{name}: variant {v} not found in {variants:#?}"));
             let found = hit["sessions"].as_f64().unwrap();
             assert!(
                 found <= planted_sessions * 1.02 && found >= planted_sessions * 0.75,

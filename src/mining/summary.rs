@@ -213,9 +213,7 @@ fn fold(found: Vec<Found>) -> Vec<Found> {
                     change: Change::Related { chain, kind },
                     sessions: w.support,
                 });
-                kept[i]
-                    .variants
-                    .sort_by(|a, b| b.sessions.cmp(&a.sessions));
+                kept[i].variants.sort_by(|a, b| b.sessions.cmp(&a.sessions));
             }
             None => kept.push(w),
         }
@@ -416,7 +414,10 @@ impl<'a> Residual<'a> {
 
     /// Sessions in which `a → b` and `b → a` both occur within reach.
     fn sessions_with_both_orders(&self, a: u32, b: u32) -> usize {
-        let (ab, ba) = (u64::from(a) << 32 | u64::from(b), u64::from(b) << 32 | u64::from(a));
+        let (ab, ba) = (
+            u64::from(a) << 32 | u64::from(b),
+            u64::from(b) << 32 | u64::from(a),
+        );
         self.with_tool[a as usize]
             .par_iter()
             .map_init(
@@ -618,7 +619,8 @@ fn runs_in(tools: &[u32], stages: &[Vec<u32>], reach: usize, lenient: bool) -> V
                     .find_map(|j| {
                         let m = match_stage(tools, &stages[next], j, None, reach)?;
                         let end = top(&m);
-                        let then = match_stage(tools, &stages[next + 1], end + 1, Some(end), reach)?;
+                        let then =
+                            match_stage(tools, &stages[next + 1], end + 1, Some(end), reach)?;
                         Some((j, m, then))
                     });
                 let Some((j, m, then)) = resumed else {
@@ -650,7 +652,11 @@ fn runs_in(tools: &[u32], stages: &[Vec<u32>], reach: usize, lenient: bool) -> V
 }
 
 /// The whole runs of `stages` in the given sessions.
-fn whole_runs(residual: &Residual, stages: &[Vec<u32>], sessions: &[usize]) -> Vec<(usize, Vec<Run>)> {
+fn whole_runs(
+    residual: &Residual,
+    stages: &[Vec<u32>],
+    sessions: &[usize],
+) -> Vec<(usize, Vec<Run>)> {
     runs_of(residual, stages, sessions, false)
 }
 
@@ -861,7 +867,11 @@ fn allowed(stages: &[Vec<u32>], slot: Slot, tool: u32) -> bool {
 }
 
 /// Sorts the tools of each stage by how often they ran first, then by id.
-fn order_stages(residual: &Residual, mut stages: Vec<Vec<u32>>, sessions: &[usize]) -> Vec<Vec<u32>> {
+fn order_stages(
+    residual: &Residual,
+    mut stages: Vec<Vec<u32>>,
+    sessions: &[usize],
+) -> Vec<Vec<u32>> {
     if stages.iter().all(|s| s.len() == 1) {
         return stages;
     }
@@ -950,8 +960,7 @@ fn describe(
         support += 1;
         occurrences += session_runs.iter().filter(|r| r.is_whole()).count() as u64;
         let ok = session_runs.iter().filter(|r| r.is_whole()).any(|r| {
-            r.at
-                .iter()
+            r.at.iter()
                 .flatten()
                 .all(|&j| residual.call(s, live[j]) & OK != 0)
         });

@@ -5,7 +5,7 @@ mod dataflow;
 mod parallel;
 
 pub use dataflow::{FlowParams, Source, infer, parameters};
-pub use parallel::{ParallelParams, merge_orderings};
+pub use parallel::{ParallelParams, merge_orderings, stage_overlap};
 
 use crate::mining::summary::{Found, Variant};
 use crate::mining::{Embedding, Mined};
@@ -19,8 +19,8 @@ pub struct Workflow {
     pub orderings: Vec<Vec<u32>>,
     /// Ranges of steps of the canonical ordering that run in any order (stages of several tools).
     pub blocks: Vec<std::ops::Range<usize>>,
-    /// Share of the block's occurrences whose calls overlapped in time (when the log has
-    /// durations).
+    /// Share of the occurrences in which the calls of a block overlapped in time (the first
+    /// block; when the log has durations).
     pub overlap: Option<f64>,
     /// What was folded into the workflow, when it was found by the summary.
     pub folded: Option<Folded>,

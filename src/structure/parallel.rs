@@ -86,7 +86,11 @@ pub fn merge_orderings(
     }
     let mut out: Vec<Workflow> = workflows.into_iter().flatten().collect();
     // Plain chains that are parts of a merged workflow with about their support are fragments.
-    let merged: Vec<Workflow> = out.iter().filter(|w| !w.blocks.is_empty()).cloned().collect();
+    let merged: Vec<Workflow> = out
+        .iter()
+        .filter(|w| !w.blocks.is_empty())
+        .cloned()
+        .collect();
     out.retain(|w| {
         !w.blocks.is_empty()
             || !merged.iter().any(|big| {
@@ -232,6 +236,50 @@ fn overlap_share<'a>(
         seen += 1;
         let first_end = log.timestamps[first] + i64::from(durations[first]) * 1_000;
         if log.timestamps[second] < first_end {
+            overlapping += 1;
+        }
+    }
+    (seen > 0).then(|| overlapping as f64 / seen as f64)
+}
+
+/// The share of the runs `whole` (positions in canonical step order) in which the calls of
+/// `block` overlapped in time: some call started before one that started earlier had ended.
+/// `None` when the log has no durations or no times.
+pub fn stage_overlap(
+    log: &EventLog,
+    whole: &[mining::Embedding],
+    block: std::ops::Range<usize>,
+    keep_repeats: bool,
+) -> Option<f64> {
+    let durations = log.durations.as_ref()?;
+    if log.time_kind != TimeKind::EpochMicros {
+        return None;
+    }
+    let (mut seen, mut overlapping) = (0usize, 0usize);
+    let mut calls: Vec<(i64, i64)> = Vec::new();
+    for e in whole {
+        let session: Vec<_> = log.collapsed(e.session, keep_repeats).collect();
+        calls.clear();
+        for &p in &e.positions[block.clone()] {
+            // From the first attempt's start to the last attempt's end.
+            let (first, last) = (session[p].start, session[p].end - 1);
+            if durations[last] == UNKNOWN_DURATION {
+                break;
+            }
+            let end = log.timestamps[last] + i64::from(durations[last]) * 1_000;
+            calls.push((log.timestamps[first], end));
+        }
+        if calls.len() < block.len() {
+            continue;
+        }
+        calls.sort_unstable();
+        seen += 1;
+        let mut ends = calls[0].1;
+        if calls[1..].iter().any(|&(start, end)| {
+            let overlaps = start < ends;
+            ends = ends.max(end);
+            overlaps
+        }) {
             overlapping += 1;
         }
     }

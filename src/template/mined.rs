@@ -157,7 +157,10 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
     let stages = stages(chain.len(), &stats.blocks);
     // The steps of the stage before step i.
     let before = |i: usize| -> Vec<String> {
-        let k = stages.iter().position(|s| s.contains(&i)).expect("every step");
+        let k = stages
+            .iter()
+            .position(|s| s.contains(&i))
+            .expect("every step");
         k.checked_sub(1)
             .map(|p| stages[p].clone().map(|p| ids[p].clone()).collect())
             .unwrap_or_default()

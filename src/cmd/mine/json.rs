@@ -128,7 +128,11 @@ impl<'a> JsonPattern<'a> {
                 .iter()
                 .map(|s| s.iter().map(|&i| pattern[i]).collect())
                 .collect(),
-            parallel: w.blocks.iter().map(|b| pattern[b.clone()].to_vec()).collect(),
+            parallel: w
+                .blocks
+                .iter()
+                .map(|b| pattern[b.clone()].to_vec())
+                .collect(),
             orderings: (w.orderings.len() > 1)
                 .then(|| w.orderings.iter().map(|o| log.names(o).collect()).collect()),
             overlap: w.overlap.map(|o| (o * 1000.0).round() / 1000.0),

@@ -252,7 +252,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if report.workflows.is_empty() {
         let what = match options.keep {
             Keep::Workflows => "no workflow runs whole".to_string(),
-            _ => format!("no chain of {}–{} tools occurs", options.min_len, options.max_len),
+            _ => format!(
+                "no chain of {}–{} tools occurs",
+                options.min_len, options.max_len
+            ),
         };
         eprintln!(
             "note: {what} in {} or more sessions; try a lower --min-support or a larger --max-gap",

@@ -56,7 +56,9 @@ pub fn write(
         let mut lines = rendered.lines();
         let header = lines.next().unwrap_or_default();
         // The detail lines start where the last column does.
-        let indent = header.rfind(if summarised { "workflow" } else { "chain" }).unwrap_or(0);
+        let indent = header
+            .rfind(if summarised { "workflow" } else { "chain" })
+            .unwrap_or(0);
         writeln!(out, "{header}")?;
         for (line, extra) in lines.zip(&details) {
             writeln!(out, "{line}")?;
@@ -66,7 +68,11 @@ pub fn write(
         }
         writeln!(out)?;
     }
-    writeln!(out, "{}", summary(loaded, log, report, shown.len(), elapsed))
+    writeln!(
+        out,
+        "{}",
+        summary(loaded, log, report, shown.len(), elapsed)
+    )
 }
 
 /// `funnel: a 120 · b 110 · c 95` and `variants: without b 12 · + x after a 9 · …`.
@@ -98,7 +104,10 @@ fn detail_lines(w: &Workflow, log: &EventLog) -> Vec<String> {
             })
             .collect();
         if f.variants.len() > SHOWN_VARIANTS {
-            text.push(format!("{} more in --json", f.variants.len() - SHOWN_VARIANTS));
+            text.push(format!(
+                "{} more in --json",
+                f.variants.len() - SHOWN_VARIANTS
+            ));
         }
         lines.push(format!("variants: {}", text.join(" · ")));
     }
