@@ -293,7 +293,7 @@ pub fn stage_names(w: &Workflow, log: &EventLog) -> Vec<String> {
     let names: Vec<&str> = log.names(&w.mined.pattern).collect();
     w.stages()
         .iter()
-        .map(|s| template::chain_text(&names[s[0]..=s[s.len() - 1]], &[0..s.len()]))
+        .map(|s| template::stage_text(&s.iter().map(|&i| names[i]).collect::<Vec<_>>()))
         .collect()
 }
 

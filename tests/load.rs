@@ -82,7 +82,7 @@ fn several_files_and_globs_are_one_log() {
         "a-2.csv",
         "session_id,timestamp,tool\ns1,3,c\ns2,1,a\ns2,2,b\n",
     );
-    let json = mine_json(&w, &["a-*.csv"]);
+    let json = mine_json(&w, &["a-*.csv", "--keep", "all"]);
     assert_eq!(json["input"]["files"].as_array().unwrap().len(), 2);
     assert_eq!(json["input"]["sessions"], 2);
     // s1 spans both files: a → b → c is one session's chain.

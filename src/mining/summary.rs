@@ -213,7 +213,9 @@ fn fold(found: Vec<Found>) -> Vec<Found> {
                     change: Change::Related { chain, kind },
                     sessions: w.support,
                 });
-                kept[i].variants.sort_by(|a, b| b.sessions.cmp(&a.sessions));
+                kept[i]
+                    .variants
+                    .sort_by_key(|v| std::cmp::Reverse(v.sessions));
             }
             None => kept.push(w),
         }
@@ -231,6 +233,15 @@ pub fn relation(chain: &[u32], of: &[u32]) -> Option<Relation> {
     }
     let k = chain.len().min(of.len());
     (k >= 3 && lcs(chain, of) + 1 >= k).then_some(Relation::OneStepDiffers)
+}
+
+/// How far `share` is above the `chance` share, as a share of the room above chance: 1 when
+/// every run does it, 0 when no more than chance would.
+fn beyond_chance(share: f64, chance: f64) -> f64 {
+    match chance < 1.0 {
+        true => (share - chance) / (1.0 - chance),
+        false => 0.0,
+    }
 }
 
 fn is_subsequence(small: &[u32], big: &[u32]) -> bool {
@@ -266,8 +277,12 @@ struct Residual<'a> {
     live_len: Vec<u32>,
     /// Sessions in which each ordered pair occurs within reach, keyed `a << 32 | b`.
     pairs: FxHashMap<u64, usize>,
+    /// Calls of `a` followed within reach by `b`, keyed `a << 32 | b`.
+    follows: FxHashMap<u64, usize>,
     /// Sessions in which each tool occurs in the log, for finding the runs of a workflow.
     with_tool: Vec<Vec<u32>>,
+    /// Share of the log's calls that are calls of each tool.
+    frequency: Vec<f64>,
 }
 
 /// What one thread of [`Residual::cover`] took out: per session the calls left (a range of
@@ -277,10 +292,18 @@ struct Covered {
     sessions: Vec<(usize, std::ops::Range<usize>)>,
     left: Vec<u32>,
     pairs: FxHashMap<u64, isize>,
+    follows: FxHashMap<u64, isize>,
     keep: Vec<bool>,
     calls: Vec<u32>,
-    old_pairs: Vec<u64>,
-    new_pairs: Vec<u64>,
+    old: Pairs,
+    new: Pairs,
+}
+
+/// The pairs of a sequence of calls: distinct (for sessions) and per call (for follows).
+#[derive(Default)]
+struct Pairs {
+    distinct: Vec<u64>,
+    per_call: Vec<u64>,
 }
 
 impl<'a> Residual<'a> {
@@ -297,28 +320,44 @@ impl<'a> Residual<'a> {
                 .map(|s| seqs.offsets[s + 1] - seqs.offsets[s])
                 .collect(),
             pairs: FxHashMap::default(),
+            follows: FxHashMap::default(),
             with_tool: vec![Vec::new(); seqs.tool_count],
+            frequency: vec![0.0; seqs.tool_count],
         };
-        r.pairs = (0..seqs.len())
+        type Counts = (FxHashMap<u64, usize>, FxHashMap<u64, usize>);
+        let merge = |mut a: Counts, b: Counts| {
+            for (k, v) in b.0 {
+                *a.0.entry(k).or_insert(0) += v;
+            }
+            for (k, v) in b.1 {
+                *a.1.entry(k).or_insert(0) += v;
+            }
+            a
+        };
+        (r.pairs, r.follows) = (0..seqs.len())
             .into_par_iter()
             .fold(
-                || (FxHashMap::default(), Vec::new(), Vec::new()),
+                || (Counts::default(), Vec::new(), Pairs::default()),
                 |(mut counts, mut calls, mut pairs), s| {
                     r.live_tools(s, &mut calls);
                     r.pairs_of(&calls, &mut pairs);
-                    for &k in &pairs {
-                        *counts.entry(k).or_insert(0) += 1;
+                    for &k in &pairs.distinct {
+                        *counts.0.entry(k).or_insert(0) += 1;
+                    }
+                    for &k in &pairs.per_call {
+                        *counts.1.entry(k).or_insert(0) += 1;
                     }
                     (counts, calls, pairs)
                 },
             )
             .map(|(counts, _, _)| counts)
-            .reduce(FxHashMap::default, |mut a, b| {
-                for (k, v) in b {
-                    *a.entry(k).or_insert(0) += v;
-                }
-                a
-            });
+            .reduce(Counts::default, merge);
+        for &c in &seqs.calls {
+            r.frequency[(c & TOOL) as usize] += 1.0;
+        }
+        for f in &mut r.frequency {
+            *f /= seqs.calls.len().max(1) as f64;
+        }
         // A tool is listed once per session: the last session each tool was seen in.
         let mut seen_in = vec![u32::MAX; seqs.tool_count];
         for s in 0..seqs.len() {
@@ -354,18 +393,28 @@ impl<'a> Residual<'a> {
         out.extend(self.live(s).iter().map(|&p| self.tool(s, p)));
     }
 
-    /// The distinct pairs of different tools within reach in `calls`, sorted, into `pairs`.
-    fn pairs_of(&self, calls: &[u32], pairs: &mut Vec<u64>) {
-        pairs.clear();
+    /// The pairs of different tools within reach in `calls`: each call's (`per_call`, a tool
+    /// once per call) and the session's (`distinct`, sorted).
+    fn pairs_of(&self, calls: &[u32], pairs: &mut Pairs) {
+        pairs.per_call.clear();
         for (i, &a) in calls.iter().enumerate() {
+            let from = pairs.per_call.len();
             for &b in calls[i + 1..].iter().take(self.reach) {
-                if a != b {
-                    pairs.push(u64::from(a) << 32 | u64::from(b));
+                let key = u64::from(a) << 32 | u64::from(b);
+                if a != b && !pairs.per_call[from..].contains(&key) {
+                    pairs.per_call.push(key);
                 }
             }
         }
-        pairs.sort_unstable();
-        pairs.dedup();
+        pairs.distinct.clear();
+        pairs.distinct.extend_from_slice(&pairs.per_call);
+        pairs.distinct.sort_unstable();
+        pairs.distinct.dedup();
+    }
+
+    /// The chance that `tool` is among `window` calls picked at random from the log.
+    fn chance(&self, tool: u32, window: usize) -> f64 {
+        1.0 - (1.0 - self.frequency[tool as usize]).powi(window.min(i32::MAX as usize) as i32)
     }
 
     /// The strongest pair left: the most sessions, among pairs where one tool mostly leads to
@@ -384,12 +433,7 @@ impl<'a> Residual<'a> {
             if n < min_support || tried.contains(&(a, b)) {
                 continue;
             }
-            // Measured against the whole log: once most calls of a tool are explained, a few
-            // stray ones must not pass for a workflow of their own.
-            let rarer = self.with_tool[a as usize]
-                .len()
-                .min(self.with_tool[b as usize].len());
-            if (n as f64) < continuation * rarer as f64 {
+            if !self.leads(a, b, continuation) {
                 continue;
             }
             let better = match best {
@@ -412,6 +456,25 @@ impl<'a> Residual<'a> {
         Some((a, b, stage))
     }
 
+    /// Whether `a` mostly leads to `b`: the calls of `a` followed by `b` within reach, or the
+    /// calls of `b` with `a` before them, are at least `continuation` of the calls of that tool
+    /// beyond chance (the share that a tool as common as the other would get anyway). Shares
+    /// are of the tool's calls in the whole log: once most calls of a tool are explained, a few
+    /// stray ones must not pass for a workflow of their own.
+    fn leads(&self, a: u32, b: u32, continuation: f64) -> bool {
+        let n = self
+            .follows
+            .get(&(u64::from(a) << 32 | u64::from(b)))
+            .copied()
+            .unwrap_or(0);
+        let total = self.seqs.calls.len() as f64;
+        let window = self.reach.min(self.seqs.calls.len());
+        [(a, b), (b, a)].iter().any(|&(mine, other)| {
+            let calls = self.frequency[mine as usize] * total;
+            beyond_chance(n as f64 / calls, self.chance(other, window)) >= continuation
+        })
+    }
+
     /// Sessions in which `a → b` and `b → a` both occur within reach.
     fn sessions_with_both_orders(&self, a: u32, b: u32) -> usize {
         let (ab, ba) = (
@@ -421,11 +484,12 @@ impl<'a> Residual<'a> {
         self.with_tool[a as usize]
             .par_iter()
             .map_init(
-                || (Vec::new(), Vec::new()),
+                || (Vec::new(), Pairs::default()),
                 |(calls, pairs), &s| {
                     self.live_tools(s as usize, calls);
                     self.pairs_of(calls, pairs);
-                    pairs.binary_search(&ab).is_ok() && pairs.binary_search(&ba).is_ok()
+                    let has = |k| pairs.distinct.binary_search(k).is_ok();
+                    has(&ab) && has(&ba)
                 },
             )
             .filter(|&both| both)
@@ -441,7 +505,7 @@ impl<'a> Residual<'a> {
             .fold(Covered::default, |mut c, (s, session_runs)| {
                 let s = *s;
                 this.live_tools(s, &mut c.calls);
-                this.pairs_of(&c.calls, &mut c.old_pairs);
+                this.pairs_of(&c.calls, &mut c.old);
                 c.keep.clear();
                 c.keep.resize(this.live_len[s] as usize, true);
                 for j in session_runs.iter().flat_map(Run::span) {
@@ -454,16 +518,22 @@ impl<'a> Residual<'a> {
                 c.calls.clear();
                 c.calls
                     .extend(c.left[start..].iter().map(|&p| this.tool(s, p)));
-                this.pairs_of(&c.calls, &mut c.new_pairs);
-                for k in &c.old_pairs {
-                    if c.new_pairs.binary_search(k).is_err() {
+                this.pairs_of(&c.calls, &mut c.new);
+                for k in &c.old.distinct {
+                    if c.new.distinct.binary_search(k).is_err() {
                         *c.pairs.entry(*k).or_default() -= 1;
                     }
                 }
-                for k in &c.new_pairs {
-                    if c.old_pairs.binary_search(k).is_err() {
+                for k in &c.new.distinct {
+                    if c.old.distinct.binary_search(k).is_err() {
                         *c.pairs.entry(*k).or_default() += 1;
                     }
+                }
+                for k in &c.old.per_call {
+                    *c.follows.entry(*k).or_default() -= 1;
+                }
+                for k in &c.new.per_call {
+                    *c.follows.entry(*k).or_default() += 1;
                 }
                 c
             })
@@ -476,11 +546,13 @@ impl<'a> Residual<'a> {
                 self.live[start..start + range.len()].copy_from_slice(&c.left[range.clone()]);
                 self.live_len[s] = range.len() as u32;
             }
-            for (k, d) in c.pairs {
-                let n = self.pairs.entry(k).or_insert(0);
-                *n = n.checked_add_signed(d).expect("a count stays positive");
-                if *n == 0 {
-                    self.pairs.remove(&k);
+            for (counts, deltas) in [(&mut self.pairs, c.pairs), (&mut self.follows, c.follows)] {
+                for (k, d) in deltas {
+                    let n = counts.entry(k).or_insert(0);
+                    *n = n.checked_add_signed(d).expect("a count stays positive");
+                    if *n == 0 {
+                        counts.remove(&k);
+                    }
                 }
             }
         }
@@ -723,33 +795,51 @@ fn grow(
         if (total as f64) * scale < min_support as f64 {
             break;
         }
-        let counts: FxHashMap<(Slot, u32), Tally> = runs
+        type Found = (
+            FxHashMap<(Slot, u32), Tally>,
+            FxHashMap<(Slot, usize), usize>,
+        );
+        let (counts, windows): Found = runs
             .par_iter()
             .fold(
-                || (FxHashMap::default(), Vec::new(), Vec::new()),
-                |(mut counts, mut tools, mut seen), (s, session_runs)| {
+                || (Found::default(), Vec::new(), Vec::new()),
+                |((mut counts, mut windows), mut tools, mut seen), (s, session_runs)| {
                     residual.live_tools(*s, &mut tools);
                     for run in session_runs {
-                        tally(&tools, &stages, run, reach, &mut seen, &mut counts);
+                        let found = (&mut counts, &mut windows);
+                        tally(&tools, &stages, run, reach, &mut seen, found.0, found.1);
                     }
-                    (counts, tools, seen)
+                    ((counts, windows), tools, seen)
                 },
             )
-            .map(|(counts, _, _)| counts)
-            .reduce(FxHashMap::default, |mut a, b| {
-                for (k, t) in b {
-                    *a.entry(k).or_default() += t;
+            .map(|(found, _, _)| found)
+            .reduce(Found::default, |mut a, b| {
+                for (k, t) in b.0 {
+                    *a.0.entry(k).or_default() += t;
+                }
+                for (k, n) in b.1 {
+                    *a.1.entry(k).or_default() += n;
                 }
                 a
             });
+        // The share of runs in which a tool as common as `tool` would be in `slot` by chance.
+        let chance = |slot: Slot, tool: u32| {
+            let expected: f64 = (windows.iter())
+                .filter(|((s, _), _)| *s == slot)
+                .map(|(&(_, len), &runs)| runs as f64 * residual.chance(tool, len))
+                .sum();
+            expected / total as f64
+        };
         // In key order, so that ties go the same way whatever the threads did.
         let mut counts: Vec<((Slot, u32), Tally)> = counts.into_iter().collect();
         counts.sort_unstable_by_key(|(k, _)| *k);
-        let needed = (params.continuation * total as f64).max(min_support as f64 / scale);
         let mut best: Option<(usize, Slot, u32)> = None;
         for &((slot, tool), t) in &counts {
             let n = t.runs;
-            if (n as f64) < needed || !allowed(&stages, slot, tool) {
+            if (n as f64) * scale < min_support as f64
+                || beyond_chance(n as f64 / total as f64, chance(slot, tool)) < params.continuation
+                || !allowed(&stages, slot, tool)
+            {
                 continue;
             }
             if let Slot::Join(_) = slot {
@@ -789,6 +879,7 @@ fn tally(
     reach: usize,
     seen: &mut Vec<(Slot, u32, u8)>,
     counts: &mut FxHashMap<(Slot, u32), Tally>,
+    windows: &mut FxHashMap<(Slot, usize), usize>,
 ) {
     const ANY: u8 = 3;
     let n = stages.len();
@@ -797,8 +888,15 @@ fn tally(
     let matched = |j: usize| run.at.iter().any(|a| a.contains(&j));
     // Every (slot, tool, side) of the run; side 0 before the stage, 1 inside, 2 after it.
     seen.clear();
+    // The number of calls each slot looked at, for the chance of finding a tool there.
+    let mut lengths: Vec<(Slot, usize)> = Vec::with_capacity(3 * n + 1);
     let mut window = |slot: Slot, range: std::ops::Range<usize>, side: u8| {
+        match lengths.last_mut() {
+            Some((s, _)) if *s == slot => {}
+            _ => lengths.push((slot, 0)),
+        }
         for j in range.filter(|&j| !matched(j)) {
+            lengths.last_mut().expect("pushed").1 += 1;
             seen.push((slot, tools[j], ANY));
             if matches!(slot, Slot::Join(_)) {
                 seen.push((slot, tools[j], side));
@@ -827,6 +925,9 @@ fn tally(
         window(Slot::Join(k), start..lo(k), 0);
         window(Slot::Join(k), lo(k) + 1..hi(k), 1);
         window(Slot::Join(k), hi(k) + 1..end, 2);
+    }
+    for (slot, len) in lengths {
+        *windows.entry((slot, len)).or_default() += 1;
     }
     // Each (slot, tool) and each side counts once per run.
     seen.sort_unstable();

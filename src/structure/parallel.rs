@@ -203,7 +203,7 @@ fn sibling(
                 successes: successes.len(),
             },
             orderings: vec![p.clone(), swapped],
-            blocks: vec![w..w + 2],
+            blocks: std::iter::once(w..w + 2).collect(),
             overlap,
             folded: None,
         };

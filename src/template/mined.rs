@@ -126,12 +126,20 @@ pub fn chain_text(chain: &[impl AsRef<str>], blocks: &[std::ops::Range<usize>]) 
     let names: Vec<&str> = chain.iter().map(AsRef::as_ref).collect();
     stages(names.len(), blocks)
         .iter()
-        .map(|stage| match stage.len() {
-            1 => names[stage.start].to_string(),
-            _ => format!("{{{}}}", names[stage.clone()].join(" ∥ ")),
-        })
+        .map(|stage| stage_text(&names[stage.clone()]))
         .collect::<Vec<_>>()
         .join(" → ")
+}
+
+/// A stage as text: its tool, or `{a ∥ b}` for tools that run in any order.
+pub fn stage_text(tools: &[impl AsRef<str>]) -> String {
+    match tools {
+        [one] => one.as_ref().to_string(),
+        _ => {
+            let names: Vec<&str> = tools.iter().map(AsRef::as_ref).collect();
+            format!("{{{}}}", names.join(" ∥ "))
+        }
+    }
 }
 
 /// The stages of a chain of `len` steps: each block one stage, every other step its own.

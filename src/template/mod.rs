@@ -11,7 +11,7 @@ pub use builtin::builtins;
 pub use library::{
     Catalog, Entry, Library, LibraryError, SaveOptions, SaveReport, read_template, write_atomic,
 };
-pub use mined::{ChainStats, chain_text, from_chain, name, slug, step_ids};
+pub use mined::{ChainStats, chain_text, from_chain, name, slug, stage_text, step_ids};
 pub use model::{
     Action, Failure, Metadata, OnError, RetryPolicy, Source, WorkflowStep, WorkflowTemplate,
 };
