@@ -297,7 +297,7 @@ pub fn stage_names(w: &Workflow, log: &EventLog) -> Vec<String> {
         .collect()
 }
 
-/// A variant in words: `without b`, `+ x after b`, `part: a → b`.
+/// A variant in words: `without b`, `+ x after b`, `then y`, `part: a → b`.
 pub fn variant_text(change: &Change, w: &Workflow, log: &EventLog) -> String {
     let stages = stage_names(w, log);
     match change {
@@ -308,6 +308,7 @@ pub fn variant_text(change: &Change, w: &Workflow, log: &EventLog) -> String {
                 log.tool_names[*tool as usize], stages[*after]
             )
         }
+        Change::Then(tool) => format!("then {}", log.tool_names[*tool as usize]),
         Change::Related { chain, kind } => {
             let text = log.names(chain).collect::<Vec<_>>().join(" → ");
             match kind {
@@ -349,6 +350,10 @@ pub fn folded_fields(w: &Workflow, log: &EventLog) -> Map<String, Value> {
                 entry.insert("kind".into(), json!("extra"));
                 entry.insert("tool".into(), json!(log.tool_names[*tool as usize]));
                 entry.insert("after".into(), json!(stages[*after]));
+            }
+            Change::Then(tool) => {
+                entry.insert("kind".into(), json!("then"));
+                entry.insert("tool".into(), json!(log.tool_names[*tool as usize]));
             }
             Change::Related { chain, kind } => {
                 entry.insert("kind".into(), json!(kind));

@@ -7,17 +7,23 @@
 //! of the calls no workflow explains yet, and then its runs are taken out of the log:
 //!
 //! 1. **Seed**: the pair `a → b` (at most `max_gap` calls apart) that occurs in the most sessions,
-//!    among the pairs where one tool mostly leads to the other (`b` follows in `continuation` of
-//!    the sessions with `a`, or `a` precedes in that share of the sessions with `b`).
-//! 2. **Grow**: a step is added (before, after, or between two steps) when it is there in
-//!    `continuation` of the runs of the workflow so far — by default most of them. A tool that
-//!    runs before a stage in some runs and after it in others (each order in at least
-//!    `order_share` of the other's runs) joins the stage: a stage is a set of tools in any order,
-//!    of any width. No length cap: a process is grown as long as its runs go on together.
-//! 3. **Cover**: every run of the workflow (at least two of its stages, one stage may be
-//!    skipped) is taken out of the log with the calls between its steps; the next seed is
-//!    found among what is left. A run that stops early counts in the funnel; what the runs did
-//!    differently (a skipped step, an extra call, another order) is counted as a variant.
+//!    among the pairs where one tool mostly leads to the other: `b` follows within reach in
+//!    `continuation` of the calls of `a` beyond chance, or `a` precedes `b` so.
+//! 2. **Grow**: a step is added (before, after, or between two steps) when `continuation` of
+//!    the runs of the workflow so far go on with it — by default most of them — beyond chance
+//!    (a tool as common would be in the same window in some runs anyway: the share counts the
+//!    room above that chance) and surely (the share less one standard error, so that a handful
+//!    of runs decides nothing). A tool that runs before a stage in some runs and after
+//!    it in others (each order in at least `order_share` of the other's runs, and not on both
+//!    sides in the same runs, which is a loop) joins the stage: a stage is a set of tools in any
+//!    order, of any width. No length cap: a process grows as long as its runs go on together.
+//! 3. **Cover**: every run of the workflow (at least two of its stages; one stage may be
+//!    skipped; a run resumes after a longer gap when its next two stages follow each other
+//!    there) is taken out of the log with the calls between its steps; the next seed is found
+//!    among what is left. Where runs stop is the funnel; what they did differently (a skipped
+//!    step, an extra call, a branch after the end, another order) are its variants.
+//! 4. **Fold**: a workflow found later that repeats a better one (a part of it, it with more
+//!    steps, or it with one step different) becomes a variant of that one.
 //!
 //! The one knob is `continuation`: the share of runs that must go on with a step for it to be
 //! part of the workflow. A step that fewer runs take is a variant, not a new workflow, and a
@@ -112,6 +118,9 @@ pub enum Change {
     Skipped(usize),
     /// This tool was called between the stage at this index and the next one (or after the last).
     Extra { after: usize, tool: u32 },
+    /// Whole runs went on with this tool right after the last stage (a branch after the
+    /// workflow, taken by a minority of its runs).
+    Then(u32),
     /// A chain found among the calls no workflow explained that repeats this one: a part of it,
     /// it with more steps, or it with one step different.
     Related { chain: Vec<u32>, kind: Relation },
@@ -233,6 +242,20 @@ pub fn relation(chain: &[u32], of: &[u32]) -> Option<Relation> {
     }
     let k = chain.len().min(of.len());
     (k >= 3 && lcs(chain, of) + 1 >= k).then_some(Relation::OneStepDiffers)
+}
+
+/// The share `k / n` less one standard error: the lower end of its 68 % (Wilson score)
+/// interval. A step that 8 of 15 runs take is not yet "most runs"; one that 800 of 1,500 take
+/// is, and so is one that all of 3 runs take.
+fn surely(k: f64, n: f64) -> f64 {
+    if n <= 0.0 {
+        return 0.0;
+    }
+    const Z2: f64 = 1.0;
+    let p = (k / n).min(1.0);
+    let centre = p + Z2 / (2.0 * n);
+    let margin = (Z2 * (p * (1.0 - p) / n + Z2 / (4.0 * n * n))).sqrt();
+    ((centre - margin) / (1.0 + Z2 / n)).max(0.0)
 }
 
 /// How far `share` is above the `chance` share, as a share of the room above chance: 1 when
@@ -837,7 +860,8 @@ fn grow(
         for &((slot, tool), t) in &counts {
             let n = t.runs;
             if (n as f64) * scale < min_support as f64
-                || beyond_chance(n as f64 / total as f64, chance(slot, tool)) < params.continuation
+                || beyond_chance(surely(n as f64, total as f64), chance(slot, tool))
+                    < params.continuation
                 || !allowed(&stages, slot, tool)
             {
                 continue;
@@ -1016,6 +1040,7 @@ fn describe(
     let mut funnel = vec![0usize; n];
     let mut skipped = vec![0usize; n];
     let mut extras: FxHashMap<(usize, u32), usize> = FxHashMap::default();
+    let mut then: FxHashMap<u32, usize> = FxHashMap::default();
     let mut orderings: FxHashMap<Vec<u32>, usize> = FxHashMap::default();
     let mut whole = Vec::new();
     let (mut support, mut successes, mut occurrences) = (0, 0, 0u64);
@@ -1059,6 +1084,9 @@ fn describe(
             continue;
         };
         support += 1;
+        if let Some(&next) = live.get(run.last + 1) {
+            *then.entry(residual.tool(s, next)).or_default() += 1;
+        }
         occurrences += session_runs.iter().filter(|r| r.is_whole()).count() as u64;
         let ok = session_runs.iter().filter(|r| r.is_whole()).any(|r| {
             r.at.iter()
@@ -1117,6 +1145,25 @@ fn describe(
         if c >= min_support && (c as f64) > 2.0 * expected.min(between as f64) {
             variants.push(Variant {
                 change: Change::Extra { after, tool },
+                sessions: c,
+            });
+        }
+    }
+    // What comes right after a whole run, when it is no chance visitor either: in at least
+    // min_support sessions and surely twice as often as the tool's share of the calls of other
+    // tools than the workflow's (which cannot come next).
+    let others = 1.0
+        - flat
+            .iter()
+            .collect::<FxHashSet<_>>()
+            .iter()
+            .map(|&&t| residual.frequency[t as usize])
+            .sum::<f64>();
+    for (&tool, &c) in &then {
+        let expected = residual.frequency[tool as usize] / others.max(f64::MIN_POSITIVE);
+        if c >= min_support && surely(c as f64, support as f64) > 2.0 * expected {
+            variants.push(Variant {
+                change: Change::Then(tool),
                 sessions: c,
             });
         }
