@@ -173,6 +173,14 @@ pub fn mine(
     }
 }
 
+/// The mean time of a whole run of a workflow the summary found, in milliseconds, when the log
+/// has durations. (Not for the chains of `--keep closed|all`: that would scan the log again for
+/// each; their templates have it.)
+pub fn duration_ms(w: &Workflow, log: &EventLog, opts: &MineOptions) -> Option<f64> {
+    let whole: Vec<&Embedding> = w.folded.as_ref()?.whole.iter().collect();
+    mean_duration_ms(&whole, log, opts.keep_repeats)
+}
+
 /// The occurrences of `w`, as (ordering, occurrence): the summary's whole runs, or a scan of
 /// the log for each ordering of a chain.
 pub fn occurrences(
@@ -219,25 +227,7 @@ pub fn template_stats(
             .max()
             .and_then(time);
     }
-    let avg_duration_ms = log.durations.as_ref().and_then(|durations| {
-        let totals: Vec<u64> = found
-            .iter()
-            .filter_map(|e| {
-                let calls: Vec<_> = log.collapsed(e.session, opts.keep_repeats).collect();
-                let mut total = 0u64;
-                for i in e.positions.iter().flat_map(|&p| calls[p].clone()) {
-                    // An occurrence with a call of unknown duration does not count.
-                    if durations[i] == UNKNOWN_DURATION {
-                        return None;
-                    }
-                    total += u64::from(durations[i]);
-                }
-                Some(total)
-            })
-            .collect();
-        (!totals.is_empty())
-            .then(|| (totals.iter().sum::<u64>() as f64 / totals.len() as f64).round())
-    });
+    let avg_duration_ms = mean_duration_ms(&found, log, opts.keep_repeats);
     // Retries by canonical step, whatever the ordering of the occurrence.
     let canonical: Vec<Vec<usize>> = (0..w.orderings.len())
         .map(|k| w.canonical_index(k))
@@ -273,6 +263,28 @@ pub fn template_stats(
         folded: folded_fields(w, log),
     };
     (chain, stats)
+}
+
+/// The mean time of an occurrence (its steps' calls, retries included), over the occurrences
+/// whose calls all have a duration; `None` when the log has no durations.
+fn mean_duration_ms(found: &[&Embedding], log: &EventLog, keep_repeats: bool) -> Option<f64> {
+    let durations = log.durations.as_ref()?;
+    let totals: Vec<u64> = found
+        .iter()
+        .filter_map(|e| {
+            let calls: Vec<_> = log.collapsed(e.session, keep_repeats).collect();
+            let mut total = 0u64;
+            for i in e.positions.iter().flat_map(|&p| calls[p].clone()) {
+                // An occurrence with a call of unknown duration does not count.
+                if durations[i] == UNKNOWN_DURATION {
+                    return None;
+                }
+                total += u64::from(durations[i]);
+            }
+            Some(total)
+        })
+        .collect();
+    (!totals.is_empty()).then(|| (totals.iter().sum::<u64>() as f64 / totals.len() as f64).round())
 }
 
 /// The retries to plan for a step from the retries its calls had in each occurrence: when at
@@ -320,8 +332,9 @@ pub fn variant_text(change: &Change, w: &Workflow, log: &EventLog) -> String {
     }
 }
 
-/// What the summary folded into `w`, as JSON fields (`sessions`, `funnel`, `variants`); empty
-/// for a chain of `--keep closed|all`. The same fields go into `--json` and the template.
+/// What the summary folded into `w`, as JSON fields (`sessions`, `coverage`, `funnel`,
+/// `variants`); empty for a chain of `--keep closed|all`. The same fields go into `--json` and
+/// the template.
 pub fn folded_fields(w: &Workflow, log: &EventLog) -> Map<String, Value> {
     let mut out = Map::new();
     let Some(f) = &w.folded else {
@@ -329,6 +342,8 @@ pub fn folded_fields(w: &Workflow, log: &EventLog) -> Map<String, Value> {
     };
     let stages = stage_names(w, log);
     out.insert("sessions".into(), json!(f.sessions));
+    let coverage = f.sessions as f64 / log.session_count().max(1) as f64;
+    out.insert("coverage".into(), json!((coverage * 1e4).round() / 1e4));
     out.insert(
         "funnel".into(),
         Value::Array(

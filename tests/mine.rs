@@ -50,7 +50,7 @@ fn table_output_has_ranks_chains_and_a_summary() {
     let out = crate::common::patterns()
         .arg("mine")
         .arg(data("sample.csv"))
-        .args(["--top", "3"])
+        .args(["--top", "3", "--no-write"])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -59,7 +59,7 @@ fn table_output_has_ranks_chains_and_a_summary() {
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
         [
-            "rank", "support", "success", "score", "sessions", "workflow"
+            "rank", "support", "success", "score", "sessions", "time", "workflow"
         ]
     );
     // Each workflow's row, then its funnel (and its variants when it has any) below the

@@ -140,6 +140,14 @@ fn funnels_and_variants_match_the_truth() {
                 "{name}: stage {k} reached by {f} sessions, planted {p}: {found:?} vs {planted_funnel:?}"
             );
         }
+        // The share of sessions it covers, and its time (the generator writes durations).
+        let sessions = entry["sessions"].as_f64().unwrap();
+        let coverage = entry["coverage"].as_f64().unwrap();
+        assert!(
+            (coverage - sessions / 3000.0).abs() < 1e-4,
+            "{name}: {coverage}"
+        );
+        assert!(entry["avg_duration_ms"].as_f64().unwrap() > 0.0, "{name}");
         // Abandoned runs show as a falling funnel where they were planted.
         if t["abandon"].as_f64().unwrap() >= 0.1 && stages.len() >= 3 {
             assert!(found[stages.len() - 1] < found[1], "{name}: {found:?}");

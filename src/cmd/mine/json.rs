@@ -48,7 +48,10 @@ pub fn write(
         },
         frequent: report.frequent,
         kept: report.workflows.len(),
-        patterns: shown.iter().map(|w| JsonPattern::new(w, log)).collect(),
+        patterns: shown
+            .iter()
+            .map(|w| JsonPattern::new(w, log, pipeline::duration_ms(w, log, options)))
+            .collect(),
     };
     serde_json::to_writer_pretty(&mut *out, &json)?;
     writeln!(out)?;
@@ -113,13 +116,16 @@ struct JsonPattern<'a> {
     /// Share of the block's occurrences whose calls overlapped in time.
     #[serde(skip_serializing_if = "Option::is_none")]
     overlap: Option<f64>,
+    /// Mean time of an occurrence, when the log has durations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    avg_duration_ms: Option<f64>,
     /// With --keep workflows: sessions, funnel, variants.
     #[serde(flatten)]
     folded: Map<String, Value>,
 }
 
 impl<'a> JsonPattern<'a> {
-    fn new(w: &Workflow, log: &'a EventLog) -> JsonPattern<'a> {
+    fn new(w: &Workflow, log: &'a EventLog, avg_duration_ms: Option<f64>) -> JsonPattern<'a> {
         let p = &w.mined;
         let pattern: Vec<&str> = log.names(&p.pattern).collect();
         JsonPattern {
@@ -136,6 +142,7 @@ impl<'a> JsonPattern<'a> {
             orderings: (w.orderings.len() > 1)
                 .then(|| w.orderings.iter().map(|o| log.names(o).collect()).collect()),
             overlap: w.overlap.map(|o| (o * 1000.0).round() / 1000.0),
+            avg_duration_ms,
             folded: pipeline::folded_fields(w, log),
             pattern,
             support: p.support,

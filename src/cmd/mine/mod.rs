@@ -246,7 +246,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         json::write(&mut out, &loaded, &log, &report, &options, shown)?;
     } else {
-        table::write(&mut out, &loaded, &log, &report, shown, started.elapsed())?;
+        table::write(
+            &mut out,
+            &loaded,
+            &log,
+            &report,
+            &options,
+            shown,
+            started.elapsed(),
+        )?;
     }
     out.flush()?;
     if report.workflows.is_empty() {

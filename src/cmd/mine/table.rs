@@ -8,7 +8,7 @@ use super::plural;
 use crate::cmd::table::{Table, count};
 use crate::events::EventLog;
 use crate::load::LoadReport;
-use crate::pipeline::{self, MineReport};
+use crate::pipeline::{self, MineOptions, MineReport};
 use crate::structure::Workflow;
 
 /// Variants shown under a workflow; `--json` has them all.
@@ -19,10 +19,16 @@ pub fn write(
     loaded: &LoadReport,
     log: &EventLog,
     report: &MineReport,
+    options: &MineOptions,
     shown: &[Workflow],
     elapsed: Duration,
 ) -> std::io::Result<()> {
     let summarised = report.frequent.is_none();
+    // A time column when some workflow shown has one (a log can have an empty duration column).
+    let times: Vec<Option<f64>> = (shown.iter())
+        .map(|w| pipeline::duration_ms(w, log, options))
+        .collect();
+    let timed = times.iter().any(Option::is_some);
     let mut columns = vec![
         ("rank", true),
         ("support", true),
@@ -31,6 +37,9 @@ pub fn write(
     ];
     if summarised {
         columns.push(("sessions", true));
+    }
+    if timed {
+        columns.push(("time", true));
     }
     columns.push((if summarised { "workflow" } else { "chain" }, false));
     let mut table = Table::new(&columns);
@@ -45,7 +54,15 @@ pub fn write(
             count(p.successes as u64),
         ];
         if let Some(f) = &w.folded {
-            row.push(count(f.sessions as u64));
+            let share = f.sessions as f64 / log.session_count().max(1) as f64;
+            row.push(format!(
+                "{} ({:.0}%)",
+                count(f.sessions as u64),
+                share * 100.0
+            ));
+        }
+        if timed {
+            row.push(times[i].map_or("-".into(), duration));
         }
         row.push(pipeline::stage_names(w, log).join(" → "));
         table.push(row);
@@ -73,6 +90,15 @@ pub fn write(
         "{}",
         summary(loaded, log, report, shown.len(), elapsed)
     )
+}
+
+/// A mean time of a workflow: `850 ms`, `3.1 s`, `2.5 min`.
+fn duration(ms: f64) -> String {
+    match ms {
+        ms if ms < 1_000.0 => format!("{ms:.0} ms"),
+        ms if ms < 60_000.0 => format!("{:.1} s", ms / 1_000.0),
+        ms => format!("{:.1} min", ms / 60_000.0),
+    }
 }
 
 /// `funnel: a 120 · b 110 · c 95` and `variants: without b 12 · + x after a 9 · …`.
