@@ -83,17 +83,24 @@ fn generate(w: &Workdir, seed: u64, noise: &str) -> (std::path::PathBuf, Value) 
 
 #[test]
 fn the_top_entries_are_exactly_the_planted_workflows_each_whole() {
-    for (seed, noise) in [(1, "0"), (2, "1"), (3, "1"), (4, "2")] {
+    // The last: with no gap limit a run may spread over its whole session.
+    for (seed, noise, gap) in [
+        (1, "0", "2"),
+        (2, "1", "2"),
+        (3, "1", "2"),
+        (4, "2", "2"),
+        (5, "1", "none"),
+    ] {
         let w = Workdir::new();
         let (log, truth) = generate(&w, seed, noise);
-        let json = mine_json(&[log.to_str().unwrap(), "--top", "0"]);
+        let json = mine_json(&[log.to_str().unwrap(), "--top", "0", "--max-gap", gap]);
         let entries = json["patterns"].as_array().unwrap();
         let planted = planted(&truth);
         let top: Vec<Stages> = entries.iter().take(planted.len()).map(stages_of).collect();
         for (name, stages, _) in &planted {
             assert!(
                 top.contains(stages),
-                "seed {seed}, noise {noise}: {name} {stages:?} is not among the top {}: {top:#?}",
+                "seed {seed}, noise {noise}, gap {gap}: {name} {stages:?} is not among the top {}: {top:#?}",
                 planted.len()
             );
         }

@@ -36,6 +36,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{Embedding, OK, Sequences, TOOL, retries_of};
 
+/// The reach of a gap of 2, the default: how far evidence looks when there is no gap limit.
+const DEFAULT_REACH: usize = 3;
+
 /// Two orders of two tools that come together in more than this share of the rarer order's
 /// sessions (or runs) are a loop, not a stage: concurrency runs one order per run.
 const LOOP_SHARE: f64 = 0.5;
@@ -293,14 +296,19 @@ fn lcs(a: &[u32], b: &[u32]) -> usize {
 /// The calls that no workflow explains yet, with the support of every pair and tool among them.
 struct Residual<'a> {
     seqs: &'a Sequences,
+    /// How far a run reaches from one step to the next (`max_gap + 1` calls, or no limit).
     reach: usize,
+    /// How far the evidence for a step looks: the reach, or with no limit the calls that a gap of
+    /// the default would reach (the rest of a session is not evidence that one call follows
+    /// another).
+    look: usize,
     /// Per session `s`, the positions (in the session) of its calls not yet covered, at
     /// `live[offsets[s]..offsets[s] + live_len[s]]`: one flat array, compacted in place.
     live: Vec<u32>,
     live_len: Vec<u32>,
-    /// Sessions in which each ordered pair occurs within reach, keyed `a << 32 | b`.
+    /// Sessions in which each ordered pair occurs within `look`, keyed `a << 32 | b`.
     pairs: FxHashMap<u64, usize>,
-    /// Calls of `a` followed within reach by `b`, keyed `a << 32 | b`.
+    /// Calls of `a` followed within `look` by `b`, keyed `a << 32 | b`.
     follows: FxHashMap<u64, usize>,
     /// Sessions in which each tool occurs in the log, for finding the runs of a workflow.
     with_tool: Vec<Vec<u32>>,
@@ -338,6 +346,7 @@ impl<'a> Residual<'a> {
         let mut r = Residual {
             seqs,
             reach,
+            look: reach.min(DEFAULT_REACH),
             live,
             live_len: (0..seqs.len())
                 .map(|s| seqs.offsets[s + 1] - seqs.offsets[s])
@@ -422,7 +431,7 @@ impl<'a> Residual<'a> {
         pairs.per_call.clear();
         for (i, &a) in calls.iter().enumerate() {
             let from = pairs.per_call.len();
-            for &b in calls[i + 1..].iter().take(self.reach) {
+            for &b in calls[i + 1..].iter().take(self.look) {
                 let key = u64::from(a) << 32 | u64::from(b);
                 if a != b && !pairs.per_call[from..].contains(&key) {
                     pairs.per_call.push(key);
@@ -491,7 +500,7 @@ impl<'a> Residual<'a> {
             .copied()
             .unwrap_or(0);
         let total = self.seqs.calls.len() as f64;
-        let window = self.reach.min(self.seqs.calls.len());
+        let window = self.look;
         [(a, b), (b, a)].iter().any(|&(mine, other)| {
             let calls = self.frequency[mine as usize] * total;
             beyond_chance(n as f64 / calls, self.chance(other, window)) >= continuation
@@ -798,7 +807,7 @@ fn grow(
     params: &SummaryParams,
     min_support: usize,
 ) -> Vec<Vec<u32>> {
-    let reach = residual.reach;
+    let look = residual.look;
     // Growth decides on shares of runs: on a big log, a strided sample of the sessions
     // estimates them as well as all of them would, at a fraction of the cost. Counts are
     // scaled back for the support threshold. (The figures of the workflow are exact: they are
@@ -830,7 +839,7 @@ fn grow(
                     residual.live_tools(*s, &mut tools);
                     for run in session_runs {
                         let found = (&mut counts, &mut windows);
-                        tally(&tools, &stages, run, reach, &mut seen, found.0, found.1);
+                        tally(&tools, &stages, run, look, &mut seen, found.0, found.1);
                     }
                     ((counts, windows), tools, seen)
                 },
@@ -895,12 +904,12 @@ fn grow(
 }
 
 /// Counts, for one whole run, the tools in each slot: before the first stage, between stages,
-/// after the last (within reach), and around each stage (for joins). `seen` is a buffer.
+/// after the last (within `look`), and around each stage (for joins). `seen` is a buffer.
 fn tally(
     tools: &[u32],
     stages: &[Vec<u32>],
     run: &Run,
-    reach: usize,
+    look: usize,
     seen: &mut Vec<(Slot, u32, u8)>,
     counts: &mut FxHashMap<(Slot, u32), Tally>,
     windows: &mut FxHashMap<(Slot, usize), usize>,
@@ -927,23 +936,23 @@ fn tally(
             }
         }
     };
-    window(Slot::Before(0), lo(0).saturating_sub(reach)..lo(0), 1);
+    window(Slot::Before(0), lo(0).saturating_sub(look)..lo(0), 1);
     for k in 1..n {
         window(Slot::Before(k), hi(k - 1) + 1..lo(k), 1);
     }
     window(
         Slot::Before(n),
-        hi(n - 1) + 1..(hi(n - 1) + 1 + reach).min(tools.len()),
+        hi(n - 1) + 1..(hi(n - 1) + 1 + look).min(tools.len()),
         1,
     );
     for k in 0..n {
-        // Around stage k: from the previous stage (or reach before) to the next (or reach after).
+        // Around stage k: from the previous stage (or look before) to the next (or look after).
         let start = match k {
-            0 => lo(0).saturating_sub(reach),
+            0 => lo(0).saturating_sub(look),
             _ => hi(k - 1) + 1,
         };
         let end = match k + 1 == n {
-            true => (hi(k) + 1 + reach).min(tools.len()),
+            true => (hi(k) + 1 + look).min(tools.len()),
             false => lo(k + 1),
         };
         window(Slot::Join(k), start..lo(k), 0);
