@@ -45,6 +45,23 @@ impl Workdir {
     }
 }
 
+/// Runs `patterns generate ARGS` in `w` and returns the log's path and its ground truth.
+pub fn generate(w: &Workdir, args: &[&str]) -> (PathBuf, serde_json::Value) {
+    let log = w.path("gen.csv");
+    let truth = w.path("gen.truth.json");
+    run_ok(
+        w.patterns()
+            .arg("generate")
+            .args(args)
+            .arg("--output")
+            .arg(&log)
+            .arg("--truth")
+            .arg(&truth),
+    );
+    let truth = serde_json::from_slice(&std::fs::read(truth).expect("truth")).expect("JSON");
+    (log, truth)
+}
+
 /// A file shipped in `data/`.
 pub fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -4,31 +4,14 @@ use predicates::str::contains;
 
 use crate::common::{Workdir, chains, data};
 
+/// A generated log of `sessions` sessions and its truth.
 pub fn generated(
     w: &Workdir,
     sessions: usize,
     seed: u64,
 ) -> (std::path::PathBuf, serde_json::Value) {
-    let log = w.path("gen.csv");
-    let truth = w.path("gen.truth.json");
-    w.patterns()
-        .args([
-            "generate",
-            "--sessions",
-            &sessions.to_string(),
-            "--seed",
-            &seed.to_string(),
-        ])
-        .arg("--output")
-        .arg(&log)
-        .arg("--truth")
-        .arg(&truth)
-        .assert()
-        .success();
-    (
-        log,
-        serde_json::from_slice(&std::fs::read(truth).unwrap()).unwrap(),
-    )
+    let (sessions, seed) = (sessions.to_string(), seed.to_string());
+    crate::common::generate(w, &["--sessions", &sessions, "--seed", &seed])
 }
 
 #[test]

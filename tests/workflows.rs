@@ -58,27 +58,17 @@ fn planted(truth: &Value) -> Vec<(String, Stages, &Value)> {
 }
 
 fn generate(w: &Workdir, seed: u64, noise: &str) -> (std::path::PathBuf, Value) {
-    let log = w.path("gen.csv");
-    let truth = w.path("gen.truth.json");
-    w.patterns()
-        .args([
-            "generate",
-            "--sessions",
-            "3000",
-            "--seed",
-            &seed.to_string(),
-        ])
-        .args(["--noise", noise, "--no-payloads"])
-        .arg("--output")
-        .arg(&log)
-        .arg("--truth")
-        .arg(&truth)
-        .assert()
-        .success();
-    (
-        log,
-        serde_json::from_slice(&std::fs::read(truth).unwrap()).unwrap(),
-    )
+    let seed = seed.to_string();
+    let args = [
+        "--sessions",
+        "3000",
+        "--seed",
+        &seed,
+        "--noise",
+        noise,
+        "--no-payloads",
+    ];
+    crate::common::generate(w, &args)
 }
 
 #[test]

@@ -181,7 +181,7 @@ fn sibling(
         if rare == 0 || shared as f64 > params.max_shared * rare as f64 {
             continue;
         }
-        let overlap = overlap_share(log, found.iter().flatten(), w, keep_repeats);
+        let overlap = stage_overlap(log, found.iter().flatten(), w..w + 2, keep_repeats);
         let both_orders = rare as f64 >= params.min_share * common as f64;
         let at_once = overlap.is_some_and(|o| o >= params.min_overlap);
         if !(both_orders || at_once) {
@@ -212,42 +212,12 @@ fn sibling(
     None
 }
 
-/// The share of `occurrences` in which the calls at `w` and `w + 1` overlapped
-/// in time; `None` when the log has no durations or no times.
-fn overlap_share<'a>(
+/// The share of the occurrences in which the calls of `block` (a range of their positions)
+/// overlapped in time: some call started before one that started earlier had ended. `None`
+/// when the log has no durations or no times.
+pub fn stage_overlap<'a>(
     log: &EventLog,
-    occurrences: impl Iterator<Item = &'a mining::Embedding>,
-    w: usize,
-    keep_repeats: bool,
-) -> Option<f64> {
-    let durations = log.durations.as_ref()?;
-    if log.time_kind != TimeKind::EpochMicros {
-        return None;
-    }
-    let (mut seen, mut overlapping) = (0usize, 0usize);
-    for e in occurrences {
-        let calls: Vec<_> = log.collapsed(e.session, keep_repeats).collect();
-        // The first call's last attempt, and the second call's first.
-        let first = calls[e.positions[w]].end - 1;
-        let second = calls[e.positions[w + 1]].start;
-        if durations[first] == UNKNOWN_DURATION {
-            continue;
-        }
-        seen += 1;
-        let first_end = log.timestamps[first] + i64::from(durations[first]) * 1_000;
-        if log.timestamps[second] < first_end {
-            overlapping += 1;
-        }
-    }
-    (seen > 0).then(|| overlapping as f64 / seen as f64)
-}
-
-/// The share of the runs `whole` (positions in canonical step order) in which the calls of
-/// `block` overlapped in time: some call started before one that started earlier had ended.
-/// `None` when the log has no durations or no times.
-pub fn stage_overlap(
-    log: &EventLog,
-    whole: &[mining::Embedding],
+    occurrences: impl IntoIterator<Item = &'a mining::Embedding>,
     block: std::ops::Range<usize>,
     keep_repeats: bool,
 ) -> Option<f64> {
@@ -257,7 +227,7 @@ pub fn stage_overlap(
     }
     let (mut seen, mut overlapping) = (0usize, 0usize);
     let mut calls: Vec<(i64, i64)> = Vec::new();
-    for e in whole {
+    for e in occurrences {
         let session: Vec<_> = log.collapsed(e.session, keep_repeats).collect();
         calls.clear();
         for &p in &e.positions[block.clone()] {
