@@ -22,14 +22,31 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // A closed pipe (`patterns mine … | head`) is not a failure.
-            if err.chain().any(|e| {
-                e.downcast_ref::<std::io::Error>()
-                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
+            if broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {err:#}");
             ExitCode::from(patterns::exit_code(&err) as u8)
         }
     }
+}
+
+/// Whether `err` comes from writing into a closed pipe, however the writer wrapped it (the CSV
+/// and JSON writers keep the I/O error inside their own error types).
+fn broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        let kind = if let Some(e) = e.downcast_ref::<std::io::Error>() {
+            Some(e.kind())
+        } else if let Some(e) = e.downcast_ref::<serde_json::Error>() {
+            e.io_error_kind()
+        } else if let Some(e) = e.downcast_ref::<csv::Error>() {
+            match e.kind() {
+                csv::ErrorKind::Io(e) => Some(e.kind()),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }

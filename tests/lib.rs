@@ -2,6 +2,7 @@
 
 mod common;
 mod generate;
+mod hardening;
 mod library;
 mod load;
 mod mcp;

@@ -160,7 +160,7 @@ fn line_numbers_count_quoted_newlines() {
 #[test]
 fn only_the_first_bad_rows_are_listed() {
     let w = Workdir::new();
-    let mut csv = String::from("session_id,timestamp,tool\n");
+    let mut csv = String::from("session_id,timestamp,tool\ngood,1,a\n");
     for i in 0..12 {
         csv.push_str(&format!("s{i},bad{i},a\n"));
     }

@@ -94,16 +94,19 @@ fn prefix_matches_rank_above_contiguous_and_gapped_ones() {
 }
 
 #[test]
-fn an_unknown_tool_gets_did_you_mean_and_an_empty_answer() {
+fn an_unknown_tool_gets_did_you_mean_and_exit_code_2() {
     let w = Workdir::new();
-    w.patterns()
-        .args(["suggest", "github_list_issue", "--library", "lib"])
-        .assert()
-        .success()
-        .stdout("")
-        .stderr(contains(
-            "unknown tool 'github_list_issue': did you mean github_list_issues?",
-        ));
+    for json in [&[][..], &["--json"][..]] {
+        w.patterns()
+            .args(["suggest", "github_list_issue", "--library", "lib"])
+            .args(json)
+            .assert()
+            .code(2)
+            .stdout("")
+            .stderr(contains(
+                "unknown tool 'github_list_issue': did you mean github_list_issues?",
+            ));
+    }
 }
 
 #[test]

@@ -90,19 +90,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .filter(|t| !known.contains(t.as_str()))
         .collect();
-    for tool in &unknown {
-        let close = suggest::did_you_mean(tool, &known);
-        match close.is_empty() {
-            true => eprintln!("unknown tool '{tool}': no workflow uses it"),
-            false => eprintln!("unknown tool '{tool}': did you mean {}?", close.join(", ")),
-        }
+    if !unknown.is_empty() {
+        // A chain with a tool nothing knows has no answer: that is bad input, not an empty one.
+        let lines: Vec<String> = unknown
+            .iter()
+            .map(|tool| {
+                let close = suggest::did_you_mean(tool, &known);
+                match close.is_empty() {
+                    true => format!("unknown tool '{tool}': no workflow uses it"),
+                    false => format!("unknown tool '{tool}': did you mean {}?", close.join(", ")),
+                }
+            })
+            .collect();
+        return Err(crate::UsageError(lines.join("\n")).into());
     }
     let found = suggest::rank(&templates, &args.tools);
     let shown = match args.top {
         0 => &found[..],
         n => &found[..n.min(found.len())],
     };
-    if found.is_empty() && unknown.is_empty() {
+    if found.is_empty() {
         eprintln!(
             "no workflow contains {} in that order",
             args.tools.join(" → ")

@@ -99,6 +99,9 @@ pub enum LoadError {
         format: &'static str,
         message: String,
     },
+    /// Rows were read but every one of them was bad: nothing to mine, which is not a success.
+    #[error("no usable row: all {rows} rows are bad; the first: {first}")]
+    NoUsableRow { rows: usize, first: String },
     /// A column whose type cannot hold the field (a list in the tool column, say).
     #[error("{path}: column '{column}' has type {dtype}, which cannot be read as {field}")]
     BadType {

@@ -200,6 +200,13 @@ pub fn load(
             report.bad_rows.push(row);
         }
     }
+    if report.rows > 0 && report.skipped == report.rows {
+        let first: Vec<String> = report.bad_rows.iter().map(ToString::to_string).collect();
+        return Err(LoadError::NoUsableRow {
+            rows: report.rows,
+            first: first.join("; "),
+        });
+    }
     Ok((calls.into_log(), report))
 }
 
