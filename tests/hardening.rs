@@ -65,3 +65,38 @@ fn every_row_bad_is_exit_2_with_the_first_errors() {
             "log.csv:2: timestamp does not parse in column 'timestamp': \"yesterday\"",
         ));
 }
+
+#[test]
+fn a_repeat_with_other_arguments_is_not_a_retry() {
+    let w = Workdir::new();
+    // `look` runs twice in a row in every session, then `act`. The retry count the template plans
+    // for `look`, given how the first `look` ended and the second's arguments.
+    let planned = |first_ok: u8, second_id: u8| {
+        let mut csv = String::from("session_id,timestamp,tool,success,arguments\n");
+        for s in 1..=3 {
+            csv.push_str(&format!(
+                "s{s},1,look,{first_ok},\"{{\"\"id\"\":1}}\"\n\
+                 s{s},2,look,1,\"{{\"\"id\"\":{second_id}}}\"\n\
+                 s{s},3,act,1,{{}}\n"
+            ));
+        }
+        let dir = format!("lib{first_ok}{second_id}");
+        w.write("log.csv", csv);
+        w.patterns()
+            .args(["mine", "log.csv", "--min-support", "3", "--library", &dir])
+            .assert()
+            .success();
+        let t: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(w.path(&format!("{dir}/look-act.json"))).unwrap(),
+        )
+        .unwrap();
+        t["steps"][0]["retry_count"].as_u64().unwrap()
+    };
+    assert_eq!(
+        planned(0, 1),
+        1,
+        "a failed call repeated with the same arguments"
+    );
+    assert_eq!(planned(1, 1), 0, "a repeat after a success");
+    assert_eq!(planned(0, 2), 0, "a repeat with other arguments");
+}

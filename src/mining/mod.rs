@@ -34,9 +34,9 @@ const MAX_RETRIES: u32 = 7;
 const TOOL: u32 = (1 << RETRY_SHIFT) - 1;
 
 impl Sequences {
-    /// Takes the sessions of `log`; unless `keep_repeats`, immediate repeats of one tool (retries)
-    /// collapse into one call whose outcome is the last attempt's, and which remembers how many
-    /// retries it had.
+    /// Takes the sessions of `log`; unless `keep_repeats`, immediate repeats of one tool collapse
+    /// into one call whose outcome is the last attempt's, and which remembers how many of the
+    /// repeats were retries (see [`is_retry`]).
     ///
     /// # Panics
     /// With 2^31 calls or 2^28 tools or more.
@@ -53,7 +53,10 @@ impl Sequences {
         seqs.offsets.push(0);
         for s in 0..log.session_count() {
             for call in log.collapsed(s, keep_repeats) {
-                let retries = ((call.len() - 1) as u32).min(MAX_RETRIES);
+                let retries = (call.start + 1..call.end)
+                    .filter(|&i| is_retry(log, i))
+                    .count()
+                    .min(MAX_RETRIES as usize) as u32;
                 let ok = if log.success[call.end - 1] { OK } else { 0 };
                 seqs.calls
                     .push(log.tools[call.start] | ok | retries << RETRY_SHIFT);
@@ -276,6 +279,18 @@ mod tests {
             assert!(bad.parse::<MinSupport>().is_err(), "{bad}");
         }
     }
+}
+
+/// Whether call `i` retries call `i - 1` (an immediate repeat of its tool): the earlier attempt
+/// failed, and the two had the same arguments (or the log has none). A repeat with other
+/// arguments — the next reservation looked up, another query searched — is a call of its own
+/// kind, and planning it as a retry would repeat a side effect.
+fn is_retry(log: &EventLog, i: usize) -> bool {
+    !log.success[i - 1]
+        && log
+            .payloads
+            .as_ref()
+            .is_none_or(|p| p.arguments[i - 1] == p.arguments[i])
 }
 
 /// How many immediate retries were collapsed into a call of [`Sequences`].
