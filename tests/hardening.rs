@@ -100,3 +100,34 @@ fn a_repeat_with_other_arguments_is_not_a_retry() {
     assert_eq!(planned(1, 1), 0, "a repeat after a success");
     assert_eq!(planned(0, 2), 0, "a repeat with other arguments");
 }
+
+#[test]
+fn top_decides_what_is_printed_not_what_the_library_keeps() {
+    let w = Workdir::new();
+    let sample = data("sample.csv");
+    let sample = sample.to_str().unwrap();
+    w.patterns()
+        .args(["mine", sample, "--library", "lib"])
+        .assert()
+        .success();
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(w.path("lib"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        names.sort();
+        names
+    };
+    let all = files();
+    assert_eq!(all.len(), 8, "{all:?}");
+    // Printing two leaves every template as it was: none goes stale.
+    w.patterns()
+        .args(["mine", sample, "--library", "lib", "--top", "2"])
+        .assert()
+        .success()
+        .stderr(contains(
+            "0 new, 0 updated, 8 unchanged, 0 marked stale, 0 removed",
+        ));
+    assert_eq!(files(), all);
+}

@@ -117,7 +117,8 @@ pub struct Args {
     #[arg(long, default_value_t = FlowParams::default().constant_share, value_name = "SHARE", value_parser = parse_share, help_heading = "Structure")]
     flow_constant_share: f64,
 
-    /// Library folder that the listed workflows are written to as templates
+    /// Library folder that every workflow found is written to as a template (with --keep
+    /// closed|all: the chains shown)
     #[arg(
         long,
         env = "PATTERNS_LIBRARY",
@@ -146,7 +147,8 @@ pub struct Args {
     )]
     lock_wait: u64,
 
-    /// How many workflows (chains) to print and write as templates (0 = all)
+    /// How many workflows (chains) to print (0 = all); with --keep closed|all also how many to
+    /// write as templates
     #[arg(long, default_value_t = 20, value_name = "N", help_heading = "Output")]
     top: usize,
     /// Print one JSON object instead of a table
@@ -237,8 +239,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         0 => &report.workflows[..],
         n => &report.workflows[..n.min(report.workflows.len())],
     };
+    // What is printed and what is written are separate choices: the library gets every
+    // workflow found (so that a template goes stale only when its workflow is no longer found),
+    // whatever `--top` shows. Chains of `--keep closed|all` are too many: those shown.
+    let written = match options.keep {
+        Keep::Workflows => &report.workflows[..],
+        Keep::Closed | Keep::All => shown,
+    };
     if !args.no_write {
-        save(&args, shown, &report, &log, &options)?;
+        save(&args, written, &report, &log, &options)?;
     }
 
     // Stdout is line-buffered: one write per line of a large JSON answer would dominate.
