@@ -131,3 +131,28 @@ fn top_decides_what_is_printed_not_what_the_library_keeps() {
         ));
     assert_eq!(files(), all);
 }
+
+#[test]
+fn prune_on_an_input_with_no_usable_row_deletes_nothing() {
+    let w = Workdir::new();
+    w.patterns()
+        .arg("mine")
+        .arg(data("sample.csv"))
+        .args(["--library", "lib"])
+        .assert()
+        .success();
+    let before = std::fs::read_dir(w.path("lib")).unwrap().count();
+    w.write("header.csv", "session_id,timestamp,tool\n");
+    w.write("bad.csv", "session_id,timestamp,tool\ns1,never,a\n");
+    for (file, message) in [
+        ("header.csv", "header.csv: no rows, only a header"),
+        ("bad.csv", "no usable row: all 1 rows are bad"),
+    ] {
+        w.patterns()
+            .args(["mine", file, "--library", "lib", "--prune"])
+            .assert()
+            .code(2)
+            .stderr(contains(message));
+    }
+    assert_eq!(std::fs::read_dir(w.path("lib")).unwrap().count(), before);
+}

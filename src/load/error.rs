@@ -99,6 +99,9 @@ pub enum LoadError {
         format: &'static str,
         message: String,
     },
+    /// The input has a header but no row: nothing to mine, which is not a success.
+    #[error("{files}: no rows, only a header; nothing to mine")]
+    NoRow { files: String },
     /// Rows were read but every one of them was bad: nothing to mine, which is not a success.
     #[error("no usable row: all {rows} rows are bad; the first: {first}")]
     NoUsableRow { rows: usize, first: String },

@@ -200,11 +200,18 @@ pub fn load(
             report.bad_rows.push(row);
         }
     }
-    if report.rows > 0 && report.skipped == report.rows {
+    // Nothing to mine is a failure, not an empty answer: a nightly job must notice, and
+    // `--prune` must not take it for every workflow gone.
+    if report.skipped == report.rows {
         let first: Vec<String> = report.bad_rows.iter().map(ToString::to_string).collect();
-        return Err(LoadError::NoUsableRow {
-            rows: report.rows,
-            first: first.join("; "),
+        return Err(match report.rows {
+            0 => LoadError::NoRow {
+                files: report.files.join(", "),
+            },
+            rows => LoadError::NoUsableRow {
+                rows,
+                first: first.join("; "),
+            },
         });
     }
     Ok((calls.into_log(), report))
