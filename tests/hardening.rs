@@ -156,3 +156,27 @@ fn prune_on_an_input_with_no_usable_row_deletes_nothing() {
     }
     assert_eq!(std::fs::read_dir(w.path("lib")).unwrap().count(), before);
 }
+
+#[test]
+fn crlf_files_report_the_right_line() {
+    let w = Workdir::new();
+    for (name, eol) in [("lf.csv", "\n"), ("crlf.csv", "\r\n")] {
+        let csv = [
+            "session_id,timestamp,tool",
+            "s1,1,a",
+            "s1,2,b",
+            "s1,never,c",
+            "s2,1,a",
+            "",
+        ]
+        .join(eol);
+        w.write(name, csv);
+        w.patterns()
+            .args(["mine", name, "--no-write", "--min-support", "1"])
+            .assert()
+            .success()
+            .stderr(contains(format!(
+                "{name}:4: timestamp does not parse in column 'timestamp': \"never\""
+            )));
+    }
+}

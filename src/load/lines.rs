@@ -19,6 +19,10 @@ fn csv_reader<R: Read>(r: R, separator: u8) -> csv::Reader<R> {
         .delimiter(separator)
         .has_headers(true)
         .flexible(true)
+        // Records end at '\n' only: with the default, a CRLF file's records start at the '\n'
+        // of the line before, one line too early. A field's trailing '\r' does not matter here:
+        // only where records start and how many fields they have.
+        .terminator(csv::Terminator::Any(b'\n'))
         .from_reader(r)
 }
 
