@@ -180,3 +180,42 @@ fn crlf_files_report_the_right_line() {
             )));
     }
 }
+
+#[test]
+fn stdin_takes_every_format_the_loader_sniffs() {
+    use polars::prelude::*;
+    let w = Workdir::new();
+    let jsonl = "{\"session_id\":\"s1\",\"timestamp\":1,\"tool\":\"a\"}\n\
+                 {\"session_id\":\"s1\",\"timestamp\":2,\"tool\":\"b\"}\n\
+                 {\"session_id\":\"s2\",\"timestamp\":1,\"tool\":\"a\"}\n\
+                 {\"session_id\":\"s2\",\"timestamp\":2,\"tool\":\"b\"}\n";
+    w.write("log.jsonl", jsonl);
+    let mut frame = df!(
+        "session_id" => ["s1", "s1", "s2", "s2"],
+        "timestamp" => [1i64, 2, 1, 2],
+        "tool" => ["a", "b", "a", "b"]
+    )
+    .unwrap();
+    let mut file = std::fs::File::create(w.path("log.parquet")).unwrap();
+    ParquetWriter::new(&mut file).finish(&mut frame).unwrap();
+    for name in ["log.jsonl", "log.parquet"] {
+        let args = [
+            "mine",
+            "--json",
+            "--no-write",
+            "--min-support",
+            "2",
+            "--keep",
+            "all",
+        ];
+        let from_file = crate::common::json_of(w.patterns().args(args).arg(name));
+        let from_stdin = crate::common::json_of(
+            w.patterns()
+                .args(args)
+                .arg("-")
+                .write_stdin(std::fs::read(w.path(name)).unwrap()),
+        );
+        assert_eq!(from_stdin["patterns"], from_file["patterns"], "{name}");
+        assert_eq!(crate::common::chains(&from_stdin), ["a → b"], "{name}");
+    }
+}

@@ -129,29 +129,37 @@ fn unreadable(input: &Input, format: Format, err: PolarsError) -> LoadError {
 }
 
 fn scan(input: &Input, format: Format, stdin: &[u8]) -> PolarsResult<LazyFrame> {
-    let path = || match input {
-        Input::File(p) => PlRefPath::try_from_path(p),
-        Input::Stdin => unreachable!("stdin is read as CSV"),
+    let path = |p: &Path| PlRefPath::try_from_path(p);
+    // Standard input is in memory already: the eager readers take it as it is.
+    if let Input::Stdin = input {
+        let bytes = std::io::Cursor::new(stdin);
+        let frame = match format {
+            Format::Csv { separator } => CsvReadOptions::default()
+                .with_infer_schema_length(Some(0))
+                .map_parse_options(|o| o.with_separator(separator))
+                .into_reader_with_file_handle(bytes)
+                .finish(),
+            Format::Jsonl => JsonReader::new(bytes)
+                .with_json_format(JsonFormat::JsonLines)
+                .finish(),
+            Format::Parquet => ParquetReader::new(bytes).finish(),
+        };
+        return frame.map(IntoLazy::lazy);
+    }
+    let Input::File(file) = input else {
+        unreachable!("stdin returned above")
     };
     match format {
         // Every CSV column is read as text so that one odd value fails one row, not the file,
         // and so that the row can be quoted back to the user.
-        Format::Csv { separator } => match input {
-            Input::Stdin => CsvReadOptions::default()
-                .with_infer_schema_length(Some(0))
-                .map_parse_options(|o| o.with_separator(separator))
-                .into_reader_with_file_handle(std::io::Cursor::new(stdin))
-                .finish()
-                .map(IntoLazy::lazy),
-            Input::File(_) => LazyCsvReader::new(path()?)
-                .with_infer_schema_length(Some(0))
-                .with_separator(separator)
-                .with_glob(false)
-                .finish(),
-        },
-        Format::Jsonl => LazyJsonLineReader::new(path()?).finish(),
+        Format::Csv { separator } => LazyCsvReader::new(path(file)?)
+            .with_infer_schema_length(Some(0))
+            .with_separator(separator)
+            .with_glob(false)
+            .finish(),
+        Format::Jsonl => LazyJsonLineReader::new(path(file)?).finish(),
         Format::Parquet => LazyFrame::scan_parquet(
-            path()?,
+            path(file)?,
             ScanArgsParquet {
                 glob: false,
                 ..Default::default()

@@ -49,7 +49,7 @@ Examples:
   patterns mine data/helpdesk.csv --max-gap 0 --keep all --json
   cat today.csv | patterns mine - --strict")]
 pub struct Args {
-    /// Log files (CSV, JSONL/NDJSON, Parquet), globs, or '-' for CSV on stdin
+    /// Log files (CSV, JSONL/NDJSON, Parquet), globs, or '-' for standard input (any of those)
     #[arg(required = true, value_name = "LOGS")]
     logs: Vec<String>,
 
