@@ -219,3 +219,23 @@ fn stdin_takes_every_format_the_loader_sniffs() {
         assert_eq!(crate::common::chains(&from_stdin), ["a → b"], "{name}");
     }
 }
+
+#[test]
+fn missing_columns_are_reported_all_at_once() {
+    let w = Workdir::new();
+    w.write("log.csv", "who,when,what\ns1,1,a\n");
+    let out = w
+        .patterns()
+        .args(["mine", "log.csv", "--no-write", "--success-col", "fine"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    for expected in [
+        "log.csv: no session_id column",
+        "log.csv: no timestamp column",
+        "log.csv: no tool column",
+        "log.csv: no column 'fine' (given by --success-col)",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+}

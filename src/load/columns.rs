@@ -160,21 +160,41 @@ impl Mapping {
                 flag: field.flag(),
             })
         };
-        let success = pick(Field::Success, &given.success)?.map(|name| {
-            if name.eq_ignore_ascii_case("error") {
-                SuccessColumn::Error(name)
-            } else {
-                SuccessColumn::Flag(name)
+        // Every problem at once: a user fixing a file should not find them one run at a time.
+        let mut problems = Vec::new();
+        let mut keep = |r: Result<Option<String>, LoadError>| match r {
+            Ok(name) => name,
+            Err(e) => {
+                problems.push(e);
+                None
             }
-        });
+        };
+        let session = keep(required(Field::Session, &given.session).map(Some));
+        let timestamp = keep(required(Field::Timestamp, &given.timestamp).map(Some));
+        let tool = keep(required(Field::Tool, &given.tool).map(Some));
+        let success = keep(pick(Field::Success, &given.success));
+        let duration = keep(pick(Field::Duration, &given.duration));
+        let arguments = keep(pick(Field::Arguments, &given.arguments));
+        let result = keep(pick(Field::Result, &given.result));
+        let (Some(session), Some(timestamp), Some(tool), true) =
+            (session, timestamp, tool, problems.is_empty())
+        else {
+            return Err(match problems.len() {
+                1 => problems.remove(0),
+                _ => LoadError::Columns { problems },
+            });
+        };
         Ok(Mapping {
-            session: required(Field::Session, &given.session)?,
-            timestamp: required(Field::Timestamp, &given.timestamp)?,
-            tool: required(Field::Tool, &given.tool)?,
-            success,
-            duration: pick(Field::Duration, &given.duration)?,
-            arguments: pick(Field::Arguments, &given.arguments)?,
-            result: pick(Field::Result, &given.result)?,
+            session,
+            timestamp,
+            tool,
+            success: success.map(|name| match name.eq_ignore_ascii_case("error") {
+                true => SuccessColumn::Error(name),
+                false => SuccessColumn::Flag(name),
+            }),
+            duration,
+            arguments,
+            result,
         })
     }
 }

@@ -77,6 +77,9 @@ pub enum LoadError {
         found: String,
         flag: &'static str,
     },
+    /// Several of the column problems above in one file, every one of them.
+    #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Columns { problems: Vec<LoadError> },
     /// A CSV row with a different number of fields than the header.
     #[error(
         "{path}:{line}: this row has {found} fields but the header has {expected}; fix the row or quote its commas"
