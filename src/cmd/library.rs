@@ -168,6 +168,47 @@ fn escape(s: &str) -> String {
         .replace('>', "#gt;")
 }
 
+/// A value flowing from one step's result into a later step's parameter.
+struct DataEdge {
+    from: String,
+    /// The path in `from`'s result.
+    field: String,
+    to: String,
+    param: String,
+}
+
+/// Every `{{step.path}}` that a parameter of `t` reads from another step's result.
+fn data_edges(t: &WorkflowTemplate) -> Vec<DataEdge> {
+    let ids: Vec<&str> = t.steps.iter().map(|s| s.step_id.as_str()).collect();
+    let mut out = Vec::new();
+    for s in &t.steps {
+        for (param, value) in &s.parameters {
+            let Some(text) = value.as_str().and_then(|v| Text::parse(v).ok()) else {
+                continue;
+            };
+            for r in text
+                .references()
+                .into_iter()
+                .filter(|r| ids.contains(&r.path.root.as_str()))
+            {
+                let path = r.path.to_string();
+                let field = path
+                    .strip_prefix(&r.path.root)
+                    .unwrap_or(&path)
+                    .trim_start_matches('.')
+                    .to_string();
+                out.push(DataEdge {
+                    from: r.path.root.clone(),
+                    field,
+                    to: s.step_id.clone(),
+                    param: param.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// A Mermaid flowchart: one node per step (id and tool), an arrow per dependency, a subgraph per
 /// parallel group. Node ids get a prefix so that a step called `end` cannot end the chart.
 pub fn mermaid(t: &WorkflowTemplate) -> String {
@@ -183,31 +224,14 @@ pub fn mermaid(t: &WorkflowTemplate) -> String {
         }
     }
     // Data flow: a dotted edge from the step whose result a parameter reads.
-    let ids: Vec<&str> = t.steps.iter().map(|s| s.step_id.as_str()).collect();
-    for s in &t.steps {
-        for (param, value) in &s.parameters {
-            let Some(text) = value.as_str().and_then(|v| Text::parse(v).ok()) else {
-                continue;
-            };
-            for r in text
-                .references()
-                .into_iter()
-                .filter(|r| ids.contains(&r.path.root.as_str()))
-            {
-                let path = r.path.to_string();
-                let field = path
-                    .strip_prefix(&r.path.root)
-                    .unwrap_or(&path)
-                    .trim_start_matches('.');
-                out += &format!(
-                    "  {} -.->|\"{} → {}\"| {}\n",
-                    node(&r.path.root),
-                    escape(field),
-                    escape(param),
-                    node(&s.step_id)
-                );
-            }
-        }
+    for e in data_edges(t) {
+        out += &format!(
+            "  {} -.->|\"{} → {}\"| {}\n",
+            node(&e.from),
+            escape(&e.field),
+            escape(&e.param),
+            node(&e.to)
+        );
     }
     for (i, group) in t.parallel_groups.iter().enumerate() {
         let members = group.iter().map(|id| node(id)).join(" & ");
@@ -219,7 +243,7 @@ pub fn mermaid(t: &WorkflowTemplate) -> String {
     out
 }
 
-/// A Graphviz digraph, parallel groups as clusters.
+/// A Graphviz digraph, parallel groups as clusters, data flow as dashed labelled edges.
 pub fn dot(t: &WorkflowTemplate) -> String {
     let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     let mut out = format!(
@@ -237,6 +261,14 @@ pub fn dot(t: &WorkflowTemplate) -> String {
         for d in &s.depends_on {
             out += &format!("  {} -> {};\n", q(d), q(&s.step_id));
         }
+    }
+    for e in data_edges(t) {
+        out += &format!(
+            "  {} -> {} [style=dashed, label={}];\n",
+            q(&e.from),
+            q(&e.to),
+            q(&format!("{} → {}", e.field, e.param))
+        );
     }
     for (i, group) in t.parallel_groups.iter().enumerate() {
         out += &format!(
@@ -257,7 +289,8 @@ mod tests {
         let t: WorkflowTemplate = serde_json::from_str(
             r#"{"name": "fan", "steps": [
                 {"step_id": "fetch", "tool_name": "fetch_data"},
-                {"step_id": "a", "tool_name": "transform \"a\"", "depends_on": ["fetch"]},
+                {"step_id": "a", "tool_name": "transform \"a\"", "depends_on": ["fetch"],
+                 "parameters": {"rows": "{{fetch.out.rows}}"}},
                 {"step_id": "b", "tool_name": "transform_b", "depends_on": ["fetch"]},
                 {"step_id": "end", "tool_name": "store", "depends_on": ["a", "b"]}
             ], "parallel_groups": [["a", "b"]]}"#,
@@ -276,5 +309,14 @@ mod tests {
             "{d}"
         );
         assert!(d.contains("[label=\"a\\ntransform \\\"a\\\"\"]"), "{d}");
+        // The data flow, in both.
+        assert!(
+            m.contains("  s_fetch -.->|\"out.rows → rows\"| s_a\n"),
+            "{m}"
+        );
+        assert!(
+            d.contains("  \"fetch\" -> \"a\" [style=dashed, label=\"out.rows → rows\"];\n"),
+            "{d}"
+        );
     }
 }
