@@ -196,8 +196,21 @@ fn a_parallel_stage_of_three_tools_lists_its_orderings() {
         .expect("deploy");
     let stages = stages_of(deploy);
     assert_eq!(stages[1], ["lint_image", "run_unit_tests", "scan_image"]);
-    // All six orders of the stage were seen, and each is one ordering of the one entry.
+    // All six orders of the stage were seen, and each is one ordering of the one entry; the
+    // sessions that took them add up to its support, about a sixth each.
     assert_eq!(deploy["orderings"].as_array().unwrap().len(), 6, "{deploy}");
+    let took: Vec<u64> = deploy["ordering_sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        took.iter().sum::<u64>(),
+        deploy["support"].as_u64().unwrap()
+    );
+    let sixth = deploy["support"].as_f64().unwrap() / 6.0;
+    assert!(took.iter().all(|&n| (n as f64) > 0.6 * sixth), "{took:?}");
 }
 
 /// Whether `a` repeats `b` as `../shared/tools/redundancy.py` counts it: one is a subsequence of

@@ -113,6 +113,9 @@ struct JsonPattern<'a> {
     /// Every ordering merged into this workflow (support and success count them all).
     #[serde(skip_serializing_if = "Option::is_none")]
     orderings: Option<Vec<Vec<&'a str>>>,
+    /// With --keep workflows: the sessions whose whole run took each ordering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ordering_sessions: Option<&'a [usize]>,
     /// Share of the block's occurrences whose calls overlapped in time.
     #[serde(skip_serializing_if = "Option::is_none")]
     overlap: Option<f64>,
@@ -125,7 +128,7 @@ struct JsonPattern<'a> {
 }
 
 impl<'a> JsonPattern<'a> {
-    fn new(w: &Workflow, log: &'a EventLog, avg_duration_ms: Option<f64>) -> JsonPattern<'a> {
+    fn new(w: &'a Workflow, log: &'a EventLog, avg_duration_ms: Option<f64>) -> JsonPattern<'a> {
         let p = &w.mined;
         let pattern: Vec<&str> = log.names(&p.pattern).collect();
         JsonPattern {
@@ -141,6 +144,9 @@ impl<'a> JsonPattern<'a> {
                 .collect(),
             orderings: (w.orderings.len() > 1)
                 .then(|| w.orderings.iter().map(|o| log.names(o).collect()).collect()),
+            ordering_sessions: (w.orderings.len() > 1)
+                .then_some(w.folded.as_ref().map(|f| &f.ordering_sessions[..]))
+                .flatten(),
             overlap: w.overlap.map(|o| (o * 1000.0).round() / 1000.0),
             avg_duration_ms,
             folded: pipeline::folded_fields(w, log),
