@@ -239,3 +239,48 @@ fn missing_columns_are_reported_all_at_once() {
         assert!(stderr.contains(expected), "{expected}: {stderr}");
     }
 }
+
+#[test]
+fn a_folder_reads_the_log_files_under_it() {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path("logs/day2")).unwrap();
+    w.write(
+        "logs/day1.csv",
+        "session_id,timestamp,tool\ns1,1,a\ns1,2,b\n",
+    );
+    w.write(
+        "logs/day2/more.jsonl",
+        "{\"session_id\":\"s2\",\"timestamp\":1,\"tool\":\"a\"}\n\
+         {\"session_id\":\"s2\",\"timestamp\":2,\"tool\":\"b\"}\n",
+    );
+    w.write("logs/notes.txt", "not a log");
+    w.write("logs/.hidden.csv", "garbage");
+    let json = crate::common::json_of(w.patterns().args([
+        "mine",
+        "logs",
+        "--json",
+        "--no-write",
+        "--min-support",
+        "2",
+        "--keep",
+        "all",
+    ]));
+    let files: Vec<&str> = json["input"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(
+        files[0].ends_with("day1.csv") && files[1].ends_with("more.jsonl"),
+        "{files:?}"
+    );
+    assert_eq!(crate::common::chains(&json), ["a → b"]);
+    std::fs::create_dir(w.path("empty")).unwrap();
+    w.patterns()
+        .args(["mine", "empty", "--no-write"])
+        .assert()
+        .code(2)
+        .stderr(contains("empty: a folder with no log file under it"));
+}

@@ -44,6 +44,11 @@ pub enum LoadError {
     /// A glob that matched nothing.
     #[error("'{pattern}' matches no file")]
     NoMatch { pattern: String },
+    /// A folder with no log file under it.
+    #[error(
+        "{dir}: a folder with no log file under it (looked for *.{{csv,tsv,jsonl,ndjson,json,parquet}})"
+    )]
+    NoLogFiles { dir: String },
     /// An I/O error other than a missing file.
     #[error("{path}: {source}")]
     Io {

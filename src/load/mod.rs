@@ -40,13 +40,52 @@ impl std::fmt::Display for Input {
     }
 }
 
+/// The extensions of the log files that a folder given as input is searched for.
+pub const LOG_EXTENSIONS: [&str; 8] = [
+    "csv", "tsv", "tab", "jsonl", "ndjson", "json", "parquet", "pq",
+];
+
+/// The log files under `dir` (recursively, hidden entries skipped), in path order.
+fn log_files_under(dir: &std::path::Path) -> Result<Vec<PathBuf>, LoadError> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| LoadError::io(&d, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| LoadError::io(&d, e))?.path();
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if hidden {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| {
+                LOG_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str())
+            }) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Turns command-line arguments into inputs: `-` is standard input, an argument with `*`, `?`
-/// or `[` is a glob (its matches in name order), anything else a path.
+/// or `[` is a glob (its matches in name order), a folder its log files (recursively, see
+/// [`LOG_EXTENSIONS`]), anything else a path.
 pub fn expand_inputs(args: &[String]) -> Result<Vec<Input>, LoadError> {
     let mut inputs = Vec::new();
     for arg in args {
         if arg == "-" {
             inputs.push(Input::Stdin);
+        } else if std::path::Path::new(arg).is_dir() {
+            let files = log_files_under(std::path::Path::new(arg))?;
+            if files.is_empty() {
+                return Err(LoadError::NoLogFiles { dir: arg.clone() });
+            }
+            inputs.extend(files.into_iter().map(Input::File));
         } else if arg.contains(['*', '?', '[']) && !std::path::Path::new(arg).exists() {
             let no_match = || LoadError::NoMatch {
                 pattern: arg.clone(),
