@@ -34,6 +34,16 @@ pub enum Command {
     Library(cmd::library::Args),
     /// Write a synthetic log with planted workflows (for tests, benchmarks and demos)
     Generate(cmd::generate::Args),
+    /// Print a completion script for a shell
+    #[command(after_help = "\
+Examples:
+  patterns completions bash > ~/.local/share/bash-completion/completions/patterns
+  patterns completions zsh > ~/.zfunc/_patterns
+  patterns completions fish > ~/.config/fish/completions/patterns.fish")]
+    Completions {
+        /// The shell to complete in
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Runs the command.
@@ -45,6 +55,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Library(args) => cmd::library::run(args),
         Command::Tools(args) => cmd::tools::run(args),
         Command::Generate(args) => cmd::generate::run(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(shell, &mut Cli::command(), "patterns", &mut out);
+            std::io::Write::flush(&mut out)?;
+            Ok(())
+        }
     }
 }
 

@@ -284,3 +284,25 @@ fn a_folder_reads_the_log_files_under_it() {
         .code(2)
         .stderr(contains("empty: a folder with no log file under it"));
 }
+
+#[test]
+fn shell_completions_are_printed() {
+    for (shell, marker) in [
+        ("bash", "complete -F _patterns"),
+        ("zsh", "#compdef patterns"),
+        ("fish", "complete -c patterns"),
+    ] {
+        let out = crate::common::run_ok(crate::common::patterns().args(["completions", shell]));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains(marker),
+            "{shell}: {}",
+            &text[..text.len().min(200)]
+        );
+        // The subcommands and their flags are in it.
+        assert!(
+            text.contains("suggest") && text.contains("--min-support"),
+            "{shell}"
+        );
+    }
+}
