@@ -301,7 +301,7 @@ fn shell_completions_are_printed() {
         );
         // The subcommands and their flags are in it.
         assert!(
-            text.contains("suggest") && text.contains("--min-support"),
+            text.contains("suggest") && text.contains("min-support"),
             "{shell}"
         );
     }
