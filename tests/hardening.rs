@@ -306,3 +306,29 @@ fn shell_completions_are_printed() {
         );
     }
 }
+
+#[test]
+fn semicolon_separated_csv_with_a_bom_is_read() {
+    let w = Workdir::new();
+    let rows = "s1;1;a\ns1;2;b\ns2;1;a\ns2;2;b\n";
+    w.write(
+        "export.csv",
+        [
+            &b"\xef\xbb\xbfsession_id;timestamp;tool\n"[..],
+            rows.as_bytes(),
+        ]
+        .concat(),
+    );
+    let json = crate::common::json_of(w.patterns().args([
+        "mine",
+        "export.csv",
+        "--json",
+        "--no-write",
+        "--min-support",
+        "2",
+        "--keep",
+        "all",
+    ]));
+    assert_eq!(json["input"]["rows"], 4);
+    assert_eq!(crate::common::chains(&json), ["a → b"]);
+}

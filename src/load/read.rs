@@ -106,10 +106,37 @@ pub(super) fn sniff(input: &Input, stdin: &[u8]) -> Result<Format, LoadError> {
     Ok(match ext.as_str() {
         "jsonl" | "ndjson" | "json" => Format::Jsonl,
         "tsv" | "tab" => Format::Csv { separator: b'\t' },
-        "csv" => Format::Csv { separator: b',' },
-        _ if first == Some(b'{') => Format::Jsonl,
-        _ => Format::Csv { separator: b',' },
+        _ if ext != "csv" && first == Some(b'{') => Format::Jsonl,
+        _ => Format::Csv {
+            separator: separator_of(&head),
+        },
     })
+}
+
+/// The separator of a CSV file from its header line: of `,` `;` tab and `|`, the one that occurs
+/// most often outside quotes (spreadsheets in many locales export `;`); `,` when none does.
+fn separator_of(head: &[u8]) -> u8 {
+    let line = head.split(|&b| b == b'\n').next().unwrap_or(head);
+    let mut counts = [0usize; 4];
+    let mut quoted = false;
+    for &b in line {
+        match b {
+            b'"' => quoted = !quoted,
+            _ if quoted => {}
+            b',' => counts[0] += 1,
+            b';' => counts[1] += 1,
+            b'\t' => counts[2] += 1,
+            b'|' => counts[3] += 1,
+            _ => {}
+        }
+    }
+    let candidates = [b',', b';', b'\t', b'|'];
+    // The first of the most frequent: a tie goes to the comma.
+    let best = (0..4).rev().max_by_key(|&i| counts[i]).expect("four");
+    match counts[best] {
+        0 => b',',
+        _ => candidates[best],
+    }
 }
 
 fn unreadable(input: &Input, format: Format, err: PolarsError) -> LoadError {
