@@ -332,3 +332,20 @@ fn semicolon_separated_csv_with_a_bom_is_read() {
     assert_eq!(json["input"]["rows"], 4);
     assert_eq!(crate::common::chains(&json), ["a → b"]);
 }
+
+#[test]
+fn a_json_array_file_gets_a_clear_error() {
+    let w = Workdir::new();
+    w.write(
+        "calls.json",
+        r#"[{"session_id": "s1", "timestamp": 1, "tool": "a"}]"#,
+    );
+    w.patterns()
+        .args(["mine", "calls.json", "--no-write"])
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "calls.json: cannot read as JSONL: the file is one JSON array",
+        ))
+        .stderr(contains("jq -c '.[]'"));
+}

@@ -103,6 +103,13 @@ pub(super) fn sniff(input: &Input, stdin: &[u8]) -> Result<Format, LoadError> {
         return Err(LoadError::Binary { path });
     }
     let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first == Some(b'[') && matches!(ext.as_str(), "json" | "jsonl" | "ndjson" | "") {
+        return Err(LoadError::Unreadable {
+            path,
+            format: "JSONL",
+            message: "the file is one JSON array; write one object per line (JSONL), e.g. with `jq -c '.[]'`".into(),
+        });
+    }
     Ok(match ext.as_str() {
         "jsonl" | "ndjson" | "json" => Format::Jsonl,
         "tsv" | "tab" => Format::Csv { separator: b'\t' },
