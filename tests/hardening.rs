@@ -349,3 +349,23 @@ fn a_json_array_file_gets_a_clear_error() {
         ))
         .stderr(contains("jq -c '.[]'"));
 }
+
+#[test]
+fn escape_codes_in_log_data_do_not_reach_the_terminal_raw() {
+    let w = Workdir::new();
+    let mut csv = String::from("session_id,timestamp,tool\n");
+    for s in 0..3 {
+        csv.push_str(&format!("s{s},1,open\ns{s},2,\"evil\u{1b}[2J\"\n"));
+    }
+    w.write("log.csv", csv);
+    let out = crate::common::run_ok(w.patterns().args([
+        "mine",
+        "log.csv",
+        "--no-write",
+        "--min-support",
+        "3",
+    ]));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
+    assert!(stdout.contains("open → evil\\u{1b}[2J"), "{stdout}");
+}

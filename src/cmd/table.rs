@@ -17,9 +17,10 @@ impl Table {
         }
     }
 
+    /// Adds a row; control characters in it (a tool named with an escape code) are shown escaped.
     pub fn push(&mut self, row: Vec<String>) {
         debug_assert_eq!(row.len(), self.header.len());
-        self.rows.push(row);
+        self.rows.push(row.iter().map(|c| printable(c)).collect());
     }
 
     /// The table with a trailing newline; the last column is not padded.
@@ -58,6 +59,19 @@ impl Table {
     }
 }
 
+/// `s` for a terminal: control characters (escape codes from log data, say) as `\u{1b}`, so
+/// that they are seen, not obeyed.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| -> Box<dyn Iterator<Item = char>> {
+            match c.is_control() {
+                true => Box::new(c.escape_unicode()),
+                false => Box::new(std::iter::once(c)),
+            }
+        })
+        .collect()
+}
+
 /// `1234567` as `1,234,567`.
 pub fn count(n: impl Into<u64>) -> String {
     let digits = n.into().to_string();
@@ -81,6 +95,15 @@ mod tests {
         assert_eq!(count(999u64), "999");
         assert_eq!(count(1000u64), "1,000");
         assert_eq!(count(1234567u64), "1,234,567");
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(printable("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(printable("plain → text"), "plain → text");
+        let mut t = Table::new(&[("tool", false)]);
+        t.push(vec!["x\u{7}".into()]);
+        assert_eq!(t.render(), "tool\nx\\u{7}\n");
     }
 
     #[test]

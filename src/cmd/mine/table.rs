@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::plural;
-use crate::cmd::table::{Table, count};
+use crate::cmd::table::{Table, count, printable};
 use crate::events::EventLog;
 use crate::load::LoadReport;
 use crate::pipeline::{self, MineOptions, MineReport};
@@ -80,7 +80,7 @@ pub fn write(
         for (line, extra) in lines.zip(&details) {
             writeln!(out, "{line}")?;
             for d in extra {
-                writeln!(out, "{:indent$}{d}", "")?;
+                writeln!(out, "{:indent$}{}", "", printable(d))?;
             }
         }
         writeln!(out)?;
