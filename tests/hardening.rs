@@ -369,3 +369,20 @@ fn escape_codes_in_log_data_do_not_reach_the_terminal_raw() {
     assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
     assert!(stdout.contains("open → evil\\u{1b}[2J"), "{stdout}");
 }
+
+#[test]
+fn io_errors_name_their_cause_once() {
+    let w = Workdir::new();
+    w.write("plain.csv", "session_id,timestamp,tool\n");
+    let out = w
+        .patterns()
+        .args(["mine", "plain.csv/inner.csv", "--no-write"])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert_eq!(stderr.matches("Not a directory").count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: plain.csv/inner.csv: "),
+        "{stderr}"
+    );
+}

@@ -40,7 +40,7 @@ pub struct CallRow<'a> {
 /// Why a run log cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum RunLogError {
-    #[error("cannot open run log {path}: {source}")]
+    #[error("cannot open run log {path}")]
     Open {
         path: PathBuf,
         source: std::io::Error,

@@ -50,7 +50,7 @@ pub enum LoadError {
     )]
     NoLogFiles { dir: String },
     /// An I/O error other than a missing file.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: String,
         source: std::io::Error,

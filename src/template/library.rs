@@ -19,7 +19,7 @@ const LOCK_FILE: &str = ".patterns.lock";
 /// Errors of the library layer.
 #[derive(Debug, thiserror::Error)]
 pub enum LibraryError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
