@@ -386,3 +386,28 @@ fn io_errors_name_their_cause_once() {
         "{stderr}"
     );
 }
+
+#[test]
+fn compressed_logs_are_read_as_they_are() {
+    use std::io::Write;
+    let w = Workdir::new();
+    let csv = std::fs::read(data("sample.csv")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&csv).unwrap();
+    w.write("sample.csv.gz", gz.finish().unwrap());
+    let args = ["--json", "--no-write", "--top", "0"];
+    let plain = crate::common::json_of(w.patterns().arg("mine").arg(data("sample.csv")).args(args));
+    let packed = crate::common::json_of(w.patterns().args(["mine", "sample.csv.gz"]).args(args));
+    assert_eq!(packed["patterns"], plain["patterns"]);
+    assert_eq!(packed["input"]["rows"], plain["input"]["rows"]);
+    // A bad row in a compressed file is named with its line, as in a plain one.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(b"session_id,timestamp,tool\ns1,1,a\ns1,never,b\n")
+        .unwrap();
+    w.write("bad.csv.gz", gz.finish().unwrap());
+    w.patterns()
+        .args(["mine", "bad.csv.gz", "--no-write", "--min-support", "1"])
+        .assert()
+        .success()
+        .stderr(contains("bad.csv.gz:3: timestamp does not parse"));
+}

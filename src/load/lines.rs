@@ -7,10 +7,12 @@ use super::Input;
 use super::error::LoadError;
 use super::read::Format;
 
-fn open<'a>(input: &Input, stdin: &'a [u8]) -> Option<Box<dyn Read + 'a>> {
-    Some(match input {
-        Input::Stdin => Box::new(stdin),
-        Input::File(p) => Box::new(BufReader::new(std::fs::File::open(p).ok()?)),
+/// The input's text: its bytes in memory (standard input, a decompressed file), or the file.
+fn open<'a>(input: &Input, memory: Option<&'a [u8]>) -> Option<Box<dyn Read + 'a>> {
+    Some(match (memory, input) {
+        (Some(bytes), _) => Box::new(bytes),
+        (None, Input::File(p)) => Box::new(BufReader::new(std::fs::File::open(p).ok()?)),
+        (None, Input::Stdin) => return None,
     })
 }
 
@@ -27,8 +29,12 @@ fn csv_reader<R: Read>(r: R, separator: u8) -> csv::Reader<R> {
 }
 
 /// The first CSV row whose field count differs from the header's, as an error.
-pub(super) fn find_ragged(input: &Input, stdin: &[u8], separator: u8) -> Option<LoadError> {
-    let mut rdr = csv_reader(open(input, stdin)?, separator);
+pub(super) fn find_ragged(
+    input: &Input,
+    memory: Option<&[u8]>,
+    separator: u8,
+) -> Option<LoadError> {
+    let mut rdr = csv_reader(open(input, memory)?, separator);
     let expected = rdr.byte_headers().ok()?.len();
     let mut record = csv::ByteRecord::new();
     while rdr.read_byte_record(&mut record).ok()? {
@@ -45,12 +51,17 @@ pub(super) fn find_ragged(input: &Input, stdin: &[u8], separator: u8) -> Option<
 }
 
 /// The 1-based line (CSV, JSONL) or row (Parquet) of each 0-based data row in `rows` (ascending).
-pub(super) fn locate(input: &Input, format: Format, stdin: &[u8], rows: &[usize]) -> Vec<usize> {
+pub(super) fn locate(
+    input: &Input,
+    format: Format,
+    memory: Option<&[u8]>,
+    rows: &[usize],
+) -> Vec<usize> {
     let fallback = |r: &usize| match format {
         Format::Csv { .. } => r + 2,
         Format::Jsonl | Format::Parquet => r + 1,
     };
-    let found = match (format, open(input, stdin)) {
+    let found = match (format, open(input, memory)) {
         (Format::Csv { separator }, Some(r)) => csv_lines(csv_reader(r, separator), rows),
         (Format::Jsonl, Some(r)) => jsonl_lines(BufReader::new(r), rows),
         _ => Vec::new(),

@@ -41,8 +41,8 @@ impl std::fmt::Display for Input {
 }
 
 /// The extensions of the log files that a folder given as input is searched for.
-pub const LOG_EXTENSIONS: [&str; 8] = [
-    "csv", "tsv", "tab", "jsonl", "ndjson", "json", "parquet", "pq",
+pub const LOG_EXTENSIONS: [&str; 9] = [
+    "csv", "tsv", "tab", "jsonl", "ndjson", "json", "parquet", "pq", "gz",
 ];
 
 /// The log files under `dir` (recursively, hidden entries skipped), in path order.
@@ -176,12 +176,21 @@ pub fn load(
     };
     for input in inputs {
         on_file(input);
-        let format = read::sniff(input, &stdin)?;
+        // Standard input and compressed files are read into memory; other files stream.
+        let unpacked = match input {
+            Input::File(path) => read::decompressed(path)?,
+            Input::Stdin => None,
+        };
+        let memory = match input {
+            Input::Stdin => Some(&stdin[..]),
+            Input::File(_) => unpacked.as_deref(),
+        };
+        let format = read::sniff(input, memory)?;
         let start = calls.len();
         let file = read::read(
             input,
             format,
-            &stdin,
+            memory,
             &options.columns,
             &mut calls,
             REPORTED_BAD_ROWS,
@@ -223,12 +232,12 @@ pub fn load(
         // Polars fills the missing fields of a short CSV row with nulls: such a row is not
         // merely bad, the file is malformed.
         if let (Format::Csv { separator }, true) = (format, report.skipped > skipped_before)
-            && let Some(ragged) = lines::find_ragged(input, &stdin, separator)
+            && let Some(ragged) = lines::find_ragged(input, memory, separator)
         {
             return Err(ragged);
         }
         let rows_at: Vec<usize> = bad.iter().map(|(r, _)| *r).collect();
-        for (line, (_, mut row)) in lines::locate(input, format, &stdin, &rows_at)
+        for (line, (_, mut row)) in lines::locate(input, format, memory, &rows_at)
             .into_iter()
             .zip(bad)
         {

@@ -63,22 +63,66 @@ pub(super) fn read_stdin() -> Result<Vec<u8>, LoadError> {
     Ok(bytes)
 }
 
+/// The gzip magic bytes.
+const GZIP: [u8; 2] = [0x1f, 0x8b];
+
+/// The content of a gzip-compressed file, decompressed into memory; `None` for a file that is
+/// not compressed.
+pub(super) fn decompressed(path: &Path) -> Result<Option<Vec<u8>>, LoadError> {
+    let mut magic = Vec::with_capacity(2);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(2).read_to_end(&mut magic))
+        .map_err(|e| LoadError::io(path, e))?;
+    if magic != GZIP {
+        return Ok(None);
+    }
+    let file = std::fs::File::open(path).map_err(|e| LoadError::io(path, e))?;
+    let mut bytes = Vec::new();
+    flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file))
+        .read_to_end(&mut bytes)
+        .map_err(|e| LoadError::Unreadable {
+            path: path.display().to_string(),
+            format: "gzip",
+            message: e.to_string(),
+        })?;
+    Ok(Some(bytes))
+}
+
 /// Decides the format from the extension and the first bytes, and rejects empty and binary files.
-pub(super) fn sniff(input: &Input, stdin: &[u8]) -> Result<Format, LoadError> {
-    let (head, ext) = match input {
-        Input::Stdin => (stdin[..stdin.len().min(8192)].to_vec(), String::new()),
+/// `memory` holds the input's bytes when they are read from memory (standard input, a
+/// decompressed file) rather than from the file.
+pub(super) fn sniff(input: &Input, memory: Option<&[u8]>) -> Result<Format, LoadError> {
+    let ext = match input {
+        Input::Stdin => String::new(),
         Input::File(path) => {
+            // `log.csv.gz` is a CSV file.
+            let inner = match memory {
+                Some(_)
+                    if path
+                        .extension()
+                        .is_some_and(|e| e.eq_ignore_ascii_case("gz")) =>
+                {
+                    path.with_extension("")
+                }
+                _ => path.clone(),
+            };
+            inner
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase()
+        }
+    };
+    let head = match (memory, input) {
+        (Some(bytes), _) => bytes[..bytes.len().min(8192)].to_vec(),
+        (None, Input::File(path)) => {
             let mut head = Vec::with_capacity(8192);
             std::fs::File::open(path)
                 .and_then(|f| f.take(8192).read_to_end(&mut head))
                 .map_err(|e| LoadError::io(path, e))?;
-            let ext = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            (head, ext)
+            head
         }
+        (None, Input::Stdin) => unreachable!("standard input is read into memory"),
     };
     let path = input.to_string();
     if head.iter().all(|b| b.is_ascii_whitespace()) {
@@ -162,11 +206,12 @@ fn unreadable(input: &Input, format: Format, err: PolarsError) -> LoadError {
     }
 }
 
-fn scan(input: &Input, format: Format, stdin: &[u8]) -> PolarsResult<LazyFrame> {
+fn scan(input: &Input, format: Format, memory: Option<&[u8]>) -> PolarsResult<LazyFrame> {
     let path = |p: &Path| PlRefPath::try_from_path(p);
-    // Standard input is in memory already: the eager readers take it as it is.
-    if let Input::Stdin = input {
-        let bytes = std::io::Cursor::new(stdin);
+    // Standard input and decompressed files are in memory already: the eager readers take them
+    // as they are.
+    if let Some(bytes) = memory {
+        let bytes = std::io::Cursor::new(bytes);
         let frame = match format {
             Format::Csv { separator } => CsvReadOptions::default()
                 .with_infer_schema_length(Some(0))
@@ -181,7 +226,7 @@ fn scan(input: &Input, format: Format, stdin: &[u8]) -> PolarsResult<LazyFrame> 
         return frame.map(IntoLazy::lazy);
     }
     let Input::File(file) = input else {
-        unreachable!("stdin returned above")
+        unreachable!("standard input is read into memory")
     };
     match format {
         // Every CSV column is read as text so that one odd value fails one row, not the file,
@@ -207,13 +252,13 @@ fn scan(input: &Input, format: Format, stdin: &[u8]) -> PolarsResult<LazyFrame> 
 pub(super) fn read(
     input: &Input,
     format: Format,
-    stdin: &[u8],
+    memory: Option<&[u8]>,
     names: &ColumnNames,
     calls: &mut Calls,
     keep_raw: usize,
 ) -> Result<FileSummary, LoadError> {
     let path = input.to_string();
-    let mut lf = scan(input, format, stdin).map_err(|e| unreadable(input, format, e))?;
+    let mut lf = scan(input, format, memory).map_err(|e| unreadable(input, format, e))?;
     let schema = lf
         .collect_schema()
         .map_err(|e| unreadable(input, format, e))?;
@@ -281,7 +326,7 @@ pub(super) fn read(
     };
     let has_success = mapping.success.is_some();
     stream(lf.select(select), |df| batches.append(&df)).map_err(|e| match format {
-        Format::Csv { separator } => super::lines::find_ragged(input, stdin, separator)
+        Format::Csv { separator } => super::lines::find_ragged(input, memory, separator)
             .unwrap_or_else(|| unreadable(input, format, e)),
         _ => unreadable(input, format, e),
     })?;

@@ -49,8 +49,8 @@ Examples:
   patterns mine data/helpdesk.csv --max-gap 0 --keep all --json
   cat today.csv | patterns mine - --strict")]
 pub struct Args {
-    /// Log files (CSV, JSONL/NDJSON, Parquet), folders (their log files, recursively), globs, or
-    /// '-' for standard input (any of those formats)
+    /// Log files (CSV, JSONL/NDJSON, Parquet; gzip-compressed too), folders (their log files,
+    /// recursively), globs, or '-' for standard input (any of those formats)
     #[arg(required = true, value_name = "LOGS")]
     logs: Vec<String>,
 
