@@ -411,3 +411,53 @@ fn compressed_logs_are_read_as_they_are() {
         .success()
         .stderr(contains("bad.csv.gz:3: timestamp does not parse"));
 }
+
+#[test]
+fn resume_refuses_unsafe_ids_and_checkpoints_that_do_not_match() {
+    let w = Workdir::new();
+    w.write("tools.toml", "[tools.say]\nbuiltin = \"echo\"\n");
+    w.write(
+        "flow.json",
+        r#"{"name": "flow", "steps": [
+            {"step_id": "a", "tool_name": "say", "parameters": {"x": 1}},
+            {"step_id": "b", "tool_name": "say", "parameters": {"y": 2}, "depends_on": ["a"]}
+        ]}"#,
+    );
+    w.patterns()
+        .args([
+            "run",
+            "flow.json",
+            "--tools",
+            "tools.toml",
+            "--run-id",
+            "r1",
+        ])
+        .assert()
+        .success();
+    let checkpoint = w.path(".patterns/runs/r1.json");
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // The same checkpoint under another run's name, and one whose steps are not its template's.
+    w.write(".patterns/runs/r2.json", &text);
+    let steps = json["state"]["steps"].as_object_mut().unwrap();
+    let b = steps.remove("b").unwrap();
+    steps.insert("zzz".into(), b);
+    w.write(
+        ".patterns/runs/r3.json",
+        json.to_string().replace("\"r1\"", "\"r3\""),
+    );
+    for (id, message) in [
+        ("../../x", "run id \"../../x\" is not a safe file name"),
+        ("r2", "it is the checkpoint of run \"r1\", not of \"r2\""),
+        ("r3", "its steps (a, zzz) are not its template's (a, b)"),
+    ] {
+        let out = w
+            .patterns()
+            .args(["run", "--resume", id, "--tools", "tools.toml"])
+            .assert()
+            .code(2)
+            .stderr(contains(message));
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
