@@ -193,6 +193,7 @@ impl Library {
         on_wait: impl FnOnce(&Path),
     ) -> Result<SaveReport, LibraryError> {
         let _lock = self.lock(options.lock_wait, on_wait)?;
+        self.remove_stale_temp_files();
         let entries = self.entries()?;
         let mut taken: HashSet<String> = entries.iter().map(|e| stem(&e.path)).collect();
         let mut mined: HashMap<Vec<String>, (String, WorkflowTemplate)> = HashMap::new();
@@ -238,6 +239,20 @@ impl Library {
             }
         }
         Ok(report)
+    }
+
+    /// Removes the temp files (`.NAME.PID.tmp`) that killed writers left: under the lock no other
+    /// writer has one open.
+    fn remove_stale_temp_files(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                fs::remove_file(entry.path()).ok();
+            }
+        }
     }
 
     /// Writes `contents` to `<name>.json` atomically unless it already holds exactly that.
@@ -353,7 +368,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LibraryError> {
             .unwrap_or_default(),
         std::process::id()
     ));
-    let result = File::create(&tmp)
+    // Whatever is at the temp name (a file a killed run left, a planted symlink) goes, and the
+    // file is created anew, never opened through a link: create_new is O_CREAT | O_EXCL.
+    fs::remove_file(&tmp).ok();
+    let result = File::options()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
         .and_then(|mut f| {
             f.write_all(bytes)?;
             f.sync_all()
@@ -363,4 +384,43 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LibraryError> {
         fs::remove_file(&tmp).ok();
     }
     result.map_err(io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_planted_symlink_at_the_temp_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.txt");
+        fs::write(&outside, "keep me").unwrap();
+        let target = dir.path().join("lib").join("t.json");
+        fs::create_dir(target.parent().unwrap()).unwrap();
+        let tmp = target
+            .parent()
+            .unwrap()
+            .join(format!(".t.json.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&outside, &tmp).unwrap();
+        write_atomic(&target, b"new").unwrap();
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "keep me");
+        assert_eq!(fs::read_to_string(&target).unwrap(), "new");
+        assert!(!tmp.exists());
+    }
+
+    #[test]
+    fn temp_files_of_killed_writers_are_removed_on_the_next_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let library = Library::new(dir.path());
+        fs::write(dir.path().join(".x.json.999999.tmp"), "half").unwrap();
+        library
+            .save_mined(&[], SaveOptions::default(), |_| {})
+            .unwrap();
+        let left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }
