@@ -461,3 +461,37 @@ fn resume_refuses_unsafe_ids_and_checkpoints_that_do_not_match() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn a_template_over_the_size_limit_is_not_written_again_and_again() {
+    let w = Workdir::new();
+    // A tool whose name is 3 MB: its template would be over the 10 MB a library file may have.
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let mut csv = String::from("session_id,timestamp,tool\n");
+    for s in 0..5 {
+        csv.push_str(&format!("s{s},1,{huge}\ns{s},2,small\n"));
+    }
+    w.write("log.csv", csv);
+    for _ in 0..2 {
+        w.patterns()
+            .args(["mine", "log.csv", "--library", "lib"])
+            .assert()
+            .success()
+            .stderr(contains(
+                "not written: it would be over the library's limit of 10 MB",
+            ));
+    }
+    let files = std::fs::read_dir(w.path("lib"))
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "json")
+            })
+            .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(files, 0);
+}

@@ -54,6 +54,9 @@ pub struct SaveReport {
     pub unchanged: Vec<String>,
     pub marked_stale: Vec<String>,
     pub removed: Vec<String>,
+    /// Templates not written because they would be over [`MAX_FILE_BYTES`], which the library
+    /// does not read back (a tool with a huge name, say).
+    pub too_large: Vec<String>,
 }
 
 /// How re-mining treats what the library already has.
@@ -217,7 +220,12 @@ impl Library {
                     (name.clone(), from_chain(name, chain, stats), true)
                 }
             };
-            let changed = self.write_if_changed(&file, &template.to_json())?;
+            let json = template.to_json();
+            if json.len() as u64 > MAX_FILE_BYTES {
+                report.too_large.push(file);
+                continue;
+            }
+            let changed = self.write_if_changed(&file, &json)?;
             match (is_new, changed) {
                 (true, _) => report.created.push(file),
                 (false, true) => report.updated.push(file),

@@ -318,6 +318,13 @@ fn save(
         saved.marked_stale.len(),
         saved.removed.len()
     );
+    for name in &saved.too_large {
+        eprintln!(
+            "warning: template '{}' not written: it would be over the library's limit of {} MB per file",
+            crate::cmd::table::printable(&name.chars().take(80).collect::<String>()),
+            crate::template::MAX_FILE_BYTES / (1024 * 1024)
+        );
+    }
     Ok(())
 }
 
