@@ -495,3 +495,49 @@ fn a_template_over_the_size_limit_is_not_written_again_and_again() {
         .unwrap_or(0);
     assert_eq!(files, 0);
 }
+
+#[test]
+fn tools_init_writes_a_stub_binding_every_tool_of_a_template() {
+    let w = Workdir::new();
+    w.patterns()
+        .args(["tools", "init", "github_pr_workflow"])
+        .assert()
+        .success()
+        .stderr(contains("tools.toml: 3 tools added as stubs"));
+    let text = std::fs::read_to_string(w.path("tools.toml")).unwrap();
+    for tool in [
+        "github_list_issues",
+        "github_create_pr",
+        "slack_send_message",
+    ] {
+        assert!(text.contains(&format!("[tools.{tool}]")), "{text}");
+    }
+    // The plan can be shown before anything is wired.
+    w.patterns()
+        .args(["run", "github_pr_workflow", "--dry-run"])
+        .args(["--var", "repo=acme/app", "--var", "branch=b"])
+        .assert()
+        .success()
+        .stdout(contains("3 steps in 3 levels"));
+    // A binding written by hand is kept; only what is missing is added.
+    w.write(
+        "tools.toml",
+        "[tools.github_list_issues]\nbuiltin = \"sleep\"\n",
+    );
+    w.patterns()
+        .args(["tools", "init", "github_pr_workflow"])
+        .assert()
+        .success()
+        .stderr(contains("2 tools added as stubs"))
+        .stderr(contains("1 already bound"));
+    let text = std::fs::read_to_string(w.path("tools.toml")).unwrap();
+    assert!(
+        text.starts_with("[tools.github_list_issues]\nbuiltin = \"sleep\"\n"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("[tools.github_list_issues]").count(),
+        1,
+        "{text}"
+    );
+}

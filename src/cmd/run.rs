@@ -275,7 +275,7 @@ fn read_vars(args: &Args) -> anyhow::Result<Map<String, Value>> {
 }
 
 /// A template file, or a template of the library or the built-ins by name.
-fn load_template(workflow: &str, library: &Path) -> anyhow::Result<WorkflowTemplate> {
+pub(super) fn load_template(workflow: &str, library: &Path) -> anyhow::Result<WorkflowTemplate> {
     let path = Path::new(workflow);
     if workflow.ends_with(".json") || path.is_file() {
         let text = std::fs::read_to_string(path)

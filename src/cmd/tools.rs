@@ -1,4 +1,5 @@
-//! `patterns tools list`: the tools that tools.toml binds, with what each runs.
+//! `patterns tools list`: the tools that tools.toml binds, with what each runs; `patterns tools
+//! init`: a tools.toml stub for the tools of some templates.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -33,10 +34,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bind every tool the templates use that tools.toml does not bind yet, to the builtin echo
+    /// with a note to bind it for real: a plan can be shown (`run --dry-run`) before everything
+    /// is wired. Bindings already in the file are kept as they are.
+    #[command(
+        after_help = "Examples:\n  patterns tools init github_pr_workflow\n  patterns tools init list_issues-create_pr-slack_send_message flow.json --tools ci/tools.toml"
+    )]
+    Init {
+        /// Templates: names in the library (or built-ins), or JSON files
+        #[arg(required = true, value_name = "TEMPLATE")]
+        templates: Vec<String>,
+        /// The tool bindings to write or extend
+        #[arg(
+            long,
+            env = "PATTERNS_TOOLS",
+            value_name = "FILE",
+            default_value = "tools.toml"
+        )]
+        tools: PathBuf,
+        /// Library folder the templates are looked up in
+        #[arg(
+            long,
+            env = "PATTERNS_LIBRARY",
+            default_value = "workflows",
+            value_name = "DIR"
+        )]
+        library: PathBuf,
+    },
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let Command::List { tools, json } = args.command;
+    let (tools, json) = match args.command {
+        Command::List { tools, json } => (tools, json),
+        Command::Init {
+            templates,
+            tools,
+            library,
+        } => return init(&templates, &tools, &library),
+    };
     let mut toolbox = super::run::load_tools(Some(&tools))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -80,5 +115,72 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out.write_all(table.render().as_bytes())?;
     }
     out.flush()?;
+    Ok(())
+}
+
+/// Appends a stub binding for every tool of `templates` that `path` does not bind yet.
+fn init(
+    templates: &[String],
+    path: &std::path::Path,
+    library: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut used: Vec<String> = Vec::new();
+    for name in templates {
+        let t = super::run::load_template(name, library)?;
+        for tool in t.tools() {
+            if !used.iter().any(|u| u == tool) {
+                used.push(tool.to_string());
+            }
+        }
+    }
+    let old = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
+    };
+    let bound: toml::Table = toml::from_str(&old)
+        .map_err(|e| crate::UsageError(format!("{}: not TOML: {e}", path.display())))?;
+    let bound = bound.get("tools").and_then(toml::Value::as_table);
+    let missing: Vec<&String> = used
+        .iter()
+        .filter(|t| !bound.is_some_and(|b| b.contains_key(t.as_str())))
+        .collect();
+    let mut text = old.clone();
+    if text.is_empty() {
+        text.push_str(
+            "# Tool bindings for `patterns run`. Each tool runs a command (argv; the step's\n\
+             # parameters as JSON on stdin, a JSON result on stdout), a builtin, or a tool of an MCP\n\
+             # server: see README, \"Running workflows\".\n",
+        );
+    }
+    for tool in &missing {
+        // A bare key when TOML allows one, else a quoted one.
+        let key = match tool
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            true => tool.to_string(),
+            false => toml::Value::String(tool.to_string()).to_string(),
+        };
+        text.push_str(&format!(
+            "\n[tools.{key}]\n# TODO: bind to what really runs it (command = [...], or server = ...)\nbuiltin = \"echo\"\n"
+        ));
+    }
+    if text != old {
+        crate::template::write_atomic(path, text.as_bytes())
+            .with_context(|| format!("could not write {}", path.display()))?;
+    }
+    eprintln!(
+        "{}: {} tool{} added as stubs ({}), {} already bound",
+        path.display(),
+        missing.len(),
+        if missing.len() == 1 { "" } else { "s" },
+        missing
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        used.len() - missing.len()
+    );
     Ok(())
 }
