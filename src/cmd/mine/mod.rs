@@ -27,7 +27,8 @@ success flag). Columns are found by name (session_id/session/trace_id/case_id…
 tool/tool_name/name/activity…, success/ok/status/outcome/error) unless given by the --*-col flags.
 Timestamps: RFC 3339 / ISO 8601 text (no zone = UTC), epoch seconds, milliseconds, microseconds or
 nanoseconds, or integers below 100,000,000 as plain order keys. Calls in a session are ordered by
-timestamp, ties by input order.
+timestamp, ties by input order. Several files are one log: a session id found in two files is one
+session, its calls merged in time order.
 
 What is listed (--keep workflows, the default): the distinct workflows, each whole. One workflow
 at a time is grown from the strongest pair of calls that no workflow explains yet: a step belongs
