@@ -541,6 +541,16 @@ fn resume_after_a_killed_run_does_not_repeat_finished_steps() {
 
 #[test]
 fn ctrl_c_stops_running_tools_and_keeps_the_log() {
+    signal_stops_running_tools_and_keeps_the_log(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_and_sighup_stop_running_tools_as_ctrl_c_does() {
+    signal_stops_running_tools_and_keeps_the_log(libc::SIGTERM);
+    signal_stops_running_tools_and_keeps_the_log(libc::SIGHUP);
+}
+
+fn signal_stops_running_tools_and_keeps_the_log(signal: i32) {
     let w = workdir();
     flow(
         &w,
@@ -572,9 +582,9 @@ fn ctrl_c_stops_running_tools_and_keeps_the_log() {
     }
     std::thread::sleep(Duration::from_millis(100));
     // SAFETY: signals a child process of this test.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(child.id() as i32, signal) };
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(out.status.code(), Some(130), "signal {signal}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("patterns run --resume r2"), "{stderr}");
     let pids = std::fs::read_to_string(w.path("hang.pids")).unwrap();

@@ -184,10 +184,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let final_state = runtime.block_on(async {
         let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("interrupted: stopping running tools");
-                cancel_tx.send(true).ok();
+            // Ctrl-C, and the signals a service manager or a closed terminal sends: each stops
+            // the running tools (their process groups) and leaves a checkpoint to resume from.
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut hup)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
             }
+            eprintln!("interrupted: stopping running tools");
+            cancel_tx.send(true).ok();
         });
         let options = Options {
             max_parallel: args.max_parallel.map(|n| n as usize),
