@@ -7,6 +7,18 @@ use predicates::str::contains;
 
 use crate::common::{Workdir, data};
 
+/// The `.json` files in `dir` (none when it does not exist), sorted.
+fn json_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+}
+
 /// Runs `patterns ARGS` with stdout into a pipe that is closed after the first bytes; returns
 /// the exit code and stderr.
 fn with_pipe_closed_early(args: &[&str]) -> (Option<i32>, String) {
@@ -110,15 +122,7 @@ fn top_decides_what_is_printed_not_what_the_library_keeps() {
         .args(["mine", sample, "--library", "lib"])
         .assert()
         .success();
-    let files = || {
-        let mut names: Vec<String> = std::fs::read_dir(w.path("lib"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".json"))
-            .collect();
-        names.sort();
-        names
-    };
+    let files = || json_files(&w.path("lib"));
     let all = files();
     assert_eq!(all.len(), 8, "{all:?}");
     // Printing two leaves every template as it was: none goes stale.
@@ -481,18 +485,7 @@ fn a_template_over_the_size_limit_is_not_written_again_and_again() {
                 "not written: it would be over the library's limit of 10 MB",
             ));
     }
-    let files = std::fs::read_dir(w.path("lib"))
-        .map(|d| {
-            d.filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .path()
-                    .extension()
-                    .is_some_and(|x| x == "json")
-            })
-            .count()
-        })
-        .unwrap_or(0);
+    let files = json_files(&w.path("lib")).len();
     assert_eq!(files, 0);
 }
 

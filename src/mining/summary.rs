@@ -115,7 +115,7 @@ pub struct Found {
 }
 
 /// A way in which runs of a workflow differ from it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Change {
     /// The stage at this index was skipped; the run went on with the next one.
     Skipped(usize),
@@ -130,7 +130,7 @@ pub enum Change {
 }
 
 /// How a related chain repeats a workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Relation {
     /// Its steps are some of the workflow's, in order (a window or fragment).
@@ -1180,7 +1180,7 @@ fn describe(
     variants.sort_by(|a, b| {
         b.sessions
             .cmp(&a.sessions)
-            .then_with(|| format!("{:?}", a.change).cmp(&format!("{:?}", b.change)))
+            .then_with(|| a.change.cmp(&b.change))
     });
     let mut orderings: Vec<(Vec<u32>, usize)> = orderings.into_iter().collect();
     orderings.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
