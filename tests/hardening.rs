@@ -337,21 +337,157 @@ fn semicolon_separated_csv_with_a_bom_is_read() {
     assert_eq!(crate::common::chains(&json), ["a → b"]);
 }
 
+/// Three calls of a session with nested arguments and results, and the tool inside an object,
+/// as JSON objects.
+fn nested_calls(sessions: usize) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for s in 0..sessions {
+        for (i, (tool, args)) in [
+            ("search", serde_json::json!({"q": format!("x{s}")})),
+            ("fetch", serde_json::json!({"url": "u"})),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            out.push(serde_json::json!({
+                "session": format!("s{s}"),
+                "ts": 1_700_000_000 + s * 100 + i,
+                "tool": {"name": tool, "server": "m"},
+                "arguments": args,
+                "result": {"id": s},
+                "success": true,
+            }));
+        }
+    }
+    out
+}
+
 #[test]
-fn a_json_array_file_gets_a_clear_error() {
+fn a_json_array_file_is_read_as_its_objects() {
     let w = Workdir::new();
-    w.write(
-        "calls.json",
-        r#"[{"session_id": "s1", "timestamp": 1, "tool": "a"}]"#,
-    );
+    let calls = nested_calls(5);
+    let lines: Vec<String> = calls.iter().map(ToString::to_string).collect();
+    w.write("calls.jsonl", lines.join("\n"));
+    w.write("calls.json", serde_json::to_string_pretty(&calls).unwrap());
+    // Pretty-printed documents one after another, as some exporters write.
+    let pretty: Vec<String> = calls
+        .iter()
+        .map(|c| serde_json::to_string_pretty(c).unwrap())
+        .collect();
+    w.write("docs.json", pretty.join("\n"));
+    let mine = |file: &str| {
+        crate::common::json_of(w.patterns().args([
+            "mine",
+            file,
+            "--tool-col",
+            "tool.name",
+            "--min-support",
+            "5",
+            "--no-write",
+            "--json",
+        ]))
+    };
+    let lines = mine("calls.jsonl");
+    assert_eq!(crate::common::chains(&lines), ["search → fetch"]);
+    assert_eq!(lines["input"]["rows"], 10);
+    for other in ["calls.json", "docs.json"] {
+        let got = mine(other);
+        assert_eq!(got["patterns"], lines["patterns"], "{other}");
+        assert_eq!(got["input"]["rows"], 10, "{other}");
+    }
+}
+
+#[test]
+fn nested_jsonl_objects_are_parameters_and_tool_col_takes_a_path() {
+    let w = Workdir::new();
+    let lines: Vec<String> = nested_calls(5).iter().map(ToString::to_string).collect();
+    w.write("calls.jsonl", lines.join("\n"));
+    // Without a path into the object, a clear error that names it.
     w.patterns()
-        .args(["mine", "calls.json", "--no-write"])
+        .args(["mine", "calls.jsonl", "--no-write"])
         .assert()
         .code(2)
         .stderr(contains(
-            "calls.json: cannot read as JSONL: the file is one JSON array",
-        ))
-        .stderr(contains("jq -c '.[]'"));
+            "calls.jsonl: 'tool' holds JSON objects where the tool should be; name a field inside them, e.g. --tool-col tool.name",
+        ));
+    w.patterns()
+        .args([
+            "mine",
+            "calls.jsonl",
+            "--tool-col",
+            "tool.name",
+            "--min-support",
+            "5",
+        ])
+        .args(["--library", "lib"])
+        .assert()
+        .success();
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.path("lib/search-fetch.json")).unwrap()).unwrap();
+    assert_eq!(
+        t["steps"][0]["parameters"],
+        serde_json::json!({"q": "{{search_q}}"})
+    );
+    assert_eq!(t["steps"][1]["parameters"], serde_json::json!({"url": "u"}));
+}
+
+#[test]
+fn one_bad_jsonl_line_is_one_skipped_row_with_its_line() {
+    let w = Workdir::new();
+    let mut text: Vec<u8> = Vec::new();
+    for call in nested_calls(5) {
+        text.extend(call.to_string().bytes());
+        text.push(b'\n');
+    }
+    // Line 11: invalid UTF-8; 12: nested 10,000 deep (a stack overflow once); 13: cut short.
+    text.extend(b"{\"session\":\"s1\",\"ts\":1700000005,\"tool\":{\"name\":\"b\xffd\"}}\n");
+    text.extend(b"{\"a\":");
+    text.extend(std::iter::repeat_n(b'[', 10_000));
+    text.extend(std::iter::repeat_n(b']', 10_000));
+    text.extend(b"}\n{\"session\":\"s1\",\"ts\":17");
+    w.write("calls.jsonl", &text);
+    let out = w
+        .patterns()
+        .args([
+            "mine",
+            "calls.jsonl",
+            "--tool-col",
+            "tool.name",
+            "--min-support",
+            "5",
+        ])
+        .args(["--no-write"])
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("skipped 3 bad rows of 13"), "{stderr}");
+    for line in [11, 12, 13] {
+        assert!(
+            stderr.contains(&format!("calls.jsonl:{line}: ")),
+            "{line}: {stderr}"
+        );
+    }
+    assert!(stderr.contains("recursion limit exceeded"), "{stderr}");
+    assert!(
+        stderr.contains("calls.jsonl:13: the line is cut short"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // With --strict, the first of them is the error.
+    w.patterns()
+        .args([
+            "mine",
+            "calls.jsonl",
+            "--tool-col",
+            "tool.name",
+            "--strict",
+            "--no-write",
+        ])
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "calls.jsonl:11: not a JSON object (invalid unicode",
+        ));
 }
 
 #[test]

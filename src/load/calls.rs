@@ -55,9 +55,68 @@ pub(super) struct Calls {
     pub mcp_names: Option<super::McpNames>,
 }
 
+/// One row as a reader that does not go through polars hands it over.
+#[derive(Debug, Default)]
+pub(super) struct Row<'a> {
+    pub session: Option<&'a str>,
+    pub tool: Option<&'a str>,
+    /// Microseconds (or an order key), `BAD_TIME` when it does not parse.
+    pub time: i64,
+    /// 0, 1 or `BAD_SUCCESS`.
+    pub success: u8,
+    /// Milliseconds.
+    pub duration: Option<f64>,
+    pub arguments: Option<Box<str>>,
+    pub result: Option<Box<str>>,
+}
+
+/// A duration in milliseconds as stored: rounded, `NO_DURATION` when not a finite, non-negative
+/// number.
+pub(super) fn duration_ms(ms: Option<f64>) -> u32 {
+    match ms {
+        Some(ms) if ms.is_finite() && ms >= 0.0 => (ms.round() as u32).min(NO_DURATION - 1),
+        _ => NO_DURATION,
+    }
+}
+
 impl Calls {
     pub(super) fn len(&self) -> usize {
         self.tools.len()
+    }
+
+    /// Appends one row; blank session and tool names are missing ones.
+    pub(super) fn push(&mut self, row: Row) {
+        let before = self.len();
+        let id = |ids: &mut Interner, v: Option<&str>| match v.map(str::trim) {
+            None | Some("") => NONE_ID,
+            Some(s) => ids.intern(s),
+        };
+        self.sessions.push(id(&mut self.session_ids, row.session));
+        self.tools.push(id(&mut self.tool_ids, row.tool));
+        self.timestamps.push(row.time);
+        self.success.push(row.success);
+        // Optional columns exist from the first row that has them; earlier rows get none.
+        match row.duration {
+            Some(_) => {
+                self.durations.resize(before, NO_DURATION);
+                self.durations.push(duration_ms(row.duration));
+            }
+            None if !self.durations.is_empty() => self.durations.push(NO_DURATION),
+            None => {}
+        }
+        for (value, column) in [
+            (row.arguments, &mut self.arguments),
+            (row.result, &mut self.results),
+        ] {
+            match value {
+                Some(v) => {
+                    column.resize(before, None);
+                    column.push(Some(v));
+                }
+                None if !column.is_empty() => column.push(None),
+                None => {}
+            }
+        }
     }
 
     /// What is wrong with row `r`, if anything.

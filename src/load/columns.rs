@@ -27,7 +27,7 @@ impl Field {
         }
     }
 
-    fn flag(self) -> &'static str {
+    pub(super) fn flag(self) -> &'static str {
         match self {
             Field::Session => "--session-col",
             Field::Timestamp => "--timestamp-col",
@@ -90,7 +90,7 @@ pub enum SuccessColumn {
 }
 
 /// The columns of one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mapping {
     pub session: String,
     pub timestamp: String,

@@ -20,18 +20,22 @@ impl std::fmt::Display for Location {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRow {
     pub at: Location,
+    /// Empty when the whole record is bad (a line that is not JSON).
     pub column: String,
     pub value: String,
-    pub reason: &'static str,
+    pub reason: std::borrow::Cow<'static, str>,
 }
 
 impl std::fmt::Display for BadRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: {} in column '{}': {:?}",
-            self.at, self.reason, self.column, self.value
-        )
+        match self.column.as_str() {
+            "" => write!(f, "{}: {}: {:?}", self.at, self.reason, self.value),
+            column => write!(
+                f,
+                "{}: {} in column '{column}': {:?}",
+                self.at, self.reason, self.value
+            ),
+        }
     }
 }
 
@@ -113,6 +117,16 @@ pub enum LoadError {
     /// Rows were read but every one of them was bad: nothing to mine, which is not a success.
     #[error("no usable row: all {rows} rows are bad; the first: {first}")]
     NoUsableRow { rows: usize, first: String },
+    /// A JSON field that holds objects where a value is needed.
+    #[error(
+        "{path}: '{column}' holds JSON objects where the {field} should be; name a field inside them, e.g. {flag} {column}.name"
+    )]
+    Nested {
+        path: String,
+        column: String,
+        field: &'static str,
+        flag: &'static str,
+    },
     /// A column whose type cannot hold the field (a list in the tool column, say).
     #[error("{path}: column '{column}' has type {dtype}, which cannot be read as {field}")]
     BadType {

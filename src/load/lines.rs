@@ -1,7 +1,7 @@
 //! Line numbers for messages. Polars counts rows; a CSV field may span lines, so the text is read
 //! again with the csv crate, only when there is something to report.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 
 use super::Input;
 use super::error::LoadError;
@@ -50,7 +50,7 @@ pub(super) fn find_ragged(
     None
 }
 
-/// The 1-based line (CSV, JSONL) or row (Parquet) of each 0-based data row in `rows` (ascending).
+/// The 1-based line (CSV) or row (Parquet) of each 0-based data row in `rows` (ascending).
 pub(super) fn locate(
     input: &Input,
     format: Format,
@@ -59,11 +59,10 @@ pub(super) fn locate(
 ) -> Vec<usize> {
     let fallback = |r: &usize| match format {
         Format::Csv { .. } => r + 2,
-        Format::Jsonl | Format::Parquet => r + 1,
+        Format::Json | Format::Parquet => r + 1,
     };
     let found = match (format, open(input, memory)) {
         (Format::Csv { separator }, Some(r)) => csv_lines(csv_reader(r, separator), rows),
-        (Format::Jsonl, Some(r)) => jsonl_lines(BufReader::new(r), rows),
         _ => Vec::new(),
     };
     rows.iter()
@@ -84,27 +83,6 @@ fn csv_lines<R: Read>(mut rdr: csv::Reader<R>, rows: &[usize]) -> Vec<usize> {
             }
         }
         out.push(record.position().map_or(0, |p| p.line() as usize));
-    }
-    out
-}
-
-fn jsonl_lines<R: BufRead>(r: R, rows: &[usize]) -> Vec<usize> {
-    // Polars skips blank lines.
-    let data_lines = r
-        .lines()
-        .map_while(Result::ok)
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, _)| i + 1);
-    let mut out = Vec::with_capacity(rows.len());
-    let mut wanted = rows.iter().peekable();
-    for (index, line) in data_lines.enumerate() {
-        while wanted.next_if(|&&r| r == index).is_some() {
-            out.push(line);
-        }
-        if wanted.peek().is_none() {
-            break;
-        }
     }
     out
 }

@@ -10,6 +10,7 @@ mod columns;
 mod error;
 mod lines;
 mod read;
+mod records;
 mod values;
 
 use std::path::PathBuf;
@@ -187,31 +188,41 @@ pub fn load(
         };
         let format = read::sniff(input, memory)?;
         let start = calls.len();
-        let file = read::read(
-            input,
-            format,
-            memory,
-            &options.columns,
-            &mut calls,
-            REPORTED_BAD_ROWS,
-        )?;
+        let file = match format {
+            Format::Json => records::read_json(
+                input,
+                memory,
+                &options.columns,
+                &mut calls,
+                REPORTED_BAD_ROWS,
+            )?,
+            _ => read::read(
+                input,
+                format,
+                memory,
+                &options.columns,
+                &mut calls,
+                REPORTED_BAD_ROWS,
+            )?,
+        };
         report.files.push(input.to_string());
-        report.rows += calls.len() - start;
+        report.rows += calls.len() - start + file.broken;
+        report.skipped += file.broken;
         if !file.has_success {
             report.files_without_success.push(input.to_string());
         }
         let mut bad = Vec::new();
-        let skipped_before = report.skipped;
+        let mut problems = 0;
         for r in start..calls.len() {
             let Some((field, reason)) = calls.problem(r) else {
                 continue;
             };
-            report.skipped += 1;
-            if report.bad_rows.len() + bad.len() < REPORTED_BAD_ROWS || options.strict {
+            problems += 1;
+            if bad.len() < REPORTED_BAD_ROWS {
                 let at = Location {
                     file: input.to_string(),
                     line: 0,
-                    is_row: matches!(format, Format::Parquet),
+                    is_row: file.is_row,
                 };
                 let row = r - start;
                 let column = file.mapping.column(field).to_string();
@@ -221,32 +232,41 @@ pub fn load(
                         at,
                         column,
                         value: file.raw(row, field).to_string(),
-                        reason,
+                        reason: reason.into(),
                     },
                 ));
             }
-            if options.strict {
-                break;
-            }
         }
+        report.skipped += problems;
         // Polars fills the missing fields of a short CSV row with nulls: such a row is not
         // merely bad, the file is malformed.
-        if let (Format::Csv { separator }, true) = (format, report.skipped > skipped_before)
+        if let (Format::Csv { separator }, true) = (format, problems > 0)
             && let Some(ragged) = lines::find_ragged(input, memory, separator)
         {
             return Err(ragged);
         }
         let rows_at: Vec<usize> = bad.iter().map(|(r, _)| *r).collect();
-        for (line, (_, mut row)) in lines::locate(input, format, memory, &rows_at)
+        let located = match &file.lines {
+            Some(lines) => rows_at.iter().map(|&r| lines[r] as usize).collect(),
+            None => lines::locate(input, format, memory, &rows_at),
+        };
+        let mut bad: Vec<BadRow> = located
             .into_iter()
             .zip(bad)
-        {
-            row.at.line = line;
-            if options.strict {
-                return Err(LoadError::Strict { row });
-            }
-            report.bad_rows.push(row);
+            .map(|(line, (_, mut row))| {
+                row.at.line = line;
+                row
+            })
+            .chain(file.first_broken)
+            .collect();
+        bad.sort_by_key(|row| row.at.line);
+        if options.strict && !bad.is_empty() {
+            return Err(LoadError::Strict {
+                row: bad.swap_remove(0),
+            });
         }
+        let room = REPORTED_BAD_ROWS - report.bad_rows.len();
+        report.bad_rows.extend(bad.into_iter().take(room));
     }
     // Nothing to mine is a failure, not an empty answer: a nightly job must notice, and
     // `--prune` must not take it for every workflow gone.

@@ -9,7 +9,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::Input;
-use super::calls::{BAD_SUCCESS, BAD_TIME, Calls, Interner, NO_DURATION, NONE_ID};
+use super::calls::{BAD_SUCCESS, BAD_TIME, Calls, Interner, NO_DURATION, NONE_ID, duration_ms};
 use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
 use super::error::LoadError;
 use super::values::{Stamp, float_stamp, int_stamp, parse_success, parse_timestamp};
@@ -18,7 +18,7 @@ use super::values::{Stamp, float_stamp, int_stamp, parse_success, parse_timestam
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Format {
     Csv { separator: u8 },
-    Jsonl,
+    Json,
     Parquet,
 }
 
@@ -26,7 +26,7 @@ impl Format {
     fn name(self) -> &'static str {
         match self {
             Format::Csv { .. } => "CSV",
-            Format::Jsonl => "JSONL",
+            Format::Json => "JSON",
             Format::Parquet => "Parquet",
         }
     }
@@ -42,6 +42,15 @@ pub(super) struct FileSummary {
     pub has_success: bool,
     /// The raw text of the first few values per field that did not parse, by row in the file.
     pub raw: Vec<(usize, Field, String)>,
+    /// The line (or element) of each row, when the reader knew it; else lines are found again
+    /// for the rows that need one.
+    pub lines: Option<Vec<u32>>,
+    /// Rows are numbered as rows (Parquet, a JSON array), not lines.
+    pub is_row: bool,
+    /// Records that are not rows at all (a JSONL line that does not parse): how many, and the
+    /// first few.
+    pub broken: usize,
+    pub first_broken: Vec<super::BadRow>,
 }
 
 impl FileSummary {
@@ -138,26 +147,20 @@ pub(super) fn sniff(input: &Input, memory: Option<&[u8]>) -> Result<Format, Load
             message: "the file does not start with the Parquet magic bytes".into(),
         });
     }
-    let text = match std::str::from_utf8(&head) {
-        Ok(_) => true,
-        // A multi-byte character cut by the 8 KiB window is fine.
-        Err(e) => e.error_len().is_none(),
-    };
-    if !text || head.contains(&0) {
+    // Text with a stray bad byte is still text (its line is a bad row); mostly-invalid UTF-8 or a
+    // NUL is not.
+    let invalid = String::from_utf8_lossy(&head)
+        .chars()
+        .filter(|&c| c == char::REPLACEMENT_CHARACTER)
+        .count();
+    if head.contains(&0) || invalid * 100 > head.len() {
         return Err(LoadError::Binary { path });
     }
     let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    if first == Some(b'[') && matches!(ext.as_str(), "json" | "jsonl" | "ndjson" | "") {
-        return Err(LoadError::Unreadable {
-            path,
-            format: "JSONL",
-            message: "the file is one JSON array; write one object per line (JSONL), e.g. with `jq -c '.[]'`".into(),
-        });
-    }
     Ok(match ext.as_str() {
-        "jsonl" | "ndjson" | "json" => Format::Jsonl,
+        "jsonl" | "ndjson" | "json" => Format::Json,
         "tsv" | "tab" => Format::Csv { separator: b'\t' },
-        _ if ext != "csv" && first == Some(b'{') => Format::Jsonl,
+        _ if ext != "csv" && matches!(first, Some(b'{' | b'[')) => Format::Json,
         _ => Format::Csv {
             separator: separator_of(&head),
         },
@@ -218,9 +221,7 @@ fn scan(input: &Input, format: Format, memory: Option<&[u8]>) -> PolarsResult<La
                 .map_parse_options(|o| o.with_separator(separator))
                 .into_reader_with_file_handle(bytes)
                 .finish(),
-            Format::Jsonl => JsonReader::new(bytes)
-                .with_json_format(JsonFormat::JsonLines)
-                .finish(),
+            Format::Json => unreachable!("JSON is read by records::read_json"),
             Format::Parquet => ParquetReader::new(bytes).finish(),
         };
         return frame.map(IntoLazy::lazy);
@@ -236,7 +237,7 @@ fn scan(input: &Input, format: Format, memory: Option<&[u8]>) -> PolarsResult<La
             .with_separator(separator)
             .with_glob(false)
             .finish(),
-        Format::Jsonl => LazyJsonLineReader::new(path(file)?).finish(),
+        Format::Json => unreachable!("JSON is read by records::read_json"),
         Format::Parquet => LazyFrame::scan_parquet(
             path(file)?,
             ScanArgsParquet {
@@ -334,6 +335,10 @@ pub(super) fn read(
         mapping,
         has_success,
         raw: batches.raw,
+        lines: None,
+        is_row: matches!(format, Format::Parquet),
+        broken: 0,
+        first_broken: Vec::new(),
     })
 }
 
@@ -444,12 +449,7 @@ impl Batches<'_> {
             Ok(values) => {
                 // After files without durations, their rows get none.
                 self.calls.durations.resize(before, NO_DURATION);
-                self.calls.durations.extend(values.iter().map(|v| match v {
-                    Some(ms) if ms.is_finite() && ms >= 0.0 => {
-                        (ms.round() as u32).min(NO_DURATION - 1)
-                    }
-                    _ => NO_DURATION,
-                }));
+                self.calls.durations.extend(values.iter().map(duration_ms));
             }
             Err(_) if !self.calls.durations.is_empty() => self
                 .calls

@@ -1,0 +1,479 @@
+//! JSON logs, read without polars: one JSON object per line (JSONL), a JSON array of objects, or
+//! JSON documents one after another (pretty-printed or not). A line that is not a JSON object —
+//! bad syntax, invalid UTF-8, nested deeper than serde_json's limit of 128 — is one bad row with
+//! its line number, not a failed file. Values may be nested: arguments and results that are
+//! objects are kept as JSON text, and a field inside an object is named with a dotted path
+//! (`--tool-col tool.name`).
+
+use std::borrow::Cow;
+use std::io::{BufRead, BufReader};
+
+use indexmap::IndexSet;
+use rayon::prelude::*;
+use serde_json::{Map, Value};
+
+use super::Input;
+use super::calls::{BAD_SUCCESS, BAD_TIME, Calls, Row};
+use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
+use super::error::{BadRow, LoadError, Location};
+use super::read::FileSummary;
+use super::values::{Stamp, float_stamp, int_stamp, parse_success, parse_timestamp};
+
+/// One JSON document of an input: where it is, and the object or why it is not one.
+pub(super) struct Record {
+    /// 1-based line, or 1-based element of a top-level array.
+    pub at: usize,
+    pub value: Result<Map<String, Value>, NotObject>,
+}
+
+/// A document that is not a JSON object: why, and the start of its text.
+pub(super) struct NotObject {
+    pub reason: String,
+    pub text: String,
+}
+
+impl NotObject {
+    /// The bad row this is, at `at` of `file`.
+    pub(super) fn into_bad_row(self, file: &str, at: usize, is_row: bool) -> BadRow {
+        BadRow {
+            at: Location {
+                file: file.to_string(),
+                line: at,
+                is_row,
+            },
+            column: String::new(),
+            value: self.text,
+            reason: self.reason.into(),
+        }
+    }
+}
+
+/// Lines parsed per parallel batch.
+const CHUNK_LINES: usize = 1 << 14;
+/// How much of a bad line a message quotes.
+const QUOTED: usize = 80;
+
+fn quote(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    match text.char_indices().nth(QUOTED) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.into_owned(),
+    }
+}
+
+/// serde_json's message without its position, which is the line's own ("at line 1 column 9"):
+/// the column is kept.
+fn reason(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let message = match message.rfind(" at line ") {
+        Some(i) => format!("{} at column {}", &message[..i], e.column()),
+        None => message,
+    };
+    match e.classify() {
+        serde_json::error::Category::Eof => format!("the line is cut short ({message})"),
+        _ => format!("not a JSON object ({message})"),
+    }
+}
+
+fn parse_line(at: usize, line: &[u8]) -> Record {
+    let value = serde_json::from_slice::<Map<String, Value>>(line).map_err(|e| NotObject {
+        reason: reason(&e),
+        text: quote(line),
+    });
+    Record { at, value }
+}
+
+/// How the documents of a JSON input are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// One document per line.
+    Lines,
+    /// Documents spanning lines (pretty-printed), or one array of them.
+    Documents,
+}
+
+fn open<'a>(input: &Input, memory: Option<&'a [u8]>) -> Result<Box<dyn BufRead + 'a>, LoadError> {
+    Ok(match (memory, input) {
+        (Some(bytes), _) => Box::new(bytes),
+        (None, Input::File(path)) => Box::new(BufReader::with_capacity(
+            1 << 20,
+            std::fs::File::open(path).map_err(|e| LoadError::io(path, e))?,
+        )),
+        (None, Input::Stdin) => unreachable!("standard input is read into memory"),
+    })
+}
+
+/// Strips a line's end and, on the first line, a byte order mark.
+fn trim_line(line: &[u8], first: bool) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    match first {
+        true => line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(line),
+        false => line,
+    }
+}
+
+/// Lines when the first non-blank line is a whole document, else documents.
+fn layout(input: &Input, memory: Option<&[u8]>) -> Result<Layout, LoadError> {
+    let mut reader = open(input, memory)?;
+    let mut line = Vec::new();
+    let mut first = true;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| io_error(input, e))?;
+        let text = trim_line(&line, first);
+        first = false;
+        if n == 0 {
+            return Ok(Layout::Lines);
+        }
+        if text.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let start = text.iter().position(|b| !b.is_ascii_whitespace());
+        if start.is_some_and(|i| text[i] == b'[') {
+            return Ok(Layout::Documents);
+        }
+        return Ok(match serde_json::from_slice::<Value>(text) {
+            Err(e) if e.is_eof() => Layout::Documents,
+            _ => Layout::Lines,
+        });
+    }
+}
+
+fn io_error(input: &Input, e: std::io::Error) -> LoadError {
+    LoadError::io(std::path::Path::new(&input.to_string()), e)
+}
+
+/// Hands the records of `input` to `each` in order, a batch at a time. Returns whether records
+/// are numbered by element (a top-level array) rather than by line.
+pub(super) fn records(
+    input: &Input,
+    memory: Option<&[u8]>,
+    each: &mut dyn FnMut(Vec<Record>) -> Result<(), LoadError>,
+) -> Result<bool, LoadError> {
+    match layout(input, memory)? {
+        Layout::Lines => {
+            let mut reader = open(input, memory)?;
+            let mut number = 0;
+            loop {
+                let mut batch: Vec<(usize, Vec<u8>)> = Vec::with_capacity(CHUNK_LINES);
+                let mut bytes = 0;
+                while batch.len() < CHUNK_LINES && bytes < (64 << 20) {
+                    let mut line = Vec::new();
+                    let n = reader
+                        .read_until(b'\n', &mut line)
+                        .map_err(|e| io_error(input, e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    number += 1;
+                    bytes += n;
+                    if !line.iter().all(u8::is_ascii_whitespace) {
+                        batch.push((number, line));
+                    }
+                }
+                if batch.is_empty() {
+                    return Ok(false);
+                }
+                let parsed = batch
+                    .par_iter()
+                    .with_min_len(256)
+                    .map(|(at, line)| parse_line(*at, trim_line(line, *at == 1)))
+                    .collect();
+                each(parsed)?;
+            }
+        }
+        Layout::Documents => {
+            let owned;
+            let bytes = match (memory, input) {
+                (Some(bytes), _) => bytes,
+                (None, Input::File(path)) => {
+                    owned = std::fs::read(path).map_err(|e| LoadError::io(path, e))?;
+                    &owned[..]
+                }
+                (None, Input::Stdin) => unreachable!("standard input is read into memory"),
+            };
+            let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+            let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<Value>();
+            let (mut line, mut counted) = (1, 0);
+            let mut out = Vec::new();
+            let mut elements = false;
+            loop {
+                let start = stream.byte_offset();
+                let next = stream.next();
+                // The line a document starts on: newlines up to its first byte.
+                let begin = start
+                    + bytes[start..]
+                        .iter()
+                        .position(|b| !b.is_ascii_whitespace())
+                        .unwrap_or(0);
+                line += bytes[counted..begin]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count();
+                counted = begin;
+                match next {
+                    None => break,
+                    Some(Ok(Value::Object(map))) => out.push(Record {
+                        at: line,
+                        value: Ok(map),
+                    }),
+                    Some(Ok(Value::Array(items))) => {
+                        elements = true;
+                        out.extend(items.into_iter().enumerate().map(|(i, item)| Record {
+                            at: i + 1,
+                            value: match item {
+                                Value::Object(map) => Ok(map),
+                                other => Err(NotObject {
+                                    reason: "not a JSON object".into(),
+                                    text: quote(other.to_string().as_bytes()),
+                                }),
+                            },
+                        }));
+                    }
+                    Some(Ok(other)) => out.push(Record {
+                        at: line,
+                        value: Err(NotObject {
+                            reason: "not a JSON object".into(),
+                            text: quote(other.to_string().as_bytes()),
+                        }),
+                    }),
+                    // After a syntax error the stream cannot go on: the rest is one bad row.
+                    Some(Err(e)) => {
+                        out.push(Record {
+                            at: e.line().max(1),
+                            value: Err(NotObject {
+                                reason: format!(
+                                    "{} (the rest of the file is not read)",
+                                    reason(&e)
+                                ),
+                                text: quote(&bytes[begin..]),
+                            }),
+                        });
+                        break;
+                    }
+                }
+            }
+            each(out)?;
+            Ok(elements)
+        }
+    }
+}
+
+/// The value at `path` in `map`: the key itself (keys may contain dots, `gen_ai.tool.name`),
+/// else a dotted path into nested objects.
+pub(super) fn lookup<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    if let Some(v) = map.get(path) {
+        return Some(v);
+    }
+    path.match_indices('.')
+        .find_map(|(i, _)| match map.get(&path[..i]) {
+            Some(Value::Object(inner)) => lookup(inner, &path[i + 1..]),
+            _ => None,
+        })
+}
+
+/// A scalar as text; `None` for null and for objects and arrays.
+pub(super) fn text(v: &Value) -> Option<Cow<'_, str>> {
+    match v {
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+        Value::Null | Value::Object(_) | Value::Array(_) => None,
+    }
+}
+
+/// A payload (arguments, result) as JSON text: objects and arrays as they are, a string as its
+/// content; `None` for null and blank text.
+pub(super) fn payload(v: &Value) -> Option<Box<str>> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.trim()).filter(|s| !s.is_empty()).map(Box::from),
+        other => Some(other.to_string().into_boxed_str()),
+    }
+}
+
+/// A timestamp: ISO text or a number of (milli-, micro-, nano)seconds; `BAD_TIME` otherwise.
+pub(super) fn time(v: Option<&Value>) -> i64 {
+    let stamp = match v {
+        Some(Value::String(s)) => parse_timestamp(s),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(i) => Some(int_stamp(i)),
+            None => n.as_f64().and_then(float_stamp),
+        },
+        _ => None,
+    };
+    match stamp {
+        Some(Stamp::Time(t) | Stamp::Order(t)) => t,
+        None => BAD_TIME,
+    }
+}
+
+/// A success flag (`true`, `1`, `"ok"`, …) or, for an error column, whether there is no error.
+fn success(v: Option<&Value>, error_column: bool) -> u8 {
+    match (v, error_column) {
+        (None | Some(Value::Null), true) => 1,
+        (Some(Value::Bool(b)), true) => u8::from(!b),
+        (Some(Value::String(s)), true) => u8::from(s.trim().is_empty()),
+        (Some(_), true) => 0,
+        (Some(Value::Bool(b)), false) => u8::from(*b),
+        (Some(v), false) => text(v)
+            .and_then(|s| parse_success(&s))
+            .map_or(BAD_SUCCESS, u8::from),
+        (None, false) => BAD_SUCCESS,
+    }
+}
+
+fn number(v: Option<&Value>) -> Option<f64> {
+    match v? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The columns of a JSON file, detected from its first records: top-level keys, and the dotted
+/// paths that flags name.
+fn detect(
+    path: &str,
+    sample: &[&Map<String, Value>],
+    names: &ColumnNames,
+) -> Result<Mapping, LoadError> {
+    let mut found: IndexSet<String> = sample.iter().flat_map(|m| m.keys().cloned()).collect();
+    let given = [
+        &names.session,
+        &names.timestamp,
+        &names.tool,
+        &names.success,
+        &names.duration,
+        &names.arguments,
+        &names.result,
+    ];
+    for name in given.into_iter().flatten() {
+        if sample.iter().any(|m| lookup(m, name).is_some()) {
+            found.insert(name.clone());
+        }
+    }
+    let found: Vec<String> = found.into_iter().collect();
+    let mapping = Mapping::detect(path, &found, names)?;
+    // A field that holds objects needs a path into them.
+    for (column, field) in [
+        (&mapping.session, Field::Session),
+        (&mapping.tool, Field::Tool),
+        (&mapping.timestamp, Field::Timestamp),
+    ] {
+        let mut values = sample.iter().filter_map(|m| lookup(m, column));
+        let nested = values
+            .clone()
+            .any(|v| matches!(v, Value::Object(_) | Value::Array(_)));
+        if nested && values.all(|v| matches!(v, Value::Object(_) | Value::Array(_) | Value::Null)) {
+            return Err(LoadError::Nested {
+                path: path.to_string(),
+                column: column.clone(),
+                field: field.name(),
+                flag: field.flag(),
+            });
+        }
+    }
+    Ok(mapping)
+}
+
+/// How many records the columns are detected from.
+const SAMPLE: usize = 1000;
+
+/// Reads a JSON file (any layout) of one call per record into `calls`.
+pub(super) fn read_json(
+    input: &Input,
+    memory: Option<&[u8]>,
+    names: &ColumnNames,
+    calls: &mut Calls,
+    keep_raw: usize,
+) -> Result<FileSummary, LoadError> {
+    let path = input.to_string();
+    let mut mapping: Option<Mapping> = None;
+    let mut lines = Vec::new();
+    let mut raw: Vec<(usize, Field, String)> = Vec::new();
+    let mut broken = Vec::new();
+    let mut broken_count = 0;
+    let is_row = records(input, memory, &mut |batch| {
+        if mapping.is_none() {
+            let sample: Vec<&Map<String, Value>> = batch
+                .iter()
+                .filter_map(|r| r.value.as_ref().ok())
+                .take(SAMPLE)
+                .collect();
+            if !sample.is_empty() {
+                mapping = Some(detect(&path, &sample, names)?);
+            }
+        }
+        for record in batch {
+            let map = match record.value {
+                Ok(map) => map,
+                Err(bad) => {
+                    broken_count += 1;
+                    if broken.len() < keep_raw {
+                        broken.push((record.at, bad));
+                    }
+                    continue;
+                }
+            };
+            let m = mapping
+                .as_ref()
+                .expect("detected from the first good record");
+            let get = |c: &str| lookup(&map, c);
+            let field = |c: &Option<String>| c.as_deref().and_then(get);
+            let error_column = matches!(m.success, Some(SuccessColumn::Error(_)));
+            let success_value = match &m.success {
+                Some(SuccessColumn::Flag(c) | SuccessColumn::Error(c)) => Some(get(c)),
+                None => None,
+            };
+            let session = get(&m.session).and_then(text);
+            let tool = get(&m.tool).and_then(text);
+            let row = Row {
+                session: session.as_deref(),
+                tool: tool.as_deref(),
+                time: time(get(&m.timestamp)),
+                success: success_value.map_or(1, |v| success(v, error_column)),
+                duration: number(field(&m.duration)),
+                arguments: field(&m.arguments).and_then(payload),
+                result: field(&m.result).and_then(payload),
+            };
+            let r = lines.len();
+            let bad = [
+                (row.time == BAD_TIME, Field::Timestamp, &m.timestamp),
+                (
+                    row.success == BAD_SUCCESS,
+                    Field::Success,
+                    &m.column(Field::Success).to_string(),
+                ),
+            ];
+            for (is_bad, f, c) in bad {
+                if is_bad && raw.iter().filter(|(_, g, _)| *g == f).count() < keep_raw {
+                    let value = get(c).map_or(String::new(), |v| match v {
+                        Value::String(s) => s.clone(),
+                        v => v.to_string(),
+                    });
+                    raw.push((r, f, value));
+                }
+            }
+            calls.push(row);
+            lines.push(record.at as u32);
+        }
+        Ok(())
+    })?;
+    let first_broken = broken
+        .into_iter()
+        .map(|(at, bad)| bad.into_bad_row(&path, at, is_row))
+        .collect();
+    Ok(FileSummary {
+        has_success: mapping.as_ref().is_none_or(|m| m.success.is_some()),
+        mapping: mapping.unwrap_or_default(),
+        raw,
+        lines: Some(lines),
+        is_row,
+        broken: broken_count,
+        first_broken,
+    })
+}
