@@ -15,6 +15,7 @@ pub mod score;
 pub mod structure;
 pub mod suggest;
 pub mod template;
+pub mod transcribe;
 
 /// An error caused by how the tool was called or by its input (exit code 2), as opposed to a
 /// failure of the work itself (exit code 1).

@@ -6,13 +6,16 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::generate::{GenerateParams, generate};
+use crate::load::Kind;
+use crate::transcribe::transcribe;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   patterns generate --sessions 3000 --output data/sample.csv --truth data/sample.truth.json
   patterns generate --sessions 1000000 --seed 7 --output big.csv --no-payloads
-  patterns generate --noise 2 --output messy.csv --truth messy.truth.json")]
+  patterns generate --noise 2 --output messy.csv --truth messy.truth.json
+  patterns generate --sessions 50 --as claude-code --output transcripts.jsonl")]
 pub struct Args {
     /// Number of sessions to generate
     #[arg(long, default_value_t = 3000)]
@@ -33,6 +36,10 @@ pub struct Args {
     /// abandoned after 5–20 % of steps, retries); 0 = no abandoned runs and no long gaps; 2 = twice as messy
     #[arg(long, default_value_t = 1.0, value_name = "LEVEL", value_parser = parse_noise)]
     noise: f64,
+    /// Write the calls as this kind of log instead of a CSV table: the transcripts and traces
+    /// `mine` reads (for tests and benchmarks of the readers)
+    #[arg(long = "as", value_name = "FORMAT", default_value = "table")]
+    as_kind: Kind,
 }
 
 fn parse_noise(s: &str) -> Result<f64, String> {
@@ -49,12 +56,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         payloads: !args.no_payloads,
         noise: args.noise,
     };
+    let write = |out: &mut dyn Write| -> anyhow::Result<_> {
+        Ok(match args.as_kind {
+            Kind::Table => generate(params, out)?,
+            kind => {
+                let mut table = Vec::new();
+                let truth = generate(params, &mut table)?;
+                transcribe(&table, kind, out)?;
+                truth
+            }
+        })
+    };
     let truth = if args.output.as_os_str() == "-" {
-        generate(params, std::io::stdout().lock())?
+        write(&mut std::io::stdout().lock())?
     } else {
         let file = std::fs::File::create(&args.output)
             .with_context(|| format!("could not create '{}'", args.output.display()))?;
-        generate(params, std::io::BufWriter::new(file))
+        let mut out = std::io::BufWriter::new(file);
+        write(&mut out)
+            .and_then(|t| Ok(out.flush().map(|_| t)?))
             .with_context(|| format!("could not write '{}'", args.output.display()))?
     };
     if let Some(path) = args.truth {

@@ -1,10 +1,13 @@
 //! The input flags that every command reading logs shares (`mine`, `suggest --logs`): the
 //! columns, MCP names and strictness, parsed once into [`LoadOptions`].
 
-use crate::load::{ColumnNames, LoadOptions, McpNames};
+use crate::load::{ColumnNames, Kind, LoadOptions, McpNames};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogArgs {
+    /// What the inputs hold [default: detected per file from its content]
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<Kind>,
     /// Column holding the session id
     #[arg(long, value_name = "NAME", help_heading = "Columns")]
     session_col: Option<String>,
@@ -48,6 +51,7 @@ impl LogArgs {
             },
             strict: self.strict,
             mcp_names: self.normalize_mcp,
+            format: self.format,
         }
     }
 }

@@ -104,6 +104,19 @@ pub struct Mapping {
 }
 
 impl Mapping {
+    /// The fields of calls assembled from a transcript or trace, by their canonical names.
+    pub fn of_calls() -> Mapping {
+        Mapping {
+            session: Field::Session.name().into(),
+            timestamp: Field::Timestamp.name().into(),
+            tool: Field::Tool.name().into(),
+            success: Some(SuccessColumn::Flag(Field::Success.name().into())),
+            duration: Some(Field::Duration.name().into()),
+            arguments: Some(Field::Arguments.name().into()),
+            result: Some(Field::Result.name().into()),
+        }
+    }
+
     /// The file's name for `field`; `""` for a success column the file does not have.
     pub fn column(&self, field: Field) -> &str {
         match field {

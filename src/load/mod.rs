@@ -5,6 +5,7 @@
 //! parse) are never dropped silently: they are counted, the first few are kept with their file,
 //! line and value, and with `strict` the first one is an error.
 
+mod agents;
 mod calls;
 mod columns;
 mod error;
@@ -15,6 +16,7 @@ mod values;
 
 use std::path::PathBuf;
 
+pub use agents::Kind;
 pub use columns::ColumnNames;
 pub use error::{BadRow, LoadError, Location};
 
@@ -116,6 +118,8 @@ pub struct LoadOptions {
     pub strict: bool,
     /// Rewrite MCP tool names (`mcp__server__tool`) as agent platforms log them.
     pub mcp_names: Option<McpNames>,
+    /// What the inputs hold; `None` detects it per file.
+    pub format: Option<Kind>,
 }
 
 /// How `--normalize-mcp` writes a tool that agent platforms log as `mcp__server__tool`.
@@ -158,6 +162,26 @@ pub struct LoadReport {
     pub bad_rows: Vec<BadRow>,
     /// Files without a success column (every call in them counts as succeeded).
     pub files_without_success: Vec<String>,
+    /// What was read of each kind of input, in order of first appearance.
+    pub formats: Vec<FormatSummary>,
+}
+
+/// What was read of one kind of input (tables, Claude Code transcripts, traces, …).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FormatSummary {
+    pub format: Kind,
+    pub files: usize,
+    pub sessions: usize,
+    /// Sessions that are a subagent's, among `sessions`.
+    pub subagent_sessions: usize,
+    /// Calls read, skipped ones not included.
+    pub calls: usize,
+    /// Calls that got no result (kept, counted as failed).
+    pub unpaired: usize,
+    /// Rows or records that could not be read.
+    pub skipped: usize,
+    /// Calls whose success the log does not say (counted as succeeded).
+    pub assumed_success: usize,
 }
 
 /// Loads `inputs` in order; `on_file` is called before each file is read.
@@ -171,6 +195,7 @@ pub fn load(
         false => Vec::new(),
     };
     let mut report = LoadReport::default();
+    let mut sessions_by_format: Vec<rustc_hash::FxHashSet<u32>> = Vec::new();
     let mut calls = Calls {
         mcp_names: options.mcp_names,
         ..Calls::default()
@@ -189,13 +214,9 @@ pub fn load(
         let format = read::sniff(input, memory)?;
         let start = calls.len();
         let file = match format {
-            Format::Json => records::read_json(
-                input,
-                memory,
-                &options.columns,
-                &mut calls,
-                REPORTED_BAD_ROWS,
-            )?,
+            Format::Json => {
+                records::read_json(input, memory, options, &mut calls, REPORTED_BAD_ROWS)?
+            }
             _ => read::read(
                 input,
                 format,
@@ -238,6 +259,29 @@ pub fn load(
             }
         }
         report.skipped += problems;
+        let i = match report.formats.iter().position(|f| f.format == file.kind) {
+            Some(i) => i,
+            None => {
+                report.formats.push(FormatSummary {
+                    format: file.kind,
+                    ..FormatSummary::default()
+                });
+                sessions_by_format.push(Default::default());
+                report.formats.len() - 1
+            }
+        };
+        let summary = &mut report.formats[i];
+        summary.files += 1;
+        summary.calls += calls.len() - start - problems;
+        summary.skipped += problems + file.broken;
+        summary.unpaired += file.unpaired;
+        summary.subagent_sessions += file.subagent_sessions;
+        summary.assumed_success += file.assumed_success;
+        sessions_by_format[i].extend(
+            (start..calls.len())
+                .filter(|&r| calls.problem(r).is_none())
+                .map(|r| calls.sessions[r]),
+        );
         // Polars fills the missing fields of a short CSV row with nulls: such a row is not
         // merely bad, the file is malformed.
         if let (Format::Csv { separator }, true) = (format, problems > 0)
@@ -267,6 +311,9 @@ pub fn load(
         }
         let room = REPORTED_BAD_ROWS - report.bad_rows.len();
         report.bad_rows.extend(bad.into_iter().take(room));
+    }
+    for (summary, sessions) in report.formats.iter_mut().zip(sessions_by_format) {
+        summary.sessions = sessions.len();
     }
     // Nothing to mine is a failure, not an empty answer: a nightly job must notice, and
     // `--prune` must not take it for every workflow gone.

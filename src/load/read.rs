@@ -37,7 +37,10 @@ impl Format {
 const BATCH_ROWS: usize = 1 << 17;
 
 /// What one file contributed besides its rows.
+#[derive(Default)]
 pub(super) struct FileSummary {
+    /// What the file holds.
+    pub kind: super::agents::Kind,
     pub mapping: Mapping,
     pub has_success: bool,
     /// The raw text of the first few values per field that did not parse, by row in the file.
@@ -51,6 +54,11 @@ pub(super) struct FileSummary {
     /// first few.
     pub broken: usize,
     pub first_broken: Vec<super::BadRow>,
+    /// Transcripts and traces: calls without a result, subagent sessions, calls whose success
+    /// the log does not say.
+    pub unpaired: usize,
+    pub subagent_sessions: usize,
+    pub assumed_success: usize,
 }
 
 impl FileSummary {
@@ -337,8 +345,7 @@ pub(super) fn read(
         raw: batches.raw,
         lines: None,
         is_row: matches!(format, Format::Parquet),
-        broken: 0,
-        first_broken: Vec::new(),
+        ..FileSummary::default()
     })
 }
 

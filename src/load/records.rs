@@ -12,12 +12,13 @@ use indexmap::IndexSet;
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 
-use super::Input;
+use super::agents::{self, Assembler, Kind};
 use super::calls::{BAD_SUCCESS, BAD_TIME, Calls, Row};
 use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
 use super::error::{BadRow, LoadError, Location};
 use super::read::FileSummary;
 use super::values::{Stamp, float_stamp, int_stamp, parse_success, parse_timestamp};
+use super::{Input, LoadOptions};
 
 /// One JSON document of an input: where it is, and the object or why it is not one.
 pub(super) struct Record {
@@ -383,30 +384,43 @@ fn detect(
 /// How many records the columns are detected from.
 const SAMPLE: usize = 1000;
 
-/// Reads a JSON file (any layout) of one call per record into `calls`.
+/// Reads a JSON file (any layout) into `calls`: a table of one call per record, or a transcript
+/// or trace whose calls are assembled from several records (`kind`, else detected).
 pub(super) fn read_json(
     input: &Input,
     memory: Option<&[u8]>,
-    names: &ColumnNames,
+    options: &LoadOptions,
     calls: &mut Calls,
     keep_raw: usize,
 ) -> Result<FileSummary, LoadError> {
     let path = input.to_string();
+    let names = &options.columns;
+    let mut kind = options.format.filter(|&k| k != Kind::Xes);
     let mut mapping: Option<Mapping> = None;
+    let mut assembler: Option<Box<dyn Assembler>> = None;
     let mut lines = Vec::new();
     let mut raw: Vec<(usize, Field, String)> = Vec::new();
     let mut broken = Vec::new();
     let mut broken_count = 0;
     let is_row = records(input, memory, &mut |batch| {
-        if mapping.is_none() {
-            let sample: Vec<&Map<String, Value>> = batch
+        let sample = || -> Vec<&Map<String, Value>> {
+            batch
                 .iter()
                 .filter_map(|r| r.value.as_ref().ok())
                 .take(SAMPLE)
-                .collect();
-            if !sample.is_empty() {
-                mapping = Some(detect(&path, &sample, names)?);
+                .collect()
+        };
+        if kind.is_none() && !sample().is_empty() {
+            kind = Some(Kind::of(&sample()));
+        }
+        match kind {
+            Some(Kind::Table) if mapping.is_none() && !sample().is_empty() => {
+                mapping = Some(detect(&path, &sample(), names)?);
             }
+            Some(k) if k != Kind::Table && assembler.is_none() => {
+                assembler = Some(agents::assembler(k, &path, options.mcp_names));
+            }
+            _ => {}
         }
         for record in batch {
             let map = match record.value {
@@ -419,6 +433,10 @@ pub(super) fn read_json(
                     continue;
                 }
             };
+            if let Some(assembler) = assembler.as_mut() {
+                assembler.record(record.at, map);
+                continue;
+            }
             let m = mapping
                 .as_ref()
                 .expect("detected from the first good record");
@@ -442,16 +460,12 @@ pub(super) fn read_json(
             };
             let r = lines.len();
             let bad = [
-                (row.time == BAD_TIME, Field::Timestamp, &m.timestamp),
-                (
-                    row.success == BAD_SUCCESS,
-                    Field::Success,
-                    &m.column(Field::Success).to_string(),
-                ),
+                (row.time == BAD_TIME, Field::Timestamp),
+                (row.success == BAD_SUCCESS, Field::Success),
             ];
-            for (is_bad, f, c) in bad {
+            for (is_bad, f) in bad {
                 if is_bad && raw.iter().filter(|(_, g, _)| *g == f).count() < keep_raw {
-                    let value = get(c).map_or(String::new(), |v| match v {
+                    let value = get(m.column(f)).map_or(String::new(), |v| match v {
                         Value::String(s) => s.clone(),
                         v => v.to_string(),
                     });
@@ -467,7 +481,8 @@ pub(super) fn read_json(
         .into_iter()
         .map(|(at, bad)| bad.into_bad_row(&path, at, is_row))
         .collect();
-    Ok(FileSummary {
+    let mut summary = FileSummary {
+        kind: kind.unwrap_or(Kind::Table),
         has_success: mapping.as_ref().is_none_or(|m| m.success.is_some()),
         mapping: mapping.unwrap_or_default(),
         raw,
@@ -475,5 +490,34 @@ pub(super) fn read_json(
         is_row,
         broken: broken_count,
         first_broken,
-    })
+        ..FileSummary::default()
+    };
+    if let Some(assembler) = assembler {
+        let assembled = assembler.finish();
+        summary.mapping = Mapping::of_calls();
+        for call in assembled.calls {
+            summary
+                .lines
+                .as_mut()
+                .expect("set above")
+                .push(call.at as u32);
+            calls.push(Row {
+                session: Some(&call.session),
+                tool: Some(&call.tool),
+                time: call.start,
+                // A call that got no result did not complete.
+                success: call.success.map_or(0, u8::from),
+                duration: call
+                    .end
+                    .filter(|_| call.start != BAD_TIME)
+                    .map(|end| (end - call.start).max(0) as f64 / 1000.0),
+                arguments: call.arguments,
+                result: call.result,
+            });
+        }
+        summary.unpaired = assembled.unpaired;
+        summary.subagent_sessions = assembled.subagent_sessions;
+        summary.assumed_success = assembled.assumed_success;
+    }
+    Ok(summary)
 }

@@ -30,6 +30,7 @@ pub fn write(
             tools: log.tool_names.len(),
             calls: log.event_count(),
             calls_after_collapsing: report.seqs.event_count(),
+            formats: &loaded.formats,
         },
         settings: JsonSettings {
             min_support: report.min_support,
@@ -79,6 +80,8 @@ struct JsonInput<'a> {
     tools: usize,
     calls: usize,
     calls_after_collapsing: usize,
+    /// What was read of each kind of input (tables, transcripts, traces).
+    formats: &'a [crate::load::FormatSummary],
 }
 
 #[derive(Serialize)]

@@ -330,6 +330,44 @@ fn save(
 }
 
 fn warn(report: &LoadReport) {
+    // What was read of each kind, when it is not only tables: transcripts and traces are
+    // assembled from many records, and what could not be paired must show.
+    if report.formats.iter().any(|f| f.format != load::Kind::Table) {
+        for f in &report.formats {
+            eprintln!(
+                "read {} {} file{}: {} session{}{}, {} call{}, {} unpaired, {} skipped",
+                count(f.files as u64),
+                f.format.title(),
+                plural(f.files),
+                count(f.sessions as u64),
+                plural(f.sessions),
+                match f.subagent_sessions {
+                    0 => String::new(),
+                    n => format!(" ({} of them subagents)", count(n as u64)),
+                },
+                count(f.calls as u64),
+                plural(f.calls),
+                count(f.unpaired as u64),
+                count(f.skipped as u64),
+            );
+        }
+    }
+    for f in report.formats.iter().filter(|f| f.unpaired > 0) {
+        eprintln!(
+            "warning: {} {} call{} got no result (cut off?); kept as failed calls",
+            count(f.unpaired as u64),
+            f.format.title(),
+            plural(f.unpaired)
+        );
+    }
+    for f in report.formats.iter().filter(|f| f.assumed_success > 0) {
+        eprintln!(
+            "warning: {} {} call{} say no exit code in their output; counted as succeeded",
+            count(f.assumed_success as u64),
+            f.format.title(),
+            plural(f.assumed_success)
+        );
+    }
     for file in &report.files_without_success {
         eprintln!("warning: {file} has no success column; every call in it counts as succeeded");
     }

@@ -1,0 +1,619 @@
+//! Agent transcripts and traces as their agents and observability stacks write them: Claude Code
+//! transcripts, OpenAI Codex CLI rollouts, OpenTelemetry GenAI traces (OTLP/JSON) and Langfuse
+//! observation exports. Each call is paired with its result; what cannot be paired is counted.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use super::McpNames;
+use super::calls::BAD_TIME;
+use super::records::{lookup, payload, text, time};
+
+/// What a JSON input holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// One call per row, in columns (CSV, TSV, JSONL, Parquet).
+    #[default]
+    Table,
+    /// Claude Code transcripts (`~/.claude/projects/<project>/<session>.jsonl`).
+    ClaudeCode,
+    /// OpenAI Codex CLI rollouts (`~/.codex/sessions/YYYY/MM/DD/rollout-*.jsonl`).
+    Codex,
+    /// OpenTelemetry traces in OTLP/JSON with the GenAI conventions (`execute_tool` spans).
+    Otlp,
+    /// Langfuse observation exports (`type: TOOL`).
+    Langfuse,
+    /// XES event logs (`.xes`, the process-mining standard).
+    Xes,
+}
+
+impl Kind {
+    pub fn title(self) -> &'static str {
+        match self {
+            Kind::Table => "table",
+            Kind::ClaudeCode => "Claude Code",
+            Kind::Codex => "Codex",
+            Kind::Otlp => "OTLP",
+            Kind::Langfuse => "Langfuse",
+            Kind::Xes => "XES",
+        }
+    }
+
+    /// The kind of a JSON input, from its first records.
+    pub(super) fn of(sample: &[&Map<String, Value>]) -> Kind {
+        for m in sample.iter().take(100) {
+            if m.contains_key("resourceSpans") {
+                return Kind::Otlp;
+            }
+            let kind = str_at(m, "type").unwrap_or("");
+            if m.contains_key("payload")
+                && matches!(
+                    kind,
+                    "session_meta" | "response_item" | "turn_context" | "event_msg" | "compacted"
+                )
+            {
+                return Kind::Codex;
+            }
+            let claude = (m.contains_key("sessionId")
+                && (m.contains_key("uuid") || m.contains_key("parentUuid")))
+                || (kind == "summary" && m.contains_key("leafUuid"))
+                || (kind == "file-history-snapshot" && m.contains_key("messageId"));
+            if claude {
+                return Kind::ClaudeCode;
+            }
+            let langfuse = (m.contains_key("traceId") || m.contains_key("trace_id"))
+                && (m.contains_key("startTime") || m.contains_key("start_time"))
+                && matches!(
+                    kind,
+                    "TOOL"
+                        | "SPAN"
+                        | "GENERATION"
+                        | "EVENT"
+                        | "AGENT"
+                        | "CHAIN"
+                        | "RETRIEVER"
+                        | "EMBEDDING"
+                        | "GUARDRAIL"
+                        | "EVALUATOR"
+                );
+            if langfuse {
+                return Kind::Langfuse;
+            }
+        }
+        Kind::Table
+    }
+}
+
+/// A tool call read from a transcript or a trace.
+#[derive(Debug, Clone)]
+pub(super) struct Call {
+    pub session: String,
+    pub tool: String,
+    /// Microseconds; `BAD_TIME` when the record had no usable time.
+    pub start: i64,
+    pub end: Option<i64>,
+    /// `None` when no result was found for the call.
+    pub success: Option<bool>,
+    pub arguments: Option<Box<str>>,
+    pub result: Option<Box<str>>,
+    /// The line (or element) the call was read from.
+    pub at: usize,
+}
+
+/// The calls of one file, and what could not be read as the format says.
+#[derive(Debug, Default)]
+pub(super) struct Assembled {
+    pub calls: Vec<Call>,
+    /// Calls that got no result.
+    pub unpaired: usize,
+    /// Sessions that are a subagent's (Claude Code sidechains).
+    pub subagent_sessions: usize,
+    /// Calls whose success the log does not say (counted as succeeded).
+    pub assumed_success: usize,
+}
+
+/// Turns the records of one file into calls.
+pub(super) trait Assembler {
+    fn record(&mut self, at: usize, map: Map<String, Value>);
+    fn finish(self: Box<Self>) -> Assembled;
+}
+
+/// The assembler of `kind`; `file` is the file's name (subagent sessions are named after it).
+pub(super) fn assembler(kind: Kind, file: &str, mcp: Option<McpNames>) -> Box<dyn Assembler> {
+    match kind {
+        Kind::ClaudeCode => Box::new(Claude {
+            mcp,
+            file_stem: std::path::Path::new(file)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            ..Claude::default()
+        }),
+        Kind::Codex => Box::new(Codex::default()),
+        Kind::Otlp => Box::new(Otlp::default()),
+        Kind::Langfuse => Box::new(Langfuse::default()),
+        Kind::Table | Kind::Xes => unreachable!("{kind:?} is not read from JSON records"),
+    }
+}
+
+fn str_at<'a>(m: &'a Map<String, Value>, path: &str) -> Option<&'a str> {
+    lookup(m, path).and_then(Value::as_str)
+}
+
+/// Calls by id, in the order they were made, waiting for their results.
+#[derive(Default)]
+struct Pending {
+    calls: Vec<Call>,
+    by_id: HashMap<String, usize>,
+}
+
+impl Pending {
+    /// Adds a call unless one with this id is there already (a message split over lines).
+    fn call(&mut self, id: &str, call: Call) {
+        if id.is_empty() || !self.by_id.contains_key(id) {
+            if !id.is_empty() {
+                self.by_id.insert(id.to_string(), self.calls.len());
+            }
+            self.calls.push(call);
+        }
+    }
+
+    fn get(&mut self, id: &str) -> Option<&mut Call> {
+        self.by_id.get(id).map(|&i| &mut self.calls[i])
+    }
+
+    fn finish(self) -> Assembled {
+        let unpaired = self.calls.iter().filter(|c| c.success.is_none()).count();
+        Assembled {
+            calls: self.calls,
+            unpaired,
+            ..Assembled::default()
+        }
+    }
+}
+
+// ---- Claude Code -----------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Claude {
+    mcp: Option<McpNames>,
+    file_stem: String,
+    pending: Pending,
+    subagents: std::collections::HashSet<String>,
+}
+
+/// The text of a `tool_result` block's content: a string, or its text blocks joined.
+fn content_text(v: &Value) -> Option<Box<str>> {
+    match v {
+        Value::Array(blocks) => {
+            let texts: Vec<&str> = blocks
+                .iter()
+                .filter_map(|b| b.get("text").and_then(Value::as_str))
+                .collect();
+            (!texts.is_empty()).then(|| texts.join("\n").into_boxed_str())
+        }
+        other => payload(other),
+    }
+}
+
+impl Assembler for Claude {
+    fn record(&mut self, at: usize, m: Map<String, Value>) {
+        let kind = str_at(&m, "type").unwrap_or("");
+        if kind != "assistant" && kind != "user" {
+            return;
+        }
+        let Some(blocks) = lookup(&m, "message.content").and_then(Value::as_array) else {
+            return;
+        };
+        let when = time(m.get("timestamp"));
+        let mut session = str_at(&m, "sessionId").unwrap_or("").to_string();
+        // A subagent's transcript is a session of its own.
+        if m.get("isSidechain").and_then(Value::as_bool) == Some(true) {
+            let agent = str_at(&m, "agentId").unwrap_or(&self.file_stem);
+            session = format!("{session}/{agent}");
+            self.subagents.insert(session.clone());
+        }
+        for block in blocks {
+            match block.get("type").and_then(Value::as_str) {
+                Some("tool_use") if kind == "assistant" => {
+                    let name = block.get("name").and_then(Value::as_str).unwrap_or("");
+                    let tool = self.mcp.unwrap_or(McpNames::Tool).apply(name).into_owned();
+                    let id = block.get("id").and_then(Value::as_str).unwrap_or("");
+                    self.pending.call(
+                        id,
+                        Call {
+                            session: session.clone(),
+                            tool,
+                            start: when,
+                            end: None,
+                            success: None,
+                            arguments: block.get("input").and_then(payload),
+                            result: None,
+                            at,
+                        },
+                    );
+                }
+                Some("tool_result") if kind == "user" => {
+                    let id = block
+                        .get("tool_use_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    let Some(call) = self.pending.get(id) else {
+                        continue;
+                    };
+                    let failed = block.get("is_error").and_then(Value::as_bool) == Some(true);
+                    call.success = Some(!failed);
+                    call.end = Some(when).filter(|&t| t != BAD_TIME);
+                    // The structured result when there is one, else the text the model saw.
+                    call.result = match m.get("toolUseResult") {
+                        Some(r @ Value::Object(_)) if blocks.len() == 1 => payload(r),
+                        _ => block.get("content").and_then(content_text),
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Assembled {
+        Assembled {
+            subagent_sessions: self.subagents.len(),
+            ..self.pending.finish()
+        }
+    }
+}
+
+// ---- Codex -----------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Codex {
+    session: String,
+    pending: Pending,
+    assumed: usize,
+}
+
+/// The exit code an output reports: `{"metadata": {"exit_code": N}}` (JSON output), or a line
+/// `Exit code: N` / `Process exited with code N`.
+fn exit_code(output: &str) -> Option<i64> {
+    if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(output) {
+        if let Some(code) = lookup(&m, "metadata.exit_code").and_then(Value::as_i64) {
+            return Some(code);
+        }
+        if let Some(code) = m.get("exit_code").and_then(Value::as_i64) {
+            return Some(code);
+        }
+    }
+    output.lines().take(5).find_map(|line| {
+        let line = line.trim();
+        ["Exit code:", "Process exited with code"]
+            .iter()
+            .find_map(|p| line.strip_prefix(p))
+            .and_then(|rest| rest.trim().split_whitespace().next()?.parse().ok())
+    })
+}
+
+impl Assembler for Codex {
+    fn record(&mut self, at: usize, m: Map<String, Value>) {
+        let Some(p) = m.get("payload").and_then(Value::as_object) else {
+            return;
+        };
+        let when = time(m.get("timestamp"));
+        match str_at(&m, "type") {
+            Some("session_meta") => {
+                if let Some(id) = str_at(p, "id") {
+                    self.session = id.to_string();
+                }
+            }
+            Some("response_item") => {
+                let kind = str_at(p, "type").unwrap_or("");
+                let id = str_at(p, "call_id")
+                    .or_else(|| str_at(p, "id"))
+                    .unwrap_or("");
+                let call = |tool: &str, arguments: Option<Box<str>>| Call {
+                    session: self.session.clone(),
+                    tool: tool.to_string(),
+                    start: when,
+                    end: None,
+                    success: None,
+                    arguments,
+                    result: None,
+                    at,
+                };
+                match kind {
+                    "function_call" | "custom_tool_call" => {
+                        let name = str_at(p, "name").unwrap_or("");
+                        let args = p.get("arguments").or_else(|| p.get("input"));
+                        // Arguments are JSON text; kept as the object they spell.
+                        let arguments = match args {
+                            Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+                                Ok(v @ Value::Object(_)) => payload(&v),
+                                _ => payload(&Value::String(s.clone())),
+                            },
+                            Some(v) => payload(v),
+                            None => None,
+                        };
+                        let c = call(name, arguments);
+                        self.pending.call(id, c);
+                    }
+                    "local_shell_call" => {
+                        let c = call("local_shell_call", p.get("action").and_then(payload));
+                        self.pending.call(id, c);
+                    }
+                    "function_call_output"
+                    | "custom_tool_call_output"
+                    | "local_shell_call_output" => {
+                        let Some(c) = self.pending.get(id) else {
+                            return;
+                        };
+                        let output = match p.get("output") {
+                            // Some versions wrap it: {"content": "...", "success": bool}.
+                            Some(Value::Object(o)) => {
+                                if let Some(ok) = o.get("success").and_then(Value::as_bool) {
+                                    c.success = Some(ok);
+                                }
+                                o.get("content").and_then(text).map(|s| s.into_owned())
+                            }
+                            Some(v) => text(v).map(|s| s.into_owned()),
+                            None => None,
+                        };
+                        let output = output.unwrap_or_default();
+                        if c.success.is_none() {
+                            c.success = match exit_code(&output) {
+                                Some(code) => Some(code == 0),
+                                None => {
+                                    self.assumed += 1;
+                                    Some(true)
+                                }
+                            };
+                        }
+                        c.end = Some(when).filter(|&t| t != BAD_TIME);
+                        c.result = payload(&Value::String(output));
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Assembled {
+        Assembled {
+            assumed_success: self.assumed,
+            ..self.pending.finish()
+        }
+    }
+}
+
+// ---- OpenTelemetry ---------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Otlp {
+    /// Tool spans with their trace id; the session is known only once every span was seen.
+    spans: Vec<(String, Call)>,
+    /// `gen_ai.conversation.id` by trace id, from any span of the trace.
+    conversations: HashMap<String, String>,
+}
+
+/// An OTLP `AnyValue` as JSON: `{"stringValue": "x"}` → `"x"`, `kvlistValue` → an object, …
+fn any_value(v: &Value) -> Value {
+    let Some(m) = v.as_object() else {
+        return v.clone();
+    };
+    let Some((k, inner)) = m.iter().next() else {
+        return Value::Null;
+    };
+    match k.as_str() {
+        "stringValue" | "boolValue" | "doubleValue" | "bytesValue" => inner.clone(),
+        // 64-bit integers are decimal strings in OTLP/JSON.
+        "intValue" => match inner {
+            Value::String(s) => s.parse::<i64>().map(Value::from).unwrap_or(inner.clone()),
+            other => other.clone(),
+        },
+        "arrayValue" => Value::Array(
+            inner
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|vs| vs.iter().map(any_value).collect())
+                .unwrap_or_default(),
+        ),
+        "kvlistValue" => Value::Object(attributes(inner.get("values"))),
+        _ => inner.clone(),
+    }
+}
+
+/// OTLP attributes (`[{"key", "value": AnyValue}]`) as a JSON object.
+fn attributes(list: Option<&Value>) -> Map<String, Value> {
+    list.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|kv| {
+            let key = kv.get("key")?.as_str()?;
+            Some((
+                key.to_string(),
+                kv.get("value").map_or(Value::Null, any_value),
+            ))
+        })
+        .collect()
+}
+
+/// A trace or span id as lowercase hex, from hex or base64 (protobuf's JSON printer writes bytes
+/// as base64).
+pub(super) fn hex_id(id: &str) -> String {
+    let is_hex = !id.is_empty() && id.len() % 2 == 0 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    if is_hex {
+        return id.to_ascii_lowercase();
+    }
+    match base64::engine::general_purpose::STANDARD.decode(id) {
+        Ok(bytes) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        Err(_) => id.to_string(),
+    }
+}
+
+/// Nanoseconds (a decimal string or a number) as microseconds.
+fn nanos(v: Option<&Value>) -> Option<i64> {
+    let n = match v? {
+        Value::String(s) => s.parse::<i64>().ok()?,
+        Value::Number(n) => n.as_i64()?,
+        _ => return None,
+    };
+    (n > 0).then_some(n / 1_000)
+}
+
+/// A payload attribute: JSON text is kept as the value it spells.
+fn json_payload(v: Option<&Value>) -> Option<Box<str>> {
+    match v? {
+        Value::String(s) => match serde_json::from_str::<Value>(s) {
+            Ok(parsed @ (Value::Object(_) | Value::Array(_))) => payload(&parsed),
+            _ => payload(&Value::String(s.clone())),
+        },
+        other => payload(other),
+    }
+}
+
+impl Assembler for Otlp {
+    fn record(&mut self, at: usize, m: Map<String, Value>) {
+        let resources = m.get("resourceSpans").and_then(Value::as_array);
+        for rs in resources.into_iter().flatten() {
+            let scopes = rs
+                .get("scopeSpans")
+                .or_else(|| rs.get("instrumentationLibrarySpans"))
+                .and_then(Value::as_array);
+            for span in scopes
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.get("spans")?.as_array())
+                .flatten()
+            {
+                let attrs = attributes(span.get("attributes"));
+                let trace = hex_id(span.get("traceId").and_then(Value::as_str).unwrap_or(""));
+                if let Some(conversation) = attrs.get("gen_ai.conversation.id").and_then(text) {
+                    self.conversations
+                        .entry(trace.clone())
+                        .or_insert_with(|| conversation.into_owned());
+                }
+                let operation = attrs.get("gen_ai.operation.name").and_then(Value::as_str);
+                if operation != Some("execute_tool") {
+                    continue;
+                }
+                let code = span.get("status").and_then(|s| s.get("code"));
+                let error_status = matches!(code, Some(Value::Number(n)) if n.as_i64() == Some(2))
+                    || matches!(code, Some(Value::String(s)) if s == "STATUS_CODE_ERROR" || s == "2");
+                let failed = error_status || attrs.get("error.type").is_some_and(|v| !v.is_null());
+                let start = nanos(span.get("startTimeUnixNano")).unwrap_or(BAD_TIME);
+                let call = Call {
+                    session: String::new(),
+                    tool: attrs
+                        .get("gen_ai.tool.name")
+                        .and_then(text)
+                        .map(|s| s.into_owned())
+                        .unwrap_or_default(),
+                    start,
+                    end: nanos(span.get("endTimeUnixNano")),
+                    success: Some(!failed),
+                    arguments: json_payload(attrs.get("gen_ai.tool.call.arguments")),
+                    result: json_payload(attrs.get("gen_ai.tool.call.result")),
+                    at,
+                };
+                self.spans.push((trace, call));
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Assembled {
+        let mut calls: Vec<Call> = self
+            .spans
+            .into_iter()
+            .map(|(trace, mut call)| {
+                call.session = self.conversations.get(&trace).cloned().unwrap_or(trace);
+                call
+            })
+            .collect();
+        // Spans arrive in end order; calls are listed in start order.
+        calls.sort_by_key(|c| c.start);
+        Assembled {
+            calls,
+            ..Assembled::default()
+        }
+    }
+}
+
+// ---- Langfuse --------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Langfuse {
+    calls: Vec<Call>,
+}
+
+impl Assembler for Langfuse {
+    fn record(&mut self, at: usize, m: Map<String, Value>) {
+        let first = |keys: &[&str]| keys.iter().find_map(|k| m.get(*k).filter(|v| !v.is_null()));
+        if first(&["type"]).and_then(Value::as_str) != Some("TOOL") {
+            return;
+        }
+        let session = first(&["sessionId", "session_id", "traceId", "trace_id"])
+            .and_then(text)
+            .map(|s| s.into_owned())
+            .unwrap_or_default();
+        let level = first(&["level"]).and_then(Value::as_str).unwrap_or("");
+        let end = time(first(&["endTime", "end_time"]));
+        self.calls.push(Call {
+            session,
+            tool: first(&["name"])
+                .and_then(text)
+                .map(|s| s.into_owned())
+                .unwrap_or_default(),
+            start: time(first(&["startTime", "start_time"])),
+            end: (end != BAD_TIME).then_some(end),
+            success: Some(!level.eq_ignore_ascii_case("ERROR")),
+            arguments: json_payload(first(&["input"])),
+            result: json_payload(first(&["output"])),
+            at,
+        });
+    }
+
+    fn finish(self: Box<Self>) -> Assembled {
+        Assembled {
+            calls: self.calls,
+            ..Assembled::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_in_hex_and_base64_agree() {
+        let hex = "5b8efff798038103d269b633813fc60c";
+        assert_eq!(hex_id(hex), hex);
+        assert_eq!(hex_id("5B8EFFF798038103D269B633813FC60C"), hex);
+        assert_eq!(hex_id("W47/95gDgQPSabYzgT/GDA=="), hex);
+    }
+
+    #[test]
+    fn exit_codes_in_outputs() {
+        assert_eq!(
+            exit_code(r#"{"output":"x","metadata":{"exit_code":1}}"#),
+            Some(1)
+        );
+        assert_eq!(
+            exit_code("Exit code: 0\nWall time: 1s\nOutput:\nok"),
+            Some(0)
+        );
+        assert_eq!(exit_code("Process exited with code 127\n"), Some(127));
+        assert_eq!(exit_code("all good"), None);
+    }
+
+    #[test]
+    fn otlp_values_become_json() {
+        let v: Value = serde_json::json!({"kvlistValue": {"values": [
+            {"key": "n", "value": {"intValue": "7"}},
+            {"key": "tags", "value": {"arrayValue": {"values": [{"stringValue": "a"}]}}}
+        ]}});
+        assert_eq!(any_value(&v), serde_json::json!({"n": 7, "tags": ["a"]}));
+    }
+}
