@@ -8,7 +8,9 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::McpNames;
-use super::calls::BAD_TIME;
+use super::calls::{BAD_TIME, Calls, Row};
+use super::columns::Mapping;
+use super::read::FileSummary;
 use super::records::{lookup, payload, text, time};
 
 /// What a JSON input holds.
@@ -113,6 +115,32 @@ pub(super) struct Assembled {
     pub subagent_sessions: usize,
     /// Calls whose success the log does not say (counted as succeeded).
     pub assumed_success: usize,
+}
+
+/// Appends assembled calls to `calls` as rows, and their counts to `summary`.
+pub(super) fn push(assembled: Assembled, calls: &mut Calls, summary: &mut FileSummary) {
+    summary.mapping = Mapping::of_calls();
+    summary.has_success = true;
+    let lines = summary.lines.get_or_insert_with(Vec::new);
+    for call in assembled.calls {
+        lines.push(call.at as u32);
+        calls.push(Row {
+            session: Some(&call.session),
+            tool: Some(&call.tool),
+            time: call.start,
+            // A call that got no result did not complete.
+            success: call.success.map_or(0, u8::from),
+            duration: call
+                .end
+                .filter(|_| call.start != BAD_TIME)
+                .map(|end| (end - call.start).max(0) as f64 / 1000.0),
+            arguments: call.arguments,
+            result: call.result,
+        });
+    }
+    summary.unpaired = assembled.unpaired;
+    summary.subagent_sessions = assembled.subagent_sessions;
+    summary.assumed_success = assembled.assumed_success;
 }
 
 /// Turns the records of one file into calls.

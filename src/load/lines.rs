@@ -59,7 +59,7 @@ pub(super) fn locate(
 ) -> Vec<usize> {
     let fallback = |r: &usize| match format {
         Format::Csv { .. } => r + 2,
-        Format::Json | Format::Parquet => r + 1,
+        Format::Json | Format::Parquet | Format::Xes => r + 1,
     };
     let found = match (format, open(input, memory)) {
         (Format::Csv { separator }, Some(r)) => csv_lines(csv_reader(r, separator), rows),

@@ -13,6 +13,7 @@ mod lines;
 mod read;
 mod records;
 mod values;
+mod xes;
 
 use std::path::PathBuf;
 
@@ -44,8 +45,8 @@ impl std::fmt::Display for Input {
 }
 
 /// The extensions of the log files that a folder given as input is searched for.
-pub const LOG_EXTENSIONS: [&str; 9] = [
-    "csv", "tsv", "tab", "jsonl", "ndjson", "json", "parquet", "pq", "gz",
+pub const LOG_EXTENSIONS: [&str; 10] = [
+    "csv", "tsv", "tab", "jsonl", "ndjson", "json", "parquet", "pq", "xes", "gz",
 ];
 
 /// The log files under `dir` (recursively, hidden entries skipped), in path order.
@@ -214,6 +215,7 @@ pub fn load(
         let format = read::sniff(input, memory)?;
         let start = calls.len();
         let file = match format {
+            Format::Xes => xes::read_xes(input, memory, &mut calls)?,
             Format::Json => {
                 records::read_json(input, memory, options, &mut calls, REPORTED_BAD_ROWS)?
             }

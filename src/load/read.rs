@@ -20,6 +20,7 @@ pub(super) enum Format {
     Csv { separator: u8 },
     Json,
     Parquet,
+    Xes,
 }
 
 impl Format {
@@ -27,6 +28,7 @@ impl Format {
         match self {
             Format::Csv { .. } => "CSV",
             Format::Json => "JSON",
+            Format::Xes => "XES",
             Format::Parquet => "Parquet",
         }
     }
@@ -165,7 +167,14 @@ pub(super) fn sniff(input: &Input, memory: Option<&[u8]>) -> Result<Format, Load
         return Err(LoadError::Binary { path });
     }
     let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let after_bom = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&head);
+    let xml = after_bom
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'<');
     Ok(match ext.as_str() {
+        "xes" | "xml" => Format::Xes,
+        _ if xml => Format::Xes,
         "jsonl" | "ndjson" | "json" => Format::Json,
         "tsv" | "tab" => Format::Csv { separator: b'\t' },
         _ if ext != "csv" && matches!(first, Some(b'{' | b'[')) => Format::Json,
@@ -229,7 +238,7 @@ fn scan(input: &Input, format: Format, memory: Option<&[u8]>) -> PolarsResult<La
                 .map_parse_options(|o| o.with_separator(separator))
                 .into_reader_with_file_handle(bytes)
                 .finish(),
-            Format::Json => unreachable!("JSON is read by records::read_json"),
+            Format::Json | Format::Xes => unreachable!("read without polars"),
             Format::Parquet => ParquetReader::new(bytes).finish(),
         };
         return frame.map(IntoLazy::lazy);
@@ -245,7 +254,7 @@ fn scan(input: &Input, format: Format, memory: Option<&[u8]>) -> PolarsResult<La
             .with_separator(separator)
             .with_glob(false)
             .finish(),
-        Format::Json => unreachable!("JSON is read by records::read_json"),
+        Format::Json | Format::Xes => unreachable!("read without polars"),
         Format::Parquet => LazyFrame::scan_parquet(
             path(file)?,
             ScanArgsParquet {

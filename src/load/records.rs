@@ -493,31 +493,7 @@ pub(super) fn read_json(
         ..FileSummary::default()
     };
     if let Some(assembler) = assembler {
-        let assembled = assembler.finish();
-        summary.mapping = Mapping::of_calls();
-        for call in assembled.calls {
-            summary
-                .lines
-                .as_mut()
-                .expect("set above")
-                .push(call.at as u32);
-            calls.push(Row {
-                session: Some(&call.session),
-                tool: Some(&call.tool),
-                time: call.start,
-                // A call that got no result did not complete.
-                success: call.success.map_or(0, u8::from),
-                duration: call
-                    .end
-                    .filter(|_| call.start != BAD_TIME)
-                    .map(|end| (end - call.start).max(0) as f64 / 1000.0),
-                arguments: call.arguments,
-                result: call.result,
-            });
-        }
-        summary.unpaired = assembled.unpaired;
-        summary.subagent_sessions = assembled.subagent_sessions;
-        summary.assumed_success = assembled.assumed_success;
+        agents::push(assembler.finish(), calls, &mut summary);
     }
     Ok(summary)
 }
