@@ -35,6 +35,8 @@ pub struct EventLog {
     /// Arguments and results per call, when the log had them.
     pub payloads: Option<Payloads>,
     pub time_kind: TimeKind,
+    /// Tools refined by an argument (`Bash:cargo test`), each with the tool it refines (`Bash`).
+    pub refined: std::collections::HashMap<String, String>,
 }
 
 impl EventLog {
@@ -53,6 +55,7 @@ impl EventLog {
             durations: None,
             payloads: None,
             time_kind: TimeKind::OrderKey,
+            refined: Default::default(),
         };
         for session in sessions {
             for (i, (tool, ok)) in session.iter().enumerate() {

@@ -246,6 +246,10 @@ pub fn template_stats(
             .map(|sources| structure::parameters(&sources, &template::step_ids(&chain)))
             .unwrap_or_default();
     let stats = ChainStats {
+        tools: chain
+            .iter()
+            .map(|t| log.refined.get(t).unwrap_or(t).clone())
+            .collect(),
         blocks: w.blocks.clone(),
         orderings: w.orderings[1..]
             .iter()

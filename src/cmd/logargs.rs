@@ -1,7 +1,7 @@
 //! The input flags that every command reading logs shares (`mine`, `suggest --logs`): the
 //! columns, MCP names and strictness, parsed once into [`LoadOptions`].
 
-use crate::load::{ColumnNames, Kind, LoadOptions, McpNames};
+use crate::load::{ColumnNames, Kind, LoadOptions, McpNames, Refine};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogArgs {
@@ -32,6 +32,11 @@ pub struct LogArgs {
     /// Column holding each call's result as JSON text (optional; feeds data flow)
     #[arg(long, value_name = "NAME", help_heading = "Columns")]
     result_col: Option<String>,
+    /// Refine a generic tool by an argument: with Bash=command a call is `Bash:cargo test`,
+    /// `Bash:git commit`. Repeatable; Claude Code's Bash and Codex's shell tools are refined
+    /// unless `--refine none` is given
+    #[arg(long, value_name = "TOOL=ARG", value_parser = check_refine)]
+    refine: Vec<String>,
     /// Stop with exit code 2 at the first bad row instead of skipping and counting bad rows
     #[arg(long)]
     strict: bool,
@@ -40,6 +45,7 @@ pub struct LogArgs {
 impl LogArgs {
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
+            refine: Refine::from_flags(&self.refine).expect("checked by clap"),
             columns: ColumnNames {
                 session: self.session_col.clone(),
                 timestamp: self.timestamp_col.clone(),
@@ -54,4 +60,9 @@ impl LogArgs {
             format: self.format,
         }
     }
+}
+
+/// One `--refine` value alone (the combination is checked again as a whole).
+fn check_refine(s: &str) -> Result<String, String> {
+    Refine::from_flags(&[s.to_string()]).map(|_| s.to_string())
 }

@@ -119,6 +119,48 @@ impl Calls {
         }
     }
 
+    /// Renames the calls of refined tools to `TOOL:action` (see [`super::refine`]); returns each
+    /// new name with the tool it refines.
+    pub(super) fn refine(&mut self, refine: &super::refine::Refine) -> Vec<(String, String)> {
+        let mut renamed = Vec::new();
+        if self.arguments.is_empty() {
+            return renamed;
+        }
+        let rules: Vec<(u32, String, String)> = refine
+            .rules
+            .iter()
+            .filter_map(|(tool, arg)| {
+                let id = *self.tool_ids.ids.get(tool.as_str())?;
+                Some((id, tool.clone(), arg.clone()))
+            })
+            .collect();
+        for (id, tool, arg) in rules {
+            for r in 0..self.len() {
+                if self.tools[r] != id {
+                    continue;
+                }
+                let Some(Some(text)) = self.arguments.get(r) else {
+                    continue;
+                };
+                let Ok(serde_json::Value::Object(args)) = serde_json::from_str(text) else {
+                    continue;
+                };
+                let Some(action) =
+                    super::records::lookup(&args, &arg).and_then(super::refine::action)
+                else {
+                    continue;
+                };
+                let name = format!("{tool}:{action}");
+                let before = self.tool_ids.names.len();
+                self.tools[r] = self.tool_ids.intern(&name);
+                if self.tool_ids.names.len() > before {
+                    renamed.push((name, tool.clone()));
+                }
+            }
+        }
+        renamed
+    }
+
     /// What is wrong with row `r`, if anything.
     pub(super) fn problem(&self, r: usize) -> Option<(Field, &'static str)> {
         if self.sessions[r] == NONE_ID {
@@ -136,7 +178,7 @@ impl Calls {
 
     /// Groups the good rows by session (in order of first appearance) and orders each session
     /// by timestamp, ties by input order.
-    pub(super) fn into_log(mut self) -> EventLog {
+    pub(super) fn into_log(mut self, refined: Vec<(String, String)>) -> EventLog {
         let rows = self.len();
         if let Some(style) = self.mcp_names {
             // Names that become equal become one tool.
@@ -229,6 +271,7 @@ impl Calls {
             }
         });
         EventLog {
+            refined: refined.into_iter().collect(),
             tool_names: by_name
                 .iter()
                 .map(|&t| names[t as usize].to_string())

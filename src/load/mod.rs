@@ -12,6 +12,7 @@ mod error;
 mod lines;
 mod read;
 mod records;
+mod refine;
 mod values;
 mod xes;
 
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 pub use agents::Kind;
 pub use columns::ColumnNames;
 pub use error::{BadRow, LoadError, Location};
+pub use refine::Refine;
 
 use crate::events::EventLog;
 use calls::Calls;
@@ -121,6 +123,8 @@ pub struct LoadOptions {
     pub mcp_names: Option<McpNames>,
     /// What the inputs hold; `None` detects it per file.
     pub format: Option<Kind>,
+    /// Generic tools refined by an argument (`Bash:cargo test`).
+    pub refine: Refine,
 }
 
 /// How `--normalize-mcp` writes a tool that agent platforms log as `mcp__server__tool`.
@@ -331,7 +335,8 @@ pub fn load(
             },
         });
     }
-    Ok((calls.into_log(), report))
+    let refined = calls.refine(&options.refine);
+    Ok((calls.into_log(refined), report))
 }
 
 #[cfg(test)]

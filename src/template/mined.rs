@@ -14,6 +14,9 @@ pub struct ChainStats {
     pub score: f64,
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
+    /// Per step, the tool to call, where it is not the chain's name: a refined tool
+    /// (`Bash:cargo test`) calls the tool it refines (`Bash`). Empty: the chain's names.
+    pub tools: Vec<String>,
     /// Per step, the retries to plan for (empty: none).
     pub retries: Vec<u32>,
     /// Mean time of an occurrence (its steps' calls, retries included), when the log has durations.
@@ -181,7 +184,7 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
         .enumerate()
         .map(|(i, (tool, id))| WorkflowStep {
             step_id: id.clone(),
-            tool_name: tool.clone(),
+            tool_name: stats.tools.get(i).unwrap_or(tool).clone(),
             parameters: stats.parameters.get(i).cloned().unwrap_or_default(),
             depends_on: before(i),
             condition: None,
