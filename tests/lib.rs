@@ -1,5 +1,6 @@
 //! One integration test binary (one link of polars), with a module per area.
 
+mod agents;
 mod common;
 mod generate;
 mod hardening;

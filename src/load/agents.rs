@@ -387,9 +387,17 @@ impl Assembler for Codex {
                             Some(v) => text(v).map(|s| s.into_owned()),
                             None => None,
                         };
-                        let output = output.unwrap_or_default();
+                        let mut output = output.unwrap_or_default();
+                        let code = exit_code(&output);
+                        // Shell outputs are wrapped: {"output": "...", "metadata": {...}}; the
+                        // result is what the command printed.
+                        if let Ok(Value::Object(wrapped)) = serde_json::from_str::<Value>(&output)
+                            && let Some(Value::String(printed)) = wrapped.get("output")
+                        {
+                            output = printed.clone();
+                        }
                         if c.success.is_none() {
-                            c.success = match exit_code(&output) {
+                            c.success = match code {
                                 Some(code) => Some(code == 0),
                                 None => {
                                     self.assumed += 1;

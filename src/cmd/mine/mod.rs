@@ -362,10 +362,15 @@ fn warn(report: &LoadReport) {
     }
     for f in report.formats.iter().filter(|f| f.assumed_success > 0) {
         eprintln!(
-            "warning: {} {} call{} say no exit code in their output; counted as succeeded",
+            "warning: {} {} call{} with no exit code in {} output; counted as succeeded",
             count(f.assumed_success as u64),
             f.format.title(),
-            plural(f.assumed_success)
+            plural(f.assumed_success),
+            if f.assumed_success == 1 {
+                "its"
+            } else {
+                "their"
+            }
         );
     }
     for file in &report.files_without_success {
