@@ -254,3 +254,62 @@ fn otlp_traces_in_end_order_with_base64_ids_are_one_conversation() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn a_langfuse_csv_export_reads_as_its_jsonl() {
+    let w = Workdir::new();
+    run_ok(w.patterns().args([
+        "generate",
+        "--sessions",
+        "200",
+        "--seed",
+        "9",
+        "--as",
+        "langfuse",
+        "--output",
+        "obs.jsonl",
+    ]));
+    let columns = [
+        "id",
+        "traceId",
+        "sessionId",
+        "type",
+        "name",
+        "startTime",
+        "endTime",
+        "input",
+        "output",
+        "level",
+    ];
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record(columns).unwrap();
+    for line in std::fs::read_to_string(w.path("obs.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let o: serde_json::Value = serde_json::from_str(line).unwrap();
+        csv.write_record(columns.map(|c| match &o[c] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            v => v.to_string(),
+        }))
+        .unwrap();
+    }
+    w.write("obs.csv", csv.into_inner().unwrap());
+    let mine = |file: &str| {
+        let mut json = json_of(w.patterns().args([
+            "mine",
+            file,
+            "--json",
+            "--no-write",
+            "--min-support",
+            "10",
+        ]));
+        json["input"]["files"] = serde_json::Value::Null;
+        json
+    };
+    let csv = mine("obs.csv");
+    assert_eq!(csv["input"]["formats"][0]["format"], "langfuse");
+    assert!(!csv["patterns"].as_array().unwrap().is_empty());
+    assert_eq!(csv, mine("obs.jsonl"));
+}

@@ -28,6 +28,26 @@ fn csv_reader<R: Read>(r: R, separator: u8) -> csv::Reader<R> {
         .from_reader(r)
 }
 
+/// Whether a CSV file's header is a Langfuse observation export's (`traceId`, `startTime`,
+/// `type`, `level`, in either spelling).
+pub(super) fn looks_like_langfuse(input: &Input, memory: Option<&[u8]>, separator: u8) -> bool {
+    let Some(r) = open(input, memory) else {
+        return false;
+    };
+    let Ok(headers) = csv_reader(r, separator).headers().cloned() else {
+        return false;
+    };
+    let has = |names: &[&str]| {
+        headers
+            .iter()
+            .any(|h| names.contains(&h.trim_start_matches('\u{feff}')))
+    };
+    has(&["traceId", "trace_id"])
+        && has(&["startTime", "start_time"])
+        && has(&["type"])
+        && has(&["level"])
+}
+
 /// The first CSV row whose field count differs from the header's, as an error.
 pub(super) fn find_ragged(
     input: &Input,

@@ -223,6 +223,24 @@ pub fn load(
             Format::Json => {
                 records::read_json(input, memory, options, &mut calls, REPORTED_BAD_ROWS)?
             }
+            // A Langfuse export in CSV: records to assemble, not a table of calls.
+            Format::Csv { separator }
+                if options.format == Some(Kind::Langfuse)
+                    || (options.format.is_none()
+                        && lines::looks_like_langfuse(input, memory, separator)) =>
+            {
+                let langfuse = LoadOptions {
+                    format: Some(Kind::Langfuse),
+                    ..options.clone()
+                };
+                records::read_records(
+                    input,
+                    &mut |each| records::csv_records(input, memory, separator, each),
+                    &langfuse,
+                    &mut calls,
+                    REPORTED_BAD_ROWS,
+                )?
+            }
             _ => read::read(
                 input,
                 format,

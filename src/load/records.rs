@@ -393,6 +393,72 @@ pub(super) fn read_json(
     calls: &mut Calls,
     keep_raw: usize,
 ) -> Result<FileSummary, LoadError> {
+    read_records(
+        input,
+        &mut |each| records(input, memory, each),
+        options,
+        calls,
+        keep_raw,
+    )
+}
+
+/// The rows of a CSV file as records of text values, keyed by the header's names (for kinds
+/// that are assembled from records, as Langfuse exports are).
+pub(super) fn csv_records(
+    input: &Input,
+    memory: Option<&[u8]>,
+    separator: u8,
+    each: &mut dyn FnMut(Vec<Record>) -> Result<(), LoadError>,
+) -> Result<bool, LoadError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(separator)
+        .flexible(true)
+        .from_reader(open(input, memory)?);
+    let unreadable = |e: csv::Error| LoadError::Unreadable {
+        path: input.to_string(),
+        format: "CSV",
+        message: e.to_string(),
+    };
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(unreadable)?
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_string())
+        .collect();
+    let mut batch = Vec::new();
+    for record in rdr.byte_records() {
+        let record = record.map_err(unreadable)?;
+        let at = record.position().map_or(0, |p| p.line() as usize);
+        let value = headers
+            .iter()
+            .zip(record.iter())
+            .map(|(h, v)| match std::str::from_utf8(v) {
+                Ok(v) => Ok((h.clone(), Value::String(v.to_string()))),
+                Err(e) => Err(NotObject {
+                    reason: format!("invalid UTF-8 in column '{h}' ({e})"),
+                    text: quote(v),
+                }),
+            })
+            .collect::<Result<Map<String, Value>, NotObject>>();
+        batch.push(Record { at, value });
+        if batch.len() == CHUNK_LINES {
+            each(std::mem::take(&mut batch))?;
+        }
+    }
+    each(batch)?;
+    Ok(false)
+}
+
+/// Reads the records `source` hands over into `calls`, as [`read_json`] says.
+pub(super) fn read_records(
+    input: &Input,
+    source: &mut dyn FnMut(
+        &mut dyn FnMut(Vec<Record>) -> Result<(), LoadError>,
+    ) -> Result<bool, LoadError>,
+    options: &LoadOptions,
+    calls: &mut Calls,
+    keep_raw: usize,
+) -> Result<FileSummary, LoadError> {
     let path = input.to_string();
     let names = &options.columns;
     let mut kind = options.format.filter(|&k| k != Kind::Xes);
@@ -402,7 +468,7 @@ pub(super) fn read_json(
     let mut raw: Vec<(usize, Field, String)> = Vec::new();
     let mut broken = Vec::new();
     let mut broken_count = 0;
-    let is_row = records(input, memory, &mut |batch| {
+    let is_row = source(&mut |batch| {
         let sample = || -> Vec<&Map<String, Value>> {
             batch
                 .iter()
