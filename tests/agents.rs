@@ -118,12 +118,17 @@ fn claude_code_transcripts_pair_calls_and_count_what_they_cannot() {
                 .args(["--min-support", "1", "--library", "lib"]),
         );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // Two files: the session and its subagent's, which is a session of its own; the call cut
-    // off is kept (and said), the truncated last line skipped with its line.
+    // Three files: a session, its subagent's (a session of its own) and a resumed session
+    // that starts with the first one's history (whose calls count once); the call cut off is
+    // kept (and said), the truncated last line skipped with its line.
     assert!(
         stderr.contains(
-            "read 2 Claude Code files: 2 sessions (1 of them subagents), 5 calls, 1 unpaired, 1 skipped"
+            "read 3 Claude Code files: 3 sessions (1 of them subagents), 6 calls, 1 unpaired, 1 skipped"
         ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("note: 2 Claude Code calls found again in a later file"),
         "{stderr}"
     );
     assert!(
@@ -143,6 +148,7 @@ fn claude_code_transcripts_pair_calls_and_count_what_they_cannot() {
     let formats = &json["input"]["formats"][0];
     assert_eq!(formats["subagent_sessions"], 1);
     assert_eq!(formats["unpaired"], 1);
+    assert_eq!(formats["repeated"], 2);
     // The repeated line of a split message is one call; the MCP name is normalised; Bash is
     // refined by its command; the parallel calls of one message are both there.
     let chains = crate::common::chains(&json);
@@ -154,7 +160,7 @@ fn claude_code_transcripts_pair_calls_and_count_what_they_cannot() {
         chains.contains(&"Bash:cargo test → Edit".to_string()),
         "{chains:?}"
     );
-    assert_eq!(json["input"]["calls"], 5);
+    assert_eq!(json["input"]["calls"], 6);
     // The template calls the real tool, with the command as a constant parameter.
     let t: serde_json::Value =
         serde_json::from_slice(&std::fs::read(w.path("lib/bash_cargo_test-edit.json")).unwrap())
@@ -200,7 +206,11 @@ fn codex_success_comes_from_exit_codes_or_is_assumed_and_said() {
         "{stderr}"
     );
     assert_eq!(json["input"]["formats"][0]["assumed_success"], 1);
-    assert_eq!(json["input"]["sessions"], 1);
+    // The current rollout and one of the first versions (no wrapper, no times of its own), whose
+    // failed build and its repeat with the same arguments are one call that was retried.
+    assert_eq!(json["input"]["sessions"], 2);
+    assert_eq!(json["input"]["formats"][0]["calls"], 5);
+    assert_eq!(json["input"]["calls_after_collapsing"], 4);
     // git status (exit 0), cargo build (exit 101), apply_patch (no exit code: succeeded).
     let p = &json["patterns"][0];
     assert_eq!(
@@ -246,6 +256,18 @@ fn otlp_traces_in_end_order_with_base64_ids_are_one_conversation() {
     let t: serde_json::Value =
         serde_json::from_slice(&std::fs::read(w.path("lib/search-fetch.json")).unwrap()).unwrap();
     assert_eq!(t["steps"][1]["parameters"], serde_json::json!({"url": "u"}));
+    // OpenInference's tool spans, one request per line, are read too.
+    let oi = json_of(
+        w.patterns()
+            .arg("mine")
+            .arg(fixture("openinference.jsonl"))
+            .args(["--min-support", "1", "--json", "--no-write"]),
+    );
+    assert_eq!(oi["input"]["sessions"], 1);
+    assert_eq!(
+        oi["patterns"][0]["pattern"],
+        serde_json::json!(["lookup", "answer"])
+    );
     // Forcing another format is honoured (and finds no calls).
     w.patterns()
         .arg("mine")

@@ -59,6 +59,14 @@ impl Kind {
             {
                 return Kind::Codex;
             }
+            let legacy_codex = m.contains_key("call_id")
+                && matches!(
+                    kind,
+                    "function_call" | "function_call_output" | "local_shell_call"
+                );
+            if legacy_codex {
+                return Kind::Codex;
+            }
             let claude = (m.contains_key("sessionId")
                 && (m.contains_key("uuid") || m.contains_key("parentUuid")))
                 || (kind == "summary" && m.contains_key("leafUuid"))
@@ -103,6 +111,9 @@ pub(super) struct Call {
     pub result: Option<Box<str>>,
     /// The line (or element) the call was read from.
     pub at: usize,
+    /// An id unique across files, when the format has one: a call found again in another file
+    /// (a resumed session copies its history) is the same call.
+    pub id: Option<String>,
 }
 
 /// The calls of one file, and what could not be read as the format says.
@@ -123,6 +134,12 @@ pub(super) fn push(assembled: Assembled, calls: &mut Calls, summary: &mut FileSu
     summary.has_success = true;
     let lines = summary.lines.get_or_insert_with(Vec::new);
     for call in assembled.calls {
+        if let Some(id) = &call.id
+            && !calls.call_ids.insert(id.as_str().into())
+        {
+            summary.repeated += 1;
+            continue;
+        }
         lines.push(call.at as u32);
         calls.push(Row {
             session: Some(&call.session),
@@ -160,7 +177,12 @@ pub(super) fn assembler(kind: Kind, file: &str, mcp: Option<McpNames>) -> Box<dy
                 .unwrap_or_default(),
             ..Claude::default()
         }),
-        Kind::Codex => Box::new(Codex::default()),
+        Kind::Codex => Box::new(Codex {
+            start: BAD_TIME,
+            session: String::new(),
+            pending: Pending::default(),
+            assumed: 0,
+        }),
         Kind::Otlp => Box::new(Otlp::default()),
         Kind::Langfuse => Box::new(Langfuse::default()),
         Kind::Table | Kind::Xes => unreachable!("{kind:?} is not read from JSON records"),
@@ -261,6 +283,7 @@ impl Assembler for Claude {
                             arguments: block.get("input").and_then(payload),
                             result: None,
                             at,
+                            id: Some(id.to_string()).filter(|id| !id.is_empty()),
                         },
                     );
                 }
@@ -296,8 +319,9 @@ impl Assembler for Claude {
 
 // ---- Codex -----------------------------------------------------------------------------------
 
-#[derive(Default)]
 struct Codex {
+    /// When the session started (legacy rollouts time their items by it).
+    start: i64,
     session: String,
     pending: Pending,
     assumed: usize,
@@ -325,11 +349,29 @@ fn exit_code(output: &str) -> Option<i64> {
 
 impl Assembler for Codex {
     fn record(&mut self, at: usize, m: Map<String, Value>) {
-        let Some(p) = m.get("payload").and_then(Value::as_object) else {
-            return;
+        // Rollouts of 2025's first versions: a first line with the session's id and time, then
+        // items without a wrapper or times of their own (timed by line after the session's).
+        let legacy;
+        let (kind, p, when) = match m.get("payload").and_then(Value::as_object) {
+            Some(p) => (str_at(&m, "type"), p, time(m.get("timestamp"))),
+            None if m.contains_key("instructions")
+                || (m.contains_key("id")
+                    && m.contains_key("timestamp")
+                    && !m.contains_key("type")) =>
+            {
+                legacy = m.clone();
+                self.start = time(m.get("timestamp"));
+                (Some("session_meta"), &legacy, self.start)
+            }
+            None => {
+                let when = match self.start {
+                    BAD_TIME => BAD_TIME,
+                    start => start + at as i64,
+                };
+                (Some("response_item"), &m, when)
+            }
         };
-        let when = time(m.get("timestamp"));
-        match str_at(&m, "type") {
+        match kind {
             Some("session_meta") => {
                 if let Some(id) = str_at(p, "id") {
                     self.session = id.to_string();
@@ -349,6 +391,7 @@ impl Assembler for Codex {
                     arguments,
                     result: None,
                     at,
+                    id: None,
                 };
                 match kind {
                     "function_call" | "custom_tool_call" => {
@@ -525,15 +568,23 @@ impl Assembler for Otlp {
             {
                 let attrs = attributes(span.get("attributes"));
                 let trace = hex_id(span.get("traceId").and_then(Value::as_str).unwrap_or(""));
-                if let Some(conversation) = attrs.get("gen_ai.conversation.id").and_then(text) {
+                // The GenAI conventions' conversation id; OpenInference's session id.
+                let conversation = ["gen_ai.conversation.id", "session.id"]
+                    .iter()
+                    .find_map(|k| attrs.get(*k).and_then(text));
+                if let Some(conversation) = conversation {
                     self.conversations
                         .entry(trace.clone())
                         .or_insert_with(|| conversation.into_owned());
                 }
                 let operation = attrs.get("gen_ai.operation.name").and_then(Value::as_str);
-                if operation != Some("execute_tool") {
+                // OpenInference (Phoenix, Arize) marks tool spans by kind, with its own names.
+                let open_inference =
+                    attrs.get("openinference.span.kind").and_then(Value::as_str) == Some("TOOL");
+                if operation != Some("execute_tool") && !open_inference {
                     continue;
                 }
+                let attr = |genai: &str, oi: &str| attrs.get(genai).or_else(|| attrs.get(oi));
                 let code = span.get("status").and_then(|s| s.get("code"));
                 let error_status = matches!(code, Some(Value::Number(n)) if n.as_i64() == Some(2))
                     || matches!(code, Some(Value::String(s)) if s == "STATUS_CODE_ERROR" || s == "2");
@@ -541,17 +592,17 @@ impl Assembler for Otlp {
                 let start = nanos(span.get("startTimeUnixNano")).unwrap_or(BAD_TIME);
                 let call = Call {
                     session: String::new(),
-                    tool: attrs
-                        .get("gen_ai.tool.name")
+                    tool: attr("gen_ai.tool.name", "tool.name")
                         .and_then(text)
                         .map(|s| s.into_owned())
                         .unwrap_or_default(),
                     start,
                     end: nanos(span.get("endTimeUnixNano")),
                     success: Some(!failed),
-                    arguments: json_payload(attrs.get("gen_ai.tool.call.arguments")),
-                    result: json_payload(attrs.get("gen_ai.tool.call.result")),
+                    arguments: json_payload(attr("gen_ai.tool.call.arguments", "input.value")),
+                    result: json_payload(attr("gen_ai.tool.call.result", "output.value")),
                     at,
+                    id: None,
                 };
                 self.spans.push((trace, call));
             }
@@ -607,6 +658,7 @@ impl Assembler for Langfuse {
             arguments: json_payload(first(&["input"])),
             result: json_payload(first(&["output"])),
             at,
+            id: None,
         });
     }
 

@@ -53,6 +53,8 @@ pub(super) struct Calls {
     pub any_order_key: bool,
     /// Tool names are rewritten so when the log is grouped.
     pub mcp_names: Option<super::McpNames>,
+    /// The ids of transcript calls read so far, across files.
+    pub call_ids: rustc_hash::FxHashSet<Box<str>>,
 }
 
 /// One row as a reader that does not go through polars hands it over.

@@ -187,6 +187,8 @@ pub struct FormatSummary {
     pub skipped: usize,
     /// Calls whose success the log does not say (counted as succeeded).
     pub assumed_success: usize,
+    /// Calls left out because another file had them already (a resumed session's history).
+    pub repeated: usize,
 }
 
 /// Loads `inputs` in order; `on_file` is called before each file is read.
@@ -301,6 +303,7 @@ pub fn load(
         summary.unpaired += file.unpaired;
         summary.subagent_sessions += file.subagent_sessions;
         summary.assumed_success += file.assumed_success;
+        summary.repeated += file.repeated;
         sessions_by_format[i].extend(
             (start..calls.len())
                 .filter(|&r| calls.problem(r).is_none())

@@ -61,6 +61,8 @@ pub(super) struct FileSummary {
     pub unpaired: usize,
     pub subagent_sessions: usize,
     pub assumed_success: usize,
+    /// Calls found again (by id) after another file had them: a resumed session's history.
+    pub repeated: usize,
 }
 
 impl FileSummary {

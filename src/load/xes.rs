@@ -155,6 +155,7 @@ pub(super) fn read_xes(
                 arguments: None,
                 result: None,
                 at: i + 1,
+                id: None,
             };
             match (paired, e.transition.as_deref()) {
                 (false, None | Some("complete")) => assembled.calls.push(call(e.time, None)),
@@ -189,6 +190,7 @@ pub(super) fn read_xes(
                 arguments: None,
                 result: None,
                 at: 0,
+                id: None,
             });
         }
     }

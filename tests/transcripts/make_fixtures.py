@@ -49,6 +49,16 @@ w("claude/proj/s1.jsonl", [
     line("u7", "2026-01-05T09:00:08.000Z", "assistant", {"id": "msg_3", "role": "assistant", "content": [
         {"type": "tool_use", "id": "t4", "name": "Edit", "input": {"file_path": "/w/a.rs"}}]}),
 ], tail='{"parentUuid":"u7","type":"user","message":{"role":"user","content":[{"type":"tool_res')
+# A resumed session: its file starts with the history of s1 (the same tool_use ids), then goes on.
+history = [json.loads(l) for l in open("claude/proj/s1.jsonl").readlines()[2:6]]
+for h in history:
+    h["sessionId"] = "s2"
+w("claude/proj/s2.jsonl", history + [
+    line("w1", "2026-01-06T10:00:00.000Z", "assistant", {"id": "msg_9", "role": "assistant", "content": [
+        {"type": "tool_use", "id": "t9", "name": "Write", "input": {"file_path": "/w/b.rs"}}]}, sessionId="s2"),
+    line("w2", "2026-01-06T10:00:00.500Z", "user", {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t9", "content": "written"}]}, sessionId="s2"),
+])
 base.update(isSidechain=True, agentId="a7")
 w("claude/proj/s1/subagents/agent-a7.jsonl", [
     line("v1", "2026-01-05T09:00:04.000Z", "assistant", {"id": "m", "role": "assistant", "content": [
@@ -81,6 +91,19 @@ w("codex/rollout-2026-01-05T09-00-00-c1.jsonl", [
         "type": "custom_tool_call_output", "call_id": "k3", "output": "Done!"}},
 ])
 
+# A rollout of Codex's first versions: no wrapper, no times of their own.
+w("codex/rollout-2025-05-01T10-00-00-legacy.jsonl", [
+    {"id": "c0", "timestamp": "2025-05-01T10:00:00.000Z", "instructions": ""},
+    {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "build it"}]},
+    {"type": "function_call", "name": "shell", "arguments": json.dumps({"command": ["bash", "-lc", "cargo build"]}),
+     "call_id": "l1"},
+    {"type": "function_call_output", "call_id": "l1",
+     "output": json.dumps({"output": "error", "metadata": {"exit_code": 101, "duration_seconds": 2.0}})},
+    {"type": "function_call", "name": "shell", "arguments": json.dumps({"command": ["bash", "-lc", "cargo build"]}),
+     "call_id": "l2"},
+    {"type": "function_call_output", "call_id": "l2",
+     "output": json.dumps({"output": "ok", "metadata": {"exit_code": 0, "duration_seconds": 2.0}})},
+])
 
 # OTLP/JSON, one pretty-printed document: spans in end order, tool spans' ids in base64, the
 # agent span's in upper-case hex with the conversation id, arguments as a kvlist, a failure by
@@ -124,3 +147,14 @@ doc = {"resourceSpans": [{"resource": {"attributes": [attr("service.name", "agen
                           "scopeSpans": [{"scope": {"name": "x"}, "spans": spans}]}]}
 with open("trace.otlp.json", "w") as f:
     f.write(json.dumps(doc, indent=2) + "\n")
+
+# OpenInference (Phoenix, Arize): tool spans by kind, session.id, input.value / output.value; one
+# request per line as a collector's file exporter writes them.
+oi = lambda span, name, start: {"traceId": "1" * 32, "spanId": span, "name": name,
+    "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + 10**8),
+    "attributes": [attr("openinference.span.kind", "TOOL"), attr("tool.name", name),
+                   attr("input.value", json.dumps({"q": "x"})), attr("session.id", "oi-1")]}
+w("openinference.jsonl", [
+    {"resourceSpans": [{"scopeSpans": [{"spans": [oi("a" * 16, "lookup", t0)]}]}]},
+    {"resourceSpans": [{"scopeSpans": [{"spans": [oi("b" * 16, "answer", t0 + 10**9)]}]}]},
+])

@@ -360,6 +360,14 @@ fn warn(report: &LoadReport) {
             plural(f.unpaired)
         );
     }
+    for f in report.formats.iter().filter(|f| f.repeated > 0) {
+        eprintln!(
+            "note: {} {} call{} found again in a later file (a resumed session's history) counted once",
+            count(f.repeated as u64),
+            f.format.title(),
+            plural(f.repeated)
+        );
+    }
     for f in report.formats.iter().filter(|f| f.assumed_success > 0) {
         eprintln!(
             "warning: {} {} call{} with no exit code in {} output; counted as succeeded",
