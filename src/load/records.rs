@@ -381,6 +381,53 @@ fn detect(
     Ok(mapping)
 }
 
+/// One record of a table, converted.
+#[derive(Default)]
+struct Converted {
+    session: Option<String>,
+    tool: Option<String>,
+    time: i64,
+    success: u8,
+    duration: Option<f64>,
+    arguments: Option<Box<str>>,
+    result: Option<Box<str>>,
+    /// The raw text of the values that did not parse.
+    bad: Vec<(Field, String)>,
+}
+
+fn convert(map: &Map<String, Value>, m: &Mapping) -> Converted {
+    let get = |c: &str| lookup(map, c);
+    let field = |c: &Option<String>| c.as_deref().and_then(get);
+    let error_column = matches!(m.success, Some(SuccessColumn::Error(_)));
+    let success_value = match &m.success {
+        Some(SuccessColumn::Flag(c) | SuccessColumn::Error(c)) => Some(get(c)),
+        None => None,
+    };
+    let mut c = Converted {
+        session: get(&m.session).and_then(text).map(Cow::into_owned),
+        tool: get(&m.tool).and_then(text).map(Cow::into_owned),
+        time: time(get(&m.timestamp)),
+        success: success_value.map_or(1, |v| success(v, error_column)),
+        duration: number(field(&m.duration)),
+        arguments: field(&m.arguments).and_then(payload),
+        result: field(&m.result).and_then(payload),
+        bad: Vec::new(),
+    };
+    for (is_bad, f) in [
+        (c.time == BAD_TIME, Field::Timestamp),
+        (c.success == BAD_SUCCESS, Field::Success),
+    ] {
+        if is_bad {
+            let value = get(m.column(f)).map_or(String::new(), |v| match v {
+                Value::String(s) => s.clone(),
+                v => v.to_string(),
+            });
+            c.bad.push((f, value));
+        }
+    }
+    c
+}
+
 /// How many records the columns are detected from.
 const SAMPLE: usize = 1000;
 
@@ -488,58 +535,53 @@ pub(super) fn read_records(
             }
             _ => {}
         }
-        for record in batch {
-            let map = match record.value {
-                Ok(map) => map,
+        // A table's records are converted in parallel; a transcript's go through its
+        // assembler in order.
+        let converted: Vec<(usize, Result<Converted, NotObject>)> = match (&mapping, &assembler) {
+            (Some(m), None) => batch
+                .into_par_iter()
+                .with_min_len(256)
+                .map(|r| (r.at, r.value.map(|map| convert(&map, m))))
+                .collect(),
+            _ => batch
+                .into_iter()
+                .map(|r| match (r.value, assembler.as_mut()) {
+                    (Ok(map), Some(assembler)) => {
+                        assembler.record(r.at, map);
+                        (r.at, Ok(Converted::default()))
+                    }
+                    (value, _) => (r.at, value.map(|_| Converted::default())),
+                })
+                .filter(|(_, c)| c.is_err())
+                .collect(),
+        };
+        for (at, c) in converted {
+            let c = match c {
+                Ok(c) => c,
                 Err(bad) => {
                     broken_count += 1;
                     if broken.len() < keep_raw {
-                        broken.push((record.at, bad));
+                        broken.push((at, bad));
                     }
                     continue;
                 }
             };
-            if let Some(assembler) = assembler.as_mut() {
-                assembler.record(record.at, map);
-                continue;
-            }
-            let m = mapping
-                .as_ref()
-                .expect("detected from the first good record");
-            let get = |c: &str| lookup(&map, c);
-            let field = |c: &Option<String>| c.as_deref().and_then(get);
-            let error_column = matches!(m.success, Some(SuccessColumn::Error(_)));
-            let success_value = match &m.success {
-                Some(SuccessColumn::Flag(c) | SuccessColumn::Error(c)) => Some(get(c)),
-                None => None,
-            };
-            let session = get(&m.session).and_then(text);
-            let tool = get(&m.tool).and_then(text);
-            let row = Row {
-                session: session.as_deref(),
-                tool: tool.as_deref(),
-                time: time(get(&m.timestamp)),
-                success: success_value.map_or(1, |v| success(v, error_column)),
-                duration: number(field(&m.duration)),
-                arguments: field(&m.arguments).and_then(payload),
-                result: field(&m.result).and_then(payload),
-            };
             let r = lines.len();
-            let bad = [
-                (row.time == BAD_TIME, Field::Timestamp),
-                (row.success == BAD_SUCCESS, Field::Success),
-            ];
-            for (is_bad, f) in bad {
-                if is_bad && raw.iter().filter(|(_, g, _)| *g == f).count() < keep_raw {
-                    let value = get(m.column(f)).map_or(String::new(), |v| match v {
-                        Value::String(s) => s.clone(),
-                        v => v.to_string(),
-                    });
+            for (f, value) in c.bad {
+                if raw.iter().filter(|(_, g, _)| *g == f).count() < keep_raw {
                     raw.push((r, f, value));
                 }
             }
-            calls.push(row);
-            lines.push(record.at as u32);
+            calls.push(Row {
+                session: c.session.as_deref(),
+                tool: c.tool.as_deref(),
+                time: c.time,
+                success: c.success,
+                duration: c.duration,
+                arguments: c.arguments,
+                result: c.result,
+            });
+            lines.push(at as u32);
         }
         Ok(())
     })?;
