@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     // data itself. Returning them at once keeps the peak near what is in use.
     // SAFETY: sets a process-wide allocator option; valid at any time.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    on_bus_error();
     let cli = patterns::cli::Cli::parse();
     match patterns::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -28,6 +29,28 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::from(patterns::exit_code(&err) as u8)
         }
+    }
+}
+
+/// Logs are read through memory maps: a file truncated while it is read raises SIGBUS, which
+/// would kill the process with a core dump. Say what happened instead, and exit 2. Reading
+/// writes nothing, so nothing is left half-written.
+fn on_bus_error() {
+    extern "C" fn handler(_: libc::c_int) {
+        const MESSAGE: &[u8] = b"error: an input file shrank while it was being read (truncated or rewritten meanwhile, SIGBUS); read it again once it is complete\n";
+        // SAFETY: write(2) and _exit(2) are async-signal-safe.
+        unsafe {
+            libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
+            libc::_exit(2);
+        }
+    }
+    // SAFETY: a handler that only calls async-signal-safe functions, installed before any thread
+    // starts.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
     }
 }
 

@@ -92,12 +92,18 @@ fn every_format_reads_into_the_same_calls_as_the_flat_table() {
             got, flat,
             "{kind}: mine --json differs from the flat table's"
         );
-        // Compressed, the same.
+        // Compressed (gzip, zstd), the same.
         let gz = format!("{file}.gz");
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut enc, &std::fs::read(w.path(&file)).unwrap()).unwrap();
         w.write(&gz, enc.finish().unwrap());
         assert_eq!(mine(&gz, &format!("lib-{kind}-gz")), flat, "{kind}.gz");
+        let zst = format!("{file}.zst");
+        w.write(
+            &zst,
+            zstd::encode_all(&std::fs::read(w.path(&file)).unwrap()[..], 3).unwrap(),
+        );
+        assert_eq!(mine(&zst, &format!("lib-{kind}-zst")), flat, "{kind}.zst");
         assert_eq!(
             library(&w.path(&format!("lib-{kind}"))),
             flat_library,

@@ -37,6 +37,10 @@ pub struct LogArgs {
     /// unless `--refine none` is given
     #[arg(long, value_name = "TOOL=ARG", value_parser = check_refine)]
     refine: Vec<String>,
+    /// A session id names a session of its own file only: the same id in two files is two
+    /// sessions (for logs whose ids restart every file). Without it, they are one session
+    #[arg(long)]
+    session_per_file: bool,
     /// Stop with exit code 2 at the first bad row instead of skipping and counting bad rows
     #[arg(long)]
     strict: bool,
@@ -58,6 +62,7 @@ impl LogArgs {
             strict: self.strict,
             mcp_names: self.normalize_mcp,
             format: self.format,
+            session_per_file: self.session_per_file,
         }
     }
 }

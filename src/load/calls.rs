@@ -19,7 +19,7 @@ pub(super) const BAD_SUCCESS: u8 = 2;
 #[derive(Default)]
 pub(super) struct Interner {
     ids: FxHashMap<Box<str>, u32>,
-    names: Vec<Box<str>>,
+    pub(super) names: Vec<Box<str>>,
 }
 
 impl Interner {
@@ -161,6 +161,22 @@ impl Calls {
             }
         }
         renamed
+    }
+
+    /// Makes the sessions of rows `from..` this file's own: their ids are prefixed with `file`,
+    /// so that the same id in another file is another session.
+    pub(super) fn sessions_of_file(&mut self, from: usize, file: usize) {
+        let mut renamed: FxHashMap<u32, u32> = FxHashMap::default();
+        for r in from..self.len() {
+            let old = self.sessions[r];
+            if old == NONE_ID {
+                continue;
+            }
+            self.sessions[r] = *renamed.entry(old).or_insert_with(|| {
+                let name = format!("{file}\u{1f}{}", self.session_ids.names[old as usize]);
+                self.session_ids.intern(&name)
+            });
+        }
     }
 
     /// What is wrong with row `r`, if anything.

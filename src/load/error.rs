@@ -50,7 +50,7 @@ pub enum LoadError {
     NoMatch { pattern: String },
     /// A folder with no log file under it.
     #[error(
-        "{dir}: a folder with no log file under it (looked for *.{{csv,tsv,jsonl,ndjson,json,parquet,xes}} and their .gz)"
+        "{dir}: a folder with no log file under it (looked for *.{{csv,tsv,jsonl,ndjson,json,parquet,xes}} and their .gz, .zst)"
     )]
     NoLogFiles { dir: String },
     /// An I/O error other than a missing file.

@@ -47,8 +47,8 @@ impl std::fmt::Display for Input {
 }
 
 /// The extensions of the log files that a folder given as input is searched for.
-pub const LOG_EXTENSIONS: [&str; 10] = [
-    "csv", "tsv", "tab", "jsonl", "ndjson", "json", "parquet", "pq", "xes", "gz",
+pub const LOG_EXTENSIONS: [&str; 11] = [
+    "csv", "tsv", "tab", "jsonl", "ndjson", "json", "parquet", "pq", "xes", "gz", "zst",
 ];
 
 /// The log files under `dir` (recursively, hidden entries skipped), in path order.
@@ -125,6 +125,8 @@ pub struct LoadOptions {
     pub format: Option<Kind>,
     /// Generic tools refined by an argument (`Bash:cargo test`).
     pub refine: Refine,
+    /// A session id names a session of its file only (ids restart per file).
+    pub session_per_file: bool,
 }
 
 /// How `--normalize-mcp` writes a tool that agent platforms log as `mcp__server__tool`.
@@ -169,7 +171,15 @@ pub struct LoadReport {
     pub files_without_success: Vec<String>,
     /// What was read of each kind of input, in order of first appearance.
     pub formats: Vec<FormatSummary>,
+    /// Sessions whose calls in two files are more than [`SPLIT_GAP_US`] apart (ids that may
+    /// restart per file), and one of them: its id and the two files.
+    pub split_sessions: usize,
+    pub split_example: Option<(String, String, String)>,
 }
+
+/// How far apart in time the calls of one session id in two files may be before `mine` warns
+/// that the id may name two sessions: a day.
+pub const SPLIT_GAP_US: i64 = 24 * 3600 * 1_000_000;
 
 /// What was read of one kind of input (tables, Claude Code transcripts, traces, …).
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -191,6 +201,57 @@ pub struct FormatSummary {
     pub repeated: usize,
 }
 
+/// Notes the sessions of rows `start..` (file number `file`) whose calls in an earlier file are
+/// more than [`SPLIT_GAP_US`] away from these.
+fn split_sessions(
+    calls: &Calls,
+    start: usize,
+    file: usize,
+    spans: &mut rustc_hash::FxHashMap<u32, (usize, i64, i64)>,
+    report: &mut LoadReport,
+) {
+    let mut here: rustc_hash::FxHashMap<u32, (i64, i64)> = Default::default();
+    for r in (start..calls.len()).filter(|&r| calls.problem(r).is_none()) {
+        let t = calls.timestamps[r];
+        let range = here.entry(calls.sessions[r]).or_insert((t, t));
+        *range = (range.0.min(t), range.1.max(t));
+    }
+    for (session, (lo, hi)) in here {
+        let entry = spans.entry(session).or_insert((file, lo, hi));
+        if entry.0 != file {
+            let gap = (lo - entry.2).max(entry.1 - hi);
+            if gap > SPLIT_GAP_US && !calls.any_order_key {
+                report.split_sessions += 1;
+                report.split_example.get_or_insert_with(|| {
+                    (
+                        calls.session_ids.names[session as usize].to_string(),
+                        report.files[entry.0].clone(),
+                        report.files[file].clone(),
+                    )
+                });
+            }
+        }
+        *entry = (file, entry.1.min(lo), entry.2.max(hi));
+    }
+}
+
+/// Runs `f`, turning a panic into an error with its message: polars panics on some inputs it
+/// cannot read (a Parquet decimal or float16 column, even one not used) instead of failing.
+/// Nothing is printed for the panic; loading is all the process does meanwhile.
+fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic".into())
+    })
+}
+
 /// Loads `inputs` in order; `on_file` is called before each file is read.
 pub fn load(
     inputs: &[Input],
@@ -203,15 +264,17 @@ pub fn load(
     };
     let mut report = LoadReport::default();
     let mut sessions_by_format: Vec<rustc_hash::FxHashSet<u32>> = Vec::new();
+    // Per session id: the last file it was in, and its time range so far.
+    let mut spans: rustc_hash::FxHashMap<u32, (usize, i64, i64)> = Default::default();
     let mut calls = Calls {
         mcp_names: options.mcp_names,
         ..Calls::default()
     };
     for input in inputs {
         on_file(input);
-        // Standard input and compressed files are read into memory; other files stream.
+        // Standard input, compressed files and pipes are read into memory; other files stream.
         let unpacked = match input {
-            Input::File(path) => read::decompressed(path)?,
+            Input::File(path) => read::in_memory(path)?,
             Input::Stdin => None,
         };
         let memory = match input {
@@ -243,16 +306,31 @@ pub fn load(
                     REPORTED_BAD_ROWS,
                 )?
             }
-            _ => read::read(
-                input,
-                format,
-                memory,
-                &options.columns,
-                &mut calls,
-                REPORTED_BAD_ROWS,
-            )?,
+            _ => quietly(|| {
+                read::read(
+                    input,
+                    format,
+                    memory,
+                    &options.columns,
+                    &mut calls,
+                    REPORTED_BAD_ROWS,
+                )
+            })
+            .unwrap_or_else(|why| {
+                Err(LoadError::Unreadable {
+                    path: input.to_string(),
+                    format: format.name(),
+                    message: format!("polars failed on it ({why})"),
+                })
+            })?,
         };
         report.files.push(input.to_string());
+        let file_number = report.files.len() - 1;
+        if options.session_per_file {
+            calls.sessions_of_file(start, file_number);
+        } else {
+            split_sessions(&calls, start, file_number, &mut spans, &mut report);
+        }
         report.rows += calls.len() - start + file.broken;
         report.skipped += file.broken;
         if !file.has_success {

@@ -24,7 +24,7 @@ pub(super) enum Format {
 }
 
 impl Format {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Format::Csv { .. } => "CSV",
             Format::Json => "JSON",
@@ -84,29 +84,55 @@ pub(super) fn read_stdin() -> Result<Vec<u8>, LoadError> {
     Ok(bytes)
 }
 
-/// The gzip magic bytes.
+/// The magic bytes of gzip and zstd.
 const GZIP: [u8; 2] = [0x1f, 0x8b];
+const ZSTD: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
-/// The content of a gzip-compressed file, decompressed into memory; `None` for a file that is
-/// not compressed.
-pub(super) fn decompressed(path: &Path) -> Result<Option<Vec<u8>>, LoadError> {
-    let mut magic = Vec::with_capacity(2);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(2).read_to_end(&mut magic))
-        .map_err(|e| LoadError::io(path, e))?;
-    if magic != GZIP {
+/// What `source` holds, decompressed, when its first bytes (`head`) say gzip or zstd; else `None`.
+fn unpack(path: &Path, source: impl Read, head: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
+    let failed = |format: &'static str| {
+        move |e: std::io::Error| LoadError::Unreadable {
+            path: path.display().to_string(),
+            format,
+            message: e.to_string(),
+        }
+    };
+    let mut bytes = Vec::new();
+    if head.starts_with(&GZIP) {
+        flate2::read::MultiGzDecoder::new(source)
+            .read_to_end(&mut bytes)
+            .map_err(failed("gzip"))?;
+    } else if head.starts_with(&ZSTD) {
+        zstd::stream::read::Decoder::new(source)
+            .and_then(|mut d| d.read_to_end(&mut bytes))
+            .map_err(failed("zstd"))?;
+    } else {
         return Ok(None);
     }
-    let file = std::fs::File::open(path).map_err(|e| LoadError::io(path, e))?;
-    let mut bytes = Vec::new();
-    flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file))
-        .read_to_end(&mut bytes)
-        .map_err(|e| LoadError::Unreadable {
-            path: path.display().to_string(),
-            format: "gzip",
-            message: e.to_string(),
-        })?;
     Ok(Some(bytes))
+}
+
+/// The content of a file that is read from memory rather than from the file: a compressed file
+/// (gzip, zstd), decompressed; a FIFO, a device or a process substitution (`<(zcat log.gz)`),
+/// whose bytes can be read only once. `None` for a regular, uncompressed file.
+pub(super) fn in_memory(path: &Path) -> Result<Option<Vec<u8>>, LoadError> {
+    let regular = std::fs::metadata(path)
+        .map_err(|e| LoadError::io(path, e))?
+        .is_file();
+    let open = || std::fs::File::open(path).map_err(|e| LoadError::io(path, e));
+    if !regular {
+        let mut bytes = Vec::new();
+        open()?
+            .read_to_end(&mut bytes)
+            .map_err(|e| LoadError::io(path, e))?;
+        return Ok(Some(unpack(path, &bytes[..], &bytes)?.unwrap_or(bytes)));
+    }
+    let mut magic = Vec::with_capacity(4);
+    open()?
+        .take(4)
+        .read_to_end(&mut magic)
+        .map_err(|e| LoadError::io(path, e))?;
+    unpack(path, std::io::BufReader::new(open()?), &magic)
 }
 
 /// Decides the format from the extension and the first bytes, and rejects empty and binary files.
@@ -116,12 +142,12 @@ pub(super) fn sniff(input: &Input, memory: Option<&[u8]>) -> Result<Format, Load
     let ext = match input {
         Input::Stdin => String::new(),
         Input::File(path) => {
-            // `log.csv.gz` is a CSV file.
+            // `log.csv.gz` and `log.csv.zst` are CSV files.
             let inner = match memory {
                 Some(_)
-                    if path
-                        .extension()
-                        .is_some_and(|e| e.eq_ignore_ascii_case("gz")) =>
+                    if path.extension().is_some_and(|e| {
+                        e.eq_ignore_ascii_case("gz") || e.eq_ignore_ascii_case("zst")
+                    }) =>
                 {
                     path.with_extension("")
                 }
@@ -296,7 +322,9 @@ pub(super) fn read(
     };
     let text = |column: &str, field: &'static str| -> Result<Expr, LoadError> {
         let dtype = schema.get(column).expect("mapped columns exist");
-        match dtype.is_primitive_numeric() || dtype.is_bool() || dtype.is_string() {
+        // Dictionary-encoded text (Parquet writers' categoricals) is text.
+        let textual = dtype.is_string() || dtype.is_categorical() || dtype.is_enum();
+        match dtype.is_primitive_numeric() || dtype.is_bool() || textual {
             true => Ok(col(column).cast(DataType::String)),
             false => Err(bad_type(column, field)),
         }
@@ -331,9 +359,11 @@ pub(super) fn read(
         (&mapping.result, "result"),
     ] {
         if let Some(c) = c
-            && schema.get(c).is_some_and(|d| d.is_string())
+            && schema
+                .get(c)
+                .is_some_and(|d| d.is_string() || d.is_categorical() || d.is_enum())
         {
-            select.push(col(c).alias(alias));
+            select.push(col(c).cast(DataType::String).alias(alias));
         }
     }
     let mut batches = Batches {

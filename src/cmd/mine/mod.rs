@@ -28,7 +28,8 @@ tool/tool_name/name/activity…, success/ok/status/outcome/error) unless given b
 Timestamps: RFC 3339 / ISO 8601 text (no zone = UTC), epoch seconds, milliseconds, microseconds or
 nanoseconds, or integers below 100,000,000 as plain order keys. Calls in a session are ordered by
 timestamp, ties by input order. Several files are one log: a session id found in two files is one
-session, its calls merged in time order.
+session, its calls merged in time order (a warning says when they are more than a day apart;
+--session-per-file keeps each file's sessions apart).
 
 What is listed (--keep workflows, the default): the distinct workflows, each whole. One workflow
 at a time is grown from the strongest pair of calls that no workflow explains yet: a step belongs
@@ -330,6 +331,20 @@ fn save(
 }
 
 fn warn(report: &LoadReport) {
+    if let Some((session, first, second)) = &report.split_example {
+        eprintln!(
+            "warning: {} session id{} {} calls in two files more than a day apart (e.g. {session} in \
+             {first} and {second}); they are merged into one session each. If ids restart per file, \
+             give --session-per-file",
+            count(report.split_sessions as u64),
+            plural(report.split_sessions),
+            if report.split_sessions == 1 {
+                "has"
+            } else {
+                "have"
+            },
+        );
+    }
     // What was read of each kind, when it is not only tables: transcripts and traces are
     // assembled from many records, and what could not be paired must show.
     if report.formats.iter().any(|f| f.format != load::Kind::Table) {
