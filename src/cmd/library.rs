@@ -34,27 +34,68 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// List the library's templates and the built-ins
+    #[command(after_help = "\
+Lists every template of the library folder (mined, hand-written) and the built-ins, with their
+steps, score and when they were last seen in a log; mined ones no longer frequent are marked
+stale.
+
+Examples:
+  patterns library list
+  patterns library list --json | jq -r '.[].name'
+  patterns library --library /srv/workflows list")]
     List {
         /// Print JSON
         #[arg(long)]
         json: bool,
     },
     /// Print one template (as a step list, or its JSON)
+    #[command(after_help = "\
+Shows a template's description and its steps in order: tool, dependencies, and parameters
+with their {{...}} bindings.
+
+Examples:
+  patterns library show github_pr_workflow
+  patterns library show list_issues-create_pr-slack_send_message --json > flow.json")]
     Show {
+        /// The template's name (a file of the library, or a built-in)
         name: String,
         /// Print the template's JSON
         #[arg(long)]
         json: bool,
     },
     /// Check template files (default: every file of the library); exit 1 listing every problem
-    Validate { files: Vec<PathBuf> },
+    #[command(after_help = "\
+Checks each file: unique step ids, a tool per step, dependencies and fallbacks that exist and
+form no cycle, {{...}} expressions and conditions that parse, retry policies, parallel groups of
+known steps. Every problem of every file is listed; exit code 1 when there is one.
+
+Examples:
+  patterns library validate
+  patterns library validate workflows/*.json my_flow.json")]
+    Validate {
+        /// Template files (default: every file of the library folder)
+        files: Vec<PathBuf>,
+    },
     /// Draw a template's steps and dependencies
+    #[command(after_help = "\
+Writes the template as a graph: steps as boxes, parallel steps side by side, dependencies as
+arrows and data flow ({{step.field}}) as labelled dashed arrows.
+
+Examples:
+  patterns library export github_pr_workflow > flow.mmd
+  patterns library export github_pr_workflow --format dot | dot -Tsvg > flow.svg")]
     Export {
+        /// The template's name (a file of the library, or a built-in)
         name: String,
-        #[arg(long, value_parser = ["mermaid", "dot"])]
+        /// Mermaid (renders on GitHub and GitLab) or Graphviz dot
+        #[arg(long, value_parser = ["mermaid", "dot"], default_value = "mermaid")]
         format: String,
     },
     /// Write the built-in templates into the library folder (existing files are kept)
+    #[command(after_help = "\
+Examples:
+  patterns library init
+  patterns library --library /srv/workflows init")]
     Init,
 }
 

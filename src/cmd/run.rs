@@ -23,6 +23,7 @@ Examples:
   patterns run workflows/my_flow.json --vars vars.json --dry-run
   patterns run data_pipeline --run-log runs.csv --json
   patterns run --resume github_pr_workflow-20261122T101500-3f2a
+  patterns run --list
 
 Tools are bound in tools.toml (by default ./tools.toml):
   [tools.github_list_issues]
@@ -38,8 +39,13 @@ Exit codes: 0 succeeded (also when only steps with on_error = continue failed), 
 #[command(after_help = EXAMPLES)]
 pub struct Args {
     /// A template of the library (or a built-in) by name, or a template JSON file
-    #[arg(required_unless_present = "resume", conflicts_with = "resume")]
+    #[arg(required_unless_present_any = ["resume", "list"], conflicts_with_all = ["resume", "list"])]
     pub workflow: Option<String>,
+
+    /// List the runs whose checkpoints are in the state folder (what --resume can take), most
+    /// recent first
+    #[arg(long, conflicts_with = "resume")]
+    pub list: bool,
 
     /// Set a variable to a string; repeatable
     #[arg(long = "var", value_name = "NAME=VALUE")]
@@ -86,12 +92,48 @@ pub struct Args {
     pub run_id: Option<String>,
 }
 
+/// `run --list`: the checkpoints in the state folder.
+fn list(args: &Args) -> anyhow::Result<()> {
+    let runs = state::list(&args.state_dir).map_err(|e| UsageError(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &runs)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if runs.is_empty() {
+        eprintln!("no runs in {}", args.state_dir.display());
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<44} {:<10} {:>7}  {:<20}  workflow",
+        "run", "status", "steps", "saved"
+    )?;
+    for r in &runs {
+        let status = serde_json::to_value(r.status)?;
+        writeln!(
+            out,
+            "{:<44} {:<10} {:>7}  {:<20}  {}",
+            r.run_id,
+            status.as_str().unwrap_or(""),
+            format!("{}/{}", r.finished, r.steps),
+            r.saved.as_deref().unwrap_or(""),
+            r.workflow
+        )?;
+    }
+    Ok(())
+}
+
 /// The exit code of an interrupted run.
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted; finish the run with: patterns run --resume {0}")]
 pub struct Interrupted(pub String);
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.list {
+        return list(&args);
+    }
     let mut vars = read_vars(&args)?;
     let (template, state) = match &args.resume {
         Some(run_id) => {
@@ -110,6 +152,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             None,
         ),
     };
+    // Two resumes of one run at once would run its steps twice.
+    let _lock = match &args.resume {
+        Some(run_id) => Some(state::ResumeLock::take(&args.state_dir, run_id).map_err(UsageError)?),
+        None => None,
+    };
+    state::sweep(&args.state_dir);
     let mut tools = load_tools(args.tools.as_deref())?;
     let run_id = match (&args.run_id, &state) {
         (_, Some(s)) => s.run_id.clone(),

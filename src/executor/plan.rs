@@ -69,11 +69,7 @@ impl Plan {
 
         // Placeholders and conditions: their steps come before them, their variables are
         // given. Ancestors cannot be followed round a circle (reported above).
-        let ancestors = if cycle(t).is_some() {
-            HashMap::new()
-        } else {
-            ancestors(t)
-        };
+        let reach = cycle(t).is_none().then(|| Reach::new(t));
         let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for s in &t.steps {
             let mut refs: Vec<(String, Reference)> = Vec::new();
@@ -98,9 +94,7 @@ impl Plan {
                 if ids.contains(root) {
                     // A compensation runs after its own step, so it may read it.
                     let own = i >= compensation_refs && root == s.step_id;
-                    let before = ancestors
-                        .get(s.step_id.as_str())
-                        .is_none_or(|a| a.contains(root));
+                    let before = reach.as_ref().is_none_or(|r| r.depends(&s.step_id, root));
                     if !own && !before {
                         out.push(format!(
                             "step '{}', {what}: {{{{{}}}}} reads step '{root}', which '{}' does not depend on",
@@ -136,9 +130,8 @@ impl Plan {
                 if let OnError::Fallback(_) = fallback.on_error {
                     out.push(format!("fallback step '{f}' has a fallback of its own"));
                 }
-                let available = ancestors.get(s.step_id.as_str());
                 for d in &fallback.depends_on {
-                    if available.is_some_and(|a| !a.contains(d.as_str())) {
+                    if reach.as_ref().is_some_and(|r| !r.depends(&s.step_id, d)) {
                         out.push(format!(
                             "fallback step '{f}' of '{}' depends on '{d}', which '{}' does not depend on",
                             s.step_id, s.step_id
@@ -192,34 +185,38 @@ fn text_references(what: &str, value: &Value, refs: &mut Vec<(String, Reference)
     }
 }
 
-/// Each step's transitive dependencies. Only called on a template without circles.
-fn ancestors(t: &WorkflowTemplate) -> HashMap<&str, HashSet<&str>> {
-    let deps: HashMap<&str, &Vec<String>> = t
-        .steps
-        .iter()
-        .map(|s| (s.step_id.as_str(), &s.depends_on))
-        .collect();
-    fn visit<'a>(
-        id: &'a str,
-        deps: &HashMap<&'a str, &'a Vec<String>>,
-        memo: &mut HashMap<&'a str, HashSet<&'a str>>,
-    ) -> HashSet<&'a str> {
-        if let Some(a) = memo.get(id) {
-            return a.clone();
+/// Which steps a step depends on, directly or not, found by walking its dependencies when asked:
+/// a table of every step's ancestors would be quadratic in the steps (a chain of 30,000 steps,
+/// 450 million entries).
+struct Reach<'a> {
+    deps: HashMap<&'a str, Vec<&'a str>>,
+}
+
+impl<'a> Reach<'a> {
+    fn new(t: &'a WorkflowTemplate) -> Reach<'a> {
+        let mut deps: HashMap<&str, Vec<&str>> = HashMap::new();
+        for s in &t.steps {
+            deps.entry(&s.step_id)
+                .or_default()
+                .extend(s.depends_on.iter().map(String::as_str));
         }
-        let mut all = HashSet::new();
-        for d in deps.get(id).into_iter().flat_map(|v| v.iter()) {
-            all.insert(d.as_str());
-            all.extend(visit(d, deps, memo));
+        Reach { deps }
+    }
+
+    /// Whether `step` depends on `on`, directly or through other steps.
+    fn depends(&self, step: &str, on: &str) -> bool {
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut pending: Vec<&str> = self.deps.get(step).cloned().unwrap_or_default();
+        while let Some(d) = pending.pop() {
+            if d == on {
+                return true;
+            }
+            if seen.insert(d) {
+                pending.extend(self.deps.get(d).into_iter().flatten());
+            }
         }
-        memo.insert(id, all.clone());
-        all
+        false
     }
-    let mut memo = HashMap::new();
-    for s in &t.steps {
-        visit(&s.step_id, &deps, &mut memo);
-    }
-    memo
 }
 
 /// Steps by dependency level (longest path from a root), in template order within a level.
@@ -230,31 +227,46 @@ fn levels(t: &WorkflowTemplate, fallbacks: &HashSet<&str>) -> Vec<Vec<usize>> {
         .enumerate()
         .map(|(i, s)| (s.step_id.as_str(), i))
         .collect();
-    fn level(
-        i: usize,
-        t: &WorkflowTemplate,
-        index: &HashMap<&str, usize>,
-        memo: &mut Vec<Option<usize>>,
-    ) -> usize {
-        if let Some(l) = memo[i] {
-            return l;
+    // Depth first without recursion (a chain may have any length): a step's level is known once
+    // its dependencies' are.
+    let level = |i: usize, memo: &mut Vec<Option<usize>>| {
+        let mut stack = vec![i];
+        while let Some(&j) = stack.last() {
+            if memo[j].is_some() {
+                stack.pop();
+                continue;
+            }
+            let deps: Vec<usize> = t.steps[j]
+                .depends_on
+                .iter()
+                .map(|d| index[d.as_str()])
+                .collect();
+            let unknown: Vec<usize> = deps
+                .iter()
+                .copied()
+                .filter(|&d| memo[d].is_none())
+                .collect();
+            if unknown.is_empty() {
+                memo[j] = Some(
+                    deps.iter()
+                        .map(|&d| memo[d].expect("known") + 1)
+                        .max()
+                        .unwrap_or(0),
+                );
+                stack.pop();
+            } else {
+                stack.extend(unknown);
+            }
         }
-        let l = t.steps[i]
-            .depends_on
-            .iter()
-            .map(|d| level(index[d.as_str()], t, index, memo) + 1)
-            .max()
-            .unwrap_or(0);
-        memo[i] = Some(l);
-        l
-    }
+        memo[i].expect("computed")
+    };
     let mut memo = vec![None; t.steps.len()];
     let mut out: Vec<Vec<usize>> = Vec::new();
     for (i, s) in t.steps.iter().enumerate() {
         if fallbacks.contains(s.step_id.as_str()) {
             continue;
         }
-        let l = level(i, t, &index, &mut memo);
+        let l = level(i, &mut memo);
         if out.len() <= l {
             out.resize(l + 1, Vec::new());
         }

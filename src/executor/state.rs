@@ -107,3 +107,131 @@ pub fn load(dir: &Path, run_id: &str) -> Result<Checkpoint, StateError> {
     }
     Ok(checkpoint)
 }
+
+/// Removes the temp files (`.NAME.PID.tmp`) that writers killed mid-write left in `dir`: those
+/// of processes that are gone (a live writer's temp file is its own business).
+pub fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+            continue;
+        };
+        let pid = rest.rsplit('.').next().and_then(|p| p.parse::<i32>().ok());
+        // SAFETY: signal 0 only checks that the process exists.
+        if pid.is_some_and(|pid| pid > 0 && unsafe { libc::kill(pid, 0) } != 0) {
+            std::fs::remove_file(entry.path()).ok();
+        }
+    }
+}
+
+/// A checkpoint as `run --list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub workflow: String,
+    pub status: super::RunStatus,
+    /// Steps finished (succeeded, failed or skipped), of `steps`.
+    pub finished: usize,
+    pub steps: usize,
+    /// When the checkpoint was last written (RFC 3339).
+    pub saved: Option<String>,
+}
+
+/// The checkpoints in `dir`, most recent first; files that are not checkpoints are left out.
+pub fn list(dir: &Path) -> Result<Vec<RunSummary>, StateError> {
+    sweep(dir);
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(StateError::Unreadable {
+                path: dir.to_path_buf(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    let mut runs: Vec<(std::time::SystemTime, RunSummary)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let run_id = name.strip_suffix(".json")?;
+            let checkpoint = load(dir, run_id).ok()?;
+            let modified = entry.metadata().and_then(|m| m.modified()).ok()?;
+            let state = checkpoint.state;
+            Some((
+                modified,
+                RunSummary {
+                    run_id: state.run_id,
+                    workflow: state.workflow,
+                    status: state.status,
+                    finished: state
+                        .steps
+                        .values()
+                        .filter(|s| s.status != super::Status::Pending)
+                        .count(),
+                    steps: state.steps.len(),
+                    saved: Some(
+                        chrono::DateTime::<chrono::Utc>::from(modified)
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    ),
+                },
+            ))
+        })
+        .collect();
+    runs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.run_id.cmp(&b.1.run_id)));
+    Ok(runs.into_iter().map(|(_, r)| r).collect())
+}
+
+/// The lock of a run being resumed: while it is held, another `--resume` of the same run is
+/// refused rather than running its steps a second time. Released when dropped.
+#[derive(Debug)]
+pub struct ResumeLock {
+    path: PathBuf,
+}
+
+impl ResumeLock {
+    /// Takes the lock of `run_id` in `dir`; a lock left by a process that is gone is taken over.
+    pub fn take(dir: &Path, run_id: &str) -> Result<ResumeLock, String> {
+        check_id(run_id).map_err(|e| e.to_string())?;
+        let path = dir.join(format!("{run_id}.lock"));
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    writeln!(f, "{}", std::process::id()).ok();
+                    return Ok(ResumeLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<i32>().ok());
+                    // SAFETY: signal 0 only checks that the process exists.
+                    let alive = holder.is_some_and(|pid| unsafe { libc::kill(pid, 0) } == 0);
+                    if alive {
+                        return Err(format!(
+                            "run {run_id} is being resumed by process {} already ({})",
+                            holder.expect("alive"),
+                            path.display()
+                        ));
+                    }
+                    std::fs::remove_file(&path).ok();
+                }
+                Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+            }
+        }
+        Err(format!("cannot take {}", path.display()))
+    }
+}
+
+impl Drop for ResumeLock {
+    fn drop(&mut self) {
+        std::fs::remove_file(&self.path).ok();
+    }
+}

@@ -482,6 +482,57 @@ struct CommandTool {
 
 /// How much of a failing command's stderr is kept in its error.
 const MAX_STDERR: usize = 4000;
+/// The most a command tool may print on stdout: its result is kept in memory, in the checkpoint
+/// and in the run log.
+const MAX_OUTPUT: usize = 64 << 20;
+/// How long the pipes of a tool that exited are still read (a grandchild may hold them open).
+const PIPE_GRACE: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// A pipe read in the background into memory: at most `limit` bytes (then the process group is
+/// killed), the last [`MAX_STDERR`] bytes when unlimited.
+struct Captured {
+    bytes: std::sync::Arc<std::sync::Mutex<(Vec<u8>, bool)>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Captured {
+    fn start(
+        mut pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+        limit: usize,
+        group: Option<u32>,
+    ) -> Captured {
+        use tokio::io::AsyncReadExt;
+        let bytes = std::sync::Arc::new(std::sync::Mutex::new((Vec::new(), false)));
+        let shared = bytes.clone();
+        let task = tokio::spawn(async move {
+            let mut chunk = vec![0u8; 64 << 10];
+            while let Ok(n @ 1..) = pipe.read(&mut chunk).await {
+                let mut guard = shared.lock().expect("not poisoned");
+                let (buf, overflow) = &mut *guard;
+                buf.extend_from_slice(&chunk[..n]);
+                if limit == usize::MAX && buf.len() > 2 * MAX_STDERR {
+                    buf.drain(..buf.len() - MAX_STDERR);
+                }
+                if buf.len() > limit {
+                    *overflow = true;
+                    buf.truncate(limit);
+                    drop(ProcessGroup(group));
+                    return;
+                }
+            }
+        });
+        Captured { bytes, task }
+    }
+
+    /// What was read, once the pipe closed or a moment passed; and whether it overflowed.
+    async fn finish(self) -> (Vec<u8>, bool) {
+        let mut task = self.task;
+        if tokio::time::timeout(PIPE_GRACE, &mut task).await.is_err() {
+            task.abort();
+        }
+        std::mem::take(&mut *self.bytes.lock().expect("not poisoned"))
+    }
+}
 
 impl Tool for CommandTool {
     fn call<'a>(&'a self, params: &'a Value) -> BoxFuture<'a, Result<Value, ToolError>> {
@@ -505,9 +556,37 @@ impl Tool for CommandTool {
                 // A tool that ignores its input may exit before reading it: not an error.
                 stdin.write_all(input.as_bytes()).await.ok();
             };
-            let (_, output) = tokio::join!(feed, child.wait_with_output());
+            let stdout = Captured::start(
+                child.stdout.take().expect("stdout is piped"),
+                MAX_OUTPUT,
+                child.id(),
+            );
+            let stderr = Captured::start(
+                child.stderr.take().expect("stderr is piped"),
+                usize::MAX,
+                None,
+            );
+            let (_, status) = tokio::join!(feed, child.wait());
             group.disarm();
-            let output = output.map_err(|e| format!("waiting for {}: {e}", self.argv[0]))?;
+            let status = status.map_err(|e| format!("waiting for {}: {e}", self.argv[0]))?;
+            // The pipes close when every process holding them has closed them: a grandchild
+            // left running in the background keeps them open. What came by a moment after the
+            // tool exited is its output.
+            let (stdout, overflow) = stdout.finish().await;
+            let (stderr, _) = stderr.finish().await;
+            if overflow {
+                return Err(format!(
+                    "{} printed more than {} MB on stdout; it was stopped",
+                    self.argv[0],
+                    MAX_OUTPUT >> 20
+                )
+                .into());
+            }
+            let output = std::process::Output {
+                status,
+                stdout,
+                stderr,
+            };
             if !output.status.success() {
                 let stderr = String::from_utf8_lossy(&output.stderr);
                 let stderr = stderr.trim();

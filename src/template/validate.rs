@@ -152,39 +152,43 @@ pub fn cycle(t: &WorkflowTemplate) -> Option<Vec<String>> {
         Visiting,
         Done,
     }
-    fn visit<'a>(
-        id: &'a str,
-        deps: &HashMap<&'a str, Vec<&'a str>>,
-        marks: &mut HashMap<&'a str, Mark>,
-        path: &mut Vec<&'a str>,
-    ) -> Option<Vec<String>> {
-        match marks.get(id) {
-            Some(Mark::Done) => return None,
-            Some(Mark::Visiting) => {
-                let start = path.iter().position(|p| *p == id).expect("on the path");
-                let mut circle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
-                circle.push(id.to_string());
-                return Some(circle);
-            }
-            None => {}
+    // Depth first without recursion (a chain may have any length); `path` holds the steps being
+    // visited with the index of the next dependency to follow.
+    let mut marks: HashMap<&str, Mark> = HashMap::new();
+    for s in &t.steps {
+        if marks.contains_key(s.step_id.as_str()) {
+            continue;
         }
-        marks.insert(id, Mark::Visiting);
-        path.push(id);
-        for &d in deps.get(id).into_iter().flatten() {
-            if deps.contains_key(d)
-                && let Some(circle) = visit(d, deps, marks, path)
-            {
-                return Some(circle);
+        let mut path: Vec<(&str, usize)> = vec![(&s.step_id, 0)];
+        marks.insert(&s.step_id, Mark::Visiting);
+        while let Some((id, next)) = path.last_mut() {
+            let id = *id;
+            let Some(&d) = deps[id].get(*next) else {
+                marks.insert(id, Mark::Done);
+                path.pop();
+                continue;
+            };
+            *next += 1;
+            if !deps.contains_key(d) {
+                continue;
+            }
+            match marks.get(d) {
+                Some(Mark::Done) => {}
+                Some(Mark::Visiting) => {
+                    let start = path.iter().position(|(p, _)| *p == d).expect("on the path");
+                    let mut circle: Vec<String> =
+                        path[start..].iter().map(|(p, _)| p.to_string()).collect();
+                    circle.push(d.to_string());
+                    return Some(circle);
+                }
+                None => {
+                    marks.insert(d, Mark::Visiting);
+                    path.push((d, 0));
+                }
             }
         }
-        path.pop();
-        marks.insert(id, Mark::Done);
-        None
     }
-    let mut marks = HashMap::new();
-    t.steps
-        .iter()
-        .find_map(|s| visit(&s.step_id, &deps, &mut marks, &mut Vec::new()))
+    None
 }
 
 #[cfg(test)]
