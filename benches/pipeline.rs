@@ -100,7 +100,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("load_mine_{keep:?}").to_lowercase(), |b| {
             b.iter(|| {
                 let (log, _) = load(&inputs, &Default::default(), &|_| {}).unwrap();
-                black_box(pipeline::mine(&log, &options, &|_| {}))
+                black_box(pipeline::mine(&log, &options, &|_| {}).expect("within the limit"))
             })
         });
     }

@@ -97,13 +97,17 @@ pub enum Progress {
     Workflows(usize),
 }
 
+/// The most frequent chains `mine` keeps in memory before it gives up (about 100 bytes each).
+pub const MAX_CHAINS: usize = 5_000_000;
+
 /// Mines `log`: the distinct workflows (`Keep::Workflows`), or every frequent chain, pruned to
-/// the near-closed ones with `Keep::Closed`, with orderings merged into parallel stages.
+/// the near-closed ones with `Keep::Closed`, with orderings merged into parallel stages. More
+/// than [`MAX_CHAINS`] frequent chains is an error that says which option to change.
 pub fn mine(
     log: &EventLog,
     opts: &MineOptions,
     progress: &(dyn Fn(Progress) + Sync),
-) -> MineReport {
+) -> Result<MineReport, UsageError> {
     let seqs = Sequences::new(log, opts.keep_repeats);
     let min_support = opts.min_support.resolve(log.session_count());
     if opts.keep == Keep::Workflows {
@@ -125,12 +129,12 @@ pub fn mine(
                 w
             })
             .collect();
-        return MineReport {
+        return Ok(MineReport {
             seqs,
             min_support,
             frequent: None,
             workflows,
-        };
+        });
     }
     let params = MineParams {
         min_len: opts.min_len,
@@ -141,7 +145,18 @@ pub fn mine(
     progress(Progress::Chains {
         tools: log.tool_names.len(),
     });
-    let mined = mining::mine(&seqs, &params, &|| progress(Progress::ToolDone));
+    let mined = mining::mine_bounded(&seqs, &params, MAX_CHAINS, &|| {
+        progress(Progress::ToolDone)
+    })
+    .map_err(|too_many| {
+        UsageError(format!(
+            "more than {} million frequent chains (support {min_support}, up to {} tools, gap {}): they \
+             would take gigabytes of memory; raise --min-support, or lower --max-len or --max-gap",
+            too_many.limit / 1_000_000,
+            opts.max_len,
+            opts.max_gap.map_or("none".to_string(), |g| g.to_string()),
+        ))
+    })?;
     let frequent = mined.len();
     let supports: std::collections::HashMap<Vec<u32>, usize> = mined
         .iter()
@@ -165,12 +180,12 @@ pub fn mine(
             ..parallel
         },
     );
-    MineReport {
+    Ok(MineReport {
         seqs,
         min_support,
         frequent: Some(frequent),
         workflows,
-    }
+    })
 }
 
 /// The mean time of a whole run of a workflow the summary found, in milliseconds, when the log

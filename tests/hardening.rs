@@ -975,3 +975,42 @@ fn planning_a_long_chain_takes_memory_linear_in_its_steps() {
         .assert()
         .success();
 }
+
+#[test]
+fn min_support_1_on_a_huge_session_is_refused_before_it_takes_gigabytes() {
+    // One session of 100,000 calls of 20 tools: with support 1 every chain of up to 6 of them
+    // is frequent (21 million of them, 19 GB once).
+    let w = Workdir::new();
+    let mut csv = String::from("session_id,timestamp,tool\n");
+    let mut x: u64 = 1;
+    for i in 0..100_000 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        csv.push_str(&format!("s1,{i},t{}\n", (x >> 33) % 20));
+    }
+    w.write("one.csv", csv);
+    w.patterns()
+        .args([
+            "mine",
+            "one.csv",
+            "--min-support",
+            "1",
+            "--keep",
+            "all",
+            "--no-write",
+        ])
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "more than 5 million frequent chains (support 1, up to 6 tools, gap 2)",
+        ))
+        .stderr(contains(
+            "raise --min-support, or lower --max-len or --max-gap",
+        ));
+    // The default (the distinct workflows) needs no such guard.
+    w.patterns()
+        .args(["mine", "one.csv", "--min-support", "1", "--no-write"])
+        .assert()
+        .success();
+}

@@ -201,7 +201,7 @@ fn from_logs(args: &Args) -> anyhow::Result<(Vec<WorkflowTemplate>, NextTools)> 
         );
     }
     let options = MineOptions::default();
-    let report = pipeline::mine(&log, &options, &|_| {});
+    let report = pipeline::mine(&log, &options, &|_| {})?;
     let mut templates: Vec<WorkflowTemplate> = report
         .workflows
         .iter()

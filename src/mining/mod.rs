@@ -129,6 +129,23 @@ pub struct Mined {
 /// `params.min_support` sessions. `on_root_done` is called once per tool whose chains are done
 /// (for progress bars). The result is in depth-first order of tool ids, whatever the thread count.
 pub fn mine(seqs: &Sequences, params: &MineParams, on_root_done: &(dyn Fn() + Sync)) -> Vec<Mined> {
+    mine_bounded(seqs, params, usize::MAX, on_root_done).expect("no limit")
+}
+
+/// More frequent chains than a caller's limit: mining stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooMany {
+    pub limit: usize,
+}
+
+/// [`mine`], stopping as soon as more than `limit` chains were found: a support of 1 in a
+/// session of 100,000 calls has tens of millions, gigabytes of them.
+pub fn mine_bounded(
+    seqs: &Sequences,
+    params: &MineParams,
+    limit: usize,
+    on_root_done: &(dyn Fn() + Sync),
+) -> Result<Vec<Mined>, TooMany> {
     assert!(
         params.min_len >= 1 && params.min_len <= params.max_len,
         "bad length range"
@@ -142,8 +159,10 @@ pub fn mine(seqs: &Sequences, params: &MineParams, on_root_done: &(dyn Fn() + Sy
         },
         // A window reaches this far past the previous step.
         reach: params.max_gap.map_or(usize::MAX, |g| g.saturating_add(1)),
+        found: std::sync::atomic::AtomicUsize::new(0),
+        limit,
     };
-    Projection::roots(seqs, min_support)
+    let mined: Vec<Mined> = Projection::roots(seqs, min_support)
         .into_par_iter()
         .map(|(tool, proj)| {
             let mut out = Vec::new();
@@ -159,7 +178,11 @@ pub fn mine(seqs: &Sequences, params: &MineParams, on_root_done: &(dyn Fn() + Sy
         .collect::<Vec<_>>()
         .into_iter()
         .flatten()
-        .collect()
+        .collect();
+    match miner.found.into_inner() > limit {
+        true => Err(TooMany { limit }),
+        false => Ok(mined),
+    }
 }
 
 impl Mined {
@@ -177,6 +200,9 @@ struct Miner<'a> {
     seqs: &'a Sequences,
     params: MineParams,
     reach: usize,
+    /// Chains found so far, over all threads, and how many may be.
+    found: std::sync::atomic::AtomicUsize,
+    limit: usize,
 }
 
 impl Miner<'_> {
@@ -198,7 +224,8 @@ impl Miner<'_> {
         if len >= self.params.min_len {
             out.extend(extensions.iter().map(|(e, _)| Mined::new(pattern, *e)));
         }
-        if !build {
+        let found = (self.found).fetch_add(extensions.len(), std::sync::atomic::Ordering::Relaxed);
+        if !build || found + extensions.len() > self.limit {
             return;
         }
         let found: Vec<Vec<Mined>> = extensions

@@ -238,6 +238,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Progress::Workflows(n) => progress.set_message(format!("finding workflows: {n} found")),
     });
     progress.finish_and_clear();
+    let report = report?;
     let shown = match args.top {
         0 => &report.workflows[..],
         n => &report.workflows[..n.min(report.workflows.len())],
