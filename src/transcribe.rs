@@ -140,7 +140,7 @@ pub fn transcribe(csv_text: &[u8], kind: Kind, mut out: impl Write) -> anyhow::R
                         .map(|k| u8::from_str_radix(&trace[2 * k..2 * k + 2], 16).expect("hex"))
                         .collect::<Vec<u8>>(),
                 );
-                let tool_trace = if fxhash(&r.session) % 2 == 0 {
+                let tool_trace = if fxhash(&r.session).is_multiple_of(2) {
                     trace_b64
                 } else {
                     trace.clone()
@@ -179,7 +179,7 @@ pub fn transcribe(csv_text: &[u8], kind: Kind, mut out: impl Write) -> anyhow::R
                     true => json!({"code": 1}),
                     false => json!({"code": "STATUS_CODE_ERROR", "message": "tool failed"}),
                 };
-                spans.push(json!({"traceId": tool_trace, "spanId": format!("{:016x}", i + 1 << 32),
+                spans.push(json!({"traceId": tool_trace, "spanId": format!("{:016x}", (i + 1) << 32),
                     "name": format!("execute_tool {}", r.tool), "kind": "SPAN_KIND_INTERNAL",
                     "startTimeUnixNano": (r.start * 1000).to_string(), "endTimeUnixNano": (end * 1000).to_string(),
                     "attributes": attributes, "status": status}));

@@ -343,7 +343,7 @@ fn exit_code(output: &str) -> Option<i64> {
         ["Exit code:", "Process exited with code"]
             .iter()
             .find_map(|p| line.strip_prefix(p))
-            .and_then(|rest| rest.trim().split_whitespace().next()?.parse().ok())
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
     })
 }
 
@@ -521,7 +521,8 @@ fn attributes(list: Option<&Value>) -> Map<String, Value> {
 /// A trace or span id as lowercase hex, from hex or base64 (protobuf's JSON printer writes bytes
 /// as base64).
 pub(super) fn hex_id(id: &str) -> String {
-    let is_hex = !id.is_empty() && id.len() % 2 == 0 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    let is_hex =
+        !id.is_empty() && id.len().is_multiple_of(2) && id.bytes().all(|b| b.is_ascii_hexdigit());
     if is_hex {
         return id.to_ascii_lowercase();
     }

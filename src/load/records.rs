@@ -49,6 +49,9 @@ impl NotObject {
     }
 }
 
+/// What takes the records of an input, a batch at a time.
+pub(super) type Each<'a> = dyn FnMut(Vec<Record>) -> Result<(), LoadError> + 'a;
+
 /// Lines parsed per parallel batch.
 const CHUNK_LINES: usize = 1 << 14;
 /// How much of a bad line a message quotes.
@@ -152,7 +155,7 @@ fn io_error(input: &Input, e: std::io::Error) -> LoadError {
 pub(super) fn records(
     input: &Input,
     memory: Option<&[u8]>,
-    each: &mut dyn FnMut(Vec<Record>) -> Result<(), LoadError>,
+    each: &mut Each,
 ) -> Result<bool, LoadError> {
     match layout(input, memory)? {
         Layout::Lines => {
@@ -455,7 +458,7 @@ pub(super) fn csv_records(
     input: &Input,
     memory: Option<&[u8]>,
     separator: u8,
-    each: &mut dyn FnMut(Vec<Record>) -> Result<(), LoadError>,
+    each: &mut Each,
 ) -> Result<bool, LoadError> {
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(separator)
@@ -499,9 +502,7 @@ pub(super) fn csv_records(
 /// Reads the records `source` hands over into `calls`, as [`read_json`] says.
 pub(super) fn read_records(
     input: &Input,
-    source: &mut dyn FnMut(
-        &mut dyn FnMut(Vec<Record>) -> Result<(), LoadError>,
-    ) -> Result<bool, LoadError>,
+    source: &mut dyn FnMut(&mut Each) -> Result<bool, LoadError>,
     options: &LoadOptions,
     calls: &mut Calls,
     keep_raw: usize,
