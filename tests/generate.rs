@@ -30,6 +30,29 @@ fn the_committed_sample_is_the_generators_output() {
 }
 
 #[test]
+fn the_committed_agent_samples_are_the_generators_output() {
+    let w = Workdir::new();
+    for (kind, file) in [
+        ("claude-code", "claude-code.jsonl"),
+        ("codex", "codex.jsonl"),
+        ("otlp", "otlp.jsonl"),
+        ("langfuse", "langfuse.jsonl"),
+        ("xes", "sample.xes"),
+    ] {
+        w.patterns()
+            .args(["generate", "--sessions", "60", "--seed", "42", "--as", kind])
+            .args(["--output", file])
+            .assert()
+            .success();
+        assert_eq!(
+            std::fs::read(w.path(file)).unwrap(),
+            std::fs::read(data(&format!("agents/{file}"))).unwrap(),
+            "{kind}"
+        );
+    }
+}
+
+#[test]
 fn truth_counts_match_the_log() {
     let mut csv = Vec::new();
     let truth = patterns::generate::generate(
