@@ -208,7 +208,7 @@ fn codex_success_comes_from_exit_codes_or_is_assumed_and_said() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("1 Codex call with no exit code in its output; counted as succeeded"),
+        stderr.contains("1 Codex call with no exit code in the output; counted as succeeded"),
         "{stderr}"
     );
     assert_eq!(json["input"]["formats"][0]["assumed_success"], 1);

@@ -368,34 +368,32 @@ fn warn(report: &LoadReport) {
             );
         }
     }
-    for f in report.formats.iter().filter(|f| f.unpaired > 0) {
-        eprintln!(
-            "warning: {} {} call{} got no result (cut off?); kept as failed calls",
-            count(f.unpaired as u64),
-            f.format.title(),
-            plural(f.unpaired)
-        );
-    }
-    for f in report.formats.iter().filter(|f| f.repeated > 0) {
-        eprintln!(
-            "note: {} {} call{} found again in a later file (a resumed session's history) counted once",
-            count(f.repeated as u64),
-            f.format.title(),
-            plural(f.repeated)
-        );
-    }
-    for f in report.formats.iter().filter(|f| f.assumed_success > 0) {
-        eprintln!(
-            "warning: {} {} call{} with no exit code in {} output; counted as succeeded",
-            count(f.assumed_success as u64),
-            f.format.title(),
-            plural(f.assumed_success),
-            if f.assumed_success == 1 {
-                "its"
-            } else {
-                "their"
-            }
-        );
+    for f in &report.formats {
+        let said = [
+            (
+                f.unpaired,
+                "warning",
+                "got no result (cut off?); kept as failed calls",
+            ),
+            (
+                f.repeated,
+                "note",
+                "found again in a later file (a resumed session's history); counted once",
+            ),
+            (
+                f.assumed_success,
+                "warning",
+                "with no exit code in the output; counted as succeeded",
+            ),
+        ];
+        for (n, level, what) in said.into_iter().filter(|(n, ..)| *n > 0) {
+            eprintln!(
+                "{level}: {} {} call{} {what}",
+                count(n as u64),
+                f.format.title(),
+                plural(n)
+            );
+        }
     }
     for file in &report.files_without_success {
         eprintln!("warning: {file} has no success column; every call in it counts as succeeded");
