@@ -1014,3 +1014,44 @@ fn min_support_1_on_a_huge_session_is_refused_before_it_takes_gigabytes() {
         .assert()
         .success();
 }
+
+#[test]
+fn files_in_a_folder_that_are_not_logs_are_passed_over_and_said() {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path("logs/project")).unwrap();
+    let mut csv = String::from("session_id,timestamp,tool\n");
+    for s in 0..3 {
+        csv.push_str(&format!("s{s},1,open\ns{s},2,read\n"));
+    }
+    w.write("logs/project/calls.csv", csv);
+    w.write("logs/settings.json", r#"{"theme": "dark"}"#);
+    w.write("logs/project/notes.csv", "a,b\n1,2\n");
+    let out = crate::common::run_ok(w.patterns().args([
+        "mine",
+        "logs",
+        "--no-write",
+        "--min-support",
+        "3",
+    ]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("passed over 2 files in the folders given that are not a log"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("settings.json: no session_id column"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("open → read"));
+    // Named on the command line, such a file is an error; a folder with no log either.
+    w.patterns()
+        .args(["mine", "logs/settings.json", "--no-write"])
+        .assert()
+        .code(2);
+    std::fs::remove_file(w.path("logs/project/calls.csv")).unwrap();
+    w.patterns()
+        .args(["mine", "logs", "--no-write"])
+        .assert()
+        .code(2)
+        .stderr(contains("none of the files found is a log; the first: "));
+}

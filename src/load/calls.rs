@@ -86,6 +86,17 @@ impl Calls {
         self.tools.len()
     }
 
+    /// Drops the rows from `len` on (of a file that turned out not to be a log).
+    pub(super) fn truncate(&mut self, len: usize) {
+        self.sessions.truncate(len);
+        self.tools.truncate(len);
+        self.timestamps.truncate(len);
+        self.success.truncate(len);
+        self.durations.truncate(len);
+        self.arguments.truncate(len);
+        self.results.truncate(len);
+    }
+
     /// Appends one row; blank session and tool names are missing ones.
     pub(super) fn push(&mut self, row: Row) {
         let before = self.len();

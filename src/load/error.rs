@@ -114,6 +114,9 @@ pub enum LoadError {
     /// The input has a header but no row: nothing to mine, which is not a success.
     #[error("{files}: no rows, only a header; nothing to mine")]
     NoRow { files: String },
+    /// Every file found in the folders given is something other than a log.
+    #[error("none of the files found is a log; the first: {first}")]
+    NotLogs { first: String },
     /// Rows were read but every one of them was bad: nothing to mine, which is not a success.
     #[error("no usable row: all {rows} rows are bad; the first: {first}")]
     NoUsableRow { rows: usize, first: String },
@@ -138,6 +141,22 @@ pub enum LoadError {
 }
 
 impl LoadError {
+    /// Whether this says the file is not a log at all (rather than a log with a problem or a
+    /// file that cannot be read).
+    pub fn is_not_a_log(&self) -> bool {
+        matches!(
+            self,
+            LoadError::MissingColumn { .. }
+                | LoadError::Columns { .. }
+                | LoadError::Nested { .. }
+                | LoadError::Empty { .. }
+                | LoadError::Binary { .. }
+                | LoadError::Unreadable { .. }
+                | LoadError::BadType { .. }
+                | LoadError::Ragged { .. }
+        )
+    }
+
     pub(super) fn io(path: &std::path::Path, source: std::io::Error) -> LoadError {
         let path = path.display().to_string();
         match source.kind() {

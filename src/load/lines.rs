@@ -11,7 +11,9 @@ use super::read::Format;
 fn open<'a>(input: &Input, memory: Option<&'a [u8]>) -> Option<Box<dyn Read + 'a>> {
     Some(match (memory, input) {
         (Some(bytes), _) => Box::new(bytes),
-        (None, Input::File(p)) => Box::new(BufReader::new(std::fs::File::open(p).ok()?)),
+        (None, Input::File(p) | Input::Found(p)) => {
+            Box::new(BufReader::new(std::fs::File::open(p).ok()?))
+        }
         (None, Input::Stdin) => return None,
     })
 }

@@ -35,13 +35,15 @@ pub const REPORTED_BAD_ROWS: usize = 5;
 pub enum Input {
     Stdin,
     File(PathBuf),
+    /// A file found in a folder given as input: one that is not a log is skipped, not an error.
+    Found(PathBuf),
 }
 
 impl std::fmt::Display for Input {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Input::Stdin => f.write_str("<stdin>"),
-            Input::File(p) => write!(f, "{}", p.display()),
+            Input::File(p) | Input::Found(p) => write!(f, "{}", p.display()),
         }
     }
 }
@@ -91,7 +93,7 @@ pub fn expand_inputs(args: &[String]) -> Result<Vec<Input>, LoadError> {
             if files.is_empty() {
                 return Err(LoadError::NoLogFiles { dir: arg.clone() });
             }
-            inputs.extend(files.into_iter().map(Input::File));
+            inputs.extend(files.into_iter().map(Input::Found));
         } else if arg.contains(['*', '?', '[']) && !std::path::Path::new(arg).exists() {
             let no_match = || LoadError::NoMatch {
                 pattern: arg.clone(),
@@ -175,6 +177,8 @@ pub struct LoadReport {
     /// restart per file), and one of them: its id and the two files.
     pub split_sessions: usize,
     pub split_example: Option<(String, String, String)>,
+    /// Files found in folders that are not logs, each with why (they were passed over).
+    pub not_logs: Vec<String>,
 }
 
 /// How far apart in time the calls of one session id in two files may be before `mine` warns
@@ -274,55 +278,68 @@ pub fn load(
         on_file(input);
         // Standard input, compressed files and pipes are read into memory; other files stream.
         let unpacked = match input {
-            Input::File(path) => read::in_memory(path)?,
+            Input::File(path) | Input::Found(path) => read::in_memory(path)?,
             Input::Stdin => None,
         };
         let memory = match input {
             Input::Stdin => Some(&stdin[..]),
-            Input::File(_) => unpacked.as_deref(),
+            Input::File(_) | Input::Found(_) => unpacked.as_deref(),
         };
-        let format = read::sniff(input, memory)?;
         let start = calls.len();
-        let file = match format {
-            Format::Xes => xes::read_xes(input, memory, &mut calls)?,
-            Format::Json => {
-                records::read_json(input, memory, options, &mut calls, REPORTED_BAD_ROWS)?
-            }
-            // A Langfuse export in CSV: records to assemble, not a table of calls.
-            Format::Csv { separator }
-                if options.format == Some(Kind::Langfuse)
-                    || (options.format.is_none()
-                        && lines::looks_like_langfuse(input, memory, separator)) =>
-            {
-                let langfuse = LoadOptions {
-                    format: Some(Kind::Langfuse),
-                    ..options.clone()
-                };
-                records::read_records(
-                    input,
-                    &mut |each| records::csv_records(input, memory, separator, each),
-                    &langfuse,
-                    &mut calls,
-                    REPORTED_BAD_ROWS,
-                )?
-            }
-            _ => quietly(|| {
-                read::read(
-                    input,
-                    format,
-                    memory,
-                    &options.columns,
-                    &mut calls,
-                    REPORTED_BAD_ROWS,
-                )
-            })
-            .unwrap_or_else(|why| {
-                Err(LoadError::Unreadable {
-                    path: input.to_string(),
-                    format: format.name(),
-                    message: format!("polars failed on it ({why})"),
+        let read = |calls: &mut Calls| -> Result<(Format, read::FileSummary), LoadError> {
+            let format = read::sniff(input, memory)?;
+            let file = match format {
+                Format::Xes => xes::read_xes(input, memory, calls)?,
+                Format::Json => {
+                    records::read_json(input, memory, options, calls, REPORTED_BAD_ROWS)?
+                }
+                // A Langfuse export in CSV: records to assemble, not a table of calls.
+                Format::Csv { separator }
+                    if options.format == Some(Kind::Langfuse)
+                        || (options.format.is_none()
+                            && lines::looks_like_langfuse(input, memory, separator)) =>
+                {
+                    let langfuse = LoadOptions {
+                        format: Some(Kind::Langfuse),
+                        ..options.clone()
+                    };
+                    records::read_records(
+                        input,
+                        &mut |each| records::csv_records(input, memory, separator, each),
+                        &langfuse,
+                        calls,
+                        REPORTED_BAD_ROWS,
+                    )?
+                }
+                _ => quietly(|| {
+                    read::read(
+                        input,
+                        format,
+                        memory,
+                        &options.columns,
+                        calls,
+                        REPORTED_BAD_ROWS,
+                    )
                 })
-            })?,
+                .unwrap_or_else(|why| {
+                    Err(LoadError::Unreadable {
+                        path: input.to_string(),
+                        format: format.name(),
+                        message: format!("polars failed on it ({why})"),
+                    })
+                })?,
+            };
+            Ok((format, file))
+        };
+        let (format, file) = match read(&mut calls) {
+            Ok(read) => read,
+            // A file in a folder that is not a log (a settings file, a note) is passed over.
+            Err(e) if matches!(input, Input::Found(_)) && e.is_not_a_log() => {
+                calls.truncate(start);
+                report.not_logs.push(e.to_string());
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         report.files.push(input.to_string());
         let file_number = report.files.len() - 1;
@@ -425,6 +442,9 @@ pub fn load(
     if report.skipped == report.rows {
         let first: Vec<String> = report.bad_rows.iter().map(ToString::to_string).collect();
         return Err(match report.rows {
+            0 if report.files.is_empty() => LoadError::NotLogs {
+                first: report.not_logs.first().cloned().unwrap_or_default(),
+            },
             0 => LoadError::NoRow {
                 files: report.files.join(", "),
             },

@@ -141,7 +141,7 @@ pub(super) fn in_memory(path: &Path) -> Result<Option<Vec<u8>>, LoadError> {
 pub(super) fn sniff(input: &Input, memory: Option<&[u8]>) -> Result<Format, LoadError> {
     let ext = match input {
         Input::Stdin => String::new(),
-        Input::File(path) => {
+        Input::File(path) | Input::Found(path) => {
             // `log.csv.gz` and `log.csv.zst` are CSV files.
             let inner = match memory {
                 Some(_)
@@ -162,7 +162,7 @@ pub(super) fn sniff(input: &Input, memory: Option<&[u8]>) -> Result<Format, Load
     };
     let head = match (memory, input) {
         (Some(bytes), _) => bytes[..bytes.len().min(8192)].to_vec(),
-        (None, Input::File(path)) => {
+        (None, Input::File(path) | Input::Found(path)) => {
             let mut head = Vec::with_capacity(8192);
             std::fs::File::open(path)
                 .and_then(|f| f.take(8192).read_to_end(&mut head))
@@ -271,7 +271,7 @@ fn scan(input: &Input, format: Format, memory: Option<&[u8]>) -> PolarsResult<La
         };
         return frame.map(IntoLazy::lazy);
     }
-    let Input::File(file) = input else {
+    let (Input::File(file) | Input::Found(file)) = input else {
         unreachable!("standard input is read into memory")
     };
     match format {

@@ -99,7 +99,7 @@ enum Layout {
 fn open<'a>(input: &Input, memory: Option<&'a [u8]>) -> Result<Box<dyn BufRead + 'a>, LoadError> {
     Ok(match (memory, input) {
         (Some(bytes), _) => Box::new(bytes),
-        (None, Input::File(path)) => Box::new(BufReader::with_capacity(
+        (None, Input::File(path) | Input::Found(path)) => Box::new(BufReader::with_capacity(
             1 << 20,
             std::fs::File::open(path).map_err(|e| LoadError::io(path, e))?,
         )),
@@ -193,7 +193,7 @@ pub(super) fn records(
             let owned;
             let bytes = match (memory, input) {
                 (Some(bytes), _) => bytes,
-                (None, Input::File(path)) => {
+                (None, Input::File(path) | Input::Found(path)) => {
                     owned = std::fs::read(path).map_err(|e| LoadError::io(path, e))?;
                     &owned[..]
                 }

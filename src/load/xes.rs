@@ -42,7 +42,7 @@ fn key_value(e: &BytesStart) -> (String, String) {
 fn traces(input: &Input, memory: Option<&[u8]>) -> Result<Vec<(String, Vec<XesEvent>)>, LoadError> {
     let source: Box<dyn std::io::BufRead + '_> = match (memory, input) {
         (Some(bytes), _) => Box::new(bytes),
-        (None, Input::File(path)) => Box::new(BufReader::new(
+        (None, Input::File(path) | Input::Found(path)) => Box::new(BufReader::new(
             std::fs::File::open(path).map_err(|e| LoadError::io(path, e))?,
         )),
         (None, Input::Stdin) => unreachable!("standard input is read into memory"),

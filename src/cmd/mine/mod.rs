@@ -332,6 +332,21 @@ fn save(
 }
 
 fn warn(report: &LoadReport) {
+    if !report.not_logs.is_empty() {
+        eprintln!(
+            "warning: passed over {} file{} in the folders given that {} not a log:",
+            count(report.not_logs.len() as u64),
+            plural(report.not_logs.len()),
+            if report.not_logs.len() == 1 {
+                "is"
+            } else {
+                "are"
+            }
+        );
+        for why in report.not_logs.iter().take(REPORTED_BAD_ROWS) {
+            eprintln!("  {why}");
+        }
+    }
     if let Some((session, first, second)) = &report.split_example {
         eprintln!(
             "warning: {} session id{} {} calls in two files more than a day apart (e.g. {session} in \
