@@ -385,7 +385,6 @@ fn detect(
 }
 
 /// One record of a table, converted.
-#[derive(Default)]
 struct Converted {
     session: Option<String>,
     tool: Option<String>,
@@ -544,16 +543,16 @@ pub(super) fn read_records(
                 .with_min_len(256)
                 .map(|r| (r.at, r.value.map(|map| convert(&map, m))))
                 .collect(),
+            // Without a mapping or an assembler, a batch has no good record: only broken ones.
             _ => batch
                 .into_iter()
-                .map(|r| match (r.value, assembler.as_mut()) {
+                .filter_map(|r| match (r.value, assembler.as_mut()) {
                     (Ok(map), Some(assembler)) => {
                         assembler.record(r.at, map);
-                        (r.at, Ok(Converted::default()))
+                        None
                     }
-                    (value, _) => (r.at, value.map(|_| Converted::default())),
+                    (value, _) => value.err().map(|bad| (r.at, Err(bad))),
                 })
-                .filter(|(_, c)| c.is_err())
                 .collect(),
         };
         for (at, c) in converted {
