@@ -134,13 +134,13 @@ pub fn transcribe(csv_text: &[u8], kind: Kind, mut out: impl Write) -> anyhow::R
             Kind::Otlp => {
                 // One trace per session; the conversation id is on the agent span only, tool
                 // span ids in base64 as protobuf's printer writes them, every other session.
-                let trace = format!("{:032x}", fxhash(&r.session));
+                let trace = format!("{:032x}", fnv1a(&r.session));
                 let trace_b64 = base64::engine::general_purpose::STANDARD.encode(
                     (0..16)
                         .map(|k| u8::from_str_radix(&trace[2 * k..2 * k + 2], 16).expect("hex"))
                         .collect::<Vec<u8>>(),
                 );
-                let tool_trace = if fxhash(&r.session).is_multiple_of(2) {
+                let tool_trace = if fnv1a(&r.session).is_multiple_of(2) {
                     trace_b64
                 } else {
                     trace.clone()
@@ -213,7 +213,7 @@ pub fn transcribe(csv_text: &[u8], kind: Kind, mut out: impl Write) -> anyhow::R
                     writeln!(
                         out,
                         "  <trace>\n    <string key=\"concept:name\" value=\"{}\"/>",
-                        xml(&r.session)
+                        quick_xml::escape::escape(r.session.as_str())
                     )?;
                 }
                 // A start and a complete event per call, as process-mining tools log them.
@@ -224,7 +224,7 @@ pub fn transcribe(csv_text: &[u8], kind: Kind, mut out: impl Write) -> anyhow::R
                          <date key=\"time:timestamp\" value=\"{}\"/>\n      \
                          <string key=\"lifecycle:transition\" value=\"{transition}\"/>\n      \
                          <boolean key=\"success\" value=\"{}\"/>\n    </event>",
-                        xml(&r.tool),
+                        quick_xml::escape::escape(r.tool.as_str()),
                         iso(when),
                         r.ok
                     )?;
@@ -245,16 +245,8 @@ fn line(out: &mut impl Write, v: Value) -> std::io::Result<()> {
     out.write_all(b"\n")
 }
 
-/// Text escaped for an XML attribute.
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// A stable 64-bit hash of a session name (FNV-1a), for trace ids.
-fn fxhash(s: &str) -> u128 {
+/// A stable 128-bit id from a session name (FNV-1a, twice), for trace ids.
+fn fnv1a(s: &str) -> u128 {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in s.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);

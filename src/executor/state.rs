@@ -186,52 +186,33 @@ pub fn list(dir: &Path) -> Result<Vec<RunSummary>, StateError> {
 }
 
 /// The lock of a run being resumed: while it is held, another `--resume` of the same run is
-/// refused rather than running its steps a second time. Released when dropped.
+/// refused rather than running its steps a second time. An OS file lock, as the library's: the
+/// system releases it when the process ends, however it ends.
 #[derive(Debug)]
 pub struct ResumeLock {
-    path: PathBuf,
+    _file: std::fs::File,
 }
 
 impl ResumeLock {
-    /// Takes the lock of `run_id` in `dir`; a lock left by a process that is gone is taken over.
+    /// Takes the lock of `run_id` in `dir`, or says that another process holds it.
     pub fn take(dir: &Path, run_id: &str) -> Result<ResumeLock, String> {
         check_id(run_id).map_err(|e| e.to_string())?;
         let path = dir.join(format!("{run_id}.lock"));
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    use std::io::Write;
-                    writeln!(f, "{}", std::process::id()).ok();
-                    return Ok(ResumeLock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<i32>().ok());
-                    // SAFETY: signal 0 only checks that the process exists.
-                    let alive = holder.is_some_and(|pid| unsafe { libc::kill(pid, 0) } == 0);
-                    if alive {
-                        return Err(format!(
-                            "run {run_id} is being resumed by process {} already ({})",
-                            holder.expect("alive"),
-                            path.display()
-                        ));
-                    }
-                    std::fs::remove_file(&path).ok();
-                }
-                Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(ResumeLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+                "run {run_id} is being resumed by another process already ({} is locked)",
+                path.display()
+            )),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(format!("cannot lock {}: {e}", path.display()))
             }
         }
-        Err(format!("cannot take {}", path.display()))
-    }
-}
-
-impl Drop for ResumeLock {
-    fn drop(&mut self) {
-        std::fs::remove_file(&self.path).ok();
     }
 }

@@ -516,7 +516,9 @@ impl Captured {
                 if buf.len() > limit {
                     *overflow = true;
                     buf.truncate(limit);
-                    drop(ProcessGroup(group));
+                    if let Some(pid) = group {
+                        kill_group(pid);
+                    }
                     return;
                 }
             }
@@ -631,11 +633,18 @@ impl ProcessGroup {
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
-        if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
-            // SAFETY: kill(2) with a negative pid signals the group the child leads; it has no
-            // memory effects. The group exists until its last member is reaped.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        if let Some(pid) = self.0 {
+            kill_group(pid);
         }
+    }
+}
+
+/// Kills the process group that `pid` leads.
+fn kill_group(pid: u32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        // SAFETY: kill(2) with a negative pid signals the group the child leads; it has no
+        // memory effects. The group exists until its last member is reaped.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
     }
 }
 

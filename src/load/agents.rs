@@ -327,24 +327,29 @@ struct Codex {
     assumed: usize,
 }
 
-/// The exit code an output reports: `{"metadata": {"exit_code": N}}` (JSON output), or a line
+/// What a command printed and the exit code its output reports. Shell outputs come wrapped as
+/// JSON (`{"output": "...", "metadata": {"exit_code": N}}`), or as text with a line
 /// `Exit code: N` / `Process exited with code N`.
-fn exit_code(output: &str) -> Option<i64> {
-    if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(output) {
-        if let Some(code) = lookup(&m, "metadata.exit_code").and_then(Value::as_i64) {
-            return Some(code);
+fn printed_and_exit_code(output: String) -> (String, Option<i64>) {
+    if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&output) {
+        let code = lookup(&m, "metadata.exit_code")
+            .or_else(|| m.get("exit_code"))
+            .and_then(Value::as_i64);
+        if let Some(Value::String(printed)) = m.get("output") {
+            return (printed.clone(), code);
         }
-        if let Some(code) = m.get("exit_code").and_then(Value::as_i64) {
-            return Some(code);
+        if code.is_some() {
+            return (output, code);
         }
     }
-    output.lines().take(5).find_map(|line| {
+    let code = output.lines().take(5).find_map(|line| {
         let line = line.trim();
         ["Exit code:", "Process exited with code"]
             .iter()
             .find_map(|p| line.strip_prefix(p))
             .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-    })
+    });
+    (output, code)
 }
 
 impl Assembler for Codex {
@@ -430,15 +435,7 @@ impl Assembler for Codex {
                             Some(v) => text(v).map(|s| s.into_owned()),
                             None => None,
                         };
-                        let mut output = output.unwrap_or_default();
-                        let code = exit_code(&output);
-                        // Shell outputs are wrapped: {"output": "...", "metadata": {...}}; the
-                        // result is what the command printed.
-                        if let Ok(Value::Object(wrapped)) = serde_json::from_str::<Value>(&output)
-                            && let Some(Value::String(printed)) = wrapped.get("output")
-                        {
-                            output = printed.clone();
-                        }
+                        let (output, code) = printed_and_exit_code(output.unwrap_or_default());
                         if c.success.is_none() {
                             c.success = match code {
                                 Some(code) => Some(code == 0),
@@ -685,16 +682,14 @@ mod tests {
 
     #[test]
     fn exit_codes_in_outputs() {
+        let code = |s: &str| printed_and_exit_code(s.to_string());
         assert_eq!(
-            exit_code(r#"{"output":"x","metadata":{"exit_code":1}}"#),
-            Some(1)
+            code(r#"{"output":"x","metadata":{"exit_code":1}}"#),
+            ("x".to_string(), Some(1))
         );
-        assert_eq!(
-            exit_code("Exit code: 0\nWall time: 1s\nOutput:\nok"),
-            Some(0)
-        );
-        assert_eq!(exit_code("Process exited with code 127\n"), Some(127));
-        assert_eq!(exit_code("all good"), None);
+        assert_eq!(code("Exit code: 0\nWall time: 1s\nOutput:\nok").1, Some(0));
+        assert_eq!(code("Process exited with code 127\n").1, Some(127));
+        assert_eq!(code("all good"), ("all good".to_string(), None));
     }
 
     #[test]
