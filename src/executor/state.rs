@@ -108,23 +108,10 @@ pub fn load(dir: &Path, run_id: &str) -> Result<Checkpoint, StateError> {
     Ok(checkpoint)
 }
 
-/// Removes the temp files (`.NAME.PID.tmp`) that writers killed mid-write left in `dir`: those
-/// of processes that are gone (a live writer's temp file is its own business).
+/// Removes the temp files of checkpoint writers that were killed mid-write (those of live
+/// processes are theirs).
 pub fn sweep(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
-            continue;
-        };
-        let pid = rest.rsplit('.').next().and_then(|p| p.parse::<i32>().ok());
-        // SAFETY: signal 0 only checks that the process exists.
-        if pid.is_some_and(|pid| pid > 0 && unsafe { libc::kill(pid, 0) } != 0) {
-            std::fs::remove_file(entry.path()).ok();
-        }
-    }
+    crate::template::remove_temp_files(dir, true);
 }
 
 /// A checkpoint as `run --list` shows it.

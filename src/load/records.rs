@@ -516,24 +516,19 @@ pub(super) fn read_records(
     let mut broken = Vec::new();
     let mut broken_count = 0;
     let is_row = source(&mut |batch| {
-        let sample = || -> Vec<&Map<String, Value>> {
-            batch
+        // Until the kind and its columns are known, from the first good records.
+        if mapping.is_none() && assembler.is_none() {
+            let sample: Vec<&Map<String, Value>> = batch
                 .iter()
                 .filter_map(|r| r.value.as_ref().ok())
                 .take(SAMPLE)
-                .collect()
-        };
-        if kind.is_none() && !sample().is_empty() {
-            kind = Some(Kind::of(&sample()));
-        }
-        match kind {
-            Some(Kind::Table) if mapping.is_none() && !sample().is_empty() => {
-                mapping = Some(detect(&path, &sample(), names)?);
+                .collect();
+            if !sample.is_empty() {
+                match *kind.get_or_insert_with(|| Kind::of(&sample)) {
+                    Kind::Table => mapping = Some(detect(&path, &sample, names)?),
+                    k => assembler = Some(agents::assembler(k, &path, options.mcp_names)),
+                }
             }
-            Some(k) if k != Kind::Table && assembler.is_none() => {
-                assembler = Some(agents::assembler(k, &path, options.mcp_names));
-            }
-            _ => {}
         }
         // A table's records are converted in parallel; a transcript's go through its
         // assembler in order.

@@ -252,15 +252,7 @@ impl Library {
     /// Removes the temp files (`.NAME.PID.tmp`) that killed writers left: under the lock no other
     /// writer has one open.
     fn remove_stale_temp_files(&self) {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') && name.ends_with(".tmp") {
-                fs::remove_file(entry.path()).ok();
-            }
-        }
+        remove_temp_files(&self.dir, false);
     }
 
     /// Writes `contents` to `<name>.json` atomically unless it already holds exactly that.
@@ -367,6 +359,27 @@ pub fn read_template(path: &Path) -> Result<WorkflowTemplate, Vec<String>> {
 
 /// Writes `bytes` to `path` so that a reader (or a crash) sees the old file or the new one,
 /// never a mix: a temp file in the same folder, flushed to disk, renamed over the target.
+/// Removes the temp files [`write_atomic`] leaves in `dir` when its writer is killed
+/// (`.NAME.PID.tmp`): all of them (under a lock no other writer is at work), or only those of
+/// processes that are gone.
+pub fn remove_temp_files(dir: &Path, only_of_dead_writers: bool) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+            continue;
+        };
+        let pid = rest.rsplit('.').next().and_then(|p| p.parse::<i32>().ok());
+        // SAFETY: signal 0 only checks that the process exists.
+        let dead = || pid.is_some_and(|pid| pid > 0 && unsafe { libc::kill(pid, 0) } != 0);
+        if !only_of_dead_writers || dead() {
+            fs::remove_file(entry.path()).ok();
+        }
+    }
+}
+
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LibraryError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(

@@ -10,7 +10,7 @@ mod validate;
 pub use builtin::builtins;
 pub use library::{
     Catalog, Entry, Library, LibraryError, MAX_FILE_BYTES, SaveOptions, SaveReport, read_template,
-    write_atomic,
+    remove_temp_files, write_atomic,
 };
 pub use mined::{ChainStats, chain_text, from_chain, name, slug, stage_text, step_ids};
 pub use model::{
