@@ -16,6 +16,7 @@ const EXAMPLES: &str = "\
 Examples:
   patterns mine data/sample.csv
   patterns mine 'logs/2026-11-*.jsonl' --min-support 0.01 --json
+  patterns report data/helpdesk.csv -o report.html
   patterns suggest github_list_issues github_create_pr
   patterns run github_pr_workflow --tools tools.toml --var repo=acme/app --dry-run
   patterns generate --sessions 100000 --output big.csv --truth big.truth.json";
@@ -26,6 +27,8 @@ pub enum Command {
     Mine(cmd::mine::Args),
     /// Rank the workflows that continue a chain of tools and say which tools come next
     Suggest(cmd::suggest::Args),
+    /// Write an HTML page of what the logs hold: workflows drawn, funnels, tools, loops, savings
+    Report(cmd::report::Args),
     /// Run a workflow template against the tools bound in tools.toml
     Run(cmd::run::Args),
     /// List the tools bound in tools.toml
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Mine(args) => cmd::mine::run(args),
         Command::Suggest(args) => cmd::suggest::run(args),
+        Command::Report(args) => cmd::report::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Library(args) => cmd::library::run(args),
         Command::Tools(args) => cmd::tools::run(args),

@@ -11,6 +11,7 @@ pub mod generate;
 pub mod load;
 pub mod mining;
 pub mod pipeline;
+pub mod report;
 pub mod score;
 pub mod structure;
 pub mod suggest;

@@ -112,3 +112,63 @@ pub fn chains(json: &serde_json::Value) -> Vec<String> {
         })
         .collect()
 }
+
+/// `~/.cache/NAME`: where the tests keep what they install once per machine.
+pub fn cache_dir(name: &str) -> PathBuf {
+    PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+        .join(".cache")
+        .join(name)
+}
+
+/// A Python virtual environment at `dir` with `packages` (pinned) from PyPI: made once, then
+/// reused (a `ready-…` file names what it holds). Test processes that start together wait for
+/// the one that installs.
+pub fn python_venv(dir: PathBuf, packages: &[&str]) -> PathBuf {
+    let ready = dir.join(format!("ready-{}", packages.join("-")));
+    if ready.exists() {
+        return dir;
+    }
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    let lock = dir.with_extension("lock");
+    loop {
+        match std::fs::create_dir(&lock) {
+            Ok(()) => break,
+            Err(_) if ready.exists() => return dir,
+            // A lock left by a killed installer is stale after ten minutes.
+            Err(_)
+                if lock.metadata().and_then(|m| m.modified()).is_ok_and(|t| {
+                    t.elapsed().unwrap_or_default() > std::time::Duration::from_secs(600)
+                }) =>
+            {
+                std::fs::remove_dir(&lock).ok();
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+        }
+    }
+    if !ready.exists() {
+        std::fs::remove_dir_all(&dir).ok();
+        let venv = std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            venv.status.success(),
+            "python3 -m venv: {}",
+            String::from_utf8_lossy(&venv.stderr)
+        );
+        let pip = std::process::Command::new(dir.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(packages)
+            .output()
+            .unwrap();
+        assert!(
+            pip.status.success(),
+            "pip install {packages:?}: {}",
+            String::from_utf8_lossy(&pip.stderr)
+        );
+        std::fs::write(&ready, "").unwrap();
+    }
+    std::fs::remove_dir(&lock).ok();
+    dir
+}

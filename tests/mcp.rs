@@ -7,71 +7,21 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{Workdir, run_ok};
+use crate::common::{Workdir, cache_dir, python_venv, run_ok};
 use crate::run::run;
 
 /// The reference servers, pinned.
 const PACKAGES: [&str; 2] = ["mcp-server-time==2026.10.19", "mcp-server-git==2026.10.19"];
 
 /// A Python virtual environment with the reference servers, in `$PATTERNS_MCP_VENV` or
-/// `~/.cache/patterns-mcp-venv`: made once (about 30 s, from PyPI), then reused. Test processes
-/// that start together wait for the one that installs.
+/// `~/.cache/patterns-mcp-venv`.
 fn venv() -> &'static Path {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
     VENV.get_or_init(|| {
         let dir = std::env::var_os("PATTERNS_MCP_VENV")
             .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-                    .join(".cache/patterns-mcp-venv")
-            });
-        let ready = dir.join(format!("ready-{}", PACKAGES.join("-")));
-        if ready.exists() {
-            return dir;
-        }
-        std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
-        let lock = dir.with_extension("lock");
-        loop {
-            match std::fs::create_dir(&lock) {
-                Ok(()) => break,
-                Err(_) if ready.exists() => return dir,
-                // A lock left by a killed installer is stale after ten minutes.
-                Err(_)
-                    if lock.metadata().and_then(|m| m.modified()).is_ok_and(|t| {
-                        t.elapsed().unwrap_or_default() > Duration::from_secs(600)
-                    }) =>
-                {
-                    std::fs::remove_dir(&lock).ok();
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
-            }
-        }
-        if !ready.exists() {
-            std::fs::remove_dir_all(&dir).ok();
-            let venv = std::process::Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&dir)
-                .output()
-                .unwrap();
-            assert!(
-                venv.status.success(),
-                "python3 -m venv: {}",
-                String::from_utf8_lossy(&venv.stderr)
-            );
-            let pip = std::process::Command::new(dir.join("bin/pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check"])
-                .args(PACKAGES)
-                .output()
-                .unwrap();
-            assert!(
-                pip.status.success(),
-                "pip install {PACKAGES:?}: {}",
-                String::from_utf8_lossy(&pip.stderr)
-            );
-            std::fs::write(&ready, "").unwrap();
-        }
-        std::fs::remove_dir(&lock).ok();
-        dir
+            .unwrap_or_else(|| cache_dir("patterns-mcp-venv"));
+        python_venv(dir, &PACKAGES)
     })
 }
 

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use itertools::Itertools;
 
 use super::table::{Table, count};
-use crate::executor::expr::Text;
-use crate::template::{Library, Source, WorkflowTemplate, builtins, read_template};
+use crate::template::{Library, Source, WorkflowTemplate, builtins, data_edges, read_template};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -207,47 +206,6 @@ fn escape(s: &str) -> String {
     s.replace('"', "#quot;")
         .replace('<', "#lt;")
         .replace('>', "#gt;")
-}
-
-/// A value flowing from one step's result into a later step's parameter.
-struct DataEdge {
-    from: String,
-    /// The path in `from`'s result.
-    field: String,
-    to: String,
-    param: String,
-}
-
-/// Every `{{step.path}}` that a parameter of `t` reads from another step's result.
-fn data_edges(t: &WorkflowTemplate) -> Vec<DataEdge> {
-    let ids: Vec<&str> = t.steps.iter().map(|s| s.step_id.as_str()).collect();
-    let mut out = Vec::new();
-    for s in &t.steps {
-        for (param, value) in &s.parameters {
-            let Some(text) = value.as_str().and_then(|v| Text::parse(v).ok()) else {
-                continue;
-            };
-            for r in text
-                .references()
-                .into_iter()
-                .filter(|r| ids.contains(&r.path.root.as_str()))
-            {
-                let path = r.path.to_string();
-                let field = path
-                    .strip_prefix(&r.path.root)
-                    .unwrap_or(&path)
-                    .trim_start_matches('.')
-                    .to_string();
-                out.push(DataEdge {
-                    from: r.path.root.clone(),
-                    field,
-                    to: s.step_id.clone(),
-                    param: param.clone(),
-                });
-            }
-        }
-    }
-    out
 }
 
 /// A Mermaid flowchart: one node per step (id and tool), an arrow per dependency, a subgraph per

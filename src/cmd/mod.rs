@@ -4,6 +4,8 @@ pub mod generate;
 pub mod library;
 mod logargs;
 pub mod mine;
+mod mining_args;
+pub mod report;
 pub mod run;
 pub mod suggest;
 mod table;

@@ -2,17 +2,21 @@
 //! library folder.
 
 mod builtin;
+mod flow;
 mod library;
 mod mined;
 mod model;
 mod validate;
 
 pub use builtin::builtins;
+pub use flow::{DataEdge, data_edges};
 pub use library::{
     Catalog, Entry, Library, LibraryError, MAX_FILE_BYTES, SaveOptions, SaveReport, read_template,
     remove_temp_files, write_atomic,
 };
-pub use mined::{ChainStats, chain_text, from_chain, name, slug, stage_text, step_ids};
+pub use mined::{
+    ChainStats, chain_text, from_chain, name, slug, stage_text, step_ids, unique_name,
+};
 pub use model::{
     Action, Failure, Metadata, OnError, RetryPolicy, Source, WorkflowStep, WorkflowTemplate,
 };

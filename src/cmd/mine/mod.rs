@@ -11,13 +11,12 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::logargs::LogArgs;
+use super::mining_args::MiningArgs;
 use super::table::count;
+use crate::events::EventLog;
 use crate::load::{self, LoadReport, REPORTED_BAD_ROWS};
-use crate::mining::MinSupport;
-use crate::mining::summary::SummaryParams;
 use crate::pipeline::{self, MineOptions, MineReport, Progress};
-use crate::score::{self, Keep};
-use crate::structure::{FlowParams, ParallelParams};
+use crate::score::Keep;
 use crate::template::{Library, SaveOptions};
 
 #[derive(Debug, clap::Args)]
@@ -59,66 +58,8 @@ pub struct Args {
     #[command(flatten)]
     input: LogArgs,
 
-    /// Least number of sessions a chain must occur in: a count (5), a fraction of the sessions
-    /// (0.01, rounded up), or 'auto' = max(5, 0.1 % of the sessions)
-    #[arg(
-        long,
-        default_value = "auto",
-        value_name = "N|FRACTION",
-        help_heading = "Mining"
-    )]
-    min_support: MinSupport,
-    /// Shortest chain to report (--keep closed|all)
-    #[arg(long, default_value_t = 2, value_name = "N", help_heading = "Mining")]
-    min_len: usize,
-    /// Longest chain to report (--keep closed|all; workflows have no length cap)
-    #[arg(long, default_value_t = 6, value_name = "N", help_heading = "Mining")]
-    max_len: usize,
-    /// Most other calls allowed between two steps of a chain (0 = contiguous), or 'none'
-    #[arg(
-        long,
-        default_value = "2",
-        value_name = "N|none",
-        help_heading = "Mining"
-    )]
-    max_gap: MaxGap,
-    /// Keep immediate repeats of a tool as separate calls (by default a run of retries is one
-    /// call whose outcome is the last attempt's)
-    #[arg(long, help_heading = "Mining")]
-    keep_repeats: bool,
-    /// 'workflows': the distinct workflows, each whole, with their funnels and variants;
-    /// 'closed': frequent chains, dropping a chain when a longer chain containing it occurs in
-    /// nearly as many sessions (see --closed-tolerance); 'all': every frequent chain
-    #[arg(
-        long,
-        default_value = "workflows",
-        value_name = "workflows|closed|all",
-        help_heading = "Mining"
-    )]
-    keep: Keep,
-    /// With --keep workflows: a step is part of a workflow when at least this share of its runs
-    /// go on with it (0.5: most runs); steps that fewer runs take are variants
-    #[arg(long, default_value_t = SummaryParams::default().continuation, value_name = "SHARE", help_heading = "Mining")]
-    continuation: f64,
-    /// With --keep closed: drop a chain when a longer one has at least (1 - this) × its support
-    #[arg(long, default_value_t = score::DEFAULT_TOLERANCE, value_name = "SHARE", value_parser = parse_share, help_heading = "Mining")]
-    closed_tolerance: f64,
-
-    /// Tools run in any order (one stage) when the rarer order occurs in at least this share of the runs of the other
-    #[arg(long, default_value_t = ParallelParams::default().min_share, value_name = "SHARE", value_parser = parse_share, help_heading = "Structure")]
-    parallel_min_share: f64,
-    /// With --keep closed|all: … or when the two calls overlapped in time in at least this share of occurrences (logs with durations)
-    #[arg(long, default_value_t = ParallelParams::default().min_overlap, value_name = "SHARE", value_parser = parse_share, help_heading = "Structure")]
-    parallel_min_overlap: f64,
-    /// Keep every ordering a chain of its own
-    #[arg(long, help_heading = "Structure")]
-    no_parallel: bool,
-    /// A binding or shared variable must hold in at least this share of a workflow's occurrences
-    #[arg(long, default_value_t = FlowParams::default().min_share, value_name = "SHARE", value_parser = parse_share, help_heading = "Structure")]
-    flow_min_share: f64,
-    /// An argument with one value in at least this share of the occurrences is a constant
-    #[arg(long, default_value_t = FlowParams::default().constant_share, value_name = "SHARE", value_parser = parse_share, help_heading = "Structure")]
-    flow_constant_share: f64,
+    #[command(flatten)]
+    mining: MiningArgs,
 
     /// Library folder that every workflow found is written to as a template (with --keep
     /// closed|all: the chains shown)
@@ -159,86 +100,10 @@ pub struct Args {
     json: bool,
 }
 
-/// `--max-gap`: a number of calls, or `none` for no limit.
-#[derive(Debug, Clone, Copy)]
-struct MaxGap(Option<usize>);
-
-impl std::str::FromStr for MaxGap {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<MaxGap, String> {
-        match s {
-            "none" => Ok(MaxGap(None)),
-            _ => s
-                .parse()
-                .map(|n| MaxGap(Some(n)))
-                .map_err(|_| format!("'{s}' is neither a number of calls nor 'none'")),
-        }
-    }
-}
-
-fn parse_share(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(f) if (0.0..1.0).contains(&f) => Ok(f),
-        _ => Err(format!("'{s}' is not a share in [0, 1)")),
-    }
-}
-
-impl Args {
-    /// The engine's options, checked.
-    fn options(&self) -> Result<MineOptions, crate::UsageError> {
-        let options = MineOptions {
-            keep_repeats: self.keep_repeats,
-            min_support: self.min_support,
-            min_len: self.min_len,
-            max_len: self.max_len,
-            max_gap: self.max_gap.0,
-            keep: self.keep,
-            closed_tolerance: self.closed_tolerance,
-            continuation: self.continuation,
-            parallel: (!self.no_parallel).then(|| ParallelParams {
-                min_share: self.parallel_min_share,
-                min_overlap: self.parallel_min_overlap,
-                limit: ParallelParams::default()
-                    .limit
-                    .max(self.top.saturating_mul(4)),
-                ..ParallelParams::default()
-            }),
-            flow: FlowParams {
-                min_share: self.flow_min_share,
-                constant_share: self.flow_constant_share,
-                ..FlowParams::default()
-            },
-        };
-        options.check()?;
-        Ok(options)
-    }
-}
-
 pub fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let options = args.options()?;
-    let inputs = load::expand_inputs(&args.logs)?;
-    let progress = ProgressBar::new_spinner();
-    progress.enable_steady_tick(Duration::from_millis(120));
-    let (log, loaded) = load::load(&inputs, &args.input.load_options(), &|input| {
-        progress.set_message(format!("loading {input}"))
-    })?;
-    warn(&loaded);
-    progress.set_message("finding workflows");
-    let report = pipeline::mine(&log, &options, &|step| match step {
-        Progress::Chains { tools } => {
-            progress.set_style(
-                ProgressStyle::with_template("mining {bar:30} {pos}/{len} tools {elapsed}")
-                    .expect("valid template"),
-            );
-            progress.set_length(tools as u64);
-        }
-        Progress::ToolDone => progress.inc(1),
-        Progress::Workflows(n) => progress.set_message(format!("finding workflows: {n} found")),
-    });
-    progress.finish_and_clear();
-    let report = report?;
+    let options = args.mining.options(args.top)?;
+    let (log, loaded, report) = load_and_mine(&args.logs, &args.input, &options)?;
     let shown = match args.top {
         0 => &report.workflows[..],
         n => &report.workflows[..n.min(report.workflows.len())],
@@ -286,12 +151,42 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Loads `logs` and mines them, with a progress bar, and warns on stderr about what the loading
+/// passed over.
+pub(super) fn load_and_mine(
+    logs: &[String],
+    input: &LogArgs,
+    options: &MineOptions,
+) -> anyhow::Result<(EventLog, LoadReport, MineReport)> {
+    let inputs = load::expand_inputs(logs)?;
+    let progress = ProgressBar::new_spinner();
+    progress.enable_steady_tick(Duration::from_millis(120));
+    let (log, loaded) = load::load(&inputs, &input.load_options(), &|input| {
+        progress.set_message(format!("loading {input}"))
+    })?;
+    warn(&loaded);
+    progress.set_message("finding workflows");
+    let report = pipeline::mine(&log, options, &|step| match step {
+        Progress::Chains { tools } => {
+            progress.set_style(
+                ProgressStyle::with_template("mining {bar:30} {pos}/{len} tools {elapsed}")
+                    .expect("valid template"),
+            );
+            progress.set_length(tools as u64);
+        }
+        Progress::ToolDone => progress.inc(1),
+        Progress::Workflows(n) => progress.set_message(format!("finding workflows: {n} found")),
+    });
+    progress.finish_and_clear();
+    Ok((log, loaded, report?))
+}
+
 /// Writes the shown workflows into the library and says what changed on stderr.
 fn save(
     args: &Args,
     shown: &[crate::structure::Workflow],
     report: &MineReport,
-    log: &crate::events::EventLog,
+    log: &EventLog,
     options: &MineOptions,
 ) -> anyhow::Result<()> {
     let chains: Vec<_> = shown
