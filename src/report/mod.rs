@@ -51,6 +51,7 @@ pub struct Overview {
 pub enum Bucket {
     Hour,
     Day,
+    Week,
 }
 
 impl Bucket {
@@ -58,6 +59,7 @@ impl Bucket {
         match self {
             Bucket::Hour => 3_600_000_000,
             Bucket::Day => 86_400_000_000,
+            Bucket::Week => 7 * 86_400_000_000,
         }
     }
 }
@@ -293,21 +295,17 @@ fn card(
     let stages = w.stages();
     let occurrences = pipeline::occurrences(w, &mined.seqs, opts.max_gap);
     let runs = runs(w, &occurrences, log, opts.keep_repeats);
-    let parallel_saved_ms = match stages.iter().any(|s| s.len() > 1) {
-        false => log.durations.as_ref().map(|_| 0),
-        true => {
-            let saved: Vec<u64> = (occurrences.iter())
-                .filter_map(|(k, e)| {
-                    let d = step_durations(w, *k, e, log, opts.keep_repeats)?;
-                    let critical: u64 = (stages.iter())
-                        .map(|s| s.iter().map(|&i| d[i]).max().unwrap_or(0))
-                        .sum();
-                    Some(d.iter().sum::<u64>() - critical)
-                })
-                .collect();
-            log.durations.as_ref().map(|_| saved.iter().sum())
-        }
-    };
+    // Over the runs whose calls all have durations; none such: unknown.
+    let saved: Vec<u64> = (occurrences.iter())
+        .filter_map(|(k, e)| {
+            let d = step_durations(w, *k, e, log, opts.keep_repeats)?;
+            let critical: u64 = (stages.iter())
+                .map(|s| s.iter().map(|&i| d[i]).max().unwrap_or(0))
+                .sum();
+            Some(d.iter().sum::<u64>() - critical)
+        })
+        .collect();
+    let parallel_saved_ms = (!saved.is_empty()).then(|| saved.iter().sum());
     let stage_names = pipeline::stage_names(w, log);
     let folded = w.folded.as_ref();
     Card {
@@ -448,15 +446,23 @@ fn span(log: &EventLog) -> Option<(i64, i64)> {
     Some((*first, *last))
 }
 
-/// Calls per hour for a log of less than three days, else per day.
+/// Calls per hour for a log of less than three days, per week for one of more than half a
+/// year, else per day.
 fn activity(log: &EventLog) -> Option<Activity> {
     let (first, last) = span(log)?;
-    let bucket = match last - first < 3 * Bucket::Day.micros() {
-        true => Bucket::Hour,
-        false => Bucket::Day,
+    let bucket = match last - first {
+        t if t < 3 * Bucket::Day.micros() => Bucket::Hour,
+        t if t > 183 * Bucket::Day.micros() => Bucket::Week,
+        _ => Bucket::Day,
     };
     let size = bucket.micros();
-    let start = first.div_euclid(size) * size;
+    // Weeks start on Monday (1970-01-01 was a Thursday).
+    let monday = if bucket == Bucket::Week {
+        3 * Bucket::Day.micros()
+    } else {
+        0
+    };
+    let start = (first + monday).div_euclid(size) * size - monday;
     let n = ((last - start) / size + 1) as usize;
     let (mut calls, mut failed) = (vec![0; n], vec![0; n]);
     for (t, ok) in log.timestamps.iter().zip(&log.success) {

@@ -68,6 +68,7 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:now
 .cols{display:flex;flex-wrap:wrap;gap:28px}
 .cols>div{flex:1 1 340px;min-width:0}
 .cols>div.wide{flex:2 1 500px}
+.cols>div.fit{flex:0 0 auto;max-width:100%;overflow-x:auto}
 .bar{height:12px;background:var(--accent);border-radius:2px;min-width:1px}
 pre{background:var(--soft);padding:8px 12px;border-radius:6px;white-space:pre-wrap;overflow-wrap:anywhere;font-size:13px}
 .badge{display:inline-block;font-size:12px;padding:1px 8px;border-radius:9px;margin-left:8px;vertical-align:2px;background:var(--soft)}
@@ -150,10 +151,10 @@ fn overview(page: &mut String, r: &Report) {
             let _ = write!(
                 page,
                 "<h3>Calls per {} <span class=\"muted\">(failed in red)</span></h3>\n<div class=\"chart\">{}</div>\n",
-                if a.bucket == Bucket::Hour {
-                    "hour"
-                } else {
-                    "day"
+                match a.bucket {
+                    Bucket::Hour => "hour",
+                    Bucket::Day => "day",
+                    Bucket::Week => "week",
                 },
                 activity_chart(a)
             );
@@ -309,7 +310,7 @@ fn blocks(c: &Card) -> Vec<std::ops::Range<usize>> {
 /// The workflow drawn by stage, left to right: steps as boxes, a stage of several tools stacked,
 /// an arrow per dependency and a dashed arc per data-flow binding, labelled with the field.
 fn dag(i: usize, c: &Card) -> String {
-    const W: f64 = 168.0;
+    const W: f64 = 184.0;
     const H: f64 = 46.0;
     const GAP_X: f64 = 48.0;
     const GAP_Y: f64 = 14.0;
@@ -421,7 +422,7 @@ fn dag(i: usize, c: &Card) -> String {
             esc(&retries),
             x + W / 2.0,
             y + 19.0,
-            esc(&clip(&c.chain[s], 22)),
+            esc(&clip(&c.chain[s], 21)),
             x + W / 2.0,
             y + 36.0,
             esc(&clip(&step.step_id, 18)),
@@ -435,7 +436,7 @@ fn dag(i: usize, c: &Card) -> String {
 fn tools(page: &mut String, r: &Report) {
     let _ = write!(
         page,
-        "<section id=\"tools\">\n<h2>Tools</h2>\n<div class=\"cols\">\n<div>\n<table class=\"tools\"><tr><th>Tool</th><th class=\"num\">calls</th>\
+        "<section id=\"tools\">\n<h2>Tools</h2>\n<div class=\"cols\">\n<div class=\"fit\">\n<table class=\"tools\"><tr><th>Tool</th><th class=\"num\">calls</th>\
          <th class=\"num\">failed</th><th class=\"num\">median time</th></tr>\n"
     );
     for t in r.tools.iter().take(TOOLS_LISTED) {
@@ -703,7 +704,8 @@ fn duration(ms: f64) -> String {
         ms if ms < 60_000.0 => format!("{:.1} s", ms / 1000.0),
         ms if ms < 3_600_000.0 => format!("{:.1} min", ms / 60_000.0),
         ms if ms < 86_400_000.0 => format!("{:.1} h", ms / 3_600_000.0),
-        ms => format!("{:.1} days", ms / 86_400_000.0),
+        ms if ms < 365.0 * 86_400_000.0 => format!("{:.1} days", ms / 86_400_000.0),
+        ms => format!("{:.1} years", ms / (365.25 * 86_400_000.0)),
     }
 }
 
