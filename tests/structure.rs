@@ -215,3 +215,74 @@ fn planted_data_flow_is_recovered() {
     );
     assert_eq!((precision, recall), (1.0, 1.0));
 }
+
+/// A log of 20 sessions of `fetch → store`: fetch returns `{"id": …}`; store gets `id` equal to
+/// it in `bound` sessions (else another value), and `mode` "fast" in `constant` sessions (else a
+/// value of its own). Written with the given argument and result column names.
+fn flow_log(w: &Workdir, bound: usize, constant: usize, args: &str, result: &str) -> String {
+    let mut csv = format!("session_id,timestamp,tool,success,{args},{result}\n");
+    let q = |v: serde_json::Value| format!("\"{}\"", v.to_string().replace('"', "\"\""));
+    for s in 0..20 {
+        let id = format!("r-{s}");
+        csv += &format!(
+            "s{s},1,fetch,1,{},{}\n",
+            q(serde_json::json!({"query": format!("q{s}")})),
+            q(serde_json::json!({"id": id}))
+        );
+        let store_id = if s < bound { id } else { format!("other-{s}") };
+        let mode = if s < constant {
+            "fast".to_string()
+        } else {
+            format!("m{s}")
+        };
+        csv += &format!(
+            "s{s},2,store,1,{},{}\n",
+            q(serde_json::json!({"id": store_id, "mode": mode})),
+            q(serde_json::json!({"ok": true}))
+        );
+    }
+    let name = format!("flow-{bound}-{constant}-{args}-{result}.csv");
+    w.write(&name, csv);
+    name
+}
+
+/// The parameters of the `store` step of the template mined from `log`.
+fn store_parameters(w: &Workdir, log: &str) -> Value {
+    let lib = w.path(&format!("lib-{log}"));
+    run_ok(w.patterns().args(["mine", log, "--library"]).arg(&lib));
+    let file = std::fs::read_dir(&lib)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a template");
+    let t: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    t["steps"][1]["parameters"].clone()
+}
+
+#[test]
+fn a_binding_needs_four_runs_in_five_and_a_constant_nineteen_in_twenty() {
+    let w = Workdir::new();
+    // Just above both thresholds (0.8 and 0.95): a binding and a constant.
+    let p = store_parameters(&w, &flow_log(&w, 16, 19, "arguments", "result"));
+    assert_eq!(p["id"], "{{fetch.id}}");
+    assert_eq!(p["mode"], "fast");
+    // Just below: a value the user gives.
+    let p = store_parameters(&w, &flow_log(&w, 15, 18, "arguments", "result"));
+    assert_eq!(p["id"], "{{store_id}}");
+    assert_eq!(p["mode"], "{{store_mode}}");
+}
+
+#[test]
+fn argument_and_result_columns_are_found_by_their_usual_names() {
+    let w = Workdir::new();
+    let expected = serde_json::json!({"id": "{{fetch.id}}", "mode": "fast"});
+    for (args, result) in [
+        ("arguments", "result"),
+        ("args", "output"),
+        ("params", "result"),
+        ("input", "output"),
+    ] {
+        let p = store_parameters(&w, &flow_log(&w, 20, 20, args, result));
+        assert_eq!(p, expected, "columns {args} and {result}");
+    }
+}

@@ -177,15 +177,15 @@ pub fn build(
     let mut workflows = Vec::new();
     let mut statuses = Vec::new();
     for w in &mined.workflows {
-        let (chain, stats) = pipeline::template_stats(w, mined, log, opts);
+        let chain: Vec<String> = log.names(&w.mined.pattern).map(String::from).collect();
         let old = known.as_ref().and_then(|k| k.by_chain.get(&chain));
         let status = known.as_ref().map(|_| match old {
             None => Status::New,
             // Read back from JSON, a rate may differ in its last bit.
             Some(t)
-                if t.metadata.usage_count == Some(stats.support)
+                if t.metadata.usage_count == Some(w.mined.support as u64)
                     && (t.metadata.success_rate)
-                        .is_some_and(|r| (r - stats.success_rate).abs() < 1e-9) =>
+                        .is_some_and(|r| (r - w.mined.success_rate()).abs() < 1e-9) =>
             {
                 Status::Unchanged
             }
@@ -194,8 +194,8 @@ pub fn build(
                 success_rate: t.metadata.success_rate,
             },
         });
+        statuses.push(status.clone());
         if workflows.len() == shown {
-            statuses.push(status);
             continue;
         }
         let name = match old {
@@ -203,18 +203,9 @@ pub fn build(
             None => template::unique_name(&chain, |n| taken.contains(n)),
         };
         taken.insert(name.clone());
+        let (chain, stats) = pipeline::template_stats(w, mined, log, opts);
         let template = template::from_chain(name, &chain, &stats);
-        workflows.push(card(
-            w,
-            mined,
-            log,
-            opts,
-            template,
-            chain,
-            stats,
-            status.clone(),
-        ));
-        statuses.push(status);
+        workflows.push(card(w, mined, log, opts, template, chain, stats, status));
     }
     let since = known.map(|k| {
         let found: HashSet<Vec<String>> = (mined.workflows.iter())

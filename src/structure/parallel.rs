@@ -260,3 +260,136 @@ fn is_subsequence(small: &[u32], big: &[u32]) -> bool {
     let mut rest = big.iter();
     small.iter().all(|t| rest.any(|b| b == t))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each rule that merges two orderings into a stage, alone, just below and just above its
+    //! threshold (the defaults: order share 0.2, overlap 0.5, shared sessions 0.5, part 0.5).
+
+    use crate::events::{EventLog, TimeKind};
+    use crate::mining::MinSupport;
+    use crate::pipeline::{self, MineOptions};
+    use crate::score::Keep;
+    use crate::structure::Workflow;
+    use crate::template;
+
+    /// `n` sessions of each chain (tools named by letters).
+    fn log(runs: &[(usize, &str)]) -> EventLog {
+        let sessions: Vec<Vec<(String, bool)>> = runs
+            .iter()
+            .flat_map(|&(n, chain)| {
+                std::iter::repeat_n(chain.chars().map(|c| (c.to_string(), true)).collect(), n)
+            })
+            .collect();
+        EventLog::from_sessions(&sessions)
+    }
+
+    /// Every frequent chain (support 1), orderings merged as `mine --keep all` does.
+    fn mine(log: &EventLog) -> Vec<Workflow> {
+        let opts = MineOptions {
+            keep: Keep::All,
+            min_support: MinSupport::Count(1),
+            ..MineOptions::default()
+        };
+        pipeline::mine(log, &opts, &|_| {}).unwrap().workflows
+    }
+
+    /// The merged workflow a → {b ∥ c} → d, if any.
+    fn merged(log: &EventLog) -> Option<Workflow> {
+        mine(log).into_iter().find(|w| {
+            w.blocks == [1..3] && log.names(&w.mined.pattern).collect::<String>() == "abcd"
+        })
+    }
+
+    #[test]
+    fn both_orders_common_enough_make_a_stage() {
+        // The rarer order in 1 of 10 runs of the commoner (0.1 < 0.2): two chains.
+        assert!(merged(&log(&[(10, "abcd"), (1, "acbd")])).is_none());
+        // In 2 of 10 (0.2): one workflow, support counting both orders.
+        let l = log(&[(10, "abcd"), (2, "acbd")]);
+        let w = merged(&l).expect("merged");
+        assert_eq!(w.mined.support, 12);
+        assert_eq!(w.orderings.len(), 2);
+        // Its template fans out to the stage and back in.
+        let report = pipeline::MineReport {
+            seqs: crate::mining::Sequences::new(&l, false),
+            min_support: 1,
+            frequent: None,
+            workflows: vec![w.clone()],
+        };
+        let (chain, stats) = pipeline::template_stats(&w, &report, &l, &MineOptions::default());
+        let t = template::from_chain("t".into(), &chain, &stats);
+        let deps: Vec<(&str, Vec<&str>)> = (t.steps.iter())
+            .map(|s| {
+                let d = s.depends_on.iter().map(String::as_str).collect();
+                (s.step_id.as_str(), d)
+            })
+            .collect();
+        assert_eq!(
+            deps,
+            [
+                ("a", vec![]),
+                ("b", vec!["a"]),
+                ("c", vec!["a"]),
+                ("d", vec!["b", "c"])
+            ]
+        );
+        assert_eq!(t.parallel_groups, [["b", "c"]]);
+    }
+
+    /// `log` with times: call k of a session starts k seconds in; b and c take `b_ms` / 500 ms.
+    fn timed(runs: &[(usize, &str, u32)]) -> EventLog {
+        let mut l = log(&runs.iter().map(|&(n, c, _)| (n, c)).collect::<Vec<_>>());
+        let b_ms: Vec<u32> = (runs.iter())
+            .flat_map(|&(n, _, ms)| std::iter::repeat_n(ms, n))
+            .collect();
+        l.time_kind = TimeKind::EpochMicros;
+        let mut durations = Vec::new();
+        for s in 0..l.session_count() {
+            for (k, i) in l.range(s).enumerate() {
+                l.timestamps[i] =
+                    1_700_000_000_000_000 + s as i64 * 100_000_000 + k as i64 * 1_000_000;
+                durations.push(match l.tool_names[l.tools[i] as usize].as_str() {
+                    "b" => b_ms[s],
+                    _ => 500,
+                });
+            }
+        }
+        l.durations = Some(durations);
+        l
+    }
+
+    #[test]
+    fn calls_that_overlap_in_time_make_a_stage_whatever_the_order_share() {
+        // 1 of 10 in the other order (too rare by itself). b takes 1.5 s, so c (1 s later)
+        // starts before it ends: overlapping in 5 of 11 runs (0.45 < 0.5), then 6 of 11.
+        let slow = 1_500;
+        let below = timed(&[(5, "abcd", slow), (5, "abcd", 400), (1, "acbd", 400)]);
+        assert!(merged(&below).is_none());
+        let above = timed(&[(6, "abcd", slow), (4, "abcd", 400), (1, "acbd", 400)]);
+        let w = merged(&above).expect("merged by overlap");
+        assert!((w.overlap.unwrap() - 6.0 / 11.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_loop_that_runs_both_orders_in_one_session_is_no_stage() {
+        // `a b c b d` has both orders. Of the 10 sessions with the rarer order, 5 (0.5, not
+        // more than half) also have the other: merged; 6: a loop, not merged.
+        assert!(merged(&log(&[(20, "abcd"), (5, "abcbd"), (5, "acbd")])).is_some());
+        assert!(merged(&log(&[(20, "abcd"), (6, "abcbd"), (4, "acbd")])).is_none());
+    }
+
+    #[test]
+    fn a_step_absent_from_most_runs_of_the_rest_is_no_part_of_the_stage() {
+        // 13 runs with b of 25 runs of a → c → d (0.52): merged; of 27 (0.48): not.
+        assert!(merged(&log(&[(10, "abcd"), (3, "acbd"), (12, "acd")])).is_some());
+        assert!(merged(&log(&[(10, "abcd"), (3, "acbd"), (14, "acd")])).is_none());
+    }
+
+    #[test]
+    fn two_tools_in_either_order_are_no_stage() {
+        let found = mine(&log(&[(10, "ab"), (10, "ba")]));
+        assert!(found.iter().all(|w| w.blocks.is_empty()), "{found:?}");
+        assert_eq!(found.len(), 2);
+    }
+}
