@@ -710,3 +710,81 @@ fn a_mined_template_runs_with_only_its_true_inputs() {
         json!({"channel": "#dev", "link": "https://github.com/acme/app/pull/101"})
     );
 }
+
+#[test]
+fn retries_wait_at_least_the_backoff_between_attempts() {
+    let w = workdir();
+    let t = json!({"name": "flow", "steps": [{"step_id": "flaky", "tool_name": "flaky_2", "retry_count": 2,
+        "retry": {"initial_delay_seconds": 0.2, "factor": 3.0, "jitter": 0.0}}]});
+    w.write("flow.json", t.to_string());
+    let (code, state) = run(&w, &[]);
+    assert_eq!(code, 0, "{state:#}");
+    let attempts = calls_of(&calls(&w), "flaky")
+        .into_iter()
+        .map(|c| (c["start"].as_f64().unwrap(), c["end"].as_f64().unwrap()))
+        .collect::<Vec<_>>();
+    assert_eq!(attempts.len(), 3);
+    // The n-th retry waits 0.2 × 3^n seconds (lower bounds only: a loaded machine waits longer).
+    for (n, pair) in attempts.windows(2).enumerate() {
+        let waited = pair[1].0 - pair[0].1;
+        let least = 0.2 * 3f64.powi(n as i32);
+        assert!(waited >= least, "retry {n} after {waited:.3} s < {least} s");
+    }
+}
+
+#[test]
+fn a_timeout_is_retried_by_default_and_retry_on_can_leave_errors_alone() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([{"step_id": "slow", "tool_name": "sleep_1", "timeout_seconds": 0.2, "retry_count": 1}]),
+    );
+    let (code, state) = run(&w, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(state["steps"]["slow"]["attempts"], 2, "{state:#}");
+    assert!(state["steps"]["slow"]["error"].as_str().unwrap().starts_with("timed out"));
+
+    // Only timeouts retried: an error fails at once.
+    let w = workdir();
+    let t = json!({"name": "flow", "steps": [{"step_id": "bad", "tool_name": "fail", "retry_count": 2,
+        "retry": {"initial_delay_seconds": 0.05, "retry_on": ["timeout"]}}]});
+    w.write("flow.json", t.to_string());
+    let (code, state) = run(&w, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(state["steps"]["bad"]["attempts"], 1, "{state:#}");
+    assert_eq!(calls_of(&calls(&w), "fail").len(), 1);
+}
+
+/// The `retry_count` of step `b` mined from 20 sessions of `a → b` in which `b` failed and was
+/// called again `retried[k]` times in session k (the rest ran once).
+fn mined_retry_count(retried: &[usize]) -> u64 {
+    let w = Workdir::new();
+    let mut csv = String::from("session_id,timestamp,tool,success\n");
+    for s in 0..20 {
+        csv += &format!("s{s},1,a,1\n");
+        let again = retried.get(s).copied().unwrap_or(0);
+        for k in 0..again {
+            csv += &format!("s{s},{},b,0\n", 2 + k);
+        }
+        csv += &format!("s{s},{},b,1\n", 2 + again);
+    }
+    w.write("log.csv", csv);
+    run_ok(w.patterns().args(["mine", "log.csv", "--library", "lib"]));
+    let file = std::fs::read_dir(w.path("lib"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let t: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    assert_eq!(t["steps"][0]["retry_count"], 0);
+    t["steps"][1]["retry_count"].as_u64().unwrap()
+}
+
+#[test]
+fn a_mined_step_plans_the_median_retries_when_one_run_in_ten_was_retried() {
+    // 1 run in 20 retried: below one in ten, no retries planned.
+    assert_eq!(mined_retry_count(&[3]), 0);
+    // 2 in 20: the median of the retried runs' retries (1, 3 → the upper median).
+    assert_eq!(mined_retry_count(&[1, 3]), 3);
+    assert_eq!(mined_retry_count(&[1, 2, 5]), 2);
+}
