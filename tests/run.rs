@@ -8,15 +8,17 @@ use serde_json::{Value, json};
 use crate::common::{Workdir, run_ok};
 
 /// Tool name → stand-in arguments, all bound in the fixture's tools.toml.
-const TOOLS: [(&str, &[&str]); 14] = [
+const TOOLS: [(&str, &[&str]); 16] = [
     ("github_list_issues", &["list_issues"]),
     ("github_create_pr", &["create_pr"]),
     ("slack_send_message", &["slack"]),
     ("echo", &["echo"]),
     ("undo", &["echo"]),
+    ("undo_fail", &["fail"]),
     ("data", &["data"]),
     ("sleep_1", &["sleep", "1"]),
     ("sleep_short", &["sleep", "0.3"]),
+    ("flaky_1", &["flaky", "1"]),
     ("flaky_2", &["flaky", "2"]),
     ("fail", &["fail"]),
     ("hang", &["hang"]),
@@ -82,6 +84,74 @@ pub fn run(w: &Workdir, args: &[&str]) -> (i32, Value) {
         )
     });
     (out.status.code().unwrap(), state)
+}
+
+/// Waits for `what` to hold, polling; fails the test with `what` after 30 s.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The pids a `hang` stand-in wrote (itself and its grandchild), once both are written.
+fn hang_pids(w: &Workdir) -> Vec<String> {
+    let mut pids = Vec::new();
+    wait_until("hang.pids holds two pids", || {
+        pids = std::fs::read_to_string(w.path("hang.pids"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        pids.len() == 2
+    });
+    pids
+}
+
+/// Waits until every process of `pids` is gone: SIGKILL is delivered at once, but the kernel
+/// may take a moment to tear a process down.
+fn wait_gone(pids: &[String]) {
+    assert!(!pids.is_empty());
+    wait_until(&format!("processes {pids:?} gone"), || {
+        pids.iter().all(|p| gone(p))
+    });
+}
+
+/// `patterns run flow.json --json ARGS` started in `w`.
+fn spawn_run(w: &Workdir, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("patterns"))
+        .current_dir(w.path(""))
+        .args(["run", "flow.json", "--json"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The exit code and the state printed by a run started with [`spawn_run`].
+fn finish(child: std::process::Child) -> (i32, Value) {
+    let out = child.wait_with_output().unwrap();
+    let state = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), state)
+}
+
+/// The status of `step` in the checkpoint of run `run_id`, once there is one.
+fn step_status(w: &Workdir, run_id: &str, step: &str) -> Option<String> {
+    let text = std::fs::read_to_string(w.path(&format!(".patterns/runs/{run_id}.json"))).ok()?;
+    let c: Value = serde_json::from_str(&text).ok()?;
+    c["state"]["steps"][step]["status"]
+        .as_str()
+        .map(String::from)
 }
 
 fn time(v: &Value) -> chrono::DateTime<chrono::FixedOffset> {
@@ -173,33 +243,28 @@ fn a_hanging_tool_is_killed_with_its_children_at_the_timeout() {
     assert_eq!(code, 1);
     assert_eq!(state["steps"]["h"]["status"], "failed");
     assert_eq!(state["steps"]["h"]["error"], "timed out after 1 s");
-    let pids = std::fs::read_to_string(w.path("hang.pids")).unwrap();
-    let pids: Vec<&str> = pids.split_whitespace().collect();
-    assert_eq!(pids.len(), 2);
-    // SIGKILL is delivered at once, but the kernel may take a moment to tear the processes down.
-    for _ in 0..50 {
-        if pids.iter().all(|p| gone(p)) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    for pid in pids {
-        assert!(gone(pid), "process {pid} still runs");
-    }
+    wait_gone(&hang_pids(&w));
 }
 
 #[test]
 fn abort_lets_running_steps_finish_and_starts_nothing_new() {
     let w = workdir();
+    w.write("hold.flag", "");
     flow(
         &w,
         json!([
             {"step_id": "bad", "tool_name": "fail"},
-            {"step_id": "slow", "tool_name": "sleep_short"},
+            {"step_id": "slow", "tool_name": "hold"},
             {"step_id": "after", "tool_name": "echo", "depends_on": ["slow"]}
         ]),
     );
-    let (code, state) = run(&w, &[]);
+    // `slow` is held until the failure of `bad` is checkpointed: it finishes after it.
+    let child = spawn_run(&w, &["--run-id", "r0"]);
+    wait_until("bad failed and was checkpointed", || {
+        step_status(&w, "r0", "bad").as_deref() == Some("failed")
+    });
+    std::fs::remove_file(w.path("hold.flag")).unwrap();
+    let (code, state) = finish(child);
     assert_eq!(code, 1);
     assert_eq!(state["status"], "failed");
     let s = &state["steps"];
@@ -212,7 +277,15 @@ fn abort_lets_running_steps_finish_and_starts_nothing_new() {
     assert_eq!(s["after"]["status"], "not_run");
     assert!(calls_of(&calls(&w), "echo").is_empty());
 
-    // With one step at a time, the step waiting for its turn does not start either.
+    // With one step at a time, the step waiting for its turn (after `bad`, in template order)
+    // does not start either.
+    flow(
+        &w,
+        json!([
+            {"step_id": "bad", "tool_name": "fail"},
+            {"step_id": "slow", "tool_name": "sleep_short"}
+        ]),
+    );
     let (_, state) = run(&w, &["--max-parallel", "1"]);
     assert_eq!(state["steps"]["slow"]["status"], "not_run", "{state:#}");
 }
@@ -501,20 +574,9 @@ fn resume_after_a_killed_run_does_not_repeat_finished_steps() {
         .spawn()
         .unwrap();
     // Wait until `first` is checkpointed, then kill patterns while `held` runs.
-    let checkpoint = w.path(".patterns/runs/r1.json");
-    let finished = || {
-        std::fs::read_to_string(&checkpoint)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .is_some_and(|c| c["state"]["steps"]["first"]["status"] == "succeeded")
-    };
-    for _ in 0..500 {
-        if finished() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(finished(), "first finished and was checkpointed");
+    wait_until("first finished and was checkpointed", || {
+        step_status(&w, "r1", "first").as_deref() == Some("succeeded")
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     std::fs::remove_file(w.path("hold.flag")).unwrap();
@@ -574,29 +636,15 @@ fn signal_stops_running_tools_and_keeps_the_log(signal: i32) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    for _ in 0..500 {
-        if w.path("hang.pids").exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(100));
+    // Once the tool runs (it wrote its pids), patterns is waiting on it.
+    let pids = hang_pids(&w);
     // SAFETY: signals a child process of this test.
     unsafe { libc::kill(child.id() as i32, signal) };
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "signal {signal}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("patterns run --resume r2"), "{stderr}");
-    let pids = std::fs::read_to_string(w.path("hang.pids")).unwrap();
-    for _ in 0..50 {
-        if pids.split_whitespace().all(gone) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    for pid in pids.split_whitespace() {
-        assert!(gone(pid), "process {pid} still runs");
-    }
+    wait_gone(&pids);
     let log = std::fs::read_to_string(w.path("runs.csv")).unwrap();
     let last = log.lines().last().unwrap();
     assert!(
@@ -742,7 +790,12 @@ fn a_timeout_is_retried_by_default_and_retry_on_can_leave_errors_alone() {
     let (code, state) = run(&w, &[]);
     assert_eq!(code, 1);
     assert_eq!(state["steps"]["slow"]["attempts"], 2, "{state:#}");
-    assert!(state["steps"]["slow"]["error"].as_str().unwrap().starts_with("timed out"));
+    assert!(
+        state["steps"]["slow"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("timed out")
+    );
 
     // Only timeouts retried: an error fails at once.
     let w = workdir();
@@ -787,4 +840,113 @@ fn a_mined_step_plans_the_median_retries_when_one_run_in_ten_was_retried() {
     // 2 in 20: the median of the retried runs' retries (1, 3 → the upper median).
     assert_eq!(mined_retry_count(&[1, 3]), 3);
     assert_eq!(mined_retry_count(&[1, 2, 5]), 2);
+}
+
+#[test]
+fn a_failed_fallback_fails_its_step_with_both_errors() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([
+            {"step_id": "pr", "tool_name": "fail", "on_error": "fallback:pr_backup"},
+            {"step_id": "pr_backup", "tool_name": "fail"},
+            {"step_id": "notify", "tool_name": "echo", "depends_on": ["pr"]}
+        ]),
+    );
+    let (code, state) = run(&w, &[]);
+    assert_eq!(code, 1);
+    let s = &state["steps"];
+    assert_eq!(s["pr"]["status"], "failed");
+    assert_eq!(
+        s["pr"]["error"],
+        "exit status 2: the service said no (fallback 'pr_backup': exit status 2: the service said no)"
+    );
+    assert_eq!(s["pr_backup"]["status"], "failed");
+    assert_eq!(s["notify"]["status"], "not_run");
+    assert!(calls_of(&calls(&w), "echo").is_empty());
+}
+
+#[test]
+fn a_failed_compensation_is_reported_and_the_others_still_run() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([
+            {"step_id": "a", "tool_name": "echo", "compensate": {"tool_name": "undo", "parameters": {"undo": "a"}}},
+            {"step_id": "b", "tool_name": "echo", "depends_on": ["a"], "compensate": {"tool_name": "undo_fail"}},
+            {"step_id": "c", "tool_name": "fail", "depends_on": ["b"], "on_error": "compensate"}
+        ]),
+    );
+    let (code, state) = run(&w, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        state["compensations"],
+        json!([
+            {"step_id": "b", "tool": "undo_fail", "success": false, "error": "exit status 2: the service said no"},
+            {"step_id": "a", "tool": "undo", "success": true, "error": null}
+        ])
+    );
+    let calls = calls(&w);
+    assert_eq!(
+        calls_of(&calls, "echo").last().unwrap()["params"],
+        json!({"undo": "a"})
+    );
+}
+
+#[test]
+fn resume_after_a_failure_runs_the_failed_step_again_in_the_given_state_dir() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([
+            {"step_id": "first", "tool_name": "data"},
+            {"step_id": "flaky", "tool_name": "flaky_1", "depends_on": ["first"]},
+            {"step_id": "last", "tool_name": "echo", "depends_on": ["flaky"], "parameters": {"n": "{{first.count}}"}}
+        ]),
+    );
+    let (code, state) = run(&w, &["--run-id", "f1", "--state-dir", "st"]);
+    assert_eq!(code, 1, "{state:#}");
+    assert!(w.path("st/f1.json").exists());
+    assert!(!w.path(".patterns").exists(), "the state dir given is used");
+    let out = run_ok(
+        w.patterns()
+            .args(["run", "--resume", "f1", "--state-dir", "st", "--json"]),
+    );
+    let state: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(state["status"], "succeeded", "{state:#}");
+    assert_eq!(state["steps"]["first"]["resumed"], true);
+    let calls = calls(&w);
+    assert_eq!(calls_of(&calls, "data").len(), 1, "first ran once");
+    assert_eq!(calls_of(&calls, "flaky").len(), 2, "flaky ran again");
+    assert_eq!(calls_of(&calls, "echo")[0]["params"], json!({"n": 2}));
+}
+
+#[test]
+fn resume_after_ctrl_c_finishes_the_run() {
+    let w = workdir();
+    w.write("hold.flag", "");
+    flow(
+        &w,
+        json!([
+            {"step_id": "first", "tool_name": "data"},
+            {"step_id": "held", "tool_name": "hold", "depends_on": ["first"]},
+            {"step_id": "last", "tool_name": "echo", "depends_on": ["held"], "parameters": {"n": "{{first.count}}"}}
+        ]),
+    );
+    let child = spawn_run(&w, &["--run-id", "c1"]);
+    wait_until("first finished and was checkpointed", || {
+        step_status(&w, "c1", "first").as_deref() == Some("succeeded")
+    });
+    // SAFETY: signals a child process of this test.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let (code, state) = finish(child);
+    assert_eq!(code, 130);
+    assert_eq!(state["steps"]["held"]["status"], "cancelled", "{state:#}");
+    std::fs::remove_file(w.path("hold.flag")).unwrap();
+    let out = run_ok(w.patterns().args(["run", "--resume", "c1", "--json"]));
+    let state: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(state["status"], "succeeded", "{state:#}");
+    let calls = calls(&w);
+    assert_eq!(calls_of(&calls, "data").len(), 1, "first ran once");
+    assert_eq!(calls_of(&calls, "echo")[0]["params"], json!({"n": 2}));
 }
