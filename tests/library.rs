@@ -68,9 +68,25 @@ fn remining_the_same_input_leaves_the_library_byte_identical() {
     let w = Workdir::new();
     mine(&w, &data("sample.csv"), &[]);
     let first = snapshot(&w.path("lib"));
+    let mtimes = modified(&w.path("lib"));
     let out = mine(&w, &data("sample.csv"), &[]);
     assert_eq!(snapshot(&w.path("lib")), first);
     assert!(String::from_utf8_lossy(&out.stderr).contains("0 new, 0 updated, 8 unchanged"));
+    // Not rewritten with the same bytes either: a nightly job does not touch what did not change.
+    assert_eq!(modified(&w.path("lib")), mtimes);
+}
+
+/// File name → modification time of every template in `dir`.
+fn modified(dir: &Path) -> BTreeMap<String, std::time::SystemTime> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, e.metadata().unwrap().modified().unwrap())
+        })
+        .collect()
 }
 
 #[test]
@@ -190,31 +206,98 @@ fn a_held_lock_makes_mine_wait_then_fail_clearly() {
 }
 
 #[test]
-fn two_concurrent_mines_leave_what_one_would() {
+fn two_concurrent_mines_wait_for_the_lock_and_leave_what_one_would() {
     let alone = Workdir::new();
     mine(&alone, &data("sample.csv"), &[]);
     let w = Workdir::new();
+    // The test holds the lock until both mines have said they wait for it.
+    std::fs::create_dir(w.path("lib")).unwrap();
+    let lock = std::fs::File::create(w.path("lib/.patterns.lock")).unwrap();
+    lock.lock().unwrap();
+    let (said, waiting) = std::sync::mpsc::channel();
     let spawn = || {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("patterns"))
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("patterns"))
             .current_dir(w.path(""))
             .arg("mine")
             .arg(data("sample.csv"))
-            .args(["--library", "lib"])
+            .args(["--library", "lib", "--lock-wait", "120"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .unwrap()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let said = said.clone();
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+                let line = line.unwrap();
+                if line.starts_with("waiting for") {
+                    said.send(()).unwrap();
+                }
+                text += &line;
+                text.push('\n');
+            }
+            text
+        });
+        (KillOnDrop(child), reader)
     };
     let (a, b) = (spawn(), spawn());
-    for child in [a, b] {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    for _ in 0..2 {
+        waiting
+            .recv_timeout(Duration::from_secs(60))
+            .expect("both mines say they wait for the lock");
+    }
+    // Released while they wait: both go ahead, one after the other.
+    drop(lock);
+    for (mut child, reader) in [a, b] {
+        let status = child.0.wait().unwrap();
+        let stderr = reader.join().unwrap();
+        assert!(status.success(), "{stderr}");
     }
     assert_eq!(snapshot(&w.path("lib")), snapshot(&alone.path("lib")));
+}
+
+#[test]
+fn accumulate_over_two_logs_weights_rates_and_durations_and_spans_both() {
+    // Day one: 10 runs of a → b → c, 8 succeeding, 100 ms a call. Day two: 6 runs, all
+    // succeeding, 200 ms a call.
+    let day = |date: &str, runs: usize, ok: usize, ms: u32| {
+        let mut csv = String::from("session_id,timestamp,tool,success,duration_ms\n");
+        for s in 0..runs {
+            for (k, tool) in ["a", "b", "c"].iter().enumerate() {
+                let success = k < 2 || s < ok;
+                csv += &format!(
+                    "{date}-{s},{date}T{:02}:00:0{k}Z,{tool},{},{ms}\n",
+                    8 + s,
+                    success as u8
+                );
+            }
+        }
+        csv
+    };
+    let w = Workdir::new();
+    let one = w.write("one.csv", day("2026-01-01", 10, 8, 100));
+    let two = w.write("two.csv", day("2026-01-05", 6, 6, 200));
+    for (first, second, lib) in [(&one, &two, "lib"), (&two, &one, "lib2")] {
+        run_ok(w.patterns().arg("mine").arg(first).args(["--library", lib]));
+        run_ok(
+            w.patterns()
+                .arg("mine")
+                .arg(second)
+                .args(["--library", lib, "--accumulate"]),
+        );
+        let t = json(&w.path(&format!("{lib}/a-b-c.json")));
+        let m = &t["metadata"];
+        assert_eq!(m["usage_count"], 16);
+        assert!(
+            (m["success_rate"].as_f64().unwrap() - 14.0 / 16.0).abs() < 1e-12,
+            "{m}"
+        );
+        // (10 × 300 + 6 × 600) / 16 = 412.5 ms.
+        assert_eq!(m["avg_duration_ms"], 413.0);
+        assert_eq!(m["first_seen"], "2026-01-01T08:00:00Z");
+        assert_eq!(m["last_seen"], "2026-01-05T13:00:02Z");
+    }
 }
 
 /// A child process that a failing test does not leave running.
