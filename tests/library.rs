@@ -507,3 +507,61 @@ fn validate_reports_placeholders_and_conditions_that_do_not_parse() {
         "{stderr}"
     );
 }
+
+#[test]
+fn show_and_export_draw_steps_groups_and_data_flow() {
+    let w = Workdir::new();
+    mine(&w, &data("sample.csv"), &[]);
+    let name = "list_issues-create_pr-slack_send_message";
+    let show = run_ok(
+        w.patterns()
+            .args(["library", "show", name, "--library", "lib"]),
+    );
+    let show = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        show.contains("create_pr: github_create_pr (after list_issues)"),
+        "{show}"
+    );
+    assert!(
+        show.contains("issue = \"{{list_issues.issues[0].number}}\""),
+        "{show}"
+    );
+    let shown = run_ok(
+        w.patterns()
+            .args(["library", "show", name, "--library", "lib", "--json"]),
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown, json(&w.path(&format!("lib/{name}.json"))));
+
+    let dot = run_ok(w.patterns().args([
+        "library",
+        "export",
+        name,
+        "--format",
+        "dot",
+        "--library",
+        "lib",
+    ]));
+    let dot = String::from_utf8_lossy(&dot.stdout);
+    for line in [
+        "\"list_issues\" -> \"create_pr\";",
+        "\"create_pr\" -> \"slack_send_message\";",
+        "\"list_issues\" -> \"create_pr\" [style=dashed, label=\"issues[0].number → issue\"];",
+        "\"create_pr\" -> \"slack_send_message\" [style=dashed, label=\"url → link\"];",
+    ] {
+        assert!(dot.contains(line), "no {line} in\n{dot}");
+    }
+    // A stage of three tools is a cluster.
+    let dot = run_ok(w.patterns().args([
+        "library",
+        "export",
+        "build_image-lint_image-to-deploy_service-5_steps",
+        "--format",
+        "dot",
+        "--library",
+        "lib",
+    ]));
+    let dot = String::from_utf8_lossy(&dot.stdout);
+    assert!(dot.contains("subgraph cluster_"), "{dot}");
+    assert_eq!(dot.matches(" -> \"deploy_service\";").count(), 3, "{dot}");
+}

@@ -430,3 +430,52 @@ fn mcp_tool_names_are_normalised_on_request() {
         "server.tool keeps the bare names apart from the MCP ones"
     );
 }
+
+#[test]
+fn durations_are_found_by_their_usual_names_or_given_by_flag() {
+    let w = Workdir::new();
+    let log = |col: &str| {
+        format!(
+            "session_id,timestamp,tool,{col}\n{}",
+            (0..6)
+                .map(|s| format!("s{s},1,a,100\ns{s},2,b,250\n"))
+                .collect::<String>()
+        )
+    };
+    for col in ["duration_ms", "duration", "latency_ms"] {
+        w.write("log.csv", log(col));
+        let json = mine_json(&w, &["log.csv"]);
+        assert_eq!(
+            json["patterns"][0]["avg_duration_ms"], 350.0,
+            "column {col}"
+        );
+    }
+    // Another name: only with --duration-col.
+    w.write("log.csv", log("took"));
+    let json = mine_json(&w, &["log.csv"]);
+    assert!(
+        json["patterns"][0].get("avg_duration_ms").is_none(),
+        "{json}"
+    );
+    let json = mine_json(&w, &["log.csv", "--duration-col", "took"]);
+    assert_eq!(json["patterns"][0]["avg_duration_ms"], 350.0);
+}
+
+#[test]
+fn parquet_and_tsv_are_detected_by_content_whatever_the_name() {
+    let w = Workdir::new();
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dictionary.parquet");
+    let named = mine_json(&w, &[fixture.to_str().unwrap()]);
+    assert!(chains(&named).contains(&"a → b → c".to_string()), "{named}");
+    std::fs::copy(&fixture, w.path("export.dat")).unwrap();
+    let unnamed = mine_json(&w, &["export.dat"]);
+    assert_eq!(unnamed["patterns"], named["patterns"]);
+
+    w.write("good.csv", GOOD);
+    w.write("good.txt", GOOD.replace(',', "\t"));
+    let csv = mine_json(&w, &["good.csv"]);
+    let tsv = mine_json(&w, &["good.txt"]);
+    assert!(!csv["patterns"].as_array().unwrap().is_empty());
+    assert_eq!(tsv["patterns"], csv["patterns"]);
+}

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::common::{Workdir, run_ok};
 
 /// Tool name → stand-in arguments, all bound in the fixture's tools.toml.
-const TOOLS: [(&str, &[&str]); 16] = [
+const TOOLS: [(&str, &[&str]); 17] = [
     ("github_list_issues", &["list_issues"]),
     ("github_create_pr", &["create_pr"]),
     ("slack_send_message", &["slack"]),
@@ -25,6 +25,7 @@ const TOOLS: [(&str, &[&str]); 16] = [
     ("hold", &["hold", "hold.flag"]),
     ("builtin_echo", &[]),
     ("builtin_sleep", &[]),
+    ("builtin_fail", &[]),
 ];
 
 /// A working directory with tools.toml binding every stand-in.
@@ -949,4 +950,69 @@ fn resume_after_ctrl_c_finishes_the_run() {
     let calls = calls(&w);
     assert_eq!(calls_of(&calls, "data").len(), 1, "first ran once");
     assert_eq!(calls_of(&calls, "echo")[0]["params"], json!({"n": 2}));
+}
+
+#[test]
+fn max_parallel_bounds_how_many_steps_run_at_once() {
+    let w = workdir();
+    let steps: Vec<Value> = (0..5)
+        .map(|i| json!({"step_id": format!("s{i}"), "tool_name": "sleep_short"}))
+        .collect();
+    flow(&w, Value::Array(steps));
+    let (code, state) = run(&w, &["--max-parallel", "2"]);
+    assert_eq!(code, 0, "{state:#}");
+    let calls = calls(&w);
+    let spans: Vec<(f64, f64)> = calls_of(&calls, "sleep")
+        .iter()
+        .map(|c| (c["start"].as_f64().unwrap(), c["end"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(spans.len(), 5);
+    // At the start of each call, how many calls were running (itself included).
+    let most = (spans.iter())
+        .map(|&(t, _)| spans.iter().filter(|&&(s, e)| s <= t && t < e).count())
+        .max()
+        .unwrap();
+    assert!(most <= 2, "{most} steps ran at once: {spans:?}");
+}
+
+#[test]
+fn vars_come_from_a_json_file_with_their_types_and_var_wins() {
+    let w = workdir();
+    w.write(
+        "vars.json",
+        r#"{"repo": "acme/app", "n": 3, "labels": ["bug"]}"#,
+    );
+    flow(
+        &w,
+        json!([{"step_id": "e", "tool_name": "echo",
+                "parameters": {"repo": "{{repo}}", "n": "{{n}}", "labels": "{{labels}}"}}]),
+    );
+    let (code, state) = run(&w, &["--vars", "vars.json", "--var", "repo=other/app"]);
+    assert_eq!(code, 0, "{state:#}");
+    assert_eq!(
+        calls_of(&calls(&w), "echo")[0]["params"],
+        json!({"repo": "other/app", "n": 3, "labels": ["bug"]})
+    );
+}
+
+#[test]
+fn the_builtins_echo_sleep_and_fail() {
+    let w = workdir();
+    flow(
+        &w,
+        json!([
+            {"step_id": "say", "tool_name": "builtin_echo", "parameters": {"x": [1, 2]}},
+            {"step_id": "nap", "tool_name": "builtin_sleep", "parameters": {"seconds": 0.3}},
+            {"step_id": "no", "tool_name": "builtin_fail", "depends_on": ["say", "nap"],
+             "parameters": {"message": "not today"}}
+        ]),
+    );
+    let (code, state) = run(&w, &[]);
+    assert_eq!(code, 1);
+    let s = &state["steps"];
+    assert_eq!(s["say"]["result"], json!({"x": [1, 2]}));
+    assert_eq!(s["nap"]["status"], "succeeded");
+    assert!(s["nap"]["duration_ms"].as_u64().unwrap() >= 300, "{s:#}");
+    assert_eq!(s["no"]["status"], "failed");
+    assert_eq!(s["no"]["error"], "not today");
 }
