@@ -81,11 +81,20 @@ fn table_output_has_ranks_chains_and_a_summary() {
 
 #[test]
 fn top_zero_prints_every_kept_chain() {
-    let json = crate::common::mine_json(&[data("sample.csv").to_str().unwrap(), "--top", "0"]);
-    assert_eq!(
-        json["patterns"].as_array().unwrap().len() as u64,
-        json["kept"].as_u64().unwrap()
+    // Every frequent chain: far more than the 20 printed by default.
+    let log = data("sample.csv");
+    let log = log.to_str().unwrap();
+    let all = crate::common::mine_json(&[log, "--keep", "all", "--top", "0"]);
+    let top = crate::common::mine_json(&[log, "--keep", "all"]);
+    let (all, top, kept) = (
+        all["patterns"].as_array().unwrap(),
+        top["patterns"].as_array().unwrap(),
+        top["kept"].as_u64().unwrap() as usize,
     );
+    assert!(kept > 100, "{kept}");
+    assert_eq!(all.len(), kept);
+    assert_eq!(top.len(), 20);
+    assert_eq!(&all[..20], &top[..]);
 }
 
 #[test]

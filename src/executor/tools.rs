@@ -367,13 +367,15 @@ fn process(
     };
     let env: Vec<(String, String)> = env
         .into_iter()
-        .filter_map(|(k, v)| match expand_env(&v) {
-            Ok(v) => Some((k, v)),
-            Err(unset) => {
-                problems.push(format!("env {k} uses ${{{unset}}}, which is not set"));
-                None
-            }
-        })
+        .filter_map(
+            |(k, v)| match expand_env(&v, |name| std::env::var(name).ok()) {
+                Ok(v) => Some((k, v)),
+                Err(unset) => {
+                    problems.push(format!("env {k} uses ${{{unset}}}, which is not set"));
+                    None
+                }
+            },
+        )
         .collect();
     match program {
         Ok(program) if problems.is_empty() => Ok((program, argv, env, cwd)),
@@ -456,7 +458,7 @@ fn resolve_program(program: &str, cwd: &Path) -> Result<PathBuf, String> {
 
 /// Replaces every `${NAME}` with patterns' own environment variable; the name of an unset one
 /// is the error.
-fn expand_env(value: &str) -> Result<String, String> {
+fn expand_env(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = value;
     while let Some(start) = rest.find("${") {
@@ -465,7 +467,7 @@ fn expand_env(value: &str) -> Result<String, String> {
         };
         let name = &rest[start + 2..start + 2 + len];
         out.push_str(&rest[..start]);
-        out.push_str(&std::env::var(name).map_err(|_| name.to_string())?);
+        out.push_str(&lookup(name).ok_or_else(|| name.to_string())?);
         rest = &rest[start + 3 + len..];
     }
     out.push_str(rest);
@@ -690,22 +692,23 @@ impl Tool for Builtin {
 mod tests {
     use super::*;
 
-    /// The tools of `toml`, written into a folder that lives as long as the test (the tools'
-    /// working directory).
-    fn load(toml: &str) -> Result<Toolbox, Vec<String>> {
-        let dir = tempfile::tempdir().unwrap().keep();
-        let path = dir.join("tools.toml");
+    /// The tools of `toml`, written into a temp folder (the tools' working directory, removed
+    /// when the returned guard is dropped).
+    fn load(toml: &str) -> (tempfile::TempDir, Result<Toolbox, Vec<String>>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tools.toml");
         std::fs::write(&path, toml).unwrap();
-        Toolbox::load(&path).map_err(|p| {
+        let tools = Toolbox::load(&path).map_err(|p| {
             p.into_iter()
                 .map(|p| p.replace(&path.display().to_string(), "tools.toml"))
                 .collect()
-        })
+        });
+        (dir, tools)
     }
 
     #[test]
     fn every_bad_binding_is_reported() {
-        let problems = load(
+        let (_dir, problems) = load(
             r#"
             [tools.a]
             command = []
@@ -721,9 +724,8 @@ mod tests {
             command = ["no-such-program-here"]
             env = { TOKEN = "${PATTERNS_TEST_SURELY_UNSET}" }
             "#,
-        )
-        .err()
-        .unwrap();
+        );
+        let problems = problems.err().unwrap();
         assert_eq!(problems.len(), 7, "{problems:#?}");
         assert_eq!(problems[0], "tools.toml: tool 'a': command is empty");
         assert_eq!(
@@ -751,12 +753,13 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_the_file_and_line() {
-        let problems = load("[tools.a]\ncommand = [\"sh\"\n").err().unwrap();
+        let problems = load("[tools.a]\ncommand = [\"sh\"\n").1.err().unwrap();
         assert!(
             problems[0].starts_with("tools.toml: TOML parse error at line 2"),
             "{problems:?}"
         );
         let problems = load("[tools.a]\nbuiltin = \"echo\"\nshell = \"rm -rf /\"\n")
+            .1
             .err()
             .unwrap();
         assert!(
@@ -767,22 +770,18 @@ mod tests {
 
     #[test]
     fn env_expansion() {
-        // SAFETY: a variable only this test reads.
-        unsafe { std::env::set_var("PATTERNS_TEST_TOKEN", "s3cret") };
+        let env = |name: &str| (name == "TOKEN").then(|| "s3cret".to_string());
         assert_eq!(
-            expand_env("Bearer ${PATTERNS_TEST_TOKEN}!").unwrap(),
+            expand_env("Bearer ${TOKEN}!", env).unwrap(),
             "Bearer s3cret!"
         );
-        assert_eq!(
-            expand_env("${PATTERNS_TEST_NOPE}").unwrap_err(),
-            "PATTERNS_TEST_NOPE"
-        );
-        assert_eq!(expand_env("no ${ end").unwrap(), "no ${ end");
+        assert_eq!(expand_env("${NOPE}", env).unwrap_err(), "NOPE");
+        assert_eq!(expand_env("no ${ end", env).unwrap(), "no ${ end");
     }
 
     #[tokio::test]
     async fn commands_take_json_and_give_json() {
-        let tools = load(
+        let (_dir, tools) = load(
             r#"
             [tools.json]
             command = ["sh", "-c", "cat; printf ''"]
@@ -794,8 +793,8 @@ mod tests {
             command = ["sh", "-c", "printf '{\"v\": \"%s\"}' \"$X\""]
             env = { X = "from-toml" }
             "#,
-        )
-        .unwrap();
+        );
+        let tools = tools.unwrap();
         let params = json!({"a": [1, 2], "b": "x"});
         let call = |name: &'static str| {
             let tool = tools.get(name).unwrap().clone();
