@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::{Workdir, cache_dir, python_venv, run_ok};
-use crate::run::run;
+use crate::run::{finish, gone, run, spawn_run, wait_until};
 
 /// The reference servers, pinned.
 const PACKAGES: [&str; 2] = ["mcp-server-time==2026.10.19", "mcp-server-git==2026.10.19"];
@@ -243,31 +243,86 @@ fn own_server(w: &Workdir, steps: Value) {
     w.write("flow.json", t.to_string());
 }
 
+/// What the test server recorded, but its pid.
 fn record(w: &Workdir) -> Vec<String> {
     std::fs::read_to_string(w.path("record.txt"))
         .unwrap_or_default()
         .lines()
+        .filter(|l| !l.starts_with("pid "))
         .map(String::from)
         .collect()
+}
+
+/// The pids of the test servers started in `w`.
+fn server_pids(w: &Workdir) -> Vec<String> {
+    let text = std::fs::read_to_string(w.path("record.txt")).unwrap_or_default();
+    let pids: Vec<String> = (text.lines())
+        .filter_map(|l| l.strip_prefix("pid "))
+        .map(String::from)
+        .collect();
+    assert!(!pids.is_empty(), "the server recorded its pid");
+    pids
+}
+
+/// Waits until the servers started in `w` are gone.
+fn servers_gone(w: &Workdir) {
+    let pids = server_pids(w);
+    wait_until(&format!("servers {pids:?} gone"), || {
+        pids.iter().all(|p| gone(p))
+    });
 }
 
 #[test]
 fn a_timeout_cancels_the_request_and_the_server_is_told() {
     let w = Workdir::new();
+    // One at a time, in order: the server is still serving (the connection open) when the
+    // second call asks it how many calls were cancelled, so the cancellation came as
+    // notifications/cancelled, not from the connection closing.
     own_server(
         &w,
-        json!([{"step_id": "wait", "tool_name": "slow", "parameters": {"seconds": 30}, "timeout_seconds": 1}]),
+        json!([
+            {"step_id": "wait", "tool_name": "slow", "parameters": {"seconds": 30}, "timeout_seconds": 1,
+             "on_error": "continue"},
+            {"step_id": "ask", "tool_name": "cancellations"}
+        ]),
     );
-    let (code, state) = run(&w, &[]);
-    assert_eq!(code, 1);
+    let (code, state) = run(&w, &["--max-parallel", "1"]);
+    assert_eq!(code, 0, "{state:#}");
     assert_eq!(state["steps"]["wait"]["error"], "timed out after 1 s");
-    for _ in 0..50 {
-        if record(&w).contains(&"slow cancelled".to_string()) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(record(&w), ["slow started", "slow cancelled"]);
+    assert_eq!(state["steps"]["ask"]["result"], json!({"cancelled": 1}));
+    assert_eq!(
+        record(&w),
+        ["slow started", "slow cancelled", "cancellations 1"]
+    );
+    assert_eq!(server_pids(&w).len(), 1, "one server for both calls");
+    servers_gone(&w);
+}
+
+#[test]
+fn servers_are_gone_after_a_failed_run_and_after_ctrl_c() {
+    let w = Workdir::new();
+    own_server(
+        &w,
+        json!([{"step_id": "f", "tool_name": "flaky", "parameters": {"failures": 5}}]),
+    );
+    let (code, _) = run(&w, &[]);
+    assert_eq!(code, 1);
+    servers_gone(&w);
+
+    let w = Workdir::new();
+    own_server(
+        &w,
+        json!([{"step_id": "wait", "tool_name": "slow", "parameters": {"seconds": 60}}]),
+    );
+    let child = spawn_run(&w, &[]);
+    wait_until("the slow call started", || {
+        record(&w).contains(&"slow started".to_string())
+    });
+    // SAFETY: signals a child process of this test.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let (code, state) = finish(child);
+    assert_eq!(code, 130, "{state:#}");
+    servers_gone(&w);
 }
 
 #[test]
@@ -291,6 +346,7 @@ fn a_failing_mcp_tool_is_retried() {
         log.contains(",flaky failure 1,f,1"),
         "isError is a failure with its text: {log}"
     );
+    servers_gone(&w);
 }
 
 #[test]

@@ -31,6 +31,8 @@ struct TestServer {
     #[allow(dead_code, reason = "read by the tool_handler macro")]
     tool_router: ToolRouter<Self>,
     calls: Arc<AtomicU32>,
+    /// Calls of `slow` cancelled by the client so far.
+    cancelled: Arc<AtomicU32>,
 }
 
 /// Appends a line to `$MCP_TEST_RECORD`.
@@ -61,6 +63,7 @@ impl TestServer {
             }
             // The client's notifications/cancelled.
             _ = context.ct.cancelled() => {
+                self.cancelled.fetch_add(1, Ordering::SeqCst);
                 record("slow cancelled");
                 "cancelled".to_string()
             }
@@ -81,6 +84,22 @@ impl TestServer {
         }
     }
 
+    #[tool(
+        description = "How many calls of `slow` were cancelled so far (waits up to 2 s for one)"
+    )]
+    async fn cancellations(&self) -> String {
+        // The cancelled call notices its cancellation on its own task: give it a moment.
+        for _ in 0..200 {
+            if self.cancelled.load(Ordering::SeqCst) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let n = self.cancelled.load(Ordering::SeqCst);
+        record(&format!("cancellations {n}"));
+        format!("{{\"cancelled\": {n}}}")
+    }
+
     #[tool(description = "Exits the server")]
     async fn die(&self) -> String {
         record("dying");
@@ -97,9 +116,11 @@ impl ServerHandler for TestServer {
 
 #[tokio::main]
 async fn main() {
+    record(&format!("pid {}", std::process::id()));
     let server = TestServer {
         tool_router: TestServer::tool_router(),
         calls: Arc::new(AtomicU32::new(0)),
+        cancelled: Arc::new(AtomicU32::new(0)),
     };
     let service = server
         .serve(rmcp::transport::stdio())

@@ -88,7 +88,7 @@ pub fn run(w: &Workdir, args: &[&str]) -> (i32, Value) {
 }
 
 /// Waits for `what` to hold, polling; fails the test with `what` after 30 s.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !done() {
         assert!(
@@ -123,7 +123,7 @@ fn wait_gone(pids: &[String]) {
 }
 
 /// `patterns run flow.json --json ARGS` started in `w`.
-fn spawn_run(w: &Workdir, args: &[&str]) -> std::process::Child {
+pub fn spawn_run(w: &Workdir, args: &[&str]) -> std::process::Child {
     std::process::Command::new(assert_cmd::cargo::cargo_bin("patterns"))
         .current_dir(w.path(""))
         .args(["run", "flow.json", "--json"])
@@ -135,7 +135,7 @@ fn spawn_run(w: &Workdir, args: &[&str]) -> std::process::Child {
 }
 
 /// The exit code and the state printed by a run started with [`spawn_run`].
-fn finish(child: std::process::Child) -> (i32, Value) {
+pub fn finish(child: std::process::Child) -> (i32, Value) {
     let out = child.wait_with_output().unwrap();
     let state = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -229,7 +229,7 @@ fn a_flaky_tool_succeeds_on_its_third_attempt_and_every_attempt_is_logged() {
 }
 
 /// Whether a process is gone (a zombie waiting for its parent counts as gone).
-fn gone(pid: &str) -> bool {
+pub fn gone(pid: &str) -> bool {
     patterns::executor::mcp::exited(pid.parse().expect("a pid"))
 }
 
