@@ -297,7 +297,8 @@ mod tests {
     /// The merged workflow a → {b ∥ c} → d, if any.
     fn merged(log: &EventLog) -> Option<Workflow> {
         mine(log).into_iter().find(|w| {
-            w.blocks == [1..3] && log.names(&w.mined.pattern).collect::<String>() == "abcd"
+            w.blocks.as_slice() == std::slice::from_ref(&(1..3))
+                && log.names(&w.mined.pattern).collect::<String>() == "abcd"
         })
     }
 
@@ -345,12 +346,12 @@ mod tests {
             .collect();
         l.time_kind = TimeKind::EpochMicros;
         let mut durations = Vec::new();
-        for s in 0..l.session_count() {
+        for (s, &ms) in b_ms.iter().enumerate() {
             for (k, i) in l.range(s).enumerate() {
                 l.timestamps[i] =
                     1_700_000_000_000_000 + s as i64 * 100_000_000 + k as i64 * 1_000_000;
                 durations.push(match l.tool_names[l.tools[i] as usize].as_str() {
-                    "b" => b_ms[s],
+                    "b" => ms,
                     _ => 500,
                 });
             }
