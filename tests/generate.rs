@@ -79,3 +79,59 @@ fn truth_counts_match_the_log() {
         "most sessions run a workflow, some two: {planted}"
     );
 }
+
+#[test]
+fn the_committed_truth_agrees_with_the_committed_log() {
+    // Per session, its tools with their counts.
+    let text = std::fs::read_to_string(data("sample.csv")).unwrap();
+    let mut sessions: std::collections::HashMap<&str, std::collections::HashMap<&str, usize>> =
+        Default::default();
+    for line in text.lines().skip(1) {
+        let mut cols = line.split(',');
+        let (session, tool) = (cols.next().unwrap(), cols.nth(1).unwrap());
+        *sessions
+            .entry(session)
+            .or_default()
+            .entry(tool)
+            .or_default() += 1;
+    }
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data("sample.truth.json")).unwrap()).unwrap();
+    assert_eq!(sessions.len() as u64, truth["sessions"].as_u64().unwrap());
+    assert_eq!(
+        text.lines().count() as u64 - 1,
+        truth["events"].as_u64().unwrap()
+    );
+    for w in truth["workflows"].as_array().unwrap() {
+        let tools: Vec<&str> = (w["tools"].as_array().unwrap().iter())
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        let funnel: Vec<u64> = (w["funnel"].as_array().unwrap().iter())
+            .map(|n| n.as_u64().unwrap())
+            .collect();
+        assert_eq!(funnel.len(), tools.len(), "{}", w["name"]);
+        // Runs start at the first step (a step may be skipped: not monotone after it).
+        assert!(
+            funnel.iter().all(|&n| n <= funnel[0]),
+            "{}: {funnel:?}",
+            w["name"]
+        );
+        assert!(funnel[0] <= w["sessions"].as_u64().unwrap());
+        // Runs that got to the last step called its first and last tools (a middle step may
+        // have been skipped): at least that many sessions of the log did.
+        let ends = [tools[0], tools[tools.len() - 1]];
+        let whole = (sessions.values())
+            .filter(|calls| {
+                ends.iter().all(|t| {
+                    calls.get(t).copied().unwrap_or(0) >= ends.iter().filter(|u| *u == t).count()
+                })
+            })
+            .count() as u64;
+        assert!(
+            whole >= *funnel.last().unwrap(),
+            "{}: {whole} sessions have its first and last tools, the truth says {} finished",
+            w["name"],
+            funnel.last().unwrap()
+        );
+    }
+}
