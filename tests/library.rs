@@ -241,11 +241,19 @@ fn two_concurrent_mines_wait_for_the_lock_and_leave_what_one_would() {
         });
         (KillOnDrop(child), reader)
     };
-    let (a, b) = (spawn(), spawn());
+    let (mut a, mut b) = (spawn(), spawn());
     for _ in 0..2 {
         waiting
             .recv_timeout(Duration::from_secs(60))
             .expect("both mines say they wait for the lock");
+    }
+    // Held a little longer: neither goes ahead while it is held.
+    std::thread::sleep(Duration::from_millis(300));
+    for child in [&mut a.0, &mut b.0] {
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "a mine finished under a held lock"
+        );
     }
     // Released while they wait: both go ahead, one after the other.
     drop(lock);
