@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use crate::events::EventLog;
 
 /// The longest cycle looked for, in calls.
-pub const MAX_CYCLE: usize = 3;
+const MAX_CYCLE: usize = 3;
 /// The fewest rounds that make a loop: twice is a fix that took two tries, three times is not.
 pub const MIN_ROUNDS: usize = 3;
 
