@@ -555,18 +555,23 @@ fn run_logs_are_mined_without_a_skipped_row() {
     assert_eq!(found["support"], 3);
 }
 
-#[test]
-fn resume_after_a_killed_run_does_not_repeat_finished_steps() {
-    let w = workdir();
+/// `first → held → last`, `held` waiting while hold.flag exists and `last` reading `first`.
+fn held_flow(w: &Workdir) {
     w.write("hold.flag", "");
     flow(
-        &w,
+        w,
         json!([
             {"step_id": "first", "tool_name": "data"},
             {"step_id": "held", "tool_name": "hold", "depends_on": ["first"]},
             {"step_id": "last", "tool_name": "echo", "depends_on": ["held"], "parameters": {"n": "{{first.count}}"}}
         ]),
     );
+}
+
+#[test]
+fn resume_after_a_killed_run_does_not_repeat_finished_steps() {
+    let w = workdir();
+    held_flow(&w);
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("patterns"))
         .current_dir(w.path(""))
         .args(["run", "flow.json", "--run-id", "r1"])
@@ -925,15 +930,7 @@ fn resume_after_a_failure_runs_the_failed_step_again_in_the_given_state_dir() {
 #[test]
 fn resume_after_ctrl_c_finishes_the_run() {
     let w = workdir();
-    w.write("hold.flag", "");
-    flow(
-        &w,
-        json!([
-            {"step_id": "first", "tool_name": "data"},
-            {"step_id": "held", "tool_name": "hold", "depends_on": ["first"]},
-            {"step_id": "last", "tool_name": "echo", "depends_on": ["held"], "parameters": {"n": "{{first.count}}"}}
-        ]),
-    );
+    held_flow(&w);
     let child = spawn_run(&w, &["--run-id", "c1"]);
     wait_until("first finished and was checkpointed", || {
         step_status(&w, "c1", "first").as_deref() == Some("succeeded")

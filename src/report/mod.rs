@@ -81,8 +81,9 @@ pub struct Card {
     pub template: WorkflowTemplate,
     /// Tool names of the canonical ordering.
     pub chain: Vec<String>,
-    /// Step indices (canonical order) by stage.
+    /// Step indices (canonical order) by stage, and the ranges of those of several tools.
     pub stages: Vec<Vec<usize>>,
+    pub blocks: Vec<std::ops::Range<usize>>,
     pub support: usize,
     pub occurrences: u64,
     pub success_rate: f64,
@@ -319,6 +320,7 @@ fn card(
         variables: stats.variables,
         runs,
         stages,
+        blocks: w.blocks.clone(),
         template,
         chain,
         status,

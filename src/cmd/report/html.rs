@@ -207,7 +207,7 @@ fn card(page: &mut String, i: usize, c: &Card) {
         esc(&t.name),
         esc(&t.name),
         i + 1,
-        esc(&crate::template::chain_text(&c.chain, &blocks(c))),
+        esc(&crate::template::chain_text(&c.chain, &c.blocks)),
     );
     let mut figures = vec![
         format!("support {}", count(c.support as u64)),
@@ -293,18 +293,6 @@ fn card(page: &mut String, i: usize, c: &Card) {
         esc(&vars)
     );
     page.push_str("</div>\n</div>\n</article>\n");
-}
-
-fn blocks(c: &Card) -> Vec<std::ops::Range<usize>> {
-    let mut at = 0;
-    let mut out = Vec::new();
-    for s in &c.stages {
-        if s.len() > 1 {
-            out.push(at..at + s.len());
-        }
-        at += s.len();
-    }
-    out
 }
 
 /// The workflow drawn by stage, left to right: steps as boxes, a stage of several tools stacked,
