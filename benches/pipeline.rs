@@ -8,6 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use patterns::exchange::Alone;
 use patterns::generate::{GenerateParams, generate};
 use patterns::load::{Input, load};
 use patterns::mining::summary::{SummaryParams, summarise};
@@ -83,7 +84,7 @@ fn bench(c: &mut Criterion) {
         ..SummaryParams::default()
     };
     group.bench_function("summarise", |b| {
-        b.iter(|| black_box(summarise(&seqs, &summary, &|_| {})))
+        b.iter(|| black_box(summarise(&seqs, &summary, &Alone, &|_| {})))
     });
     group.finish();
 

@@ -37,6 +37,9 @@ pub enum Command {
     Library(cmd::library::Args),
     /// Write a synthetic log with planted workflows (for tests, benchmarks and demos)
     Generate(cmd::generate::Args),
+    /// The binary's side of the Spark job (src/spark/patterns_spark.py starts it)
+    #[command(hide = true)]
+    Spark(cmd::spark::Args),
     /// Print a completion script for a shell
     #[command(after_help = "\
 Examples:
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Library(args) => cmd::library::run(args),
         Command::Tools(args) => cmd::tools::run(args),
         Command::Generate(args) => cmd::generate::run(args),
+        Command::Spark(args) => cmd::spark::run(args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut out = std::io::stdout().lock();

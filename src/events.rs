@@ -1,6 +1,8 @@
 //! The event log after loading: tool calls grouped by session and ordered in time, with tools
 //! and sessions interned as integers. Nothing here knows where the rows came from.
 
+use crate::exchange::{self, Exchange};
+
 /// JSON text of each call's arguments and result, as the log had it.
 #[derive(Debug, Clone, Default)]
 pub struct Payloads {
@@ -27,6 +29,9 @@ pub struct EventLog {
     /// Tool names by id, sorted, so that comparing ids compares names.
     pub tool_names: Vec<String>,
     pub offsets: Vec<usize>,
+    /// Per session, a hash of its id ([`crate::exchange::session_key`]): samples of sessions
+    /// take the smallest, so that they do not depend on the order sessions were read in.
+    pub session_keys: Vec<u64>,
     pub tools: Vec<u32>,
     pub success: Vec<bool>,
     pub timestamps: Vec<i64>,
@@ -49,6 +54,7 @@ impl EventLog {
         let mut log = EventLog {
             tool_names: names.iter().map(|s| s.to_string()).collect(),
             offsets: vec![0],
+            session_keys: Vec::new(),
             tools: Vec::new(),
             success: Vec::new(),
             timestamps: Vec::new(),
@@ -57,7 +63,9 @@ impl EventLog {
             time_kind: TimeKind::OrderKey,
             refined: Default::default(),
         };
-        for session in sessions {
+        for (s, session) in sessions.iter().enumerate() {
+            log.session_keys
+                .push(crate::exchange::session_key(&s.to_string()));
             for (i, (tool, ok)) in session.iter().enumerate() {
                 let id = names
                     .binary_search(&tool.as_ref())
@@ -69,6 +77,53 @@ impl EventLog {
             log.offsets.push(log.tools.len());
         }
         log
+    }
+
+    /// Makes this part of a log split by session agree with the other parts (see
+    /// [`crate::exchange`]) on what is the whole log's: tool ids (every part's names, sorted),
+    /// refined tools, the time kind, and which columns the log has.
+    pub fn align(&mut self, ex: &dyn Exchange) {
+        let old = std::mem::take(&mut self.tool_names);
+        let mut names = exchange::gather(ex, old.clone());
+        names.sort_unstable();
+        names.dedup();
+        let id: Vec<u32> = (old.iter())
+            .map(|n| names.binary_search(n).expect("gathered") as u32)
+            .collect();
+        for t in &mut self.tools {
+            *t = id[*t as usize];
+        }
+        self.tool_names = names;
+        let refined: Vec<(String, String)> = self.refined.drain().collect();
+        self.refined = exchange::gather(ex, refined).into_iter().collect();
+        let local = (
+            usize::from(self.time_kind == TimeKind::OrderKey),
+            usize::from(self.durations.is_some()),
+            usize::from(self.payloads.is_some()),
+        );
+        let (order_keys, durations, payloads) = exchange::sum(ex, local);
+        let calls = self.event_count();
+        if order_keys > 0 {
+            self.time_kind = TimeKind::OrderKey;
+        }
+        if durations > 0 && self.durations.is_none() {
+            self.durations = Some(vec![UNKNOWN_DURATION; calls]);
+        }
+        if payloads > 0 && self.payloads.is_none() {
+            self.payloads = Some(Payloads {
+                arguments: vec![None; calls],
+                results: vec![None; calls],
+            });
+        }
+    }
+
+    /// A log with no calls (a part of a split log that got none).
+    pub fn empty() -> EventLog {
+        EventLog {
+            // No call has an order key.
+            time_kind: TimeKind::EpochMicros,
+            ..EventLog::from_sessions::<&str>(&[])
+        }
     }
 
     /// The names of the tools of a chain of ids.

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod events;
+pub mod exchange;
 pub mod executor;
 pub mod generate;
 pub mod load;

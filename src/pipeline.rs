@@ -3,10 +3,14 @@
 //! benches call these; the command line only parses flags into [`MineOptions`] and writes the
 //! [`MineReport`].
 
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 use serde_json::{Map, Value, json};
 
 use crate::UsageError;
 use crate::events::{EventLog, TimeKind, UNKNOWN_DURATION};
+use crate::exchange::{self, Alone, Counts, Exchange};
 use crate::mining::summary::{self, Change, SummaryParams};
 use crate::mining::{self, Embedding, MinSupport, MineParams, Sequences};
 use crate::score::{self, Keep};
@@ -77,7 +81,14 @@ impl MineOptions {
 /// What [`mine`] found.
 #[derive(Debug)]
 pub struct MineReport {
+    /// This part's sessions (alone: the log's).
     pub seqs: Sequences,
+    /// Sums counts over the parts of the log (see [`crate::exchange`]); [`Alone`] for one log.
+    pub parts: Arc<dyn Exchange>,
+    /// Sessions, calls, and calls after collapsing repeats, in the whole log.
+    pub sessions: usize,
+    pub calls: usize,
+    pub collapsed_calls: usize,
     /// The least support, resolved for this log.
     pub min_support: usize,
     /// With `Keep::Closed|All`: the frequent chains enumerated before pruning.
@@ -108,8 +119,26 @@ pub fn mine(
     opts: &MineOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<MineReport, UsageError> {
+    mine_parts(log, opts, Arc::new(Alone), progress)
+}
+
+/// [`mine`] over one part of a log split by session, the others mined at the same time in
+/// other processes and `parts` summing every count over them: the workflows and their figures
+/// are the whole log's, their runs this part's. (`--keep workflows` only: the chains of
+/// `--keep closed|all` are mined whole.)
+pub fn mine_parts(
+    log: &EventLog,
+    opts: &MineOptions,
+    parts: Arc<dyn Exchange>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<MineReport, UsageError> {
+    let ex = &*parts;
     let seqs = Sequences::new(log, opts.keep_repeats);
-    let min_support = opts.min_support.resolve(log.session_count());
+    let (sessions, calls, collapsed_calls) = exchange::sum(
+        ex,
+        (log.session_count(), log.event_count(), seqs.event_count()),
+    );
+    let min_support = opts.min_support.resolve(sessions);
     if opts.keep == Keep::Workflows {
         let params = SummaryParams {
             max_gap: opts.max_gap,
@@ -118,23 +147,36 @@ pub fn mine(
             order_share: opts.parallel.map_or(f64::INFINITY, |p| p.min_share),
             ..SummaryParams::default()
         };
-        let found = summary::summarise(&seqs, &params, &|n| progress(Progress::Workflows(n)));
+        let found = summary::summarise(&seqs, &params, ex, &|n| progress(Progress::Workflows(n)));
         let workflows = found
             .into_iter()
             .map(|f| {
                 let mut w = Workflow::from(f);
                 let whole = &w.folded.as_ref().expect("summarised").whole;
-                w.overlap = (w.blocks.first().cloned())
-                    .and_then(|b| structure::stage_overlap(log, whole, b, opts.keep_repeats));
+                if let Some(b) = w.blocks.first().cloned() {
+                    let here = structure::overlap_counts(log, whole, b, opts.keep_repeats);
+                    let (seen, overlapping) = exchange::sum(ex, here);
+                    w.overlap = (seen > 0).then(|| overlapping as f64 / seen as f64);
+                }
                 w
             })
             .collect();
         return Ok(MineReport {
             seqs,
+            parts,
+            sessions,
+            calls,
+            collapsed_calls,
             min_support,
             frequent: None,
             workflows,
         });
+    }
+    if ex.parts() > 1 {
+        return Err(UsageError(
+            "--keep closed|all mines chains on one machine only; split logs give --keep workflows"
+                .into(),
+        ));
     }
     let params = MineParams {
         min_len: opts.min_len,
@@ -182,6 +224,10 @@ pub fn mine(
     );
     Ok(MineReport {
         seqs,
+        parts,
+        sessions,
+        calls,
+        collapsed_calls,
         min_support,
         frequent: Some(frequent),
         workflows,
@@ -191,9 +237,14 @@ pub fn mine(
 /// The mean time of a whole run of a workflow the summary found, in milliseconds, when the log
 /// has durations. (Not for the chains of `--keep closed|all`: that would scan the log again for
 /// each; their templates have it.)
-pub fn duration_ms(w: &Workflow, log: &EventLog, opts: &MineOptions) -> Option<f64> {
+pub fn duration_ms(
+    w: &Workflow,
+    report: &MineReport,
+    log: &EventLog,
+    opts: &MineOptions,
+) -> Option<f64> {
     let whole: Vec<&Embedding> = w.folded.as_ref()?.whole.iter().collect();
-    mean_duration_ms(&whole, log, opts.keep_repeats)
+    mean_duration_ms(&whole, log, opts.keep_repeats, &*report.parts)
 }
 
 /// The occurrences of `w`, as (ordering, occurrence): the summary's whole runs, or a scan of
@@ -223,41 +274,48 @@ pub fn template_stats(
     opts: &MineOptions,
 ) -> (Vec<String>, ChainStats) {
     let p = &w.mined;
+    let ex = &*report.parts;
     let occurrences = occurrences(w, &report.seqs, opts.max_gap);
     let found: Vec<&Embedding> = occurrences.iter().map(|(_, e)| e).collect();
     let time = |t: i64| {
         chrono::DateTime::from_timestamp_micros(t)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
     };
-    let (mut first_seen, mut last_seen) = (None, None);
-    if log.time_kind == TimeKind::EpochMicros {
-        first_seen = found
-            .iter()
-            .map(|e| log.timestamps[log.offsets[e.session]])
-            .min()
-            .and_then(time);
-        last_seen = found
-            .iter()
-            .map(|e| log.timestamps[log.offsets[e.session + 1] - 1])
-            .max()
-            .and_then(time);
-    }
-    let avg_duration_ms = mean_duration_ms(&found, log, opts.keep_repeats);
-    // Retries by canonical step, whatever the ordering of the occurrence.
+    // The first and last call of the sessions that ran it, over every part.
+    let first = (found.iter())
+        .map(|e| log.timestamps[log.offsets[e.session]])
+        .min();
+    let last = (found.iter())
+        .map(|e| log.timestamps[log.offsets[e.session + 1] - 1])
+        .max();
+    let (first, last) = exchange::combine(ex, (first, last), |a, b| {
+        (
+            a.0.into_iter().chain(b.0).min(),
+            a.1.into_iter().chain(b.1).max(),
+        )
+    });
+    let (first_seen, last_seen) = match log.time_kind {
+        TimeKind::EpochMicros => (first.and_then(time), last.and_then(time)),
+        TimeKind::OrderKey => (None, None),
+    };
+    let avg_duration_ms = mean_duration_ms(&found, log, opts.keep_repeats, ex);
+    // Retries by canonical step, whatever the ordering of the occurrence: how many
+    // occurrences had each number of retries.
     let canonical: Vec<Vec<usize>> = (0..w.orderings.len())
         .map(|k| w.canonical_index(k))
         .collect();
-    let retries = (0..p.pattern.len())
-        .map(|i| {
-            planned_retries(occurrences.iter().map(|(k, e)| {
-                let x = canonical[*k].iter().position(|&c| c == i).expect("a step");
-                e.retries[x]
-            }))
-        })
+    let mut observed: Vec<Counts<u32, usize>> = vec![Counts::default(); p.pattern.len()];
+    for (k, e) in &occurrences {
+        for (x, &i) in canonical[*k].iter().enumerate() {
+            *observed[i].0.entry(e.retries[x]).or_default() += 1;
+        }
+    }
+    let retries = (exchange::sum(ex, observed).iter())
+        .map(|counts| planned_retries(&counts.0))
         .collect();
     let chain: Vec<String> = log.names(&p.pattern).map(String::from).collect();
     let (parameters, variables) =
-        structure::infer(w, &occurrences, log, opts.keep_repeats, &opts.flow)
+        structure::infer(w, &occurrences, log, opts.keep_repeats, &opts.flow, ex)
             .map(|sources| structure::parameters(&sources, &template::step_ids(&chain)))
             .unwrap_or_default();
     let stats = ChainStats {
@@ -279,16 +337,35 @@ pub fn template_stats(
         last_seen,
         retries,
         avg_duration_ms,
-        folded: folded_fields(w, log),
+        folded: folded_fields(w, log, report.sessions),
     };
     (chain, stats)
 }
 
 /// The mean time of an occurrence (its steps' calls, retries included), over the occurrences
-/// whose calls all have a duration; `None` when the log has no durations.
-fn mean_duration_ms(found: &[&Embedding], log: &EventLog, keep_repeats: bool) -> Option<f64> {
-    let durations = log.durations.as_ref()?;
-    let totals: Vec<u64> = found
+/// (of every part) whose calls all have a duration; `None` when the log has no durations.
+fn mean_duration_ms(
+    found: &[&Embedding],
+    log: &EventLog,
+    keep_repeats: bool,
+    ex: &dyn Exchange,
+) -> Option<f64> {
+    let totals: Vec<u64> = match log.durations.as_ref() {
+        Some(durations) => occurrence_durations(found, log, keep_repeats, durations),
+        None => Vec::new(),
+    };
+    let (sum, n) = exchange::sum(ex, (totals.iter().sum::<u64>(), totals.len()));
+    (n > 0).then(|| (sum as f64 / n as f64).round())
+}
+
+/// The time of each occurrence whose calls all have a duration.
+fn occurrence_durations(
+    found: &[&Embedding],
+    log: &EventLog,
+    keep_repeats: bool,
+    durations: &[u32],
+) -> Vec<u64> {
+    found
         .iter()
         .filter_map(|e| {
             let calls: Vec<_> = log.collapsed(e.session, keep_repeats).collect();
@@ -302,21 +379,32 @@ fn mean_duration_ms(found: &[&Embedding], log: &EventLog, keep_repeats: bool) ->
             }
             Some(total)
         })
-        .collect();
-    (!totals.is_empty()).then(|| (totals.iter().sum::<u64>() as f64 / totals.len() as f64).round())
+        .collect()
 }
 
-/// The retries to plan for a step from the retries its calls had in each occurrence: when at
-/// least one occurrence in ten was retried, the median retries of the retried ones (a median,
-/// so that one runaway retry loop does not set the plan).
-fn planned_retries(observed: impl Iterator<Item = u32>) -> u32 {
-    let mut all = 0;
-    let mut retried: Vec<u32> = observed.inspect(|_| all += 1).filter(|&r| r > 0).collect();
-    if retried.is_empty() || retried.len() * 10 < all {
+/// The retries to plan for a step from how many occurrences had each number of retries: when
+/// at least one occurrence in ten was retried, the median retries of the retried ones (a
+/// median, so that one runaway retry loop does not set the plan).
+fn planned_retries(observed: &FxHashMap<u32, usize>) -> u32 {
+    let all: usize = observed.values().sum();
+    let mut retried: Vec<(u32, usize)> = (observed.iter())
+        .filter(|(r, _)| **r > 0)
+        .map(|(r, n)| (*r, *n))
+        .collect();
+    let n: usize = retried.iter().map(|(_, n)| n).sum();
+    if n == 0 || n * 10 < all {
         return 0;
     }
     retried.sort_unstable();
-    retried[retried.len() / 2]
+    // The (n / 2)-th retried occurrence, counting from 0.
+    let mut before = 0;
+    for (r, k) in retried {
+        before += k;
+        if before > n / 2 {
+            return r;
+        }
+    }
+    unreachable!("n / 2 < n")
 }
 
 /// The stages of `w` as text, one per stage: `a`, `{b ∥ c}`.
@@ -354,14 +442,15 @@ pub fn variant_text(change: &Change, w: &Workflow, log: &EventLog) -> String {
 /// What the summary folded into `w`, as JSON fields (`sessions`, `coverage`, `funnel`,
 /// `variants`); empty for a chain of `--keep closed|all`. The same fields go into `--json` and
 /// the template.
-pub fn folded_fields(w: &Workflow, log: &EventLog) -> Map<String, Value> {
+/// `sessions` is the number of sessions of the whole log.
+pub fn folded_fields(w: &Workflow, log: &EventLog, sessions: usize) -> Map<String, Value> {
     let mut out = Map::new();
     let Some(f) = &w.folded else {
         return out;
     };
     let stages = stage_names(w, log);
     out.insert("sessions".into(), json!(f.sessions));
-    let coverage = f.sessions as f64 / log.session_count().max(1) as f64;
+    let coverage = f.sessions as f64 / sessions.max(1) as f64;
     out.insert("coverage".into(), json!((coverage * 1e4).round() / 1e4));
     out.insert(
         "funnel".into(),

@@ -63,6 +63,7 @@ impl LogArgs {
             mcp_names: self.normalize_mcp,
             format: self.format,
             session_per_file: self.session_per_file,
+            allow_empty: false,
         }
     }
 }

@@ -14,7 +14,18 @@ use super::read::FileSummary;
 use super::records::{lookup, payload, text, time};
 
 /// What a JSON input holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     /// One call per row, in columns (CSV, TSV, JSONL, Parquet).

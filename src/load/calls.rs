@@ -240,7 +240,12 @@ impl Calls {
         for (new, &old) in by_name.iter().enumerate() {
             rank[old as usize] = new as u32;
         }
-        // Session names are not needed from here on; sessions that kept no good row are dropped.
+        // Session names are not needed from here on, only their keys; sessions that kept no good
+        // row are dropped.
+        let session_keys = (self.session_ids.names.iter().zip(&counts))
+            .filter(|(_, n)| **n > 0)
+            .map(|(name, _)| crate::exchange::session_key(name))
+            .collect();
         drop(std::mem::take(&mut self.session_ids));
         let mut offsets = Vec::with_capacity(counts.len() + 1);
         let mut next = vec![0usize; counts.len()];
@@ -311,6 +316,7 @@ impl Calls {
             durations,
             payloads,
             offsets,
+            session_keys,
             time_kind: if self.any_order_key {
                 TimeKind::OrderKey
             } else {

@@ -19,7 +19,7 @@ mod xes;
 use std::path::PathBuf;
 
 pub use agents::Kind;
-pub use columns::ColumnNames;
+pub use columns::{ColumnNames, Mapping};
 pub use error::{BadRow, LoadError, Location};
 pub use refine::Refine;
 
@@ -129,6 +129,9 @@ pub struct LoadOptions {
     pub refine: Refine,
     /// A session id names a session of its file only (ids restart per file).
     pub session_per_file: bool,
+    /// No usable row is an empty log, not an error: for one part of a log split by session,
+    /// which is checked as a whole afterwards.
+    pub allow_empty: bool,
 }
 
 /// How `--normalize-mcp` writes a tool that agent platforms log as `mcp__server__tool`.
@@ -186,7 +189,7 @@ pub struct LoadReport {
 pub const SPLIT_GAP_US: i64 = 24 * 3600 * 1_000_000;
 
 /// What was read of one kind of input (tables, Claude Code transcripts, traces, …).
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct FormatSummary {
     pub format: Kind,
     pub files: usize,
@@ -439,7 +442,7 @@ pub fn load(
     }
     // Nothing to mine is a failure, not an empty answer: a nightly job must notice, and
     // `--prune` must not take it for every workflow gone.
-    if report.skipped == report.rows {
+    if report.skipped == report.rows && !options.allow_empty {
         let first: Vec<String> = report.bad_rows.iter().map(ToString::to_string).collect();
         return Err(match report.rows {
             0 if report.files.is_empty() => LoadError::NotLogs {

@@ -23,6 +23,8 @@ pub struct Sequences {
     offsets: Vec<u32>,
     calls: Vec<u32>,
     tool_count: usize,
+    /// The sessions' keys ([`EventLog::session_keys`]).
+    keys: Vec<u64>,
 }
 
 /// The success flag of a call in [`Sequences`] and of a position in a projection.
@@ -49,6 +51,7 @@ impl Sequences {
             offsets: Vec::with_capacity(log.offsets.len()),
             calls: Vec::with_capacity(log.event_count()),
             tool_count: log.tool_names.len(),
+            keys: log.session_keys.clone(),
         };
         seqs.offsets.push(0);
         for s in 0..log.session_count() {

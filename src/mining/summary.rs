@@ -33,8 +33,10 @@
 
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
 
 use super::{Embedding, OK, Sequences, TOOL, retries_of};
+use crate::exchange::{self, Counts, Exchange, Sum};
 
 /// The reach of a gap of 2, the default: how far evidence looks when there is no gap limit.
 const DEFAULT_REACH: usize = 3;
@@ -45,7 +47,7 @@ const LOOP_SHARE: f64 = 0.5;
 
 /// Per (slot, tool), over the whole runs: runs with the tool there, and for joins the runs with
 /// it before the stage, after it, and on both sides.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 struct Tally {
     runs: usize,
     before: usize,
@@ -53,8 +55,8 @@ struct Tally {
     both: usize,
 }
 
-impl std::ops::AddAssign for Tally {
-    fn add_assign(&mut self, o: Tally) {
+impl Sum for Tally {
+    fn add(&mut self, o: Tally) {
         self.runs += o.runs;
         self.before += o.before;
         self.after += o.after;
@@ -170,14 +172,17 @@ impl Found {
 
 /// The distinct workflows of `seqs`, best first (sessions with a successful whole run, then
 /// whole sessions, then the chain). `on_found` is called once per workflow grown (progress).
+/// `ex` sums what is counted over the parts of a log split by session (see [`crate::exchange`]):
+/// the figures are the whole log's, the runs (`Found::whole`) this part's.
 pub fn summarise(
     seqs: &Sequences,
     params: &SummaryParams,
+    ex: &dyn Exchange,
     on_found: &(dyn Fn(usize) + Sync),
 ) -> Vec<Found> {
     let reach = params.max_gap.map_or(usize::MAX, |g| g.saturating_add(1));
     let min_support = params.min_support.max(1);
-    let mut residual = Residual::new(seqs, reach);
+    let mut residual = Residual::new(seqs, reach, ex);
     let mut found: Vec<Found> = Vec::new();
     let mut tried: FxHashSet<(u32, u32)> = FxHashSet::default();
     while let Some((a, b, both_orders)) =
@@ -296,6 +301,11 @@ fn lcs(a: &[u32], b: &[u32]) -> usize {
 /// The calls that no workflow explains yet, with the support of every pair and tool among them.
 struct Residual<'a> {
     seqs: &'a Sequences,
+    /// Sums counts over the parts of the log (the pairs, follows and frequencies are the whole
+    /// log's).
+    ex: &'a dyn Exchange,
+    /// Calls in the whole log.
+    total_calls: usize,
     /// How far a run reaches from one step to the next (`max_gap + 1` calls, or no limit).
     reach: usize,
     /// How far the evidence for a step looks: the reach, or with no limit the calls that a gap of
@@ -338,13 +348,15 @@ struct Pairs {
 }
 
 impl<'a> Residual<'a> {
-    fn new(seqs: &'a Sequences, reach: usize) -> Residual<'a> {
+    fn new(seqs: &'a Sequences, reach: usize, ex: &'a dyn Exchange) -> Residual<'a> {
         let mut live = Vec::with_capacity(seqs.calls.len());
         for s in 0..seqs.len() {
             live.extend(0..seqs.offsets[s + 1] - seqs.offsets[s]);
         }
         let mut r = Residual {
             seqs,
+            ex,
+            total_calls: 0,
             reach,
             look: reach.min(DEFAULT_REACH),
             live,
@@ -356,8 +368,8 @@ impl<'a> Residual<'a> {
             with_tool: vec![Vec::new(); seqs.tool_count],
             frequency: vec![0.0; seqs.tool_count],
         };
-        type Counts = (FxHashMap<u64, usize>, FxHashMap<u64, usize>);
-        let merge = |mut a: Counts, b: Counts| {
+        type PairCounts = (FxHashMap<u64, usize>, FxHashMap<u64, usize>);
+        let merge = |mut a: PairCounts, b: PairCounts| {
             for (k, v) in b.0 {
                 *a.0.entry(k).or_insert(0) += v;
             }
@@ -369,7 +381,7 @@ impl<'a> Residual<'a> {
         (r.pairs, r.follows) = (0..seqs.len())
             .into_par_iter()
             .fold(
-                || (Counts::default(), Vec::new(), Pairs::default()),
+                || (PairCounts::default(), Vec::new(), Pairs::default()),
                 |(mut counts, mut calls, mut pairs), s| {
                     r.live_tools(s, &mut calls);
                     r.pairs_of(&calls, &mut pairs);
@@ -383,12 +395,17 @@ impl<'a> Residual<'a> {
                 },
             )
             .map(|(counts, _, _)| counts)
-            .reduce(Counts::default, merge);
+            .reduce(PairCounts::default, merge);
+        r.pairs = exchange::sum_map(ex, std::mem::take(&mut r.pairs));
+        r.follows = exchange::sum_map(ex, std::mem::take(&mut r.follows));
+        let mut calls = vec![0usize; seqs.tool_count];
         for &c in &seqs.calls {
-            r.frequency[(c & TOOL) as usize] += 1.0;
+            calls[(c & TOOL) as usize] += 1;
         }
-        for f in &mut r.frequency {
-            *f /= seqs.calls.len().max(1) as f64;
+        let calls = exchange::sum(ex, calls);
+        r.total_calls = calls.iter().sum();
+        for (f, n) in r.frequency.iter_mut().zip(calls) {
+            *f = n as f64 / r.total_calls.max(1) as f64;
         }
         // A tool is listed once per session: the last session each tool was seen in.
         let mut seen_in = vec![u32::MAX; seqs.tool_count];
@@ -499,7 +516,7 @@ impl<'a> Residual<'a> {
             .get(&(u64::from(a) << 32 | u64::from(b)))
             .copied()
             .unwrap_or(0);
-        let total = self.seqs.calls.len() as f64;
+        let total = self.total_calls as f64;
         let window = self.look;
         [(a, b), (b, a)].iter().any(|&(mine, other)| {
             let calls = self.frequency[mine as usize] * total;
@@ -513,7 +530,7 @@ impl<'a> Residual<'a> {
             u64::from(a) << 32 | u64::from(b),
             u64::from(b) << 32 | u64::from(a),
         );
-        self.with_tool[a as usize]
+        let here = self.with_tool[a as usize]
             .par_iter()
             .map_init(
                 || (Vec::new(), Pairs::default()),
@@ -525,11 +542,12 @@ impl<'a> Residual<'a> {
                 },
             )
             .filter(|&both| both)
-            .count()
+            .count();
+        exchange::sum(self.ex, here)
     }
 
     /// Takes the spans of `runs` out of the live calls and updates the counts; returns the
-    /// number of calls taken out.
+    /// number of calls taken out (in the whole log).
     fn cover(&mut self, runs: &[(usize, Vec<Run>)]) -> usize {
         let this = &*self;
         let covered = runs
@@ -571,6 +589,7 @@ impl<'a> Residual<'a> {
             })
             .collect::<Vec<Covered>>();
         let mut taken = 0;
+        let (mut pairs, mut follows) = (Counts::default(), Counts::default());
         for c in covered {
             for (s, range) in c.sessions {
                 let start = self.seqs.offsets[s] as usize;
@@ -578,13 +597,16 @@ impl<'a> Residual<'a> {
                 self.live[start..start + range.len()].copy_from_slice(&c.left[range.clone()]);
                 self.live_len[s] = range.len() as u32;
             }
-            for (counts, deltas) in [(&mut self.pairs, c.pairs), (&mut self.follows, c.follows)] {
-                for (k, d) in deltas {
-                    let n = counts.entry(k).or_insert(0);
-                    *n = n.checked_add_signed(d).expect("a count stays positive");
-                    if *n == 0 {
-                        counts.remove(&k);
-                    }
+            pairs.add(Counts(c.pairs));
+            follows.add(Counts(c.follows));
+        }
+        let (taken, pairs, follows) = exchange::sum(self.ex, (taken, pairs, follows));
+        for (counts, deltas) in [(&mut self.pairs, pairs), (&mut self.follows, follows)] {
+            for (k, d) in deltas.0 {
+                let n = counts.entry(k).or_insert(0);
+                *n = n.checked_add_signed(d).expect("a count stays positive");
+                if *n == 0 {
+                    counts.remove(&k);
                 }
             }
         }
@@ -792,7 +814,7 @@ fn runs_everywhere(residual: &Residual, stages: &[Vec<u32>]) -> Vec<(usize, Vec<
 const GROW_SAMPLE: usize = 20_000;
 
 /// Where a candidate step goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 enum Slot {
     /// A new stage before stage `k` (k = stages: after the last).
     Before(usize),
@@ -808,25 +830,25 @@ fn grow(
     min_support: usize,
 ) -> Vec<Vec<u32>> {
     let look = residual.look;
-    // Growth decides on shares of runs: on a big log, a strided sample of the sessions
-    // estimates them as well as all of them would, at a fraction of the cost. Counts are
-    // scaled back for the support threshold. (The figures of the workflow are exact: they are
-    // counted on every session afterwards.)
-    let all = residual.candidates(&stages);
-    let scale = (all.len() as f64 / GROW_SAMPLE as f64).max(1.0);
-    let mut sessions: Vec<usize> = match all.len() > GROW_SAMPLE {
-        true => (0..GROW_SAMPLE)
-            .map(|i| all[i * all.len() / GROW_SAMPLE])
-            .collect(),
-        false => all,
-    };
+    let ex = residual.ex;
+    // Growth decides on shares of runs: on a big log, a sample of the sessions estimates them
+    // as well as all of them would, at a fraction of the cost. Counts are scaled back for the
+    // support threshold. (The figures of the workflow are exact: they are counted on every
+    // session afterwards.) The sample is the sessions whose keys are the smallest, so that it
+    // is the same however the log is split.
+    let mut sessions = residual.candidates(&stages);
+    let all = exchange::sum(ex, sessions.len());
+    let mut scale = 1.0;
+    if all > GROW_SAMPLE {
+        let cut = (GROW_SAMPLE as f64 / all as f64 * u64::MAX as f64) as u64;
+        let keys = &residual.seqs.keys;
+        sessions.retain(|&s| keys[s] < cut);
+        scale = all as f64 / exchange::sum(ex, sessions.len()).max(1) as f64;
+    }
     while stages.iter().map(Vec::len).sum::<usize>() < params.max_steps {
         let runs = whole_runs(residual, &stages, &sessions);
         sessions = runs.iter().map(|(s, _)| *s).collect();
         let total: usize = runs.iter().map(|(_, r)| r.len()).sum();
-        if (total as f64) * scale < min_support as f64 {
-            break;
-        }
         type Found = (
             FxHashMap<(Slot, u32), Tally>,
             FxHashMap<(Slot, usize), usize>,
@@ -847,13 +869,18 @@ fn grow(
             .map(|(found, _, _)| found)
             .reduce(Found::default, |mut a, b| {
                 for (k, t) in b.0 {
-                    *a.0.entry(k).or_default() += t;
+                    a.0.entry(k).or_default().add(t);
                 }
                 for (k, n) in b.1 {
                     *a.1.entry(k).or_default() += n;
                 }
                 a
             });
+        let (total, Counts(counts), Counts(windows)) =
+            exchange::sum(ex, (total, Counts(counts), Counts(windows)));
+        if (total as f64) * scale < min_support as f64 {
+            break;
+        }
         // The share of runs in which a tool as common as `tool` would be in `slot` by chance.
         let chance = |slot: Slot, tool: u32| {
             let expected: f64 = (windows.iter())
@@ -1022,6 +1049,7 @@ fn order_stages(
             }
         }
     }
+    let orders = exchange::sum_map(residual.ex, orders);
     for (k, stage) in stages.iter_mut().enumerate() {
         if stage.len() < 2 {
             continue;
@@ -1131,6 +1159,19 @@ fn describe(
             retries,
         });
     }
+    // The figures of the whole log; the runs (`whole`) stay this part's.
+    let (
+        (funnel, skipped, Counts(extras)),
+        (Counts(then), Counts(orderings)),
+        (support, successes, (occurrences, sessions)),
+    ) = exchange::sum(
+        residual.ex,
+        (
+            (funnel, skipped, Counts(extras)),
+            (Counts(then), Counts(orderings)),
+            (support, successes, (occurrences, runs.len())),
+        ),
+    );
     let mut variants: Vec<Variant> = skipped
         .iter()
         .enumerate()
@@ -1192,7 +1233,7 @@ fn describe(
         support,
         successes,
         occurrences,
-        sessions: runs.len(),
+        sessions,
         funnel,
         variants,
         orderings,

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::Workflow;
 use crate::events::EventLog;
+use crate::exchange::{self, Exchange};
 use crate::mining::Embedding;
 
 /// Evidence thresholds.
@@ -54,48 +55,88 @@ pub enum Source {
 /// A step (canonical index) and the name of one of its arguments.
 type Argument = (usize, String);
 
+/// Per step (canonical order) of one occurrence: its arguments and its result.
+type Row = Vec<(Option<Value>, Option<Value>)>;
+
 /// Per step of the canonical ordering, its arguments and their sources; `None` when the log
 /// has no arguments.
 /// `found` holds the occurrences of the workflow's orderings: (ordering index, occurrence).
+/// At most `params.max_occurrences` are read, one per session: those of the sessions with the
+/// smallest keys, over every part of the log (`ex`), so that the answer does not depend on the
+/// order the sessions were read in or on how the log was split.
 pub fn infer(
     workflow: &Workflow,
     found: &[(usize, Embedding)],
     log: &EventLog,
     keep_repeats: bool,
     params: &FlowParams,
+    ex: &dyn Exchange,
 ) -> Option<Vec<IndexMap<String, Source>>> {
-    let payloads = log.payloads.as_ref()?;
+    let mut rows = exchange::gather(
+        ex,
+        rows(workflow, found, log, keep_repeats, params.max_occurrences),
+    );
+    rows.sort_by_key(|(key, _)| *key);
+    rows.truncate(params.max_occurrences);
+    let occurrences: Vec<Row> = rows.into_iter().map(|(_, row)| row).collect();
+    log.payloads.as_ref()?;
+    from_rows(workflow, &occurrences, params)
+}
+
+/// The arguments and results of the occurrences in `found` of the `max` sessions with the
+/// smallest keys, one per session, with the session's key.
+fn rows(
+    workflow: &Workflow,
+    found: &[(usize, Embedding)],
+    log: &EventLog,
+    keep_repeats: bool,
+    max: usize,
+) -> Vec<(u64, Row)> {
+    let Some(payloads) = log.payloads.as_ref() else {
+        return Vec::new();
+    };
     let n = workflow.mined.pattern.len();
     let parse = |t: &Option<Box<str>>| {
         t.as_deref()
             .and_then(|t| serde_json::from_str::<Value>(t).ok())
     };
-    // Per occurrence, per step: arguments and result.
-    let mut occurrences: Vec<Vec<(Option<Value>, Option<Value>)>> = Vec::new();
     let mut sessions = HashSet::new();
+    let mut first: Vec<(u64, &(usize, Embedding))> = (found.iter())
+        .filter(|(_, e)| sessions.insert(e.session))
+        .map(|o| (log.session_keys[o.1.session], o))
+        .collect();
+    first.sort_by_key(|(key, _)| *key);
+    first.truncate(max);
     let canonical: Vec<Vec<usize>> = (0..workflow.orderings.len())
         .map(|k| workflow.canonical_index(k))
         .collect();
-    for (k, e) in found {
-        let canonical = &canonical[*k];
-        if occurrences.len() >= params.max_occurrences || !sessions.insert(e.session) {
-            continue;
-        }
-        let calls: Vec<_> = log.collapsed(e.session, keep_repeats).collect();
-        let mut row = vec![(None, None); n];
-        for (x, &pos) in e.positions.iter().enumerate() {
-            // The last attempt of a retried call is the one whose result was used.
-            let call = calls[pos].end - 1;
-            row[canonical[x]] = (
-                parse(&payloads.arguments[call]),
-                parse(&payloads.results[call]),
-            );
-        }
-        occurrences.push(row);
-    }
+    (first.into_iter())
+        .map(|(key, (k, e))| {
+            let calls: Vec<_> = log.collapsed(e.session, keep_repeats).collect();
+            let mut row = vec![(None, None); n];
+            for (x, &pos) in e.positions.iter().enumerate() {
+                // The last attempt of a retried call is the one whose result was used.
+                let call = calls[pos].end - 1;
+                row[canonical[*k][x]] = (
+                    parse(&payloads.arguments[call]),
+                    parse(&payloads.results[call]),
+                );
+            }
+            (key, row)
+        })
+        .collect()
+}
+
+/// The sources of the arguments, from the arguments and results of occurrences.
+fn from_rows(
+    workflow: &Workflow,
+    occurrences: &[Row],
+    params: &FlowParams,
+) -> Option<Vec<IndexMap<String, Source>>> {
     if occurrences.is_empty() {
         return None;
     }
+    let n = workflow.mined.pattern.len();
     let stage: Vec<usize> = {
         let mut stage = vec![0; n];
         for (s, steps) in workflow.stages().iter().enumerate() {
@@ -125,7 +166,7 @@ pub fn infer(
     let mut open: Vec<(Argument, Vec<Option<&Value>>)> = Vec::new();
     for j in 0..n {
         let mut keys: Vec<&String> = Vec::new();
-        for row in &occurrences {
+        for row in occurrences {
             if let Some(Value::Object(args)) = &row[j].0 {
                 for k in args.keys() {
                     if !keys.contains(&k) {

@@ -221,11 +221,25 @@ pub fn stage_overlap<'a>(
     block: std::ops::Range<usize>,
     keep_repeats: bool,
 ) -> Option<f64> {
-    let durations = log.durations.as_ref()?;
-    if log.time_kind != TimeKind::EpochMicros {
-        return None;
-    }
+    let (seen, overlapping) = overlap_counts(log, occurrences, block, keep_repeats);
+    (seen > 0).then(|| overlapping as f64 / seen as f64)
+}
+
+/// The occurrences with a time for every call of `block`, and those among them whose calls
+/// overlapped (see [`stage_overlap`]); none when the log has no durations or no times.
+pub fn overlap_counts<'a>(
+    log: &EventLog,
+    occurrences: impl IntoIterator<Item = &'a mining::Embedding>,
+    block: std::ops::Range<usize>,
+    keep_repeats: bool,
+) -> (usize, usize) {
     let (mut seen, mut overlapping) = (0usize, 0usize);
+    let Some(durations) = log.durations.as_ref() else {
+        return (seen, overlapping);
+    };
+    if log.time_kind != TimeKind::EpochMicros {
+        return (seen, overlapping);
+    }
     let mut calls: Vec<(i64, i64)> = Vec::new();
     for e in occurrences {
         let session: Vec<_> = log.collapsed(e.session, keep_repeats).collect();
@@ -253,7 +267,7 @@ pub fn stage_overlap<'a>(
             overlapping += 1;
         }
     }
-    (seen > 0).then(|| overlapping as f64 / seen as f64)
+    (seen, overlapping)
 }
 
 fn is_subsequence(small: &[u32], big: &[u32]) -> bool {
@@ -314,6 +328,10 @@ mod tests {
         // Its template fans out to the stage and back in.
         let report = pipeline::MineReport {
             seqs: crate::mining::Sequences::new(&l, false),
+            parts: std::sync::Arc::new(crate::exchange::Alone),
+            sessions: l.session_count(),
+            calls: l.event_count(),
+            collapsed_calls: l.event_count(),
             min_support: 1,
             frequent: None,
             workflows: vec![w.clone()],

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::model::{Metadata, OnError, Source, WorkflowStep, WorkflowTemplate};
 
 /// The figures of a mined chain that go into its template's metadata.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChainStats {
     pub support: u64,
     pub success_rate: f64,

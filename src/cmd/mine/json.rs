@@ -26,10 +26,10 @@ pub fn write(
             files: &loaded.files,
             rows: loaded.rows,
             skipped: loaded.skipped,
-            sessions: log.session_count(),
+            sessions: report.sessions,
             tools: log.tool_names.len(),
-            calls: log.event_count(),
-            calls_after_collapsing: report.seqs.event_count(),
+            calls: report.calls,
+            calls_after_collapsing: report.collapsed_calls,
             formats: &loaded.formats,
         },
         settings: JsonSettings {
@@ -51,7 +51,7 @@ pub fn write(
         kept: report.workflows.len(),
         patterns: shown
             .iter()
-            .map(|w| JsonPattern::new(w, log, pipeline::duration_ms(w, log, options)))
+            .map(|w| JsonPattern::new(w, log, report, options))
             .collect(),
     };
     serde_json::to_writer_pretty(&mut *out, &json)?;
@@ -131,7 +131,12 @@ struct JsonPattern<'a> {
 }
 
 impl<'a> JsonPattern<'a> {
-    fn new(w: &'a Workflow, log: &'a EventLog, avg_duration_ms: Option<f64>) -> JsonPattern<'a> {
+    fn new(
+        w: &'a Workflow,
+        log: &'a EventLog,
+        report: &MineReport,
+        options: &MineOptions,
+    ) -> JsonPattern<'a> {
         let p = &w.mined;
         let pattern: Vec<&str> = log.names(&p.pattern).collect();
         JsonPattern {
@@ -151,8 +156,8 @@ impl<'a> JsonPattern<'a> {
                 .then_some(w.folded.as_ref().map(|f| &f.ordering_sessions[..]))
                 .flatten(),
             overlap: w.overlap.map(|o| (o * 1000.0).round() / 1000.0),
-            avg_duration_ms,
-            folded: pipeline::folded_fields(w, log),
+            avg_duration_ms: pipeline::duration_ms(w, report, log, options),
+            folded: pipeline::folded_fields(w, log, report.sessions),
             pattern,
             support: p.support,
             occurrences: p.occurrences,

@@ -1,7 +1,7 @@
 //! `patterns mine`: load logs, find their workflows, print them, write them into the library.
 
-mod json;
-mod table;
+pub(super) mod json;
+pub(super) mod table;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,7 +17,7 @@ use crate::events::EventLog;
 use crate::load::{self, LoadReport, REPORTED_BAD_ROWS};
 use crate::pipeline::{self, MineOptions, MineReport, Progress};
 use crate::score::Keep;
-use crate::template::{Library, SaveOptions};
+use crate::template::{ChainStats, Library, SaveOptions};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -53,13 +53,13 @@ pub struct Args {
     /// Log files (CSV, JSONL/NDJSON, Parquet; gzip-compressed too), folders (their log files,
     /// recursively), globs, or '-' for standard input (any of those formats)
     #[arg(required = true, value_name = "LOGS")]
-    logs: Vec<String>,
+    pub(super) logs: Vec<String>,
 
     #[command(flatten)]
-    input: LogArgs,
+    pub(super) input: LogArgs,
 
     #[command(flatten)]
-    mining: MiningArgs,
+    pub(super) mining: MiningArgs,
 
     /// Library folder that every workflow found is written to as a template (with --keep
     /// closed|all: the chains shown)
@@ -70,18 +70,18 @@ pub struct Args {
         value_name = "DIR",
         help_heading = "Library"
     )]
-    library: PathBuf,
+    pub(super) library: PathBuf,
     /// Only print; do not write templates
     #[arg(long, help_heading = "Library")]
-    no_write: bool,
+    pub(super) no_write: bool,
     /// Add this run's counts to those already in the library (for nightly runs over each day's
     /// new logs); by default a re-mined template gets this run's counts
     #[arg(long, help_heading = "Library")]
-    accumulate: bool,
+    pub(super) accumulate: bool,
     /// Delete mined templates whose chain is no longer frequent; by default they are kept and
     /// marked "stale": true
     #[arg(long, help_heading = "Library")]
-    prune: bool,
+    pub(super) prune: bool,
     /// Seconds to wait for another process that is writing the library
     #[arg(
         long,
@@ -89,15 +89,15 @@ pub struct Args {
         value_name = "SECONDS",
         help_heading = "Library"
     )]
-    lock_wait: u64,
+    pub(super) lock_wait: u64,
 
     /// How many workflows (chains) to print (0 = all); with --keep closed|all also how many to
     /// write as templates
     #[arg(long, default_value_t = 20, value_name = "N", help_heading = "Output")]
-    top: usize,
+    pub(super) top: usize,
     /// Print one JSON object instead of a table
     #[arg(long, help_heading = "Output")]
-    json: bool,
+    pub(super) json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -116,7 +116,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Keep::Closed | Keep::All => shown,
     };
     if !args.no_write {
-        save(&args, written, &report, &log, &options)?;
+        let chains: Vec<_> = (written.iter())
+            .map(|w| pipeline::template_stats(w, &report, &log, &options))
+            .collect();
+        save(&args, &chains)?;
     }
 
     // Stdout is line-buffered: one write per line of a large JSON answer would dominate.
@@ -135,20 +138,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )?;
     }
     out.flush()?;
-    if report.workflows.is_empty() {
-        let what = match options.keep {
-            Keep::Workflows => "no workflow runs whole".to_string(),
-            _ => format!(
-                "no chain of {}–{} tools occurs",
-                options.min_len, options.max_len
-            ),
-        };
-        eprintln!(
-            "note: {what} in {} or more sessions; try a lower --min-support or a larger --max-gap",
-            report.min_support
-        );
+    if let Some(note) = nothing_found(&report, &options) {
+        eprintln!("{note}");
     }
     Ok(())
+}
+
+/// What to say when nothing was found.
+pub(super) fn nothing_found(report: &MineReport, options: &MineOptions) -> Option<String> {
+    if !report.workflows.is_empty() {
+        return None;
+    }
+    let what = match options.keep {
+        Keep::Workflows => "no workflow runs whole".to_string(),
+        _ => format!(
+            "no chain of {}–{} tools occurs",
+            options.min_len, options.max_len
+        ),
+    };
+    Some(format!(
+        "note: {what} in {} or more sessions; try a lower --min-support or a larger --max-gap",
+        report.min_support
+    ))
 }
 
 /// Loads `logs` and mines them, with a progress bar, and warns on stderr about what the loading
@@ -164,7 +175,7 @@ pub(super) fn load_and_mine(
     let (log, loaded) = load::load(&inputs, &input.load_options(), &|input| {
         progress.set_message(format!("loading {input}"))
     })?;
-    warn(&loaded);
+    warn(&mut std::io::stderr(), &loaded)?;
     progress.set_message("finding workflows");
     let report = pipeline::mine(&log, options, &|step| match step {
         Progress::Chains { tools } => {
@@ -181,18 +192,8 @@ pub(super) fn load_and_mine(
     Ok((log, loaded, report?))
 }
 
-/// Writes the shown workflows into the library and says what changed on stderr.
-fn save(
-    args: &Args,
-    shown: &[crate::structure::Workflow],
-    report: &MineReport,
-    log: &EventLog,
-    options: &MineOptions,
-) -> anyhow::Result<()> {
-    let chains: Vec<_> = shown
-        .iter()
-        .map(|w| pipeline::template_stats(w, report, log, options))
-        .collect();
+/// Writes the templates of mined chains into the library and says what changed on stderr.
+pub(super) fn save(args: &Args, chains: &[(Vec<String>, ChainStats)]) -> anyhow::Result<()> {
     let library = Library::new(&args.library);
     let options = SaveOptions {
         accumulate: args.accumulate,
@@ -200,7 +201,7 @@ fn save(
         lock_wait: Duration::from_secs(args.lock_wait),
     };
     let saved = library
-        .save_mined(&chains, options, |lock| {
+        .save_mined(chains, options, |lock| {
             eprintln!(
                 "waiting for {} (another patterns process is writing the library)…",
                 lock.display()
@@ -226,9 +227,11 @@ fn save(
     Ok(())
 }
 
-fn warn(report: &LoadReport) {
+/// Says on `err` what the loading passed over or assumed.
+pub(super) fn warn(err: &mut impl Write, report: &LoadReport) -> std::io::Result<()> {
     if !report.not_logs.is_empty() {
-        eprintln!(
+        writeln!(
+            err,
             "warning: passed over {} file{} in the folders given that {} not a log:",
             count(report.not_logs.len() as u64),
             plural(report.not_logs.len()),
@@ -237,13 +240,14 @@ fn warn(report: &LoadReport) {
             } else {
                 "are"
             }
-        );
+        )?;
         for why in report.not_logs.iter().take(REPORTED_BAD_ROWS) {
-            eprintln!("  {why}");
+            writeln!(err, "  {why}")?;
         }
     }
     if let Some((session, first, second)) = &report.split_example {
-        eprintln!(
+        writeln!(
+            err,
             "warning: {} session id{} {} calls in two files more than a day apart (e.g. {session} in \
              {first} and {second}); they are merged into one session each. If ids restart per file, \
              give --session-per-file",
@@ -254,13 +258,14 @@ fn warn(report: &LoadReport) {
             } else {
                 "have"
             },
-        );
+        )?;
     }
     // What was read of each kind, when it is not only tables: transcripts and traces are
     // assembled from many records, and what could not be paired must show.
     if report.formats.iter().any(|f| f.format != load::Kind::Table) {
         for f in &report.formats {
-            eprintln!(
+            writeln!(
+                err,
                 "read {} {} file{}: {} session{}{}, {} call{}, {} unpaired, {} skipped",
                 count(f.files as u64),
                 f.format.title(),
@@ -275,7 +280,7 @@ fn warn(report: &LoadReport) {
                 plural(f.calls),
                 count(f.unpaired as u64),
                 count(f.skipped as u64),
-            );
+            )?;
         }
     }
     for f in &report.formats {
@@ -297,34 +302,41 @@ fn warn(report: &LoadReport) {
             ),
         ];
         for (n, level, what) in said.into_iter().filter(|(n, ..)| *n > 0) {
-            eprintln!(
+            writeln!(
+                err,
                 "{level}: {} {} call{} {what}",
                 count(n as u64),
                 f.format.title(),
                 plural(n)
-            );
+            )?;
         }
     }
     for file in &report.files_without_success {
-        eprintln!("warning: {file} has no success column; every call in it counts as succeeded");
+        writeln!(
+            err,
+            "warning: {file} has no success column; every call in it counts as succeeded"
+        )?;
     }
     if report.skipped > 0 {
-        eprintln!(
+        writeln!(
+            err,
             "warning: skipped {} bad row{} of {}:",
             count(report.skipped as u64),
             plural(report.skipped),
             count(report.rows as u64)
-        );
+        )?;
         for row in &report.bad_rows {
-            eprintln!("  {row}");
+            writeln!(err, "  {row}")?;
         }
         if report.skipped > REPORTED_BAD_ROWS {
-            eprintln!(
+            writeln!(
+                err,
                 "  … and {} more (--strict stops at the first)",
                 count((report.skipped - REPORTED_BAD_ROWS) as u64)
-            );
+            )?;
         }
     }
+    Ok(())
 }
 
 fn plural(n: usize) -> &'static str {

@@ -26,7 +26,7 @@ pub fn write(
     let summarised = report.frequent.is_none();
     // A time column when some workflow shown has one (a log can have an empty duration column).
     let times: Vec<Option<f64>> = (shown.iter())
-        .map(|w| pipeline::duration_ms(w, log, options))
+        .map(|w| pipeline::duration_ms(w, report, log, options))
         .collect();
     let timed = times.iter().any(Option::is_some);
     let mut columns = vec![
@@ -54,7 +54,7 @@ pub fn write(
             count(p.successes as u64),
         ];
         if let Some(f) = &w.folded {
-            let share = f.sessions as f64 / log.session_count().max(1) as f64;
+            let share = f.sessions as f64 / report.sessions.max(1) as f64;
             row.push(format!(
                 "{} ({:.0}%)",
                 count(f.sessions as u64),
@@ -162,7 +162,7 @@ fn summary(
         n(loaded.files.len(), "file"),
         n(loaded.rows, "row"),
         count(loaded.skipped as u64),
-        n(log.session_count(), "session"),
+        n(report.sessions, "session"),
         n(log.tool_names.len(), "tool"),
         count(report.min_support as u64),
         elapsed.as_secs_f64()
