@@ -5,14 +5,14 @@
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::{Map, Value, json};
 
 use crate::UsageError;
 use crate::events::{EventLog, TimeKind, UNKNOWN_DURATION};
 use crate::exchange::{self, Alone, Counts, Exchange};
 use crate::mining::summary::{self, Change, SummaryParams};
-use crate::mining::{self, Embedding, MinSupport, MineParams, Sequences};
+use crate::mining::{self, Embedding, MinSupport, MineParams, Mined, Sequences};
 use crate::score::{self, Keep};
 use crate::structure::{self, FlowParams, ParallelParams, Workflow};
 use crate::template::{self, ChainStats};
@@ -124,8 +124,7 @@ pub fn mine(
 
 /// [`mine`] over one part of a log split by session, the others mined at the same time in
 /// other processes and `parts` summing every count over them: the workflows and their figures
-/// are the whole log's, their runs this part's. (`--keep workflows` only: the chains of
-/// `--keep closed|all` are mined whole.)
+/// are the whole log's, their runs this part's.
 pub fn mine_parts(
     log: &EventLog,
     opts: &MineOptions,
@@ -154,9 +153,7 @@ pub fn mine_parts(
                 let mut w = Workflow::from(f);
                 let whole = &w.folded.as_ref().expect("summarised").whole;
                 if let Some(b) = w.blocks.first().cloned() {
-                    let here = structure::overlap_counts(log, whole, b, opts.keep_repeats);
-                    let (seen, overlapping) = exchange::sum(ex, here);
-                    w.overlap = (seen > 0).then(|| overlapping as f64 / seen as f64);
+                    w.overlap = structure::stage_overlap(ex, log, whole, b, opts.keep_repeats);
                 }
                 w
             })
@@ -172,12 +169,6 @@ pub fn mine_parts(
             workflows,
         });
     }
-    if ex.parts() > 1 {
-        return Err(UsageError(
-            "--keep closed|all mines chains on one machine only; split logs give --keep workflows"
-                .into(),
-        ));
-    }
     let params = MineParams {
         min_len: opts.min_len,
         max_len: opts.max_len,
@@ -187,18 +178,7 @@ pub fn mine_parts(
     progress(Progress::Chains {
         tools: log.tool_names.len(),
     });
-    let mined = mining::mine_bounded(&seqs, &params, MAX_CHAINS, &|| {
-        progress(Progress::ToolDone)
-    })
-    .map_err(|too_many| {
-        UsageError(format!(
-            "more than {} million frequent chains (support {min_support}, up to {} tools, gap {}): they \
-             would take gigabytes of memory; raise --min-support, or lower --max-len or --max-gap",
-            too_many.limit / 1_000_000,
-            opts.max_len,
-            opts.max_gap.map_or("none".to_string(), |g| g.to_string()),
-        ))
-    })?;
+    let mined = frequent_chains(&seqs, &params, sessions, log.session_count(), ex, progress)?;
     let frequent = mined.len();
     let supports: std::collections::HashMap<Vec<u32>, usize> = mined
         .iter()
@@ -211,6 +191,7 @@ pub fn mine_parts(
         ..ParallelParams::default()
     });
     let workflows = structure::merge_orderings(
+        ex,
         ranked,
         &supports,
         &seqs,
@@ -232,6 +213,72 @@ pub fn mine_parts(
         frequent: Some(frequent),
         workflows,
     })
+}
+
+/// Every chain of `params` frequent in the whole log of `sessions` sessions, this part holding
+/// `here` of them. Alone, mined directly. In parts, by SON (Savasere, Omiecinski & Navathe,
+/// VLDB 1995): a chain frequent overall is frequent in some part at that part's share of the
+/// least support (else its supports would add up to less), so each part mines at its share,
+/// the union of what they found is counted exactly in every part, and the counts are summed.
+/// Sorted by chain (ranking orders them afterwards).
+fn frequent_chains(
+    seqs: &Sequences,
+    params: &MineParams,
+    sessions: usize,
+    here: usize,
+    ex: &dyn Exchange,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Vec<Mined>, UsageError> {
+    let share = match ex.parts() {
+        1 => params.min_support,
+        _ => {
+            let scaled = params.min_support as u128 * here as u128;
+            (scaled.div_ceil(sessions.max(1) as u128) as usize).max(1)
+        }
+    };
+    let local = MineParams {
+        min_support: share,
+        ..*params
+    };
+    let mined = mining::mine_bounded(seqs, &local, MAX_CHAINS, &|| progress(Progress::ToolDone));
+    let too_many = |limit: usize| {
+        UsageError(format!(
+            "more than {} million frequent chains (support {}, up to {} tools, gap {}): they \
+             would take gigabytes of memory; raise --min-support, or lower --max-len or --max-gap",
+            limit / 1_000_000,
+            local.min_support,
+            params.max_len,
+            params.max_gap.map_or("none".to_string(), |g| g.to_string()),
+        ))
+    };
+    if ex.parts() == 1 {
+        return mined.map_err(|t| too_many(t.limit));
+    }
+    // Every part goes on or stops together.
+    let candidates: Option<Vec<Vec<u32>>> = mined
+        .ok()
+        .map(|m| m.into_iter().map(|m| m.pattern).collect());
+    let failed = exchange::sum(ex, usize::from(candidates.is_none()));
+    if failed > 0 {
+        return Err(too_many(MAX_CHAINS));
+    }
+    let candidates = exchange::gather(ex, candidates.expect("no part failed"));
+    let candidates: FxHashSet<Vec<u32>> = candidates.into_iter().collect();
+    let counted = mining::count_candidates(seqs, params, &candidates);
+    let counts: FxHashMap<Vec<u32>, (usize, u64, usize)> = (counted.into_iter())
+        .map(|m| (m.pattern, (m.support, m.occurrences, m.successes)))
+        .collect();
+    let mut mined: Vec<Mined> = (exchange::sum_map(ex, counts).into_iter())
+        .filter(|(_, (support, ..))| *support >= params.min_support)
+        .map(|(pattern, (support, occurrences, successes))| Mined {
+            pattern,
+            support,
+            occurrences,
+            successes,
+        })
+        .collect();
+    mined.sort_unstable_by(|a, b| a.pattern.cmp(&b.pattern));
+    Ok(mined)
 }
 
 /// The mean time of a whole run of a workflow the summary found, in milliseconds, when the log

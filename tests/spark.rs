@@ -173,3 +173,34 @@ fn spark_mines_a_generated_log_in_four_parts_as_one_machine_does() {
     assert!(alone["kept"].as_u64().unwrap() >= 5);
     assert_eq!(on_spark, alone);
 }
+
+/// `--keep all` and `--keep closed` on Spark mine chains by SON: each part at its share of the
+/// least support, then every candidate counted exactly in every part.
+#[test]
+fn spark_mines_every_frequent_chain_by_son_as_one_machine_does() {
+    let w = Workdir::new();
+    let log = data("sample.csv");
+    let log = log.to_str().unwrap();
+    for keep in [
+        &[
+            "--keep",
+            "all",
+            "--max-gap",
+            "none",
+            "--keep-repeats",
+            "--min-len",
+            "1",
+        ][..],
+        &["--keep", "closed"][..],
+    ] {
+        let args = [&[log][..], keep, &["--json", "--no-write", "--top", "0"]].concat();
+        let alone = json(&run_ok(w.patterns().arg("mine").args(&args)).stdout);
+        let on_spark = json(&spark(
+            &w,
+            3,
+            &[&args[..], &["--spark-partitions", "3"]].concat(),
+        ));
+        assert!(alone["frequent"].as_u64().unwrap() > 100, "{keep:?}");
+        assert_eq!(on_spark, alone, "{keep:?}");
+    }
+}

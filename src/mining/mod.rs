@@ -12,6 +12,7 @@ mod projection;
 pub mod summary;
 
 use rayon::prelude::*;
+use rustc_hash::FxHashSet;
 
 use crate::events::EventLog;
 use projection::{Extension, Projection, Scratch};
@@ -149,6 +150,39 @@ pub fn mine_bounded(
     limit: usize,
     on_root_done: &(dyn Fn() + Sync),
 ) -> Result<Vec<Mined>, TooMany> {
+    grow_all(seqs, params, limit, None, on_root_done)
+}
+
+/// The exact counts, in `seqs`, of the chains of `candidates` that occur there at all: the
+/// second pass of SON (Savasere, Omiecinski & Navathe, VLDB 1995) over one part of a log, whose
+/// first pass mined every part at its share of the least support. The miner's own counting,
+/// with a support of 1, grown only along the candidates.
+pub fn count_candidates(
+    seqs: &Sequences,
+    params: &MineParams,
+    candidates: &FxHashSet<Vec<u32>>,
+) -> Vec<Mined> {
+    let prefixes: FxHashSet<Vec<u32>> = (candidates.iter())
+        .flat_map(|c| (1..=c.len()).map(|k| c[..k].to_vec()))
+        .collect();
+    let params = MineParams {
+        min_support: 1,
+        ..*params
+    };
+    let mut counted =
+        grow_all(seqs, &params, usize::MAX, Some(&prefixes), &|| {}).expect("no limit");
+    counted.retain(|m| candidates.contains(&m.pattern));
+    counted
+}
+
+/// Pattern growth from every frequent tool; with `only`, into those chains alone.
+fn grow_all(
+    seqs: &Sequences,
+    params: &MineParams,
+    limit: usize,
+    only: Option<&FxHashSet<Vec<u32>>>,
+    on_root_done: &(dyn Fn() + Sync),
+) -> Result<Vec<Mined>, TooMany> {
     assert!(
         params.min_len >= 1 && params.min_len <= params.max_len,
         "bad length range"
@@ -164,9 +198,11 @@ pub fn mine_bounded(
         reach: params.max_gap.map_or(usize::MAX, |g| g.saturating_add(1)),
         found: std::sync::atomic::AtomicUsize::new(0),
         limit,
+        only,
     };
     let mined: Vec<Mined> = Projection::roots(seqs, min_support)
         .into_par_iter()
+        .filter(|(tool, _)| only.is_none_or(|o| o.contains(&vec![*tool])))
         .map(|(tool, proj)| {
             let mut out = Vec::new();
             if miner.params.min_len == 1 {
@@ -206,6 +242,8 @@ struct Miner<'a> {
     /// Chains found so far, over all threads, and how many may be.
     found: std::sync::atomic::AtomicUsize,
     limit: usize,
+    /// Grow only into these chains.
+    only: Option<&'a FxHashSet<Vec<u32>>>,
 }
 
 impl Miner<'_> {
@@ -214,15 +252,34 @@ impl Miner<'_> {
     fn grow(&self, pattern: &[u32], proj: Projection, out: &mut Vec<Mined>) {
         let len = pattern.len() + 1;
         let build = len < self.params.max_len;
-        let extensions = Scratch::with(self.seqs.tool_count, |scratch| {
-            proj.extend(
+        // With `only`: the tools that extend `pattern` into one of those chains.
+        let allowed: Option<Vec<bool>> = self.only.map(|only| {
+            (0..self.seqs.tool_count as u32)
+                .map(|t| only.contains(&[pattern, &[t]].concat()))
+                .collect()
+        });
+        let wanted = |t: u32| allowed.as_ref().is_none_or(|a| a[t as usize]);
+        let mut extensions = Scratch::with(self.seqs.tool_count, |scratch| match self.only {
+            None => proj.extend(
                 self.seqs,
                 self.reach,
                 self.params.min_support,
                 build,
+                |_| true,
                 scratch,
-            )
+            ),
+            Some(_) => proj.extend(
+                self.seqs,
+                self.reach,
+                self.params.min_support,
+                build,
+                wanted,
+                scratch,
+            ),
         });
+        if self.only.is_some() {
+            extensions.retain(|(e, _)| wanted(e.tool));
+        }
         drop(proj);
         if len >= self.params.min_len {
             out.extend(extensions.iter().map(|(e, _)| Mined::new(pattern, *e)));

@@ -103,6 +103,7 @@ impl Projection {
         reach: usize,
         min_support: usize,
         build: bool,
+        wanted: impl Fn(u32) -> bool,
         scratch: &mut Scratch,
     ) -> Vec<(Extension, Option<Projection>)> {
         let mut children: Vec<Projection> = Vec::new();
@@ -125,7 +126,10 @@ impl Projection {
                         if slot == children.len() {
                             children.push(Projection::new());
                         }
-                        children[slot].push(limit, q, ok);
+                        // Only the chains grown further need their projection.
+                        if wanted(t) {
+                            children[slot].push(limit, q, ok);
+                        }
                     }
                 },
             );

@@ -5,7 +5,7 @@ mod dataflow;
 mod parallel;
 
 pub use dataflow::{FlowParams, Source, infer, parameters};
-pub use parallel::{ParallelParams, merge_orderings, overlap_counts, stage_overlap};
+pub use parallel::{ParallelParams, merge_orderings, stage_overlap};
 
 use crate::mining::summary::{Found, Variant};
 use crate::mining::{Embedding, Mined};

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::Workflow;
 use crate::events::{EventLog, TimeKind, UNKNOWN_DURATION};
+use crate::exchange::{self, Exchange};
 use crate::mining::{self, Mined, Sequences};
 
 /// When two orderings are merged.
@@ -43,8 +44,10 @@ impl Default for ParallelParams {
 
 /// Merges the orderings of `ranked` (best first) into workflows, best first. `frequent` holds
 /// the support of every frequent chain (before pruning), which rules most candidates out
-/// without a scan of the log.
+/// without a scan of the log. What the scans count is summed over the parts of the log (`ex`).
+#[allow(clippy::too_many_arguments)]
 pub fn merge_orderings(
+    ex: &dyn Exchange,
     ranked: Vec<Mined>,
     frequent: &HashMap<Vec<u32>, usize>,
     seqs: &Sequences,
@@ -73,7 +76,7 @@ pub fn merge_orderings(
                     frequent,
                     ranked: &ranked,
                 };
-                sibling(m, i, &known, seqs, log, keep_repeats, max_gap, params)
+                sibling(ex, m, i, &known, seqs, log, keep_repeats, max_gap, params)
             })
             .flatten();
         match found {
@@ -123,6 +126,7 @@ struct Known<'a> {
 /// The first ordering of `m` with two adjacent steps swapped that the evidence merges with it.
 #[allow(clippy::too_many_arguments)]
 fn sibling(
+    ex: &dyn Exchange,
     m: &Mined,
     i: usize,
     known: &Known,
@@ -176,31 +180,37 @@ fn sibling(
         let sessions =
             |k: usize| -> BTreeSet<usize> { found[k].iter().map(|e| e.session).collect() };
         let (a, b) = (sessions(0), sessions(1));
-        let (rare, common) = (a.len().min(b.len()), a.len().max(b.len()));
-        let shared = a.intersection(&b).count();
+        let successes: BTreeSet<usize> = [p, &swapped]
+            .iter()
+            .flat_map(|o| mining::successful_sessions(seqs, o, max_gap))
+            .collect();
+        // Sessions lie whole in one part: counts of sessions add up over the parts.
+        let here = (
+            a.len(),
+            b.len(),
+            (a.intersection(&b).count(), successes.len()),
+        );
+        let (a, b, (shared, successes)) = exchange::sum(ex, here);
+        let overlap = stage_overlap(ex, log, found.iter().flatten(), w..w + 2, keep_repeats);
+        let (rare, common) = (a.min(b), a.max(b));
         if rare == 0 || shared as f64 > params.max_shared * rare as f64 {
             continue;
         }
-        let overlap = stage_overlap(log, found.iter().flatten(), w..w + 2, keep_repeats);
         let both_orders = rare as f64 >= params.min_share * common as f64;
         let at_once = overlap.is_some_and(|o| o >= params.min_overlap);
         if !(both_orders || at_once) {
             continue;
         }
-        let support = a.union(&b).count();
+        let support = a + b - shared;
         if too_rare(support) {
             continue;
         }
-        let successes: BTreeSet<usize> = [p, &swapped]
-            .iter()
-            .flat_map(|o| mining::successful_sessions(seqs, o, max_gap))
-            .collect();
         let workflow = Workflow {
             mined: Mined {
                 pattern: p.clone(),
                 support,
                 occurrences: m.occurrences + ranked[j].occurrences,
-                successes: successes.len(),
+                successes,
             },
             orderings: vec![p.clone(), swapped],
             blocks: std::iter::once(w..w + 2).collect(),
@@ -212,22 +222,24 @@ fn sibling(
     None
 }
 
-/// The share of the occurrences in which the calls of `block` (a range of their positions)
-/// overlapped in time: some call started before one that started earlier had ended. `None`
-/// when the log has no durations or no times.
+/// The share of the occurrences (of every part of the log) in which the calls of `block` (a
+/// range of their positions) overlapped in time: some call started before one that started
+/// earlier had ended. `None` when the log has no durations or no times.
 pub fn stage_overlap<'a>(
+    ex: &dyn Exchange,
     log: &EventLog,
     occurrences: impl IntoIterator<Item = &'a mining::Embedding>,
     block: std::ops::Range<usize>,
     keep_repeats: bool,
 ) -> Option<f64> {
-    let (seen, overlapping) = overlap_counts(log, occurrences, block, keep_repeats);
+    let here = overlap_counts(log, occurrences, block, keep_repeats);
+    let (seen, overlapping) = exchange::sum(ex, here);
     (seen > 0).then(|| overlapping as f64 / seen as f64)
 }
 
 /// The occurrences with a time for every call of `block`, and those among them whose calls
-/// overlapped (see [`stage_overlap`]); none when the log has no durations or no times.
-pub fn overlap_counts<'a>(
+/// overlapped; none when the log has no durations or no times.
+fn overlap_counts<'a>(
     log: &EventLog,
     occurrences: impl IntoIterator<Item = &'a mining::Embedding>,
     block: std::ops::Range<usize>,
