@@ -61,6 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if part >= parts {
             return Err(UsageError(format!("--part {part} is not below --parts {parts}")).into());
         }
+        die_with_parent();
         let token = std::env::var("PATTERNS_EXCHANGE_TOKEN").unwrap_or_default();
         let link = Link::connect(at, &token, part, parts)
             .with_context(|| format!("could not reach the Spark job's exchange at {at}"))?;
@@ -99,6 +100,16 @@ fn plan(args: &mine::Args, columns: &str) -> anyhow::Result<()> {
     }
     println!("{plan}");
     Ok(())
+}
+
+/// Ends this process when the Spark task that started it ends: when Spark kills a stage (another
+/// part failed), a part must not stay behind waiting for an exchange that will never answer.
+fn die_with_parent() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a signal for this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
 }
 
 /// A part's connection to the job's exchange.
@@ -169,7 +180,7 @@ fn task(args: &Args, part: usize, link: Arc<Link>) -> anyhow::Result<()> {
 }
 
 /// What a part mined, ready to be written the way `mine` writes it.
-struct Mined {
+struct Part {
     log: EventLog,
     loaded: LoadReport,
     report: pipeline::MineReport,
@@ -181,7 +192,7 @@ fn mine_part(
     file: Option<&PathBuf>,
     part: usize,
     ex: Arc<dyn Exchange>,
-) -> anyhow::Result<Mined> {
+) -> anyhow::Result<Part> {
     let options = args.mining.options(args.top)?;
     let load_options = load::LoadOptions {
         allow_empty: true,
@@ -203,9 +214,9 @@ fn mine_part(
     }
     let (mut log, here) = loaded.expect("no part failed");
     log.align(&*ex);
-    let loaded = combine(&*ex, here, &args.logs, part)?;
+    let loaded = whole_report(&*ex, here, &args.logs, part)?;
     let report = pipeline::mine_parts(&log, &options, ex, &|_| {})?;
-    Ok(Mined {
+    Ok(Part {
         log,
         loaded,
         report,
@@ -216,7 +227,7 @@ fn mine_part(
 /// What every part read, as `mine` would say it of the whole log: rows and skipped rows summed,
 /// the first bad rows (with the part they are in: Spark does not keep the input's lines), the
 /// kinds read; the files are the logs as the job was given them.
-fn combine(
+fn whole_report(
     ex: &dyn Exchange,
     here: LoadReport,
     logs: &[String],
@@ -284,11 +295,11 @@ fn combine(
     })
 }
 
-impl Mined {
+impl Part {
     /// What `mine` would print and write, as the result line's JSON. Every part renders (the
     /// writers ask for figures of the whole log); part 0's is the one sent.
     fn render(&mut self, args: &mine::Args, elapsed: std::time::Duration) -> anyhow::Result<Value> {
-        let Mined {
+        let Part {
             log,
             loaded,
             report,

@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::columns::Field;
-use crate::events::{EventLog, Payloads, TimeKind};
+use crate::events::{EventLog, Payloads, Texts, TimeKind};
 
 /// A missing session or tool.
 pub(super) const NONE_ID: u32 = u32::MAX;
@@ -47,8 +47,8 @@ pub(super) struct Calls {
     /// Milliseconds per call (`NO_DURATION` when unknown); empty while no file had durations.
     pub durations: Vec<u32>,
     /// JSON text of arguments and results (`None` when absent); empty while no file had them.
-    pub arguments: Vec<Option<Box<str>>>,
-    pub results: Vec<Option<Box<str>>>,
+    pub arguments: Texts,
+    pub results: Texts,
     /// Some timestamp was a plain order key rather than a time.
     pub any_order_key: bool,
     /// Tool names are rewritten so when the log is grouped.
@@ -123,8 +123,8 @@ impl Calls {
         ] {
             match value {
                 Some(v) => {
-                    column.resize(before, None);
-                    column.push(Some(v));
+                    column.pad(before);
+                    column.push(Some(&*v));
                 }
                 None if !column.is_empty() => column.push(None),
                 None => {}
@@ -152,7 +152,10 @@ impl Calls {
                 if self.tools[r] != id {
                     continue;
                 }
-                let Some(Some(text)) = self.arguments.get(r) else {
+                let Some(text) = (r < self.arguments.len())
+                    .then(|| self.arguments.get(r))
+                    .flatten()
+                else {
                     continue;
                 };
                 let Ok(serde_json::Value::Object(args)) = serde_json::from_str(text) else {
@@ -292,15 +295,16 @@ impl Calls {
         let timestamps = gather(&order, std::mem::take(&mut self.timestamps), |t| t);
         let durations = std::mem::take(&mut self.durations);
         let durations = (!durations.is_empty()).then(|| gather(&order, durations, |d| d));
-        let take = |column: &mut Vec<Option<Box<str>>>| {
+        // One column at a time, the old one freed before the next is gathered.
+        let take = |column: &mut Texts| {
             let mut column = std::mem::take(column);
-            order.iter().map(|&r| column[r as usize].take()).collect()
+            column.pad(rows);
+            column.gather(&order)
         };
         let payloads = (!self.arguments.is_empty() || !self.results.is_empty()).then(|| {
-            self.arguments.resize(rows, None);
-            self.results.resize(rows, None);
+            let arguments = take(&mut self.arguments);
             Payloads {
-                arguments: take(&mut self.arguments),
+                arguments,
                 results: take(&mut self.results),
             }
         });

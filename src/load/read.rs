@@ -512,14 +512,12 @@ impl Batches<'_> {
             match df.column(alias).and_then(|c| c.str()) {
                 Ok(values) => {
                     // After files without this column, their rows get none.
-                    column.resize(before, None);
-                    column.extend(
-                        values
-                            .iter()
-                            .map(|v| v.map(str::trim).filter(|v| !v.is_empty()).map(Box::from)),
-                    );
+                    column.pad(before);
+                    for v in values.iter() {
+                        column.push(v.map(str::trim));
+                    }
                 }
-                Err(_) if !column.is_empty() => column.extend((0..df.height()).map(|_| None)),
+                Err(_) if !column.is_empty() => column.pad(before + df.height()),
                 Err(_) => {}
             }
         }

@@ -96,10 +96,7 @@ fn rows(
         return Vec::new();
     };
     let n = workflow.mined.pattern.len();
-    let parse = |t: &Option<Box<str>>| {
-        t.as_deref()
-            .and_then(|t| serde_json::from_str::<Value>(t).ok())
-    };
+    let parse = |t: Option<&str>| t.and_then(|t| serde_json::from_str::<Value>(t).ok());
     let mut sessions = HashSet::new();
     let mut first: Vec<(u64, &(usize, Embedding))> = (found.iter())
         .filter(|(_, e)| sessions.insert(e.session))
@@ -118,8 +115,8 @@ fn rows(
                 // The last attempt of a retried call is the one whose result was used.
                 let call = calls[pos].end - 1;
                 row[canonical[*k][x]] = (
-                    parse(&payloads.arguments[call]),
-                    parse(&payloads.results[call]),
+                    parse(payloads.arguments.get(call)),
+                    parse(payloads.results.get(call)),
                 );
             }
             (key, row)
