@@ -3,11 +3,46 @@
 
 use crate::exchange::{self, Exchange};
 
-/// JSON text of each call's arguments and result, as the log had it.
+/// JSON text of each call's arguments and result, as the log had it. The texts stay in the
+/// order they were read (sorting them by session would copy them all once more); each call
+/// knows its row.
 #[derive(Debug, Clone, Default)]
 pub struct Payloads {
-    pub arguments: Texts,
-    pub results: Texts,
+    /// Per call, in the log's order, the row its texts are at.
+    rows: Vec<u32>,
+    arguments: Texts,
+    results: Texts,
+}
+
+impl Payloads {
+    pub fn new(rows: Vec<u32>, arguments: Texts, results: Texts) -> Payloads {
+        Payloads {
+            rows,
+            arguments,
+            results,
+        }
+    }
+
+    /// No texts for `calls` calls.
+    pub fn missing(calls: usize) -> Payloads {
+        Payloads::new(
+            (0..calls as u32).collect(),
+            Texts::default(),
+            Texts::default(),
+        )
+    }
+
+    /// The arguments of call `i` (an index of the per-call columns), if the log had them.
+    pub fn arguments(&self, i: usize) -> Option<&str> {
+        let row = self.rows[i] as usize;
+        (row < self.arguments.len()).then(|| self.arguments.get(row))?
+    }
+
+    /// The result of call `i`, if the log had it.
+    pub fn result(&self, i: usize) -> Option<&str> {
+        let row = self.rows[i] as usize;
+        (row < self.results.len()).then(|| self.results.get(row))?
+    }
 }
 
 /// One optional text per call, all in one buffer. A `Box<str>` per value would cost a pointer, a
@@ -21,14 +56,6 @@ pub struct Texts {
 }
 
 impl Texts {
-    /// `n` missing values.
-    pub fn missing(n: usize) -> Texts {
-        Texts {
-            bytes: String::new(),
-            ends: vec![0; n],
-        }
-    }
-
     pub fn len(&self) -> usize {
         self.ends.len()
     }
@@ -61,22 +88,6 @@ impl Texts {
             self.bytes
                 .truncate(self.ends.last().map_or(0, |&e| e as usize));
         }
-    }
-
-    /// The values at `order`, in that order.
-    pub fn gather(&self, order: &[u32]) -> Texts {
-        let size = order
-            .iter()
-            .map(|&i| self.get(i as usize).map_or(0, str::len))
-            .sum();
-        let mut out = Texts {
-            bytes: String::with_capacity(size),
-            ends: Vec::with_capacity(order.len()),
-        };
-        for &i in order {
-            out.push(self.get(i as usize));
-        }
-        out
     }
 }
 
@@ -180,10 +191,7 @@ impl EventLog {
             self.durations = Some(vec![UNKNOWN_DURATION; calls]);
         }
         if payloads > 0 && self.payloads.is_none() {
-            self.payloads = Some(Payloads {
-                arguments: Texts::missing(calls),
-                results: Texts::missing(calls),
-            });
+            self.payloads = Some(Payloads::missing(calls));
         }
     }
 
@@ -242,7 +250,7 @@ mod tests {
     use super::Texts;
 
     #[test]
-    fn texts_keep_values_missing_ones_and_order() {
+    fn texts_keep_values_and_missing_ones_and_calls_find_their_rows() {
         let mut t = Texts::default();
         t.push(Some(r#"{"id":1}"#));
         t.push(None);
@@ -252,17 +260,17 @@ mod tests {
         assert_eq!(t.get(0), Some(r#"{"id":1}"#));
         assert_eq!((t.get(1), t.get(3)), (None, None));
         assert_eq!(t.get(4), Some("x"));
-        let g = t.gather(&[4, 1, 0]);
-        assert_eq!(
-            (g.get(0), g.get(1), g.get(2)),
-            (Some("x"), None, Some(r#"{"id":1}"#))
-        );
         t.truncate(1);
         t.push(Some("y"));
         assert_eq!(
             (t.len(), t.get(0), t.get(1)),
             (2, Some(r#"{"id":1}"#), Some("y"))
         );
-        assert_eq!(Texts::missing(3).get(2), None);
+        let p = super::Payloads::new(vec![1, 0], t, Texts::default());
+        assert_eq!(
+            (p.arguments(0), p.arguments(1)),
+            (Some("y"), Some(r#"{"id":1}"#))
+        );
+        assert_eq!(p.result(0), None, "a column the log did not have");
     }
 }

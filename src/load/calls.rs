@@ -211,7 +211,6 @@ impl Calls {
     /// Groups the good rows by session (in order of first appearance) and orders each session
     /// by timestamp, ties by input order.
     pub(super) fn into_log(mut self, refined: Vec<(String, String)>) -> EventLog {
-        let rows = self.len();
         if let Some(style) = self.mcp_names {
             // Names that become equal become one tool.
             let mut renamed = Interner::default();
@@ -295,18 +294,12 @@ impl Calls {
         let timestamps = gather(&order, std::mem::take(&mut self.timestamps), |t| t);
         let durations = std::mem::take(&mut self.durations);
         let durations = (!durations.is_empty()).then(|| gather(&order, durations, |d| d));
-        // One column at a time, the old one freed before the next is gathered.
-        let take = |column: &mut Texts| {
-            let mut column = std::mem::take(column);
-            column.pad(rows);
-            column.gather(&order)
-        };
         let payloads = (!self.arguments.is_empty() || !self.results.is_empty()).then(|| {
-            let arguments = take(&mut self.arguments);
-            Payloads {
-                arguments,
-                results: take(&mut self.results),
-            }
+            Payloads::new(
+                order,
+                std::mem::take(&mut self.arguments),
+                std::mem::take(&mut self.results),
+            )
         });
         EventLog {
             refined: refined.into_iter().collect(),

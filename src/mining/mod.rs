@@ -377,7 +377,7 @@ fn is_retry(log: &EventLog, i: usize) -> bool {
         && log
             .payloads
             .as_ref()
-            .is_none_or(|p| p.arguments.get(i - 1) == p.arguments.get(i))
+            .is_none_or(|p| p.arguments(i - 1) == p.arguments(i))
 }
 
 /// How many immediate retries were collapsed into a call of [`Sequences`].

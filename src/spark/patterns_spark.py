@@ -159,6 +159,7 @@ def main(argv):
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark import BarrierTaskContext, SparkFiles
+    from pyspark.errors import AnalysisException
     from pyspark.sql import SparkSession, functions as F
     from pyspark.sql.types import StructType
 
@@ -176,7 +177,12 @@ def main(argv):
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     logs = json.loads(plan.stdout)["logs"]
-    df = read_logs(spark, logs, own.get("--spark-format"))
+    try:
+        df = read_logs(spark, logs, own.get("--spark-format"))
+    except AnalysisException as e:
+        # A path that does not exist, a folder with nothing Spark can read: the input's fault.
+        sys.stderr.write(f"error: Spark cannot read {', '.join(logs)}: {e.getMessage()}\n")
+        return 2
     plan = run_binary(binary, ["--plan", json.dumps(df.columns), *mine_args], capture_output=True)
     if plan.returncode != 0:
         sys.stderr.write(plan.stderr)

@@ -115,8 +115,8 @@ fn rows(
                 // The last attempt of a retried call is the one whose result was used.
                 let call = calls[pos].end - 1;
                 row[canonical[*k][x]] = (
-                    parse(payloads.arguments.get(call)),
-                    parse(payloads.results.get(call)),
+                    parse(payloads.arguments(call)),
+                    parse(payloads.result(call)),
                 );
             }
             (key, row)
