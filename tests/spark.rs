@@ -25,9 +25,20 @@ fn venv() -> &'static Path {
 /// `patterns_spark.py --spark-master local[N] --patterns BIN ARGS` in `w`: its stdout, which
 /// must succeed.
 fn spark(w: &Workdir, slots: usize, args: &[&str]) -> Vec<u8> {
+    let out = spark_job(w, slots, args);
+    assert!(
+        out.status.success(),
+        "the Spark job failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The Spark job's whole output, whatever its exit code.
+fn spark_job(w: &Workdir, slots: usize, args: &[&str]) -> std::process::Output {
     let job = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/spark/patterns_spark.py");
     let binary = assert_cmd::cargo::cargo_bin("patterns");
-    let out = std::process::Command::new(venv().join("bin/python"))
+    std::process::Command::new(venv().join("bin/python"))
         .current_dir(w.path(""))
         .env("SPARK_LOCAL_IP", "127.0.0.1")
         .env_remove("PATTERNS_LIBRARY")
@@ -41,13 +52,7 @@ fn spark(w: &Workdir, slots: usize, args: &[&str]) -> Vec<u8> {
         .arg(&binary)
         .args(args)
         .output()
-        .expect("the Spark job runs");
-    assert!(
-        out.status.success(),
-        "the Spark job failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+        .expect("the Spark job runs")
 }
 
 fn json(bytes: &[u8]) -> Value {
@@ -203,4 +208,38 @@ fn spark_mines_every_frequent_chain_by_son_as_one_machine_does() {
         assert!(alone["frequent"].as_u64().unwrap() > 100, "{keep:?}");
         assert_eq!(on_spark, alone, "{keep:?}");
     }
+}
+
+/// Bad rows are skipped and counted as one machine does, named by the logs and the part they
+/// were in; with --strict the first one is fatal (exit 2), named the same way.
+#[test]
+fn bad_rows_on_spark_are_counted_and_named_by_log_and_part() {
+    let w = Workdir::new();
+    let log = w.write(
+        "bad.csv",
+        "session_id,timestamp,tool,success\ns1,1,a,1\ns1,yesterday,b,1\ns2,1,a,1\ns2,2,b,1\n",
+    );
+    let log = log.to_str().unwrap();
+    let args = [log, "--min-support", "1", "--json", "--no-write"];
+    let alone = json(&run_ok(w.patterns().arg("mine").args(args)).stdout);
+    let out = spark_job(&w, 2, &args);
+    assert!(out.status.success());
+    assert_eq!(json(&out.stdout), alone);
+    assert_eq!(alone["input"]["skipped"], 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{log} (Spark part ")) && stderr.contains("\"yesterday\""),
+        "{stderr}"
+    );
+    let strict = spark_job(&w, 2, &[log, "--strict", "--no-write"]);
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    assert_eq!(strict.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("error: {log} (Spark part ")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("part.parquet") && !stderr.contains("Traceback"),
+        "{stderr}"
+    );
 }

@@ -204,7 +204,13 @@ fn mine_part(
     };
     // Every part must know whether every part could read its calls before anything else is
     // exchanged: a part that stopped here would leave the others waiting.
-    let problem = loaded.as_ref().err().map(|e| e.to_string());
+    // Named as the logs, not as the part's temporary file.
+    let problem = (loaded.as_ref().err()).map(|e| match file {
+        Some(path) => {
+            (e.to_string()).replace(&path.display().to_string(), &part_name(&args.logs, part))
+        }
+        None => e.to_string(),
+    });
     if let Some(first) = exchange::gather(&*ex, vec![problem])
         .into_iter()
         .flatten()
@@ -224,6 +230,11 @@ fn mine_part(
     })
 }
 
+/// How a part's rows are named in messages: Spark keeps no input lines.
+fn part_name(logs: &[String], part: usize) -> String {
+    format!("{} (Spark part {part})", logs.join(", "))
+}
+
 /// What every part read, as `mine` would say it of the whole log: rows and skipped rows summed,
 /// the first bad rows (with the part they are in: Spark does not keep the input's lines), the
 /// kinds read; the files are the logs as the job was given them.
@@ -241,7 +252,7 @@ fn whole_report(
     let mut bad_rows: Vec<BadRow> = (exchange::gather(ex, bad).into_iter())
         .map(|(part, line, column, value, reason)| BadRow {
             at: Location {
-                file: format!("{files} (Spark part {part})"),
+                file: part_name(logs, part),
                 line,
                 is_row: true,
             },
