@@ -243,3 +243,47 @@ fn bad_rows_on_spark_are_counted_and_named_by_log_and_part() {
         "{stderr}"
     );
 }
+
+/// Parquet and JSON lines (arguments and results as objects, which Spark would take for structs)
+/// give what `patterns mine` gives on the same files, templates included.
+#[test]
+fn spark_reads_parquet_and_json_lines_as_one_machine_does() {
+    let w = Workdir::new();
+    let convert = r#"
+import csv, json, sys
+import pyarrow as pa, pyarrow.csv as pc, pyarrow.parquet as pq
+text = {c: pa.string() for c in ("session_id", "timestamp", "arguments", "result")}
+table = pc.read_csv(sys.argv[1], convert_options=pc.ConvertOptions(column_types=text))
+pq.write_table(table, "sample.parquet")
+with open(sys.argv[1]) as f, open("sample.jsonl", "w") as out:
+    for row in csv.DictReader(f):
+        for k in ("arguments", "result"):
+            row[k] = json.loads(row[k]) if row[k] else None
+        out.write(json.dumps(row) + "\n")
+"#;
+    let made = std::process::Command::new(venv().join("bin/python"))
+        .current_dir(w.path(""))
+        .args(["-c", convert])
+        .arg(data("sample.csv"))
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    for log in ["sample.parquet", "sample.jsonl"] {
+        let args = |library| [log, "--json", "--library", library];
+        let alone = json(&run_ok(w.patterns().arg("mine").args(args("alone"))).stdout);
+        assert_eq!(alone["kept"], 8, "{log}");
+        assert_eq!(json(&spark(&w, 2, &args("spark"))), alone, "{log}");
+        let (alone, on_spark) = (library(&w.path("alone")), library(&w.path("spark")));
+        assert!(
+            alone.iter().any(|(_, t)| t.contains("{{")),
+            "data flow in {log}"
+        );
+        assert_eq!(on_spark, alone, "{log}");
+        std::fs::remove_dir_all(w.path("alone")).unwrap();
+        std::fs::remove_dir_all(w.path("spark")).unwrap();
+    }
+}

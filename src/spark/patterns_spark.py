@@ -161,7 +161,7 @@ def main(argv):
     from pyspark import BarrierTaskContext, SparkFiles
     from pyspark.errors import AnalysisException
     from pyspark.sql import SparkSession, functions as F
-    from pyspark.sql.types import StructType
+    from pyspark.sql.types import StringType, StructField, StructType
 
     builder = (
         SparkSession.builder.appName("patterns mine")
@@ -188,10 +188,17 @@ def main(argv):
         sys.stderr.write(plan.stderr)
         return plan.returncode
     plan = json.loads(plan.stdout)
-    for column in (plan["arguments"], plan["result"]):
-        # JSON objects that Spark read as structs go to the binary as JSON text.
-        if column and isinstance(df.schema[column].dataType, StructType):
-            df = df.withColumn(column, F.to_json(column))
+    payloads = {plan["arguments"], plan["result"]} - {None}
+    if any(not isinstance(df.schema[c].dataType, StringType) for c in payloads):
+        # JSON objects that Spark took for structs are read again as their text, as the log
+        # has it (a struct would sort their keys, and the templates' parameters with them).
+        schema = StructType(
+            [
+                StructField(f.name, StringType()) if f.name in payloads else f
+                for f in df.schema.fields
+            ]
+        )
+        df = spark.read.schema(schema).json(logs)
 
     parts = int(own.get("--spark-partitions") or spark.sparkContext.defaultParallelism)
     exchange = Exchange(parts)
