@@ -255,7 +255,11 @@ fn unreadable(input: &Input, format: Format, err: PolarsError) -> LoadError {
 }
 
 fn scan(input: &Input, format: Format, memory: Option<&[u8]>) -> PolarsResult<LazyFrame> {
-    let path = |p: &Path| PlRefPath::try_from_path(p);
+    // Polars reads local files as object storage (see main.rs), whose paths may not hold `..`:
+    // it gets the file's canonical path (messages still name the file as the user gave it).
+    let path = |p: &Path| {
+        PlRefPath::try_from_path(&std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
+    };
     // Standard input and decompressed files are in memory already: the eager readers take them
     // as they are.
     if let Some(bytes) = memory {
