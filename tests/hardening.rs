@@ -1054,3 +1054,37 @@ fn files_in_a_folder_that_are_not_logs_are_passed_over_and_said() {
         .code(2)
         .stderr(contains("none of the files found is a log; the first: "));
 }
+
+/// Polars reads local files as object storage, whose paths refuse `..`: a path through `..`
+/// (and one with spaces, `#` and `%`) is read all the same, and named as given.
+#[test]
+fn paths_with_dot_dot_and_odd_characters_are_read() {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path("odd dir #1/sub")).unwrap();
+    let log = w.path("odd dir #1/100% log.csv");
+    std::fs::copy(data("sample.csv"), &log).unwrap();
+    let through = w.path("odd dir #1/sub/../100% log.csv");
+    let out = w
+        .patterns()
+        .args(["mine", "--no-write"])
+        .arg(&through)
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        text.contains("27,618 rows (0 skipped) · 3,000 sessions"),
+        "{text}"
+    );
+    let bad = w.write(
+        "odd dir #1/bad.csv",
+        "session_id,timestamp,tool\ns1,never,a\n",
+    );
+    let given = w.path("odd dir #1/sub/../bad.csv");
+    assert_eq!(bad.exists(), given.exists());
+    w.patterns()
+        .args(["mine", "--no-write", "--strict"])
+        .arg(&given)
+        .assert()
+        .code(2)
+        .stderr(contains(format!("{}:2", given.display())));
+}
