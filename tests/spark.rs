@@ -211,7 +211,8 @@ fn spark_mines_every_frequent_chain_by_son_as_one_machine_does() {
 }
 
 /// Bad rows are skipped and counted as one machine does, named by the logs and the part they
-/// were in; with --strict the first one is fatal (exit 2), named the same way.
+/// were in; with --strict the first one is fatal (exit 2), named the same way; more parts than
+/// slots is bad usage.
 #[test]
 fn bad_rows_on_spark_are_counted_and_named_by_log_and_part() {
     let w = Workdir::new();
@@ -240,6 +241,14 @@ fn bad_rows_on_spark_are_counted_and_named_by_log_and_part() {
     );
     assert!(
         !stderr.contains("part.parquet") && !stderr.contains("Traceback"),
+        "{stderr}"
+    );
+    // More parts than task slots would wait for slots that never come: refused at once.
+    let crowded = spark_job(&w, 2, &[log, "--no-write", "--spark-partitions", "3"]);
+    let stderr = String::from_utf8_lossy(&crowded.stderr);
+    assert_eq!(crowded.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error: --spark-partitions 3: give 1 to 2"),
         "{stderr}"
     );
 }

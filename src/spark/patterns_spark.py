@@ -200,7 +200,21 @@ def main(argv):
         )
         df = spark.read.schema(schema).json(logs)
 
-    parts = int(own.get("--spark-partitions") or spark.sparkContext.defaultParallelism)
+    slots = spark.sparkContext.defaultParallelism
+    try:
+        parts = int(own.get("--spark-partitions") or slots)
+    except ValueError:
+        sys.stderr.write(f"error: --spark-partitions {own['--spark-partitions']}: not a number\n")
+        return 2
+    local_master = spark.sparkContext.master.startswith("local")
+    if parts < 1 or (local_master and parts > slots):
+        # The parts run at once (a barrier stage): with fewer slots, Spark would wait for them
+        # for minutes before it gave up.
+        sys.stderr.write(
+            f"error: --spark-partitions {parts}: give 1 to {slots}, the task slots of "
+            f"{spark.sparkContext.master} (every part runs at once)\n"
+        )
+        return 2
     exchange = Exchange(parts)
     address = f"{spark.conf.get('spark.driver.host')}:{exchange.port}"
     token = exchange.token
