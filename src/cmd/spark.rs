@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long, value_name = "JSON", conflicts_with_all = ["part", "save"])]
     plan: Option<String>,
     /// Mine this part (0-based) of a log split by session
-    #[arg(long, value_name = "I", requires = "parts", conflicts_with = "save")]
+    #[arg(long, value_name = "I", requires_all = ["parts", "exchange"], conflicts_with = "save")]
     part: Option<usize>,
     /// How many parts the log is split into
     #[arg(long, value_name = "P", requires = "part")]
@@ -74,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("{}: not the templates of a Spark job", file.display()))?;
         return mine::save(&args.mine, &chains);
     }
-    Err(UsageError("give --plan, --part and --parts, or --save (see src/spark/)".into()).into())
+    Err(UsageError("give --plan, --part with --parts and --exchange, or --save (this command is run by src/spark/patterns_spark.py)".into()).into())
 }
 
 /// The logs, the columns the job needs by name, and the options it acts on.
@@ -162,7 +162,7 @@ impl Exchange for Link {
 fn task(args: &Args, part: usize, link: Arc<Link>) -> anyhow::Result<()> {
     let started = Instant::now();
     let result = match mine_part(&args.mine, args.part_file.as_ref(), part, link) {
-        Ok(mut result) => {
+        Ok(result) => {
             let elapsed = started.elapsed();
             result.render(&args.mine, elapsed)?
         }
@@ -309,7 +309,7 @@ fn whole_report(
 impl Part {
     /// What `mine` would print and write, as the result line's JSON. Every part renders (the
     /// writers ask for figures of the whole log); part 0's is the one sent.
-    fn render(&mut self, args: &mine::Args, elapsed: std::time::Duration) -> anyhow::Result<Value> {
+    fn render(&self, args: &mine::Args, elapsed: std::time::Duration) -> anyhow::Result<Value> {
         let Part {
             log,
             loaded,
