@@ -92,13 +92,21 @@ class Exchange:
                 except ValueError:
                     conn.close()
                     continue
-                if hello.get("token") != self.token or hello.get("parts") != self.parts:
+                if not isinstance(hello, dict):
                     conn.close()
                     continue
-                old = links.pop(hello["part"], None)
+                part = hello.get("part")
+                if (
+                    hello.get("token") != self.token
+                    or hello.get("parts") != self.parts
+                    or part not in range(self.parts)
+                ):
+                    conn.close()
+                    continue
+                old = links.pop(part, None)
                 if old:
                     old[0].close()
-                links[hello["part"]] = (conn, f)
+                links[part] = (conn, f)
             self.rounds([links[p] for p in range(self.parts)])
 
     def rounds(self, links):
