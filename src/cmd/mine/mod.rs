@@ -48,7 +48,10 @@ Examples:
   patterns mine 'logs/*.jsonl' logs/extra.parquet --min-support 0.01 --top 50
   patterns mine data/helpdesk.csv --json --no-write | jq '.patterns[0].funnel'
   patterns mine data/helpdesk.csv --max-gap 0 --keep all --json
-  cat today.csv | patterns mine - --strict")]
+  cat today.csv | patterns mine - --strict
+
+On Spark, with the same flags and the same answer (README, \"Beyond one machine\"):
+  python3 src/spark/patterns_spark.py --spark-master 'local[2]' --patterns PATH/TO/patterns data/sample.csv")]
 pub struct Args {
     /// Log files (CSV, JSONL/NDJSON, Parquet; gzip-compressed too), folders (their log files,
     /// recursively), globs, or '-' for standard input (any of those formats)
