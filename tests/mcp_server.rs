@@ -63,8 +63,10 @@ impl TestServer {
             }
             // The client's notifications/cancelled.
             _ = context.ct.cancelled() => {
-                self.cancelled.fetch_add(1, Ordering::SeqCst);
+                // Recorded before it is counted: `cancellations`, on another task, records its
+                // answer once it sees the count, so the record keeps this order.
                 record("slow cancelled");
+                self.cancelled.fetch_add(1, Ordering::SeqCst);
                 "cancelled".to_string()
             }
         }
