@@ -89,16 +89,6 @@ impl<T: Sum> Sum for Vec<T> {
     }
 }
 
-impl<T: Sum> Sum for Option<T> {
-    fn add(&mut self, other: Option<T>) {
-        match (self.as_mut(), other) {
-            (Some(a), Some(b)) => a.add(b),
-            (None, b) => *self = b,
-            (Some(_), None) => {}
-        }
-    }
-}
-
 impl<A: Sum, B: Sum> Sum for (A, B) {
     fn add(&mut self, other: (A, B)) {
         self.0.add(other.0);

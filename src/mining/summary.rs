@@ -368,17 +368,8 @@ impl<'a> Residual<'a> {
             with_tool: vec![Vec::new(); seqs.tool_count],
             frequency: vec![0.0; seqs.tool_count],
         };
-        type PairCounts = (FxHashMap<u64, usize>, FxHashMap<u64, usize>);
-        let merge = |mut a: PairCounts, b: PairCounts| {
-            for (k, v) in b.0 {
-                *a.0.entry(k).or_insert(0) += v;
-            }
-            for (k, v) in b.1 {
-                *a.1.entry(k).or_insert(0) += v;
-            }
-            a
-        };
-        (r.pairs, r.follows) = (0..seqs.len())
+        type PairCounts = (Counts<u64, usize>, Counts<u64, usize>);
+        let (pairs, follows) = (0..seqs.len())
             .into_par_iter()
             .fold(
                 || (PairCounts::default(), Vec::new(), Pairs::default()),
@@ -386,18 +377,24 @@ impl<'a> Residual<'a> {
                     r.live_tools(s, &mut calls);
                     r.pairs_of(&calls, &mut pairs);
                     for &k in &pairs.distinct {
-                        *counts.0.entry(k).or_insert(0) += 1;
+                        *counts.0.0.entry(k).or_insert(0) += 1;
                     }
                     for &k in &pairs.per_call {
-                        *counts.1.entry(k).or_insert(0) += 1;
+                        *counts.1.0.entry(k).or_insert(0) += 1;
                     }
                     (counts, calls, pairs)
                 },
             )
             .map(|(counts, _, _)| counts)
-            .reduce(PairCounts::default, merge);
-        r.pairs = exchange::sum_map(ex, std::mem::take(&mut r.pairs));
-        r.follows = exchange::sum_map(ex, std::mem::take(&mut r.follows));
+            .reduce(PairCounts::default, |mut a, b| {
+                a.add(b);
+                a
+            });
+        // This part's counts, then the whole log's.
+        (r.pairs, r.follows) = (
+            exchange::sum_map(ex, pairs.0),
+            exchange::sum_map(ex, follows.0),
+        );
         let mut calls = vec![0usize; seqs.tool_count];
         for &c in &seqs.calls {
             calls[(c & TOOL) as usize] += 1;
