@@ -33,6 +33,9 @@ pub struct Planted {
     /// A tool that comes back in the chain (a loop, not concurrency).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub is_loop: bool,
+    /// Steps of `tools` repeated back to back, and the runs that went through them how often.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub loops: Vec<PlantedLoop>,
     /// With payloads: `tool.argument` ← `tool.path of its result`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bindings: Vec<(&'static str, &'static str)>,
@@ -42,6 +45,15 @@ pub struct Planted {
     /// Arguments that vary and are shared by several steps: one workflow variable each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub variables: Vec<&'static str>,
+}
+
+/// A loop planted in a workflow: its body is `tools[start..=end]`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlantedLoop {
+    pub start: usize,
+    pub end: usize,
+    /// Per number of rounds (1, 2, …), the runs that reached the loop and went round it so often.
+    pub rounds: Vec<usize>,
 }
 
 /// A variant planted in a minority of a workflow's runs, and the sessions that ran it.
@@ -69,6 +81,8 @@ struct Workflow {
     extra: Option<(usize, &'static str, f64)>,
     /// A minority of runs skip step `.0`, in this share of the runs.
     skip: Option<(usize, f64)>,
+    /// Steps `start..end` repeat back to back, one to this many rounds (uniformly).
+    rounds: Option<(std::ops::Range<usize>, usize)>,
 }
 
 /// The seed's four common workflows, a deployment whose tests, scan and lint run at the same
@@ -90,6 +104,7 @@ const WORKFLOWS: [Workflow; 8] = [
         abandon: 0.08,
         extra: None,
         skip: None,
+        rounds: None,
     },
     Workflow {
         name: "data_pipeline",
@@ -104,6 +119,7 @@ const WORKFLOWS: [Workflow; 8] = [
         abandon: 0.12,
         extra: Some((1, "validate_data", 0.25)),
         skip: None,
+        rounds: None,
     },
     Workflow {
         name: "approval",
@@ -118,6 +134,7 @@ const WORKFLOWS: [Workflow; 8] = [
         abandon: 0.15,
         extra: None,
         skip: Some((1, 0.15)),
+        rounds: None,
     },
     Workflow {
         name: "search_report",
@@ -132,6 +149,7 @@ const WORKFLOWS: [Workflow; 8] = [
         abandon: 0.05,
         extra: None,
         skip: None,
+        rounds: None,
     },
     Workflow {
         name: "deploy",
@@ -147,6 +165,7 @@ const WORKFLOWS: [Workflow; 8] = [
         abandon: 0.10,
         extra: None,
         skip: None,
+        rounds: None,
     },
     Workflow {
         name: "fix_loop",
@@ -156,6 +175,7 @@ const WORKFLOWS: [Workflow; 8] = [
         abandon: 0.10,
         extra: None,
         skip: None,
+        rounds: None,
     },
     Workflow {
         name: "lookup",
@@ -165,6 +185,7 @@ const WORKFLOWS: [Workflow; 8] = [
         abandon: 0.20,
         extra: None,
         skip: None,
+        rounds: None,
     },
     Workflow {
         name: "onboarding",
@@ -183,8 +204,151 @@ const WORKFLOWS: [Workflow; 8] = [
         abandon: 0.05,
         extra: None,
         skip: None,
+        rounds: None,
     },
 ];
+
+/// Agent-shaped workflows: a customer-service trunk (two lookups) with three branches of
+/// different weights; a coding agent whose three behaviours share steps (a common start, middle
+/// and tail) and one of which is a loop of one to four rounds (edit → test until green); and a
+/// triage whose any-order stage holds tools that are also called at random elsewhere.
+const AGENT_WORKFLOWS: [Workflow; 7] = [
+    Workflow {
+        name: "cancel",
+        tools: &["get_customer", "get_booking", "cancel_booking"],
+        weight: 0.15,
+        parallel: None,
+        abandon: 0.05,
+        extra: None,
+        skip: None,
+        rounds: None,
+    },
+    Workflow {
+        name: "hand_over",
+        tools: &["get_customer", "get_booking", "transfer_to_agent"],
+        weight: 0.11,
+        parallel: None,
+        abandon: 0.05,
+        extra: None,
+        skip: None,
+        rounds: None,
+    },
+    Workflow {
+        name: "rebook",
+        tools: &[
+            "get_customer",
+            "get_booking",
+            "search_flights",
+            "update_booking",
+        ],
+        weight: 0.07,
+        parallel: None,
+        abandon: 0.05,
+        extra: None,
+        skip: None,
+        rounds: None,
+    },
+    Workflow {
+        name: "feature",
+        tools: &["search_code", "edit_file", "git_commit", "open_pr"],
+        weight: 0.10,
+        parallel: None,
+        abandon: 0.05,
+        extra: None,
+        skip: None,
+        rounds: None,
+    },
+    Workflow {
+        name: "explore",
+        tools: &[
+            "search_code",
+            "read_file",
+            "edit_file",
+            "run_tests",
+            "open_pr",
+        ],
+        weight: 0.10,
+        parallel: None,
+        abandon: 0.05,
+        extra: None,
+        skip: None,
+        rounds: None,
+    },
+    Workflow {
+        name: "fix",
+        tools: &[
+            "run_tests",
+            "edit_file",
+            "run_tests",
+            "git_commit",
+            "open_pr",
+        ],
+        weight: 0.10,
+        parallel: None,
+        abandon: 0.05,
+        extra: None,
+        skip: None,
+        rounds: Some((1..3, 4)),
+    },
+    Workflow {
+        name: "triage",
+        tools: &[
+            "fetch_alert",
+            "query_metrics",
+            "read_logs",
+            "list_deploys",
+            "post_incident",
+        ],
+        weight: 0.09,
+        parallel: Some(1..4),
+        abandon: 0.05,
+        extra: None,
+        skip: None,
+        rounds: None,
+    },
+];
+
+/// Tools that agents call between and around the agent-shaped workflows: two of them
+/// (`read_logs`, `list_deploys`) are also tools of the triage's stage.
+const AGENT_NOISE: [&str; 8] = [
+    "think",
+    "list_files",
+    "web_search",
+    "read_logs",
+    "list_deploys",
+    "ask_user",
+    "calculator",
+    "get_weather",
+];
+
+/// Which workflows a generated log holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    /// The seed's tool workflows, each with tools of its own (mostly), run one after another.
+    #[default]
+    Tools,
+    /// Agent-shaped logs ([`AGENT_WORKFLOWS`]): branches after a shared start, workflows that
+    /// share steps, a loop, stage tools that are noise too, and two workflows interleaved in
+    /// half the sessions that run two.
+    Agent,
+}
+
+impl Shape {
+    fn workflows(self) -> &'static [Workflow] {
+        match self {
+            Shape::Tools => &WORKFLOWS,
+            Shape::Agent => &AGENT_WORKFLOWS,
+        }
+    }
+
+    fn noise(self) -> &'static [&'static str] {
+        match self {
+            Shape::Tools => &NOISE,
+            Shape::Agent => &AGENT_NOISE,
+        }
+    }
+}
 
 /// The data flow planted with payloads, per workflow: bindings, constants, variables.
 type Flow = (
@@ -263,6 +427,7 @@ pub struct GenerateParams {
     /// a gap of 2, runs abandoned after 5–20 % of steps, retries), 0 is clean (no abandoned runs,
     /// no long gaps), 2 twice as messy.
     pub noise: f64,
+    pub shape: Shape,
 }
 
 impl Default for GenerateParams {
@@ -272,6 +437,7 @@ impl Default for GenerateParams {
             seed: 42,
             payloads: true,
             noise: 1.0,
+            shape: Shape::Tools,
         }
     }
 }
@@ -281,9 +447,15 @@ impl Default for GenerateParams {
 pub struct Truth {
     pub seed: u64,
     pub noise: f64,
+    #[serde(skip_serializing_if = "is_tools")]
+    pub shape: Shape,
     pub sessions: usize,
     pub events: usize,
     pub workflows: Vec<Planted>,
+}
+
+fn is_tools(shape: &Shape) -> bool {
+    *shape == Shape::Tools
 }
 
 /// One call to write: its tool, its payloads, and whether the next call starts while it runs.
@@ -315,7 +487,9 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
         header.extend(["arguments", "result"]);
     }
     csv.write_record(&header)?;
-    let mut planted: Vec<Planted> = WORKFLOWS
+    let workflows = params.shape.workflows();
+    let noise_tools = params.shape.noise();
+    let mut planted: Vec<Planted> = workflows
         .iter()
         .map(|w| {
             let (bindings, constants, variables) = if params.payloads {
@@ -340,6 +514,13 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
                     .iter()
                     .enumerate()
                     .any(|(i, t)| w.tools[..i].contains(t)),
+                loops: (w.rounds.iter())
+                    .map(|(body, most)| PlantedLoop {
+                        start: body.start,
+                        end: body.end - 1,
+                        rounds: vec![0; *most],
+                    })
+                    .collect(),
                 variants: w
                     .extra
                     .map(|(i, tool, _)| PlantedVariant {
@@ -372,7 +553,7 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
         let mut chosen = Vec::new();
         for _ in 0..if rng.random_bool(0.2) { 2 } else { 1 } {
             let mut pick = rng.random::<f64>();
-            let workflow = WORKFLOWS.iter().position(|w| {
+            let workflow = workflows.iter().position(|w| {
                 pick -= w.weight;
                 pick < 0.0
             });
@@ -380,12 +561,15 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
                 chosen.push(w);
             }
         }
-        noise(&mut rng, &mut calls, 1..4);
+        noise(&mut rng, noise_tools, &mut calls, 1..4);
+        let mut runs: Vec<Vec<Call>> = Vec::new();
         for &w in &chosen {
+            let mut calls = Vec::new();
             planted[w].sessions += 1;
-            let workflow = &WORKFLOWS[w];
+            let workflow = &workflows[w];
             let abandon = planted[w].abandon;
-            let mut steps: Vec<Call> = payloads(&mut rng, workflow.name)
+            let rounds = (workflow.rounds.as_ref()).map(|(_, most)| rng.random_range(1..=*most));
+            let mut steps: Vec<Call> = payloads(&mut rng, workflow.name, workflow.tools.len())
                 .into_iter()
                 .zip(workflow.tools)
                 .map(|(p, &tool)| Call::new(tool, p))
@@ -408,7 +592,10 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
                     .parallel
                     .as_ref()
                     .is_some_and(|b| b.start < i && i < b.end);
-                if i > 0 && !in_block {
+                // Agents go round a loop without other calls in between.
+                let in_body =
+                    (workflow.rounds.as_ref()).is_some_and(|(b, _)| b.start < i && i < b.end);
+                if i > 0 && !in_block && !in_body {
                     // Mostly adjacent, sometimes one or two other calls in between, now and
                     // then more than a gap of 2 allows.
                     let long = 0.03 * params.noise;
@@ -418,7 +605,7 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
                         x if x < 0.93 => 1,
                         _ => 2,
                     };
-                    noise(&mut rng, &mut calls, gap..gap + 1);
+                    noise(&mut rng, noise_tools, &mut calls, gap..gap + 1);
                 }
                 planted[w].funnel[i] += 1;
                 if step.tool == "web_search" {
@@ -431,6 +618,16 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
                 let leaves_block =
                     !in_block || workflow.parallel.as_ref().is_some_and(|b| i + 1 == b.end);
                 calls.push(step);
+                // The body again, back to back, for each further round.
+                if let Some((body, _)) = workflow.rounds.as_ref().filter(|(b, _)| b.end == i + 1) {
+                    let rounds = rounds.expect("drawn for a loop");
+                    for _ in 1..rounds {
+                        for &tool in &workflow.tools[body.clone()] {
+                            calls.push(Call::new(tool, generic(&mut rng)));
+                        }
+                    }
+                    planted[w].loops[0].rounds[rounds - 1] += 1;
+                }
                 if let Some((_, tool, _)) = extra.filter(|e| e.0 == i) {
                     calls.push(Call::new(tool, generic(&mut rng)));
                     ran_variant = true;
@@ -448,9 +645,23 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
             {
                 v.sessions += 1;
             }
-            noise(&mut rng, &mut calls, 0..3);
+            noise(&mut rng, noise_tools, &mut calls, 0..3);
+            runs.push(calls);
         }
-        noise(&mut rng, &mut calls, 0..3);
+        // Agents interleave two tasks in half the sessions that run two.
+        if params.shape == Shape::Agent && runs.len() == 2 && rng.random_bool(0.5) {
+            let b = runs.pop().expect("two");
+            let a = runs.pop().expect("two");
+            let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+            while a.peek().is_some() || b.peek().is_some() {
+                let from_a = b.peek().is_none() || (a.peek().is_some() && rng.random_bool(0.5));
+                calls.extend(if from_a { a.next() } else { b.next() });
+            }
+        }
+        for run in runs {
+            calls.extend(run);
+        }
+        noise(&mut rng, noise_tools, &mut calls, 0..3);
 
         let session = format!("sess-{s:0width$}");
         clock_us += rng.random_range(1_000_000..60_000_000);
@@ -502,6 +713,7 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
     Ok(Truth {
         seed: params.seed,
         noise: params.noise,
+        shape: params.shape,
         sessions: params.sessions,
         events,
         workflows: planted,
@@ -520,7 +732,7 @@ const SERVICES: [&str; 4] = ["checkout", "search", "billing", "gateway"];
 
 /// Arguments and results for the steps of a workflow run, in the workflow's order, with the
 /// data flow of [`planted_flow`].
-fn payloads(rng: &mut StdRng, workflow: &str) -> Vec<(Value, Value)> {
+fn payloads(rng: &mut StdRng, workflow: &str, steps: usize) -> Vec<(Value, Value)> {
     match workflow {
         "github_pr" => {
             let repo = REPOS[rng.random_range(0..REPOS.len())];
@@ -589,13 +801,7 @@ fn payloads(rng: &mut StdRng, workflow: &str) -> Vec<(Value, Value)> {
                 ),
             ]
         }
-        _ => {
-            let steps = WORKFLOWS
-                .iter()
-                .find(|w| w.name == workflow)
-                .map_or(0, |w| w.tools.len());
-            (0..steps).map(|_| generic(rng)).collect()
-        }
+        _ => (0..steps).map(|_| generic(rng)).collect(),
     }
 }
 
@@ -616,14 +822,19 @@ fn failure_rate(tool: &str) -> f64 {
     }
 }
 
-fn noise(rng: &mut StdRng, calls: &mut Vec<Call>, count: std::ops::Range<usize>) {
+fn noise(
+    rng: &mut StdRng,
+    tools: &[&'static str],
+    calls: &mut Vec<Call>,
+    count: std::ops::Range<usize>,
+) {
     let n = if count.len() > 1 {
         rng.random_range(count)
     } else {
         count.start
     };
     for _ in 0..n {
-        let tool = NOISE[rng.random_range(0..NOISE.len())];
+        let tool = tools[rng.random_range(0..tools.len())];
         calls.push(Call::new(tool, generic(rng)));
     }
 }

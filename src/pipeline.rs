@@ -132,7 +132,12 @@ pub fn mine_parts(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<MineReport, UsageError> {
     let ex = &*parts;
-    let seqs = Sequences::new(log, opts.keep_repeats);
+    // The summary sees a loop's rounds as one (see `Sequences::with_loops`); chains are counted
+    // on the calls as they are.
+    let seqs = match opts.keep == Keep::Workflows && !opts.keep_repeats {
+        true => Sequences::with_loops(log, opts.keep_repeats),
+        false => Sequences::new(log, opts.keep_repeats),
+    };
     let (sessions, calls, collapsed_calls) = exchange::sum(
         ex,
         (log.session_count(), log.event_count(), seqs.event_count()),
@@ -463,6 +468,29 @@ pub fn stage_names(w: &Workflow, log: &EventLog) -> Vec<String> {
         .collect()
 }
 
+/// The workflow in words: its stages joined by arrows, a loop's body in parentheses with a
+/// `+` (`run_tests → (edit → run_tests)+ → commit`).
+pub fn workflow_text(w: &Workflow, log: &EventLog) -> String {
+    let names = stage_names(w, log);
+    let loops = w.folded.as_ref().map_or(&[][..], |f| &f.loops[..]);
+    let mut out = String::new();
+    for (k, (stage, steps)) in names.iter().zip(w.stages()).enumerate() {
+        if k > 0 {
+            out.push_str(" → ");
+        }
+        let first = steps[0];
+        let last = *steps.last().expect("a stage has a step");
+        if loops.iter().any(|l| l.start == first) {
+            out.push('(');
+        }
+        out.push_str(stage);
+        if loops.iter().any(|l| l.end == last + 1) {
+            out.push_str(")+");
+        }
+    }
+    out
+}
+
 /// A variant in words: `without b`, `+ x after b`, `then y`, `part: a → b`.
 pub fn variant_text(change: &Change, w: &Workflow, log: &EventLog) -> String {
     let stages = stage_names(w, log);
@@ -534,5 +562,33 @@ pub fn folded_fields(w: &Workflow, log: &EventLog, sessions: usize) -> Map<Strin
         Value::Object(entry)
     });
     out.insert("variants".into(), Value::Array(variants.collect()));
+    let loops = f.loops.iter().map(|l| {
+        json!({
+            "start": l.start,
+            "end": l.end - 1,
+            "body": log.names(&w.mined.pattern[l.start..l.end]).collect::<Vec<_>>(),
+            "rounds": {
+                "median": l.median(),
+                "most": l.most(),
+                "sessions": l.rounds.iter().map(|(r, n)| json!({"rounds": r, "sessions": n})).collect::<Vec<_>>(),
+            },
+        })
+    });
+    if !f.loops.is_empty() {
+        out.insert("loops".into(), Value::Array(loops.collect()));
+    }
+    if let Some(b) = &f.branch {
+        out.insert(
+            "branch".into(),
+            json!({
+                "trunk": log.names(&b.trunk).collect::<Vec<_>>(),
+                "at": if b.at_start { "start" } else { "end" },
+                "siblings": b.siblings.iter().map(|(p, n)| json!({
+                    "pattern": log.names(p).collect::<Vec<_>>(),
+                    "support": n,
+                })).collect::<Vec<_>>(),
+            }),
+        );
+    }
     out
 }

@@ -14,11 +14,30 @@ fn airline_agent_log_loads_every_row() {
     assert_eq!(json["input"]["sessions"], 182);
     assert_eq!(json["input"]["tools"], 14);
     let top = chains(&json);
-    // The agent looks the customer up before touching a reservation.
+    // The agent looks the customer up and the reservation, and then goes one of several ways
+    // (issue 22): the domain's headline task, cancelling, is the first entry, whole; handing
+    // over to a human is another; each says which others share the two lookups.
+    let cancel = "get_user_details → get_reservation_details → cancel_reservation";
+    let hand_over = "get_user_details → get_reservation_details → transfer_to_human_agents";
+    assert_eq!(top[0], cancel, "{top:#?}");
+    assert!(top.iter().any(|c| c == hand_over), "{top:#?}");
+    let first = &json["patterns"][0]["branch"];
     assert_eq!(
-        top[0], "get_user_details → get_reservation_details",
-        "{top:#?}"
+        first["trunk"],
+        serde_json::json!(["get_user_details", "get_reservation_details"])
     );
+    let siblings: Vec<String> = (first["siblings"].as_array().unwrap().iter())
+        .map(|s| {
+            s["pattern"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(" → ")
+        })
+        .collect();
+    assert!(siblings.contains(&hand_over.to_string()), "{siblings:?}");
 }
 
 #[test]

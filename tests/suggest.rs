@@ -169,7 +169,7 @@ fn with_logs_the_next_tools_are_counted_in_the_log() {
     );
     assert_eq!(
         json["workflows"][0]["name"],
-        "user_details-reservation_details"
+        "user_details-reservation_details-cancel_reservation"
     );
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::generate::{GenerateParams, generate};
+use crate::generate::{GenerateParams, Shape, generate};
 use crate::load::Kind;
 use crate::transcribe::transcribe;
 
@@ -15,6 +15,7 @@ Examples:
   patterns generate --sessions 3000 --output data/sample.csv --truth data/sample.truth.json
   patterns generate --sessions 1000000 --seed 7 --output big.csv --no-payloads
   patterns generate --noise 2 --output messy.csv --truth messy.truth.json
+  patterns generate --shape agent --output agents.csv --truth agents.truth.json
   patterns generate --sessions 50 --as claude-code --output transcripts.jsonl")]
 pub struct Args {
     /// Number of sessions to generate
@@ -40,6 +41,19 @@ pub struct Args {
     /// `mine` reads (for tests and benchmarks of the readers)
     #[arg(long = "as", value_name = "FORMAT", default_value = "table")]
     as_kind: Kind,
+    /// Which workflows to plant: 'tools' (each with tools of its own, one after another) or
+    /// 'agent' (branches after a shared start, workflows sharing steps, an edit → test loop,
+    /// stage tools that are noise too, two tasks interleaved)
+    #[arg(long, value_name = "SHAPE", default_value = "tools", value_parser = parse_shape)]
+    shape: Shape,
+}
+
+fn parse_shape(s: &str) -> Result<Shape, String> {
+    match s {
+        "tools" => Ok(Shape::Tools),
+        "agent" => Ok(Shape::Agent),
+        _ => Err(format!("'{s}' is not a shape: 'tools' or 'agent'")),
+    }
 }
 
 fn parse_noise(s: &str) -> Result<f64, String> {
@@ -55,6 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         seed: args.seed,
         payloads: !args.no_payloads,
         noise: args.noise,
+        shape: args.shape,
     };
     let write = |out: &mut dyn Write| -> anyhow::Result<_> {
         Ok(match args.as_kind {

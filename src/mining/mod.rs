@@ -26,7 +26,17 @@ pub struct Sequences {
     tool_count: usize,
     /// The sessions' keys ([`EventLog::session_keys`]).
     keys: Vec<u64>,
+    /// With loops folded (see [`Sequences::with_loops`]): per call, its position among the
+    /// session's calls before folding, and the loop whose body it starts (body length, rounds;
+    /// `(0, 0)` for none). Empty otherwise.
+    origin: Vec<u32>,
+    loops: Vec<(u8, u8)>,
+    /// Calls after collapsing repeats, before folding loops.
+    collapsed: usize,
 }
+
+/// Most calls in the body of a loop that [`Sequences::with_loops`] folds.
+const MAX_BODY: usize = 3;
 
 /// The success flag of a call in [`Sequences`] and of a position in a projection.
 const OK: u32 = 1 << 31;
@@ -44,6 +54,19 @@ impl Sequences {
     /// # Panics
     /// With 2^31 calls or 2^28 tools or more.
     pub fn new(log: &EventLog, keep_repeats: bool) -> Sequences {
+        Sequences::build(log, keep_repeats, false)
+    }
+
+    /// As [`Sequences::new`], and then every loop (a body of two or three calls repeated back to
+    /// back: edit → test → edit → test) is folded into its last round, whose first call
+    /// remembers the body's length and the rounds ([`Sequences::loop_at`]); positions of
+    /// embeddings found here are mapped back with [`Sequences::origin`]. The last round stands
+    /// for the loop: it is the one the run went on from.
+    pub fn with_loops(log: &EventLog, keep_repeats: bool) -> Sequences {
+        Sequences::build(log, keep_repeats, true)
+    }
+
+    fn build(log: &EventLog, keep_repeats: bool, loops: bool) -> Sequences {
         assert!(
             log.event_count() < OK as usize && log.tool_names.len() < TOOL as usize,
             "more than 2^31 calls or 2^28 tools cannot be mined in one run"
@@ -53,21 +76,52 @@ impl Sequences {
             calls: Vec::with_capacity(log.event_count()),
             tool_count: log.tool_names.len(),
             keys: log.session_keys.clone(),
+            origin: Vec::new(),
+            loops: Vec::new(),
+            collapsed: 0,
         };
         seqs.offsets.push(0);
+        let mut session = Vec::new();
+        let mut folded = Vec::new();
         for s in 0..log.session_count() {
+            session.clear();
             for call in log.collapsed(s, keep_repeats) {
                 let retries = (call.start + 1..call.end)
                     .filter(|&i| is_retry(log, i))
                     .count()
                     .min(MAX_RETRIES as usize) as u32;
                 let ok = if log.success[call.end - 1] { OK } else { 0 };
-                seqs.calls
-                    .push(log.tools[call.start] | ok | retries << RETRY_SHIFT);
+                session.push(log.tools[call.start] | ok | retries << RETRY_SHIFT);
+            }
+            seqs.collapsed += session.len();
+            if loops {
+                fold_loops(&session, &mut folded);
+                for &(i, body, rounds) in &folded {
+                    seqs.calls.push(session[i as usize]);
+                    seqs.origin.push(i);
+                    seqs.loops.push((body, rounds));
+                }
+            } else {
+                seqs.calls.extend_from_slice(&session);
             }
             seqs.offsets.push(seqs.calls.len() as u32);
         }
         seqs
+    }
+
+    /// The position among session `s`'s calls (before loops were folded) of its call `p`.
+    pub fn origin(&self, s: usize, p: usize) -> usize {
+        match self.origin.is_empty() {
+            true => p,
+            false => self.origin[self.offsets[s] as usize + p] as usize,
+        }
+    }
+
+    /// The loop whose body starts at session `s`'s call `p`, as (body length, rounds), when
+    /// loops were folded and it ran more than once.
+    pub fn loop_at(&self, s: usize, p: usize) -> Option<(usize, u32)> {
+        let &(body, rounds) = self.loops.get(self.offsets[s] as usize + p)?;
+        (rounds > 1).then_some((usize::from(body), u32::from(rounds)))
     }
 
     pub fn len(&self) -> usize {
@@ -78,9 +132,9 @@ impl Sequences {
         self.len() == 0
     }
 
-    /// Number of calls after collapsing repeats.
+    /// Number of calls after collapsing repeats (before folding loops).
     pub fn event_count(&self) -> usize {
-        self.calls.len()
+        self.collapsed
     }
 
     /// The tools of session `s` and whether each call succeeded.
@@ -88,6 +142,42 @@ impl Sequences {
         let range = self.offsets[s] as usize..self.offsets[s + 1] as usize;
         self.calls[range].iter().map(|&c| (c & TOOL, c & OK != 0))
     }
+}
+
+/// Folds the loops of one session's `calls` into their last round: into `out`, per call kept,
+/// its index in `calls` and, on the first call of a folded body, the body's length and the
+/// rounds (else `(0, 1)`). Read from the end, so that of `test edit test edit test` the body
+/// kept is `edit test` (the round the run went on from) and the first `test` stays.
+fn fold_loops(calls: &[u32], out: &mut Vec<(u32, u8, u8)>) {
+    out.clear();
+    let tool = |e: &(u32, u8, u8)| calls[e.0 as usize] & TOOL;
+    for i in (0..calls.len()).rev() {
+        out.push((i as u32, 0, 1));
+        'fold: loop {
+            let n = out.len();
+            for body in 2..=MAX_BODY {
+                if n < 2 * body {
+                    break;
+                }
+                let (kept, earlier) = (&out[n - 2 * body..n - body], &out[n - body..]);
+                if !kept.iter().map(tool).eq(earlier.iter().map(tool)) {
+                    continue;
+                }
+                // The earlier round's rounds, if it was a folded loop of this body itself.
+                let rounds = |e: &(u32, u8, u8)| match usize::from(e.1) == body {
+                    true => e.2,
+                    false => 1,
+                };
+                let added = rounds(&out[n - 1]);
+                let first = &mut out[n - body - 1];
+                *first = (first.0, body as u8, rounds(first).saturating_add(added));
+                out.truncate(n - body);
+                continue 'fold;
+            }
+            break;
+        }
+    }
+    out.reverse();
 }
 
 /// What to mine.
@@ -365,6 +455,40 @@ mod tests {
         for bad in ["0", "1.5", "-1", "x", "0.0"] {
             assert!(bad.parse::<MinSupport>().is_err(), "{bad}");
         }
+    }
+
+    /// The tools kept by [`fold_loops`] and, per kept call, (body, rounds) where it starts a loop.
+    fn folded(tools: &[u32]) -> (Vec<u32>, Vec<(usize, u8, u8)>) {
+        let mut out = Vec::new();
+        fold_loops(tools, &mut out);
+        let kept = out.iter().map(|e| tools[e.0 as usize]).collect();
+        let loops = (out.iter().enumerate())
+            .filter(|(_, e)| e.1 > 0)
+            .map(|(k, e)| (k, e.1, e.2))
+            .collect();
+        (kept, loops)
+    }
+
+    #[test]
+    fn a_loop_folds_into_its_last_round_with_its_rounds() {
+        // test (edit test)×3 commit: the first test stays, the body is edit → test.
+        let (t, e, c) = (1, 2, 3);
+        let (kept, loops) = folded(&[t, e, t, e, t, e, t, c]);
+        assert_eq!(kept, [t, e, t, c]);
+        assert_eq!(loops, [(1, 2, 3)]);
+        // The calls kept are the last round's (the one the run went on from).
+        let mut out = Vec::new();
+        fold_loops(&[t, e, t, e, t, c], &mut out);
+        assert_eq!(out.iter().map(|x| x.0).collect::<Vec<_>>(), [0, 3, 4, 5]);
+        // A body of three, and two loops in one session.
+        let (a, b, x) = (4, 5, 6);
+        let (kept, loops) = folded(&[a, b, x, a, b, x, c, e, t, e, t]);
+        assert_eq!(kept, [a, b, x, c, e, t]);
+        assert_eq!(loops, [(0, 3, 2), (4, 2, 2)]);
+        // No repeat, nothing folded; a body must repeat whole.
+        let (kept, loops) = folded(&[t, e, t, c, e, c]);
+        assert_eq!(kept, [t, e, t, c, e, c]);
+        assert!(loops.is_empty());
     }
 }
 

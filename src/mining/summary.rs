@@ -78,6 +78,10 @@ pub struct SummaryParams {
     pub order_share: f64,
     /// Steps at most (a guard against runaway growth on pathological logs).
     pub max_steps: usize,
+    /// When a workflow stops growing, a tool that at least this share of its runs (but fewer
+    /// than `continuation`) go on with at one end is a branch: the workflow with it is grown
+    /// and found on its own, the runs that took another way left for the other branches.
+    pub branch: f64,
 }
 
 impl Default for SummaryParams {
@@ -88,6 +92,7 @@ impl Default for SummaryParams {
             continuation: 0.5,
             order_share: 0.2,
             max_steps: 64,
+            branch: 0.1,
         }
     }
 }
@@ -114,6 +119,59 @@ pub struct Found {
     /// The first whole run of each supporting session, positions in canonical step order (the
     /// flattened stages).
     pub whole: Vec<Embedding>,
+    /// Sessions whose whole run is followed by no call no other workflow explains: how often
+    /// the workflow is the whole of what a session did.
+    pub ends: usize,
+    /// Bodies of steps that runs repeated back to back, with their rounds.
+    pub loops: Vec<Loop>,
+    /// When the workflow is a branch: the indices of its stages that are the trunk it shares
+    /// with other branches (runs split after it, or came to it from different starts); empty
+    /// when it is not a branch.
+    pub trunk: Vec<usize>,
+    /// The trunk and the other workflows that share it, when some do.
+    pub branch: Option<Branch>,
+}
+
+/// Workflows that share a trunk: a start after which runs split, or an end that runs that
+/// started differently come to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Branch {
+    /// The steps shared.
+    pub trunk: Vec<u32>,
+    /// Whether the trunk starts the workflows (else it ends them).
+    pub at_start: bool,
+    /// The other workflows with this trunk: their steps and support, most support first.
+    pub siblings: Vec<(Vec<u32>, usize)>,
+}
+
+/// Steps of a workflow that its runs repeat back to back (a loop: edit → test until green).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loop {
+    /// The body: steps `start..end` of the canonical order.
+    pub start: usize,
+    pub end: usize,
+    /// Sessions by the rounds their whole run went through the body (1: once), fewest first.
+    pub rounds: Vec<(u32, usize)>,
+}
+
+impl Loop {
+    /// The rounds of the median session.
+    pub fn median(&self) -> u32 {
+        let n: usize = self.rounds.iter().map(|r| r.1).sum();
+        let mut before = 0;
+        for &(r, k) in &self.rounds {
+            before += k;
+            if 2 * before > n {
+                return r;
+            }
+        }
+        self.rounds.last().map_or(1, |r| r.0)
+    }
+
+    /// The most rounds a session went through.
+    pub fn most(&self) -> u32 {
+        self.rounds.last().map_or(1, |r| r.0)
+    }
 }
 
 /// A way in which runs of a workflow differ from it.
@@ -139,7 +197,8 @@ pub enum Relation {
     Part,
     /// It holds every step of the workflow and more.
     Longer,
-    /// All steps but one in common.
+    /// All steps but one in common: the longer has one step the other has not, or one step
+    /// differs.
     OneStepDiffers,
 }
 
@@ -154,6 +213,13 @@ impl Found {
     /// The steps in canonical order.
     pub fn pattern(&self) -> Vec<u32> {
         self.stages.iter().flatten().copied().collect()
+    }
+
+    /// The steps of the trunk this branch shares with others; empty if it is not a branch.
+    pub fn trunk_pattern(&self) -> Vec<u32> {
+        (self.trunk.iter())
+            .flat_map(|&k| self.stages[k].iter().copied())
+            .collect()
     }
 
     /// Ranges of the canonical steps that form stages of several tools.
@@ -185,24 +251,82 @@ pub fn summarise(
     let mut residual = Residual::new(seqs, reach, ex);
     let mut found: Vec<Found> = Vec::new();
     let mut tried: FxHashSet<(u32, u32)> = FxHashSet::default();
-    while let Some((a, b, both_orders)) =
-        residual.seed(min_support, params.continuation, params.order_share, &tried)
-    {
-        let start = if both_orders {
-            vec![vec![a, b]]
-        } else {
-            vec![vec![a], vec![b]]
+    // Starts, ends and single stages of the workflows found, whose other runs may go other
+    // ways (see `trunks_of`); each is tried once, before the next seed.
+    // With each trunk, the runs of it that the branches found from it explained so far.
+    let mut trunks: std::collections::VecDeque<(Vec<Vec<u32>>, usize)> = Default::default();
+    let mut tried_trunks: FxHashSet<Vec<Vec<u32>>> = FxHashSet::default();
+    loop {
+        let (start, seed, base) = match trunks.pop_front() {
+            Some((t, base)) => (t, None, base),
+            None => {
+                let o = &params.order_share;
+                let Some((a, b, both)) =
+                    residual.seed(min_support, params.continuation, *o, &tried)
+                else {
+                    break;
+                };
+                let start = match both {
+                    true => vec![vec![a, b]],
+                    false => vec![vec![a], vec![b]],
+                };
+                (start, Some((a, b)), 0)
+            }
         };
-        let stages = grow(&residual, start, params, min_support);
-        let cover = runs_everywhere(&residual, &stages);
-        let workflow = describe(&residual, stages, &cover, min_support);
+        let (mut stages, mut branch) = grow(&residual, start.clone(), params, min_support, base);
+        // Grown from a trunk, the workflow is a branch of it; one that split when it stopped
+        // growing is a branch of what it was then. Each branch, trunk included, is a workflow.
+        let mut trunk = match seed {
+            Some(_) => Vec::new(),
+            None => start.clone(),
+        };
+        while let Some((slot, tool)) = branch {
+            trunk = stages.clone();
+            let Slot::Before(k) = slot else {
+                unreachable!("a branch is a stage of its own")
+            };
+            stages.insert(k, vec![tool]);
+            (stages, branch) = grow(&residual, stages, params, min_support, 0);
+        }
+        let trunk = stage_indices(&trunk, &stages);
+        if seed.is_none() && trunk.len() == stages.len() {
+            // The trunk's runs go on no common way.
+            continue;
+        }
+        let mut runs = runs_everywhere(&residual, &stages);
+        // A branch's runs go through its trunk (those that stop after it show in its funnel);
+        // it takes out only those that went on into the branch: the others are the other
+        // branches'.
+        let mut cover = Vec::new();
+        if !trunk.is_empty() {
+            runs = through(runs, &trunk, false);
+            cover = through(runs.clone(), &trunk, true);
+        }
+        let mut workflow = describe(&residual, stages, &runs, min_support);
+        if !trunk.is_empty() {
+            workflow.sessions = exchange::sum(ex, cover.len());
+        } else {
+            cover = runs;
+        }
+        workflow.trunk = trunk;
         let covered = residual.cover(&cover);
         if workflow.support >= min_support {
+            if seed.is_none() && covered > 0 {
+                // The trunk again, for its next branch.
+                trunks.push_front((start, base + workflow.sessions));
+            }
+            for t in trunks_of(&workflow.stages) {
+                if tried_trunks.insert(t.clone()) {
+                    trunks.push_back((t, workflow.sessions));
+                }
+            }
             found.push(workflow);
             on_found(found.len());
-        } else if covered == 0 {
+        } else if covered == 0
+            && let Some(pair) = seed
+        {
             // Nothing explained and nothing found: never grow from this pair again.
-            tried.insert((a, b));
+            tried.insert(pair);
         }
     }
     found.sort_by(|x, y| {
@@ -211,33 +335,195 @@ pub fn summarise(
             .then(y.support.cmp(&x.support))
             .then_with(|| x.pattern().cmp(&y.pattern()))
     });
-    fold(found)
+    let mut kept = fold(found, params.continuation);
+    link_branches(&mut kept);
+    kept
+}
+
+/// Tells each workflow that shares a trunk with others (its own, or one that another branch was
+/// grown from) which others share it.
+fn link_branches(kept: &mut [Found]) {
+    let mut trunks: Vec<(Vec<u32>, bool)> = (kept.iter())
+        .filter(|w| !w.trunk.is_empty())
+        .map(|w| (w.trunk_pattern(), w.trunk[0] == 0))
+        .collect();
+    trunks.sort();
+    trunks.dedup();
+    // The longest trunk a workflow shares first.
+    trunks.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
+    for (trunk, at_start) in trunks {
+        let members: Vec<usize> = (0..kept.len())
+            .filter(|&i| {
+                let p = kept[i].pattern();
+                p.len() > trunk.len()
+                    && kept[i].branch.is_none()
+                    && match at_start {
+                        true => p.starts_with(&trunk),
+                        false => p.ends_with(&trunk),
+                    }
+            })
+            .collect();
+        if members.len() < 2 {
+            continue;
+        }
+        for &m in &members {
+            let siblings = (members.iter())
+                .filter(|&&o| o != m)
+                .map(|&o| (kept[o].pattern(), kept[o].support))
+                .collect();
+            kept[m].branch = Some(Branch {
+                trunk: trunk.clone(),
+                at_start,
+                siblings,
+            });
+        }
+    }
+}
+
+/// Where other runs may split from a workflow's: its starts and its ends (longest first), and
+/// each of its stages alone.
+fn trunks_of(stages: &[Vec<u32>]) -> Vec<Vec<Vec<u32>>> {
+    let n = stages.len();
+    let starts = (1..n).rev().map(|k| stages[..k].to_vec());
+    let ends = (1..n).rev().map(|k| stages[n - k..].to_vec());
+    let singles = stages.iter().map(|s| vec![s.clone()]);
+    let mut out: Vec<Vec<Vec<u32>>> = Vec::new();
+    for t in starts.chain(ends).chain(singles) {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// Where the stages of `part` are among `stages`, in order (a stage that a tool joined since
+/// still counts); empty when `part` is.
+fn stage_indices(part: &[Vec<u32>], stages: &[Vec<u32>]) -> Vec<usize> {
+    let mut at = 0;
+    let mut out = Vec::with_capacity(part.len());
+    for p in part {
+        while at < stages.len() && !p.iter().all(|t| stages[at].contains(t)) {
+            at += 1;
+        }
+        if at == stages.len() {
+            break;
+        }
+        out.push(at);
+        at += 1;
+    }
+    out
+}
+
+/// The runs of a branch: those that went through the shared start of its `trunk` (stage
+/// indices; the trunk's stages before the first stage of its own), and with `on`, or when the
+/// trunk is an end that runs came to, only those that took a stage of its own. A run that has
+/// some of the branch's stages without the shared start, or only the trunk, is another
+/// workflow's; one that went through the start and stopped shows in the funnel.
+fn through(runs: Vec<(usize, Vec<Run>)>, trunk: &[usize], on: bool) -> Vec<(usize, Vec<Run>)> {
+    let n = runs.first().map_or(0, |(_, r)| r[0].at.len());
+    let own = (0..n).find(|k| !trunk.contains(k)).unwrap_or(n);
+    let on = on || own == 0;
+    runs.into_iter()
+        .filter_map(|(s, session_runs)| {
+            let took: Vec<Run> = (session_runs.into_iter())
+                .filter(|r| {
+                    let ran = |k: usize| !r.at[k].is_empty();
+                    let went_on = (0..n).any(|k| ran(k) && !trunk.contains(&k));
+                    (0..own).all(ran) && (!on || went_on)
+                })
+                .collect();
+            (!took.is_empty()).then_some((s, took))
+        })
+        .collect()
 }
 
 /// Folds every workflow that repeats a better one (a part of it, it with more steps, or it with
-/// one step different) into that one, as a variant.
-fn fold(found: Vec<Found>) -> Vec<Found> {
-    let mut kept: Vec<Found> = Vec::new();
-    for w in found {
-        let chain = w.pattern();
-        let home = kept
-            .iter()
-            .position(|k| relation(&chain, &k.pattern()).is_some());
-        match home {
-            Some(i) => {
-                let kind = relation(&chain, &kept[i].pattern()).expect("related");
-                kept[i].variants.push(Variant {
-                    change: Change::Related { chain, kind },
-                    sessions: w.support,
-                });
-                kept[i]
-                    .variants
-                    .sort_by_key(|v| std::cmp::Reverse(v.sessions));
-            }
-            None => kept.push(w),
+/// one step different) into that one, as a variant. Branches are not repeats: two workflows
+/// that share a start (or an end) and then have nothing more in common are both kept, and a
+/// trunk (a start of longer workflows) is folded into its best branch, not the branch into it,
+/// unless the trunk is commonly the whole run (`continuation` of its sessions do nothing else
+/// after it) and as common as that branch: then both are kept.
+fn fold(found: Vec<Found>, continuation: f64) -> Vec<Found> {
+    let chains: Vec<Vec<u32>> = found.iter().map(Found::pattern).collect();
+    // Longest first, so that a trunk's branch is decided before the trunk.
+    let mut by_length: Vec<usize> = (0..found.len()).collect();
+    by_length.sort_by_key(|&i| std::cmp::Reverse(chains[i].len()));
+    let mut trunk_of: Vec<Option<usize>> = vec![None; found.len()];
+    let mut whole_trunk = vec![false; found.len()];
+    for &i in &by_length {
+        let branch = (0..found.len()).find(|&j| {
+            trunk_of[j].is_none()
+                && chains[j].len() > chains[i].len()
+                && chains[j].starts_with(&chains[i])
+        });
+        let Some(j) = branch else { continue };
+        let w = &found[i];
+        let whole_run = w.ends as f64 >= continuation * w.support as f64;
+        match whole_run && w.support >= found[j].support {
+            true => whole_trunk[i] = true,
+            false => trunk_of[i] = Some(j),
         }
     }
-    kept
+    let mut kept: Vec<(usize, Found)> = Vec::new();
+    // Where each workflow went: its index in `kept`.
+    let mut home_of: Vec<usize> = vec![usize::MAX; found.len()];
+    let mut trunks = Vec::new();
+    for (i, w) in found.into_iter().enumerate() {
+        if let Some(j) = trunk_of[i] {
+            trunks.push((j, w));
+            continue;
+        }
+        let chain = &chains[i];
+        let home = kept.iter().position(|(k, _)| {
+            // A trunk kept on its own and its branches are different workflows.
+            let trunk_pair = (whole_trunk[i] && chains[*k].starts_with(chain))
+                || (whole_trunk[*k] && chain.starts_with(&chains[*k]));
+            !trunk_pair && repeats(chain, &chains[*k]).is_some()
+        });
+        match home {
+            Some(h) => {
+                let kind = repeats(chain, &chains[kept[h].0]).expect("related");
+                add_variant(&mut kept[h].1, chain.clone(), kind, w.support);
+                home_of[i] = h;
+            }
+            None => {
+                home_of[i] = kept.len();
+                kept.push((i, w));
+            }
+        }
+    }
+    for (j, w) in trunks {
+        let chain = w.pattern();
+        add_variant(&mut kept[home_of[j]].1, chain, Relation::Part, w.support);
+    }
+    kept.into_iter().map(|(_, w)| w).collect()
+}
+
+fn add_variant(home: &mut Found, chain: Vec<u32>, kind: Relation, sessions: usize) {
+    home.variants.push(Variant {
+        change: Change::Related { chain, kind },
+        sessions,
+    });
+    home.variants.sort_by_key(|v| std::cmp::Reverse(v.sessions));
+}
+
+/// How `chain` repeats `of`, if it does: as [`relation`], but branches are no repeats: two
+/// chains that share a start and then have nothing more in common (or share an end and have
+/// nothing in common before it) are different workflows, however many steps they share.
+fn repeats(chain: &[u32], of: &[u32]) -> Option<Relation> {
+    if chain == of {
+        return Some(Relation::Part);
+    }
+    let start = chain.iter().zip(of).take_while(|(a, b)| a == b).count();
+    let end = (chain.iter().rev().zip(of.iter().rev()))
+        .take_while(|(a, b)| a == b)
+        .count();
+    let split_after = start > 0 && lcs(&chain[start..], &of[start..]) == 0;
+    let split_before = end > 0 && lcs(&chain[..chain.len() - end], &of[..of.len() - end]) == 0;
+    if (split_after || split_before) && relation(chain, of) == Some(Relation::OneStepDiffers) {
+        return None;
+    }
+    relation(chain, of)
 }
 
 /// How `chain` repeats `of`, if it does.
@@ -248,8 +534,9 @@ pub fn relation(chain: &[u32], of: &[u32]) -> Option<Relation> {
     if is_subsequence(of, chain) {
         return Some(Relation::Longer);
     }
-    let k = chain.len().min(of.len());
-    (k >= 3 && lcs(chain, of) + 1 >= k).then_some(Relation::OneStepDiffers)
+    // One step replaced, added or left out on either side; not two workflows that share steps.
+    let (k, most) = (chain.len().min(of.len()), chain.len().max(of.len()));
+    (k >= 3 && lcs(chain, of) + 1 >= most).then_some(Relation::OneStepDiffers)
 }
 
 /// The share `k / n` less one standard error: the lower end of its 68 % (Wilson score)
@@ -722,9 +1009,19 @@ fn runs_in(tools: &[u32], stages: &[Vec<u32>], reach: usize, lenient: bool) -> V
                 if !lenient || next + 1 >= n {
                     break;
                 }
+                // A stage skipped is a variant of this workflow only when the run goes on with
+                // two of its stages after the skip: a run that skips one stage and then goes its
+                // own way (or only has the last stage in common) is another workflow's.
+                let bridged = |m: &Vec<usize>| {
+                    let end = top(m);
+                    next + 2 < n
+                        && match_stage(tools, &stages[next + 2], end + 1, Some(end), reach)
+                            .is_some()
+                };
                 if run.skipped.is_none()
                     && let Some(m) =
                         match_stage(tools, &stages[next + 1], last + 1, Some(last), reach)
+                    && bridged(&m)
                 {
                     run.skipped = Some(next);
                     run.last = top(&m);
@@ -819,13 +1116,16 @@ enum Slot {
     Join(usize),
 }
 
-/// Grows `stages` while most of its runs go on with one more step.
+/// Grows `stages` while most of its runs go on with one more step. When they stop growing,
+/// also the branch that most of their runs take at either end among those that at least
+/// `params.branch` of them take (see [`SummaryParams::branch`]).
 fn grow(
     residual: &Residual,
     mut stages: Vec<Vec<u32>>,
     params: &SummaryParams,
     min_support: usize,
-) -> Vec<Vec<u32>> {
+    base: usize,
+) -> (Vec<Vec<u32>>, Option<(Slot, u32)>) {
     let look = residual.look;
     let ex = residual.ex;
     // Growth decides on shares of runs: on a big log, a sample of the sessions estimates them
@@ -842,6 +1142,7 @@ fn grow(
         sessions.retain(|&s| keys[s] < cut);
         scale = all as f64 / exchange::sum(ex, sessions.len()).max(1) as f64;
     }
+    let mut branch = None;
     while stages.iter().map(Vec::len).sum::<usize>() < params.max_steps {
         let runs = whole_runs(residual, &stages, &sessions);
         sessions = runs.iter().map(|(s, _)| *s).collect();
@@ -890,13 +1191,33 @@ fn grow(
         let mut counts: Vec<((Slot, u32), Tally)> = counts.into_iter().collect();
         counts.sort_unstable_by_key(|(k, _)| *k);
         let mut best: Option<(usize, Slot, u32)> = None;
+        // Every way common enough for a branch that runs go on before, between or after the
+        // stages.
+        let mut ways: Vec<(usize, Slot, u32)> = Vec::new();
+        let ends = [Slot::Before(0), Slot::Before(stages.len())];
         for &((slot, tool), t) in &counts {
             let n = t.runs;
-            if (n as f64) * scale < min_support as f64
-                || beyond_chance(surely(n as f64, total as f64), chance(slot, tool))
-                    < params.continuation
-                || !allowed(&stages, slot, tool)
+            if (n as f64) * scale < min_support as f64 || !allowed(&stages, slot, tool) {
+                continue;
+            }
+            let share = beyond_chance(surely(n as f64, total as f64), chance(slot, tool));
+            // A branch is a share of all the runs of the stages, those that earlier branches
+            // explained included: of what is left, chance visitors can look common.
+            let of_all = total as f64 + base as f64 / scale;
+            // …and, at an end, the tool is one that often runs there: at least a fifth of its
+            // calls in the log come right before or after these stages (a tool called
+            // everywhere is near every workflow in some runs, more often than chance in some by
+            // chance). Between stages, two ways that most runs take between them are the test.
+            let calls = residual.frequency[tool as usize] * residual.total_calls as f64;
+            let often_here = n as f64 * scale >= calls / 5.0;
+            let branch_share = beyond_chance(surely(n as f64, of_all), chance(slot, tool));
+            if branch_share >= params.branch
+                && let Slot::Before(k) = slot
+                && (often_here || (k > 0 && k < stages.len()))
             {
+                ways.push((n, slot, tool));
+            }
+            if share < params.continuation {
                 continue;
             }
             if let Slot::Join(_) = slot {
@@ -913,9 +1234,34 @@ fn grow(
                 best = Some((n, slot, tool));
             }
         }
+        // Where runs split: at an end, a common way that most runs do not take; between two
+        // stages, two common ways (one alone is a variant: an extra call in some runs).
+        // Where runs split: at an end, a common way that most runs do not take; between two
+        // stages, two or more common ways that most runs take one of (one alone is a variant:
+        // an extra call in some runs).
+        let rivals = |slot: Slot, tool: u32| {
+            let here = ways.iter().filter(|w| w.1 == slot);
+            let taken: usize = here.clone().map(|w| w.0).sum();
+            let others = here.filter(|w| w.2 != tool).count();
+            match ends.contains(&slot) {
+                true => others > 0,
+                false => others > 0 && taken as f64 >= params.continuation * total as f64,
+            }
+        };
         let Some((_, slot, tool)) = best else {
+            branch = (ways.iter())
+                .filter(|w| ends.contains(&w.1) || rivals(w.1, w.2))
+                .max_by_key(|w| (w.0, std::cmp::Reverse((w.1, w.2))))
+                .map(|&(_, slot, tool)| (slot, tool));
             break;
         };
+        // The way most runs go on between two stages is a branch too when another way is
+        // common there: each is a workflow, not the other's variant. (At an end, another way
+        // may be an extra call before this one: it is a variant, or its own branch later.)
+        if !ends.contains(&slot) && rivals(slot, tool) {
+            branch = Some((slot, tool));
+            break;
+        }
         // A whole run of the grown workflow holds one of the workflow so far: the sessions
         // to look in only shrink.
         match slot {
@@ -924,7 +1270,7 @@ fn grow(
         }
     }
     // Each stage in its most common order.
-    order_stages(residual, stages, &sessions)
+    (order_stages(residual, stages, &sessions), branch)
 }
 
 /// Counts, for one whole run, the tools in each slot: before the first stage, between stages,
@@ -1077,6 +1423,7 @@ fn describe(
     let mut then: FxHashMap<u32, usize> = FxHashMap::default();
     let mut orderings: FxHashMap<Vec<u32>, usize> = FxHashMap::default();
     let mut whole = Vec::new();
+    let mut rounds: FxHashMap<(usize, usize, u32), usize> = FxHashMap::default();
     let (mut support, mut successes, mut occurrences) = (0, 0, 0u64);
     for (s, session_runs) in runs {
         let s = *s;
@@ -1150,25 +1497,38 @@ fn describe(
             .iter()
             .map(|&p| retries_of(residual.call(s, p as u32)))
             .collect();
+        // A step that starts a folded loop whose body is the next steps of the run.
+        for (i, &p) in positions.iter().enumerate() {
+            if let Some((body, r)) = residual.seqs.loop_at(s, p)
+                && positions
+                    .get(i..i + body)
+                    .is_some_and(|b| b.iter().eq(&(p..p + body).collect::<Vec<_>>()))
+            {
+                *rounds.entry((i, i + body, r)).or_default() += 1;
+            }
+        }
         whole.push(Embedding {
             session: s,
-            positions,
+            positions: (positions.iter())
+                .map(|&p| residual.seqs.origin(s, p))
+                .collect(),
             retries,
         });
     }
     // The figures of the whole log; the runs (`whole`) stay this part's.
     let (
         (funnel, skipped, Counts(extras)),
-        (Counts(then), Counts(orderings)),
+        (Counts(then), Counts(orderings), Counts(rounds)),
         (support, successes, (occurrences, sessions)),
     ) = exchange::sum(
         residual.ex,
         (
             (funnel, skipped, Counts(extras)),
-            (Counts(then), Counts(orderings)),
+            (Counts(then), Counts(orderings), Counts(rounds)),
             (support, successes, (occurrences, runs.len())),
         ),
     );
+    let loops = loops_of(rounds, support, min_support);
     let mut variants: Vec<Variant> = skipped
         .iter()
         .enumerate()
@@ -1225,6 +1585,7 @@ fn describe(
     if orderings.is_empty() {
         orderings.push((flat, 0));
     }
+    let ends = support - then.values().sum::<usize>();
     Found {
         stages,
         support,
@@ -1235,5 +1596,47 @@ fn describe(
         variants,
         orderings,
         whole,
+        ends,
+        loops,
+        trunk: Vec::new(),
+        branch: None,
     }
+}
+
+/// The loops of a workflow from the sessions of its `support` whose whole run repeated a body
+/// (keyed by the body's steps and the rounds): a body repeated in at least `min_support`
+/// sessions is a loop, the other sessions went through it once. Loops that overlap a more
+/// common one are left out.
+fn loops_of(
+    rounds: FxHashMap<(usize, usize, u32), usize>,
+    support: usize,
+    min_support: usize,
+) -> Vec<Loop> {
+    let mut bodies: FxHashMap<(usize, usize), Vec<(u32, usize)>> = FxHashMap::default();
+    for ((start, end, r), n) in rounds {
+        bodies.entry((start, end)).or_default().push((r, n));
+    }
+    let mut bodies: Vec<((usize, usize), Vec<(u32, usize)>)> = (bodies.into_iter())
+        .filter(|(_, r)| r.iter().map(|x| x.1).sum::<usize>() >= min_support)
+        .collect();
+    let repeated = |r: &[(u32, usize)]| r.iter().map(|x| x.1).sum::<usize>();
+    bodies.sort_by(|a, b| repeated(&b.1).cmp(&repeated(&a.1)).then(a.0.cmp(&b.0)));
+    let mut loops: Vec<Loop> = Vec::new();
+    for ((start, end), mut r) in bodies {
+        if loops.iter().any(|l| start < l.end && l.start < end) {
+            continue;
+        }
+        let once = support.saturating_sub(repeated(&r));
+        if once > 0 {
+            r.push((1, once));
+        }
+        r.sort_unstable();
+        loops.push(Loop {
+            start,
+            end,
+            rounds: r,
+        });
+    }
+    loops.sort_by_key(|l| l.start);
+    loops
 }

@@ -7,7 +7,7 @@ mod parallel;
 pub use dataflow::{FlowParams, Source, infer, parameters};
 pub use parallel::{ParallelParams, merge_orderings, stage_overlap};
 
-use crate::mining::summary::{Found, Variant};
+use crate::mining::summary::{Branch, Found, Loop, Variant};
 use crate::mining::{Embedding, Mined};
 
 /// A mined workflow: a chain, or several orderings of one chain merged.
@@ -38,6 +38,10 @@ pub struct Folded {
     pub variants: Vec<Variant>,
     /// The first whole run of each supporting session, positions in canonical step order.
     pub whole: Vec<Embedding>,
+    /// Steps that runs repeat back to back, with their rounds.
+    pub loops: Vec<Loop>,
+    /// The trunk shared with other workflows, when it is a branch.
+    pub branch: Option<Branch>,
 }
 
 impl From<Found> for Workflow {
@@ -68,6 +72,8 @@ impl From<Found> for Workflow {
                 ordering_sessions: orderings.iter().map(|(_, n)| *n).collect(),
                 variants: f.variants,
                 whole: f.whole,
+                loops: f.loops,
+                branch: f.branch,
             }),
         }
     }

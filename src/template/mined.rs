@@ -35,7 +35,15 @@ pub struct ChainStats {
 }
 
 /// The metadata fields that `mine` owns besides the figures: refreshed on every re-mine.
-pub const MINED_FIELDS: [&str; 5] = ["orderings", "sessions", "coverage", "funnel", "variants"];
+pub const MINED_FIELDS: [&str; 7] = [
+    "orderings",
+    "sessions",
+    "coverage",
+    "funnel",
+    "variants",
+    "loops",
+    "branch",
+];
 
 /// `Take in charge ticket` → `take_in_charge_ticket`: lower-case letters and digits joined by
 /// single underscores.
