@@ -370,7 +370,12 @@ pub fn template_stats(
         structure::infer(w, &occurrences, log, opts.keep_repeats, &opts.flow, ex)
             .map(|sources| structure::parameters(&sources, &template::step_ids(&chain)))
             .unwrap_or_default();
+    let loops = (w.folded.iter())
+        .flat_map(|f| &f.loops)
+        .map(|l| (l.start..l.end, l.most()))
+        .collect();
     let stats = ChainStats {
+        loops,
         tools: chain
             .iter()
             .map(|t| log.refined.get(t).unwrap_or(t).clone())

@@ -1013,3 +1013,130 @@ fn the_builtins_echo_sleep_and_fail() {
     assert_eq!(s["no"]["status"], "failed");
     assert_eq!(s["no"]["error"], "not today");
 }
+
+/// Issue 22: a loop mined from the logs (test → (edit → test)+ → commit → open PR) replays
+/// against stand-in tools: round after round until the tests pass, then on; a loop whose tests
+/// never pass stops at its most rounds with the run failed and the reason said.
+#[test]
+fn a_mined_loop_runs_until_the_tests_pass_and_stops_at_its_most_rounds() {
+    let w = Workdir::new();
+    let args = [
+        "--shape",
+        "agent",
+        "--sessions",
+        "2000",
+        "--seed",
+        "3",
+        "--no-payloads",
+    ];
+    let (log, _) = crate::common::generate(&w, &args);
+    run_ok(
+        w.patterns()
+            .args(["mine", log.to_str().unwrap(), "--library", "lib"]),
+    );
+    let name = "run_tests-edit_file-to-open_pr-5_steps";
+    let template: Value =
+        serde_json::from_slice(&std::fs::read(w.path(&format!("lib/{name}.json"))).unwrap())
+            .unwrap();
+    assert_eq!(
+        template["loops"],
+        json!([{"steps": ["edit_file", "run_tests_2"], "until": "{{run_tests_2.success}} == true", "max_rounds": 4}])
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/stand_in.py");
+    let tools = |tests: &str| {
+        let bind = |tool: &str, args: &str| {
+            format!(
+                "[tools.{tool}]\ncommand = [\"python3\", {:?}, {args}]\n",
+                script.to_str().unwrap()
+            )
+        };
+        [
+            bind("run_tests", tests),
+            bind("edit_file", "\"edit\""),
+            bind("git_commit", "\"echo\""),
+            bind("open_pr", "\"echo\""),
+        ]
+        .concat()
+    };
+    // Green after the second edit: two rounds.
+    w.write("tools.toml", tools("\"tests_after\", \"2\""));
+    let out = run_ok(
+        w.patterns()
+            .args(["run", name, "--library", "lib", "--json"]),
+    );
+    let state: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(state["rounds"], json!([2]), "{state:#}");
+    assert_eq!(
+        state["steps"]["open_pr"]["status"], "succeeded",
+        "{state:#}"
+    );
+    let tools_called: Vec<String> = calls(&w)
+        .iter()
+        .map(|c| c["tool"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        tools_called,
+        [
+            "tests_after",
+            "edit",
+            "tests_after",
+            "edit",
+            "tests_after",
+            "echo",
+            "echo"
+        ]
+    );
+    // Never green: four rounds, then the run fails and says why.
+    std::fs::remove_file(w.path("calls.jsonl")).unwrap();
+    w.write("tools.toml", tools("\"fail\""));
+    let out = w
+        .patterns()
+        .args(["run", name, "--library", "lib"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("loop (edit_file → run_tests_2) did not get to its end in 4 rounds: until {{run_tests_2.success}} == true never held"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("open_pr      open_pr     not_run"),
+        "{stdout}"
+    );
+    assert_eq!(calls_of(&calls(&w), "edit").len(), 4);
+}
+
+#[test]
+fn a_loop_must_be_bounded_and_name_its_steps() {
+    let w = workdir();
+    let t = json!({"name": "flow", "steps": [
+        {"step_id": "a", "tool_name": "builtin_echo"},
+        {"step_id": "b", "tool_name": "builtin_echo", "depends_on": ["a"]},
+        {"step_id": "c", "tool_name": "builtin_echo"}
+    ], "loops": [
+        {"steps": ["b", "nope"], "until": "{{b.success}} == true", "max_rounds": 0},
+        {"steps": ["a", "b"], "until": "{{b.success}} ==", "max_rounds": 3}
+    ]});
+    w.write("flow.json", t.to_string());
+    let out = w.patterns().args(["run", "flow.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for problem in [
+        "loop 1 (b → nope) names unknown step 'nope'",
+        "loop 1 (b → nope) has max_rounds 0; it must be 1 to 1000 (a loop is never unbounded)",
+        "step 'b' is in two loops",
+        "loop 2 (a → b), until:",
+    ] {
+        assert!(stderr.contains(problem), "{problem}: {stderr}");
+    }
+    // A loop beside a step that runs at the same time cannot go round alone.
+    let t = json!({"name": "flow", "steps": [
+        {"step_id": "a", "tool_name": "builtin_echo"},
+        {"step_id": "c", "tool_name": "builtin_echo"}
+    ], "loops": [{"steps": ["a"], "until": "{{a.success}} == true", "max_rounds": 3}]});
+    w.write("flow.json", t.to_string());
+    let out = w.patterns().args(["run", "flow.json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("other steps run beside its steps"));
+}

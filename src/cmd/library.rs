@@ -232,6 +232,18 @@ pub fn mermaid(t: &WorkflowTemplate) -> String {
             node(&e.to)
         );
     }
+    // A loop: a thick edge back from its last step to its first, with its rounds.
+    for l in &t.loops {
+        if let (Some(first), Some(last)) = (l.steps.first(), l.steps.last()) {
+            out += &format!(
+                "  {} ==>|\"again until {} (≤ {} rounds)\"| {}\n",
+                node(last),
+                escape(&l.until),
+                l.max_rounds,
+                node(first)
+            );
+        }
+    }
     for (i, group) in t.parallel_groups.iter().enumerate() {
         let members = group.iter().map(|id| node(id)).join(" & ");
         out += &format!(
@@ -269,6 +281,19 @@ pub fn dot(t: &WorkflowTemplate) -> String {
             q(&format!("{} → {}", e.field, e.param))
         );
     }
+    for l in &t.loops {
+        if let (Some(first), Some(last)) = (l.steps.first(), l.steps.last()) {
+            out += &format!(
+                "  {} -> {} [style=bold, constraint=false, label={}];\n",
+                q(last),
+                q(first),
+                q(&format!(
+                    "again until {} (≤ {} rounds)",
+                    l.until, l.max_rounds
+                ))
+            );
+        }
+    }
     for (i, group) in t.parallel_groups.iter().enumerate() {
         out += &format!(
             "  subgraph cluster_{i} {{ label=\"parallel\"; style=dashed; {} }}\n",
@@ -282,6 +307,29 @@ pub fn dot(t: &WorkflowTemplate) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loop_is_drawn_as_an_edge_back_with_its_condition() {
+        let t: WorkflowTemplate = serde_json::from_str(
+            r#"{"name": "fix", "steps": [
+                {"step_id": "edit", "tool_name": "edit_file"},
+                {"step_id": "test", "tool_name": "run_tests", "depends_on": ["edit"]}],
+               "loops": [{"steps": ["edit", "test"], "until": "{{test.success}} == true", "max_rounds": 4}]}"#,
+        )
+        .unwrap();
+        let m = mermaid(&t);
+        assert!(
+            m.contains(
+                "  s_test ==>|\"again until {{test.success}} == true (≤ 4 rounds)\"| s_edit\n"
+            ),
+            "{m}"
+        );
+        let d = dot(&t);
+        assert!(
+            d.contains("  \"test\" -> \"edit\" [style=bold, constraint=false, label=\"again until {{test.success}} == true (≤ 4 rounds)\"];\n"),
+            "{d}"
+        );
+    }
 
     #[test]
     fn parallel_groups_are_visible_in_both_drawings() {

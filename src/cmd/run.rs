@@ -457,6 +457,20 @@ fn print_summary(
         };
         writeln!(out, "compensated {} with {}: {how}", c.step_id, c.tool)?;
     }
+    for (l, rounds) in plan.template.loops.iter().zip(&state.rounds) {
+        if *rounds > 0 {
+            let s = if *rounds == 1 { "" } else { "s" };
+            let body = l.steps.join(" → ");
+            writeln!(
+                out,
+                "loop ({body}): {rounds} round{s} of at most {}",
+                l.max_rounds
+            )?;
+        }
+    }
+    if let Some(e) = &state.error {
+        writeln!(out, "{e}")?;
+    }
     let status = state.status.as_str();
     write!(out, "run {}: {status}", state.run_id)?;
     if let Some(log) = run_log {

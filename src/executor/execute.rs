@@ -139,6 +139,12 @@ pub struct RunState {
     pub finished: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compensations: Vec<Compensation>,
+    /// Per loop of the template, the rounds begun.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<u32>,
+    /// Why the run failed, when no step's error says it (a loop that never got to its end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl RunState {
@@ -156,6 +162,8 @@ impl RunState {
                 .collect(),
             finished: Vec::new(),
             compensations: Vec::new(),
+            rounds: vec![0; plan.loops.len()],
+            error: None,
         }
     }
 
@@ -171,6 +179,7 @@ impl RunState {
         self.finished.retain(|id| self.steps[id].is_final());
         self.status = RunStatus::Running;
         self.compensations.clear();
+        self.error = None;
         self
     }
 
@@ -242,7 +251,21 @@ pub async fn execute(
     });
     let mut compensate = false;
     let steps = &plan.template.steps;
-    for level in &plan.levels {
+    state.rounds.resize(plan.loops.len(), 0);
+    let in_loop: Vec<bool> = (0..steps.len())
+        .map(|i| {
+            let id = &steps[i].step_id;
+            plan.loops.iter().any(|l| l.steps.contains(id))
+        })
+        .collect();
+    let mut at = 0;
+    while at < plan.levels.len() {
+        let level = &plan.levels[at];
+        for (k, l) in plan.loops.iter().enumerate() {
+            if l.first == at && state.rounds[k] == 0 {
+                state.rounds[k] = 1;
+            }
+        }
         let ctx = Arc::new(state.context(plan));
         let mut running = JoinSet::new();
         for &i in level {
@@ -250,7 +273,9 @@ pub async fn execute(
             if state.steps[&step.step_id].is_final() {
                 continue;
             }
-            let blocked = step.depends_on.iter().find(|d| {
+            // A loop's body runs whatever the round before it (or the step before the loop)
+            // left: a failed test is why the loop goes round.
+            let blocked = step.depends_on.iter().filter(|_| !in_loop[i]).find(|d| {
                 matches!(
                     state.steps[d.as_str()].status,
                     Status::Failed | Status::NotRun | Status::Cancelled
@@ -281,7 +306,8 @@ pub async fn execute(
                 state.steps[&step.step_id] = StepRecord::new(Status::NotRun, Some(why));
                 continue;
             }
-            let job = Job::new(step, plan, tools);
+            let mut job = Job::new(step, plan, tools);
+            job.in_loop = in_loop[i];
             let permit = permit.expect("taken for a step that runs");
             running.spawn(job.run(ctx.clone(), shared.clone(), permit));
         }
@@ -300,6 +326,13 @@ pub async fn execute(
             }
             on_step(&state);
         }
+        at = match next_level(plan, at, &mut state, &shared) {
+            Some(next) => {
+                on_step(&state);
+                next
+            }
+            None => at + 1,
+        };
     }
     if compensate {
         compensate_finished(plan, tools, &shared, &mut state).await;
@@ -316,6 +349,38 @@ pub async fn execute(
     };
     on_step(&state);
     state
+}
+
+/// After level `at`: where a loop that ends there goes on. Its `until` holds: on after it
+/// (`None`). It does not, and rounds are left: its body again, reset (the level it starts at).
+/// None are left: the run stops, with the reason in `state.error`.
+fn next_level(plan: &Plan, at: usize, state: &mut RunState, shared: &Shared) -> Option<usize> {
+    let (k, l) = plan.loops.iter().enumerate().find(|(_, l)| l.last == at)?;
+    let ctx = state.context(plan);
+    let done = l.until.holds(&ctx);
+    if matches!(done, Ok(true)) || shared.stop.load(Ordering::SeqCst) || *shared.cancel.borrow() {
+        return None;
+    }
+    let body = l.steps.join(" → ");
+    if state.rounds[k] >= l.max_rounds || done.is_err() {
+        state.error = Some(match done {
+            Err(e) => format!("loop ({body}): its until condition failed: {e}"),
+            Ok(_) => format!(
+                "loop ({body}) did not get to its end in {} round{}: until {} never held",
+                l.max_rounds,
+                if l.max_rounds == 1 { "" } else { "s" },
+                plan.template.loops[k].until
+            ),
+        });
+        shared.stop.store(true, Ordering::SeqCst);
+        return None;
+    }
+    state.rounds[k] += 1;
+    for id in &l.steps {
+        state.steps[id.as_str()] = StepRecord::new(Status::Pending, None);
+    }
+    state.finished.retain(|id| !l.steps.contains(id));
+    Some(l.first)
 }
 
 /// Runs the compensations of the steps that succeeded, last finished first.
@@ -368,6 +433,8 @@ struct Job {
     tool: Arc<dyn Tool>,
     retry: RetryPolicy,
     fallback: Option<Box<Job>>,
+    /// A step of a loop's body: its failure ends the round, not the run.
+    in_loop: bool,
 }
 
 /// What a step task hands back.
@@ -404,6 +471,7 @@ impl Job {
             step: step.clone(),
             retry,
             fallback,
+            in_loop: false,
         }
     }
 
@@ -442,7 +510,8 @@ impl Job {
             };
             done.fallback = Some((fallback.step.step_id.clone(), record));
         }
-        if done.record.status == Status::Failed {
+        // A failed step of a loop's body ends the round, not the run: the loop decides.
+        if done.record.status == Status::Failed && !self.in_loop {
             let policy = match (&self.step.on_error, &self.fallback) {
                 (OnError::Fallback(_), Some(f)) => &f.step.on_error,
                 (policy, _) => policy,

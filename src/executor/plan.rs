@@ -19,6 +19,20 @@ pub struct Plan {
     /// Indices into `template.steps`, level by level: a step's dependencies are all in earlier
     /// levels. Steps that only run as another step's fallback are in no level.
     pub levels: Vec<Vec<usize>>,
+    /// The template's loops, each over consecutive levels of its own.
+    pub loops: Vec<PlannedLoop>,
+}
+
+/// A loop of the template, placed: its body is `levels[first..=last]`, which hold its steps
+/// and nothing else.
+#[derive(Debug, Clone)]
+pub struct PlannedLoop {
+    pub first: usize,
+    pub last: usize,
+    pub until: Condition,
+    pub max_rounds: u32,
+    /// The body's step ids, for messages and to run it again.
+    pub steps: Vec<String>,
 }
 
 /// Why a template cannot run.
@@ -148,11 +162,66 @@ impl Plan {
             });
         }
         let levels = levels(&template, &fallbacks);
+        let loops = place_loops(&template, &levels).map_err(|problems| PlanError {
+            workflow: template.name.clone(),
+            problems,
+        })?;
         Ok(Plan {
             template,
             vars,
             levels,
+            loops,
         })
+    }
+}
+
+/// Where each loop's body runs: the levels that hold its steps must follow each other and hold
+/// nothing else, so that a round runs the body and only the body again.
+fn place_loops(
+    t: &WorkflowTemplate,
+    levels: &[Vec<usize>],
+) -> Result<Vec<PlannedLoop>, Vec<String>> {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    let level_of = |id: &str| {
+        let i = t.steps.iter().position(|s| s.step_id == id)?;
+        levels.iter().position(|l| l.contains(&i))
+    };
+    for l in &t.loops {
+        let which = l.steps.join(" → ");
+        let at: Vec<Option<usize>> = l.steps.iter().map(|id| level_of(id)).collect();
+        let Some(at) = at.into_iter().collect::<Option<Vec<usize>>>() else {
+            problems.push(format!(
+                "loop ({which}): a fallback step cannot be in a loop"
+            ));
+            continue;
+        };
+        let (first, last) = (
+            *at.iter().min().expect("a body"),
+            *at.iter().max().expect("a body"),
+        );
+        let only_body = levels[first..=last]
+            .iter()
+            .flatten()
+            .all(|&i| l.steps.contains(&t.steps[i].step_id));
+        if !only_body {
+            problems.push(format!(
+                "loop ({which}): other steps run beside its steps; a loop's steps must depend on \
+                 each other and nothing outside the loop may run at the same time"
+            ));
+            continue;
+        }
+        out.push(PlannedLoop {
+            first,
+            last,
+            until: Condition::parse(&l.until).expect("checked with the template"),
+            max_rounds: l.max_rounds,
+            steps: l.steps.clone(),
+        });
+    }
+    match problems.is_empty() {
+        true => Ok(out),
+        false => Err(problems),
     }
 }
 

@@ -1612,11 +1612,13 @@ fn loops_of(
     support: usize,
     min_support: usize,
 ) -> Vec<Loop> {
+    /// Per body (its steps), the sessions by rounds.
+    type Bodies = Vec<((usize, usize), Vec<(u32, usize)>)>;
     let mut bodies: FxHashMap<(usize, usize), Vec<(u32, usize)>> = FxHashMap::default();
     for ((start, end, r), n) in rounds {
         bodies.entry((start, end)).or_default().push((r, n));
     }
-    let mut bodies: Vec<((usize, usize), Vec<(u32, usize)>)> = (bodies.into_iter())
+    let mut bodies: Bodies = (bodies.into_iter())
         .filter(|(_, r)| r.iter().map(|x| x.1).sum::<usize>() >= min_support)
         .collect();
     let repeated = |r: &[(u32, usize)]| r.iter().map(|x| x.1).sum::<usize>();

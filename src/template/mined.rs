@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::model::{Metadata, OnError, Source, WorkflowStep, WorkflowTemplate};
+use super::model::{LoopBlock, Metadata, OnError, Source, WorkflowStep, WorkflowTemplate};
 
 /// The figures of a mined chain that go into its template's metadata.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -19,6 +19,9 @@ pub struct ChainStats {
     pub tools: Vec<String>,
     /// Per step, the retries to plan for (empty: none).
     pub retries: Vec<u32>,
+    /// Steps that runs repeated back to back, and the most rounds a run went through them.
+    #[serde(default)]
+    pub loops: Vec<(std::ops::Range<usize>, u32)>,
     /// Mean time of an occurrence (its steps' calls, retries included), when the log has durations.
     pub avg_duration_ms: Option<f64>,
     /// Ranges of steps that run in any order (parallel groups).
@@ -186,6 +189,11 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
     };
     let blocks: Vec<std::ops::Range<usize>> =
         stages.iter().filter(|s| s.len() > 1).cloned().collect();
+    // The step before a loop that calls what the loop's last step calls is its first check
+    // (test → (edit → test)+): when it fails, the loop runs; the run goes on.
+    let check = |i: usize| {
+        (stats.loops.iter()).any(|(body, _)| body.start == i + 1 && chain[i] == chain[body.end - 1])
+    };
     let steps = chain
         .iter()
         .zip(&ids)
@@ -198,7 +206,10 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
             condition: None,
             retry_count: stats.retries.get(i).copied().unwrap_or(0),
             timeout_seconds: None,
-            on_error: OnError::Abort,
+            on_error: match check(i) {
+                true => OnError::Continue,
+                false => OnError::Abort,
+            },
             retry: None,
             compensate: None,
         })
@@ -222,12 +233,21 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
             serde_json::to_value(&stats.orderings).expect("strings"),
         );
     }
+    // A mined loop goes round until its last step succeeds, at most as often as a run did.
+    let loops = (stats.loops.iter())
+        .map(|(body, most)| LoopBlock {
+            steps: ids[body.clone()].to_vec(),
+            until: format!("{{{{{}.success}}}} == true", ids[body.end - 1]),
+            max_rounds: *most,
+        })
+        .collect();
     WorkflowTemplate {
         name,
         description,
         steps,
         parallel_groups: blocks.iter().map(|b| ids[b.clone()].to_vec()).collect(),
         retry: None,
+        loops,
         metadata: Metadata {
             source: Source::Mined,
             pattern: chain.to_vec(),

@@ -18,6 +18,7 @@ pub use mined::{
     ChainStats, chain_text, from_chain, name, slug, stage_text, step_ids, unique_name,
 };
 pub use model::{
-    Action, Failure, Metadata, OnError, RetryPolicy, Source, WorkflowStep, WorkflowTemplate,
+    Action, Failure, LoopBlock, MAX_ROUNDS, Metadata, OnError, RetryPolicy, Source, WorkflowStep,
+    WorkflowTemplate,
 };
 pub use validate::{cycle, is_safe_name, problems};

@@ -16,9 +16,30 @@ pub struct WorkflowTemplate {
     /// How steps without a `retry` of their own wait between attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
+    /// Steps that run again, round after round, until a condition holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loops: Vec<LoopBlock>,
     #[serde(default)]
     pub metadata: Metadata,
 }
+
+/// Steps repeated until `until` holds (checked after each round), at most `max_rounds` times:
+/// edit → test until the tests pass. A failed step of the body does not stop the run, and the
+/// body's steps run whatever failed before them (a failed test is why the loop goes round); a
+/// loop that never gets to `until` fails the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoopBlock {
+    /// The body: steps that depend on each other in this order, and on nothing later.
+    pub steps: Vec<String>,
+    /// A condition over the steps' results, e.g. `{{run_tests.success}} == true`.
+    pub until: String,
+    /// The most rounds; a loop is never unbounded.
+    pub max_rounds: u32,
+}
+
+/// The most rounds a loop may have.
+pub const MAX_ROUNDS: u32 = 1000;
 
 /// One call of a tool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

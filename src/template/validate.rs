@@ -125,6 +125,30 @@ pub fn problems(t: &WorkflowTemplate) -> Vec<String> {
             circle.join(" → ")
         ));
     }
+    let mut looped = HashSet::new();
+    for (k, l) in t.loops.iter().enumerate() {
+        let which = format!("loop {} ({})", k + 1, l.steps.join(" → "));
+        if l.steps.is_empty() {
+            out.push(format!("{which} has no steps"));
+        }
+        for id in &l.steps {
+            if !ids.contains(id.as_str()) {
+                out.push(format!("{which} names unknown step '{id}'"));
+            } else if !looped.insert(id.as_str()) {
+                out.push(format!("step '{id}' is in two loops"));
+            }
+        }
+        if !(1..=super::model::MAX_ROUNDS).contains(&l.max_rounds) {
+            out.push(format!(
+                "{which} has max_rounds {}; it must be 1 to {} (a loop is never unbounded)",
+                l.max_rounds,
+                super::model::MAX_ROUNDS
+            ));
+        }
+        if let Err(e) = Condition::parse(&l.until) {
+            out.push(format!("{which}, until: {e}"));
+        }
+    }
     out
 }
 

@@ -50,6 +50,19 @@ def main():
             print("flaky failure %d" % count, file=sys.stderr)
             sys.exit(1)
         result = {"attempt": count}
+    elif kind == "edit":
+        # An edit: counted in edits.count.
+        count = int(open("edits.count").read()) + 1 if os.path.exists("edits.count") else 1
+        open("edits.count", "w").write(str(count))
+        result = {"edits": count}
+    elif kind == "tests_after":
+        # Tests that pass once ARG edits were made, and fail before.
+        edits = int(open("edits.count").read()) if os.path.exists("edits.count") else 0
+        if edits < int(arg):
+            record(kind, params, start)
+            print("%d tests failed" % (int(arg) - edits), file=sys.stderr)
+            sys.exit(1)
+        result = {"passed": 12, "edits": edits}
     elif kind == "fail":
         record(kind, params, start)
         print("the service said no", file=sys.stderr)
