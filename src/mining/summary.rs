@@ -258,6 +258,8 @@ pub fn summarise(
     let mut tried_trunks: FxHashSet<Vec<Vec<u32>>> = FxHashSet::default();
     loop {
         let (start, seed, base) = match trunks.pop_front() {
+            // A stage alone is tried only when the pair counts say a branch may start there.
+            Some((t, _)) if t.len() == 1 && !residual.may_branch(&t, min_support) => continue,
             Some((t, base)) => (t, None, base),
             None => {
                 let o = &params.order_share;
@@ -329,10 +331,12 @@ pub fn summarise(
             tried.insert(pair);
         }
     }
+    // Best first; of two as good, the one with more steps (the other may be a part of it).
     found.sort_by(|x, y| {
         y.successes
             .cmp(&x.successes)
             .then(y.support.cmp(&x.support))
+            .then_with(|| y.pattern().len().cmp(&x.pattern().len()))
             .then_with(|| x.pattern().cmp(&y.pattern()))
     });
     let mut kept = fold(found, params.continuation);
@@ -438,7 +442,8 @@ fn through(runs: Vec<(usize, Vec<Run>)>, trunk: &[usize], on: bool) -> Vec<(usiz
 }
 
 /// Folds every workflow that repeats a better one (a part of it, it with more steps, or it with
-/// one step different) into that one, as a variant. Branches are not repeats: two workflows
+/// one step different) into that one, as a variant; a workflow with more steps than a better one
+/// and as much support takes its place. Branches are not repeats: two workflows
 /// that share a start (or an end) and then have nothing more in common are both kept, and a
 /// trunk (a start of longer workflows) is folded into its best branch, not the branch into it,
 /// unless the trunk is commonly the whole run (`continuation` of its sessions do nothing else
@@ -483,8 +488,20 @@ fn fold(found: Vec<Found>, continuation: f64) -> Vec<Found> {
         match home {
             Some(h) => {
                 let kind = repeats(chain, &chains[kept[h].0]).expect("related");
-                add_variant(&mut kept[h].1, chain.clone(), kind, w.support);
                 home_of[i] = h;
+                if kind == Relation::Longer && w.support >= kept[h].1.support {
+                    // The whole of a workflow found as a part of it first, as common: the
+                    // whole is the entry, the part its variant.
+                    let (j, part) = std::mem::replace(&mut kept[h], (i, w));
+                    add_variant(
+                        &mut kept[h].1,
+                        chains[j].clone(),
+                        Relation::Part,
+                        part.support,
+                    );
+                } else {
+                    add_variant(&mut kept[h].1, chain.clone(), kind, w.support);
+                }
             }
             None => {
                 home_of[i] = kept.len();
@@ -805,6 +822,23 @@ impl<'a> Residual<'a> {
         [(a, b), (b, a)].iter().any(|&(mine, other)| {
             let calls = self.frequency[mine as usize] * total;
             beyond_chance(n as f64 / calls, self.chance(other, window)) >= continuation
+        })
+    }
+
+    /// Whether runs of `trunk` may go on another way that a branch could take: some tool
+    /// outside it follows its last stage (or precedes its first) in at least `min_support` of
+    /// the calls left and in a fifth of that tool's calls, as a branch must (see [`grow`]). A
+    /// look at the pair counts instead of a scan of the sessions.
+    fn may_branch(&self, trunk: &[Vec<u32>], min_support: usize) -> bool {
+        let (first, last) = (&trunk[0], &trunk[trunk.len() - 1]);
+        let inside = |x: u32| trunk.iter().flatten().any(|&t| t == x);
+        let total = self.total_calls as f64;
+        let common = |x: u32, n: usize| {
+            !inside(x) && n >= min_support && n as f64 >= self.frequency[x as usize] * total / 5.0
+        };
+        self.follows.iter().any(|(&key, &n)| {
+            let (a, b) = ((key >> 32) as u32, key as u32);
+            (last.contains(&a) && common(b, n)) || (first.contains(&b) && common(a, n))
         })
     }
 
