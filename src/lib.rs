@@ -11,6 +11,7 @@ pub mod executor;
 pub mod generate;
 pub mod load;
 pub mod mining;
+pub mod numbers;
 pub mod pipeline;
 pub mod report;
 pub mod score;

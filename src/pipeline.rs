@@ -483,17 +483,48 @@ pub fn workflow_text(w: &Workflow, log: &EventLog) -> String {
         if k > 0 {
             out.push_str(" → ");
         }
-        let first = steps[0];
-        let last = *steps.last().expect("a stage has a step");
-        if loops.iter().any(|l| l.start == first) {
+        // A loop's parentheses go around the stages that hold its first and last steps.
+        if loops.iter().any(|l| steps.contains(&l.start)) {
             out.push('(');
         }
         out.push_str(stage);
-        if loops.iter().any(|l| l.end == last + 1) {
+        if loops.iter().any(|l| steps.contains(&(l.end - 1))) {
             out.push_str(")+");
         }
     }
     out
+}
+
+/// A loop in words: `(edit → test)+ median 2 rounds, most 4: 1× 66 · 2× 71`.
+pub fn loop_text(l: &summary::Loop, w: &Workflow, log: &EventLog) -> String {
+    let body: Vec<&str> = log.names(&w.mined.pattern[l.start..l.end]).collect();
+    let spread = (l.rounds.iter())
+        .map(|(r, n)| format!("{r}× {}", crate::numbers::count(*n as u64)))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    format!(
+        "({})+ median {} rounds, most {}: {spread}",
+        body.join(" → "),
+        l.median(),
+        l.most()
+    )
+}
+
+/// The others that share a branch's trunk, in words: `after a → b also c 96 · d → e 89`.
+pub fn branch_text(b: &summary::Branch, log: &EventLog) -> String {
+    let trunk = log.names(&b.trunk).collect::<Vec<_>>().join(" → ");
+    let others = (b.siblings.iter())
+        .map(|(p, n)| {
+            let rest = match b.at_start {
+                true => &p[b.trunk.len()..],
+                false => &p[..p.len() - b.trunk.len()],
+            };
+            let rest = log.names(rest).collect::<Vec<_>>().join(" → ");
+            format!("{rest} {}", crate::numbers::count(*n as u64))
+        })
+        .collect::<Vec<_>>();
+    let side = if b.at_start { "after" } else { "before" };
+    format!("{side} {trunk} also {}", others.join(" · "))
 }
 
 /// A variant in words: `without b`, `+ x after b`, `then y`, `part: a → b`.

@@ -335,3 +335,29 @@ fn the_report_opens_in_a_real_browser_without_errors() {
     assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 1280);
     assert_eq!(u32::from_be_bytes(png[20..24].try_into().unwrap()), 900);
 }
+
+/// Issue 22: a card titles a loop with its body once and says its rounds, and a branch names
+/// the others that share its trunk.
+#[test]
+fn cards_show_loops_with_their_rounds_and_the_branches_of_a_trunk() {
+    let w = Workdir::new();
+    let args = [
+        "--shape",
+        "agent",
+        "--sessions",
+        "2000",
+        "--seed",
+        "3",
+        "--no-payloads",
+    ];
+    let (log, _) = crate::common::generate(&w, &args);
+    let page = report(&w, &[log.to_str().unwrap()]);
+    assert!(
+        page.contains(". run_tests → (edit_file → run_tests)+ → git_commit → open_pr</h3>"),
+        "no loop in the titles"
+    );
+    assert!(page.contains("<p class=\"loop\">loop: (edit_file → run_tests)+ median "));
+    assert!(
+        page.contains("<p class=\"branches\">branches: after get_customer → get_booking also ")
+    );
+}

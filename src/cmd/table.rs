@@ -1,5 +1,7 @@
 //! Aligned plain-text tables and number formatting for human output.
 
+pub use crate::numbers::count;
+
 /// A table whose columns are padded to their widest cell.
 pub struct Table {
     header: Vec<&'static str>,
@@ -72,30 +74,9 @@ pub fn printable(s: &str) -> String {
         .collect()
 }
 
-/// `1234567` as `1,234,567`.
-pub fn count(n: impl Into<u64>) -> String {
-    let digits = n.into().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_get_separators() {
-        assert_eq!(count(0u64), "0");
-        assert_eq!(count(999u64), "999");
-        assert_eq!(count(1000u64), "1,000");
-        assert_eq!(count(1234567u64), "1,234,567");
-    }
 
     #[test]
     fn control_characters_are_shown_not_obeyed() {

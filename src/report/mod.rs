@@ -81,6 +81,12 @@ pub struct Card {
     pub template: WorkflowTemplate,
     /// Tool names of the canonical ordering.
     pub chain: Vec<String>,
+    /// The workflow in words, a loop's body in parentheses (`a → (b → c)+ → d`).
+    pub title: String,
+    /// Its loops in words: body, median and most rounds, sessions by rounds.
+    pub loops: Vec<String>,
+    /// The others that share its trunk, in words (`after a → b also c 96 · d 89`).
+    pub branches: Option<String>,
     /// Step indices (canonical order) by stage, and the ranges of those of several tools.
     pub stages: Vec<Vec<usize>>,
     pub blocks: Vec<std::ops::Range<usize>>,
@@ -323,6 +329,18 @@ fn card(
         blocks: w.blocks.clone(),
         template,
         chain,
+        title: pipeline::workflow_text(w, log),
+        loops: folded
+            .map(|f| {
+                f.loops
+                    .iter()
+                    .map(|l| pipeline::loop_text(l, w, log))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        branches: folded
+            .and_then(|f| f.branch.as_ref())
+            .map(|b| pipeline::branch_text(b, log)),
         status,
     }
 }

@@ -138,40 +138,10 @@ fn detail_lines(w: &Workflow, log: &EventLog) -> Vec<String> {
         lines.push(format!("variants: {}", text.join(" · ")));
     }
     for l in &f.loops {
-        let body: Vec<&str> = log.names(&w.mined.pattern[l.start..l.end]).collect();
-        let spread = (l.rounds.iter())
-            .map(|(r, n)| format!("{r}× {}", count(*n as u64)))
-            .collect::<Vec<_>>()
-            .join(" · ");
-        lines.push(format!(
-            "loop: ({})+ median {} rounds, most {}: {spread}",
-            body.join(" → "),
-            l.median(),
-            l.most()
-        ));
+        lines.push(format!("loop: {}", pipeline::loop_text(l, w, log)));
     }
     if let Some(b) = &f.branch {
-        let trunk = log.names(&b.trunk).collect::<Vec<_>>().join(" → ");
-        let others = (b.siblings.iter())
-            .map(|(p, n)| {
-                let rest = match b.at_start {
-                    true => &p[b.trunk.len()..],
-                    false => &p[..p.len() - b.trunk.len()],
-                };
-                format!(
-                    "{} {}",
-                    log.names(rest).collect::<Vec<_>>().join(" → "),
-                    count(*n as u64)
-                )
-            })
-            .collect::<Vec<_>>();
-        if !others.is_empty() {
-            let side = if b.at_start { "after" } else { "before" };
-            lines.push(format!(
-                "branches: {side} {trunk} also {}",
-                others.join(" · ")
-            ));
-        }
+        lines.push(format!("branches: {}", pipeline::branch_text(b, log)));
     }
     lines
 }

@@ -207,7 +207,7 @@ fn card(page: &mut String, i: usize, c: &Card) {
         esc(&t.name),
         esc(&t.name),
         i + 1,
-        esc(&crate::template::chain_text(&c.chain, &c.blocks)),
+        esc(&c.title),
     );
     let mut figures = vec![
         format!("support {}", count(c.support as u64)),
@@ -218,6 +218,12 @@ fn card(page: &mut String, i: usize, c: &Card) {
         figures.push(format!("{} sessions with a part of it", count(s as u64)));
     }
     let _ = writeln!(page, "<p class=\"figures\">{}</p>", figures.join(" · "));
+    for l in &c.loops {
+        let _ = writeln!(page, "<p class=\"loop\">loop: {}</p>", esc(l));
+    }
+    if let Some(b) = &c.branches {
+        let _ = writeln!(page, "<p class=\"branches\">branches: {}</p>", esc(b));
+    }
     let _ = writeln!(page, "<div class=\"drawing\">{}</div>", dag(i, c));
     page.push_str("<div class=\"cols\">\n<div>\n");
     if !c.funnel.is_empty() {
