@@ -1,0 +1,284 @@
+//! What the runs of a workflow did: its figures, funnel, variants, orderings and loops.
+
+use super::*;
+
+/// What the runs of a workflow did, counted in one part and summed over the parts (alone: the
+/// log's): per stage the sessions that reached it and that skipped it, the calls between steps
+/// by the stage they follow, the tool after a whole run, the orderings and the loop rounds of
+/// the whole runs, and the sessions with a whole run, a successful one, the whole runs, and the
+/// sessions with any run.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct RunFigures {
+    funnel: Vec<usize>,
+    skipped: Vec<usize>,
+    extras: Counts<(usize, u32), usize>,
+    then: Counts<u32, usize>,
+    orderings: Counts<Vec<u32>, usize>,
+    rounds: Counts<(usize, usize, u32), usize>,
+    support: usize,
+    successes: usize,
+    occurrences: u64,
+    sessions: usize,
+}
+
+impl Sum for RunFigures {
+    fn add(&mut self, o: RunFigures) {
+        self.funnel.add(o.funnel);
+        self.skipped.add(o.skipped);
+        self.extras.add(o.extras);
+        self.then.add(o.then);
+        self.orderings.add(o.orderings);
+        self.rounds.add(o.rounds);
+        self.support += o.support;
+        self.successes += o.successes;
+        self.occurrences += o.occurrences;
+        self.sessions += o.sessions;
+    }
+}
+
+/// The figures of the workflow `stages` from its runs.
+pub(super) fn describe(
+    residual: &Residual,
+    stages: Vec<Vec<u32>>,
+    runs: &[(usize, Vec<Run>)],
+    min_support: usize,
+) -> Found {
+    let n = stages.len();
+    let flat: Vec<u32> = stages.iter().flatten().copied().collect();
+    let mut funnel = vec![0usize; n];
+    let mut skipped = vec![0usize; n];
+    let mut extras: FxHashMap<(usize, u32), usize> = FxHashMap::default();
+    let mut then: FxHashMap<u32, usize> = FxHashMap::default();
+    let mut orderings: FxHashMap<Vec<u32>, usize> = FxHashMap::default();
+    let mut whole = Vec::new();
+    let mut rounds: FxHashMap<(usize, usize, u32), usize> = FxHashMap::default();
+    let (mut support, mut successes, mut occurrences) = (0, 0, 0u64);
+    for (s, session_runs) in runs {
+        let s = *s;
+        let live = residual.live(s);
+        let tool = |j: usize| residual.tool(s, live[j]);
+        for (k, f) in funnel.iter_mut().enumerate() {
+            if session_runs.iter().any(|r| !r.at[k].is_empty()) {
+                *f += 1;
+            }
+        }
+        let mut session_skips = FxHashSet::default();
+        let mut session_extras = FxHashSet::default();
+        for run in session_runs {
+            if let Some(k) = run.skipped
+                && run.at[k + 1..].iter().any(|a| !a.is_empty())
+            {
+                session_skips.insert(k);
+            }
+            // Calls between the steps of a run, by the stage they follow.
+            let mut stage_of_last = None;
+            for j in run.span() {
+                match run.at.iter().position(|a| a.contains(&j)) {
+                    Some(k) => stage_of_last = Some(k),
+                    None => {
+                        if let Some(k) = stage_of_last {
+                            session_extras.insert((k, tool(j)));
+                        }
+                    }
+                }
+            }
+        }
+        for k in session_skips {
+            skipped[k] += 1;
+        }
+        for e in session_extras {
+            *extras.entry(e).or_default() += 1;
+        }
+        let Some(run) = session_runs.iter().find(|r| r.is_whole()) else {
+            continue;
+        };
+        support += 1;
+        if let Some(&next) = live.get(run.last + 1) {
+            *then.entry(residual.tool(s, next)).or_default() += 1;
+        }
+        occurrences += session_runs.iter().filter(|r| r.is_whole()).count() as u64;
+        let ok = session_runs.iter().filter(|r| r.is_whole()).any(|r| {
+            r.at.iter()
+                .flatten()
+                .all(|&j| residual.call(s, live[j]) & OK != 0)
+        });
+        if ok {
+            successes += 1;
+        }
+        let order: Vec<u32> = run.at.iter().flatten().map(|&j| tool(j)).collect();
+        *orderings.entry(order).or_default() += 1;
+        // Positions in canonical order: each stage's tools as the stage lists them.
+        let positions: Vec<usize> = stages
+            .iter()
+            .zip(&run.at)
+            .flat_map(|(stage, at)| {
+                stage.iter().map(move |&t| {
+                    at.iter()
+                        .copied()
+                        .find(|&j| tool(j) == t)
+                        .expect("a whole run matched every tool")
+                })
+            })
+            .map(|j| live[j] as usize)
+            .collect();
+        let retries = positions
+            .iter()
+            .map(|&p| retries_of(residual.call(s, p as u32)))
+            .collect();
+        // A step that starts a folded loop whose body is the next steps of the run.
+        for (i, &p) in positions.iter().enumerate() {
+            if let Some((body, r)) = residual.seqs.loop_at(s, p)
+                && positions
+                    .get(i..i + body)
+                    .is_some_and(|b| b.iter().eq(&(p..p + body).collect::<Vec<_>>()))
+            {
+                *rounds.entry((i, i + body, r)).or_default() += 1;
+            }
+        }
+        whole.push(Embedding {
+            session: s,
+            positions: (positions.iter())
+                .map(|&p| residual.seqs.origin(s, p))
+                .collect(),
+            retries,
+        });
+    }
+    // The figures of the whole log; the runs (`whole`) stay this part's.
+    let here = RunFigures {
+        funnel,
+        skipped,
+        extras: Counts(extras),
+        then: Counts(then),
+        orderings: Counts(orderings),
+        rounds: Counts(rounds),
+        support,
+        successes,
+        occurrences,
+        sessions: runs.len(),
+    };
+    let RunFigures {
+        funnel,
+        skipped,
+        extras: Counts(extras),
+        then: Counts(then),
+        orderings: Counts(orderings),
+        rounds: Counts(rounds),
+        support,
+        successes,
+        occurrences,
+        sessions,
+    } = exchange::sum(residual.ex, here);
+    let loops = loops_of(rounds, support, min_support);
+    let mut variants: Vec<Variant> = skipped
+        .iter()
+        .enumerate()
+        .filter(|&(_, &n)| n >= min_support)
+        .map(|(k, &n)| Variant {
+            change: Change::Skipped(k),
+            sessions: n,
+        })
+        .collect();
+    // An extra call is a variant when it is no chance visitor: it comes in at least
+    // min_support sessions and more than twice as often as its share of all calls between
+    // steps predicts.
+    let between: usize = extras.values().sum();
+    let mut by_tool: FxHashMap<u32, usize> = FxHashMap::default();
+    for (&(_, t), &c) in &extras {
+        *by_tool.entry(t).or_default() += c;
+    }
+    let gaps = n.saturating_sub(1).max(1);
+    for (&(after, tool), &c) in &extras {
+        let expected = by_tool[&tool] as f64 / gaps as f64;
+        if c >= min_support && (c as f64) > 2.0 * expected.min(between as f64) {
+            variants.push(Variant {
+                change: Change::Extra { after, tool },
+                sessions: c,
+            });
+        }
+    }
+    // What comes right after a whole run, when it is no chance visitor either: in at least
+    // min_support sessions and surely twice as often as the tool's share of the calls of other
+    // tools than the workflow's (which cannot come next).
+    let others = 1.0
+        - flat
+            .iter()
+            .collect::<FxHashSet<_>>()
+            .iter()
+            .map(|&&t| residual.frequency[t as usize])
+            .sum::<f64>();
+    for (&tool, &c) in &then {
+        let expected = residual.frequency[tool as usize] / others.max(f64::MIN_POSITIVE);
+        if c >= min_support && surely(c as f64, support as f64) > 2.0 * expected {
+            variants.push(Variant {
+                change: Change::Then(tool),
+                sessions: c,
+            });
+        }
+    }
+    variants.sort_by(|a, b| {
+        b.sessions
+            .cmp(&a.sessions)
+            .then_with(|| a.change.cmp(&b.change))
+    });
+    let mut orderings: Vec<(Vec<u32>, usize)> = orderings.into_iter().collect();
+    orderings.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    if orderings.is_empty() {
+        orderings.push((flat, 0));
+    }
+    let ends = support - then.values().sum::<usize>();
+    Found {
+        stages,
+        support,
+        successes,
+        occurrences,
+        sessions,
+        funnel,
+        variants,
+        orderings,
+        whole,
+        ends,
+        loops,
+        trunk: Vec::new(),
+        branch: None,
+    }
+}
+
+/// The loops of a workflow from the sessions of its `support` whose whole run repeated a body
+/// (keyed by the body's steps and the rounds): a body repeated in at least `min_support`
+/// sessions is a loop, the other sessions went through it once. Loops that overlap a more
+/// common one are left out.
+pub(super) fn loops_of(
+    rounds: FxHashMap<(usize, usize, u32), usize>,
+    support: usize,
+    min_support: usize,
+) -> Vec<Loop> {
+    /// Per body (its steps), the sessions by rounds.
+    type Bodies = Vec<((usize, usize), Vec<(u32, usize)>)>;
+    let mut bodies: FxHashMap<(usize, usize), Vec<(u32, usize)>> = FxHashMap::default();
+    for ((start, end, r), n) in rounds {
+        bodies.entry((start, end)).or_default().push((r, n));
+    }
+    let mut bodies: Bodies = (bodies.into_iter())
+        .filter(|(_, r)| r.iter().map(|x| x.1).sum::<usize>() >= min_support)
+        .collect();
+    let repeated = |r: &[(u32, usize)]| r.iter().map(|x| x.1).sum::<usize>();
+    bodies.sort_by(|a, b| repeated(&b.1).cmp(&repeated(&a.1)).then(a.0.cmp(&b.0)));
+    let mut loops: Vec<Loop> = Vec::new();
+    for ((start, end), mut r) in bodies {
+        if loops.iter().any(|l| start < l.end && l.start < end) {
+            continue;
+        }
+        let once = support.saturating_sub(repeated(&r));
+        if once > 0 {
+            r.push((1, once));
+        }
+        r.sort_unstable();
+        loops.push(Loop {
+            start,
+            end,
+            rounds: r,
+        });
+    }
+    loops.sort_by_key(|l| l.start);
+    loops
+}

@@ -1,0 +1,347 @@
+//! The calls that no workflow explains yet, with the counts of pairs and tools among them that
+//! seeds, growth and branches decide on; taking the runs of a workflow out updates them.
+
+use super::*;
+
+/// The calls that no workflow explains yet, with the support of every pair and tool among them.
+pub(super) struct Residual<'a> {
+    pub(super) seqs: &'a Sequences,
+    /// Sums counts over the parts of the log (the pairs, follows and frequencies are the whole
+    /// log's).
+    pub(super) ex: &'a dyn Exchange,
+    /// Calls in the whole log.
+    pub(super) total_calls: usize,
+    /// How far a run reaches from one step to the next (`max_gap + 1` calls, or no limit).
+    pub(super) reach: usize,
+    /// How far the evidence for a step looks: the reach, or with no limit the calls that a gap of
+    /// the default would reach (the rest of a session is not evidence that one call follows
+    /// another).
+    pub(super) look: usize,
+    /// Per session `s`, the positions (in the session) of its calls not yet covered, at
+    /// `live[offsets[s]..offsets[s] + live_len[s]]`: one flat array, compacted in place.
+    pub(super) live: Vec<u32>,
+    pub(super) live_len: Vec<u32>,
+    /// Sessions in which each ordered pair occurs within `look`, keyed `a << 32 | b`.
+    pub(super) pairs: FxHashMap<u64, usize>,
+    /// Calls of `a` followed within `look` by `b`, keyed `a << 32 | b`.
+    pub(super) follows: FxHashMap<u64, usize>,
+    /// Sessions in which each tool occurs in the log, for finding the runs of a workflow.
+    pub(super) with_tool: Vec<Vec<u32>>,
+    /// Share of the log's calls that are calls of each tool.
+    pub(super) frequency: Vec<f64>,
+}
+
+/// What one thread of [`Residual::cover`] took out: per session the calls left (a range of
+/// `left`), and the change of each pair's count; with its buffers.
+#[derive(Default)]
+pub(super) struct Covered {
+    pub(super) sessions: Vec<(usize, std::ops::Range<usize>)>,
+    pub(super) left: Vec<u32>,
+    pub(super) pairs: FxHashMap<u64, isize>,
+    pub(super) follows: FxHashMap<u64, isize>,
+    pub(super) keep: Vec<bool>,
+    pub(super) calls: Vec<u32>,
+    pub(super) old: Pairs,
+    pub(super) new: Pairs,
+}
+
+/// The pairs of a sequence of calls: distinct (for sessions) and per call (for follows).
+#[derive(Default)]
+pub(super) struct Pairs {
+    pub(super) distinct: Vec<u64>,
+    pub(super) per_call: Vec<u64>,
+}
+
+impl<'a> Residual<'a> {
+    pub(super) fn new(seqs: &'a Sequences, reach: usize, ex: &'a dyn Exchange) -> Residual<'a> {
+        let mut live = Vec::with_capacity(seqs.calls.len());
+        for s in 0..seqs.len() {
+            live.extend(0..seqs.offsets[s + 1] - seqs.offsets[s]);
+        }
+        let mut r = Residual {
+            seqs,
+            ex,
+            total_calls: 0,
+            reach,
+            look: reach.min(DEFAULT_REACH),
+            live,
+            live_len: (0..seqs.len())
+                .map(|s| seqs.offsets[s + 1] - seqs.offsets[s])
+                .collect(),
+            pairs: FxHashMap::default(),
+            follows: FxHashMap::default(),
+            with_tool: vec![Vec::new(); seqs.tool_count],
+            frequency: vec![0.0; seqs.tool_count],
+        };
+        type PairCounts = (Counts<u64, usize>, Counts<u64, usize>);
+        let (pairs, follows) = (0..seqs.len())
+            .into_par_iter()
+            .fold(
+                || (PairCounts::default(), Vec::new(), Pairs::default()),
+                |(mut counts, mut calls, mut pairs), s| {
+                    r.live_tools(s, &mut calls);
+                    r.pairs_of(&calls, &mut pairs);
+                    for &k in &pairs.distinct {
+                        *counts.0.0.entry(k).or_insert(0) += 1;
+                    }
+                    for &k in &pairs.per_call {
+                        *counts.1.0.entry(k).or_insert(0) += 1;
+                    }
+                    (counts, calls, pairs)
+                },
+            )
+            .map(|(counts, _, _)| counts)
+            .reduce(PairCounts::default, |mut a, b| {
+                a.add(b);
+                a
+            });
+        // This part's counts, then the whole log's.
+        (r.pairs, r.follows) = (
+            exchange::sum_map(ex, pairs.0),
+            exchange::sum_map(ex, follows.0),
+        );
+        let mut calls = vec![0usize; seqs.tool_count];
+        for &c in &seqs.calls {
+            calls[(c & TOOL) as usize] += 1;
+        }
+        let calls = exchange::sum(ex, calls);
+        r.total_calls = calls.iter().sum();
+        for (f, n) in r.frequency.iter_mut().zip(calls) {
+            *f = n as f64 / r.total_calls.max(1) as f64;
+        }
+        // A tool is listed once per session: the last session each tool was seen in.
+        let mut seen_in = vec![u32::MAX; seqs.tool_count];
+        for s in 0..seqs.len() {
+            let calls = &seqs.calls[seqs.offsets[s] as usize..seqs.offsets[s + 1] as usize];
+            for &c in calls {
+                let t = (c & TOOL) as usize;
+                if seen_in[t] != s as u32 {
+                    seen_in[t] = s as u32;
+                    r.with_tool[t].push(s as u32);
+                }
+            }
+        }
+        r
+    }
+
+    pub(super) fn call(&self, s: usize, p: u32) -> u32 {
+        self.seqs.calls[self.seqs.offsets[s] as usize + p as usize]
+    }
+
+    pub(super) fn tool(&self, s: usize, p: u32) -> u32 {
+        self.call(s, p) & TOOL
+    }
+
+    /// The positions of session `s`'s live calls.
+    pub(super) fn live(&self, s: usize) -> &[u32] {
+        let start = self.seqs.offsets[s] as usize;
+        &self.live[start..start + self.live_len[s] as usize]
+    }
+
+    /// The tools of session `s`'s live calls, into `out`.
+    pub(super) fn live_tools(&self, s: usize, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend(self.live(s).iter().map(|&p| self.tool(s, p)));
+    }
+
+    /// The pairs of different tools within reach in `calls`: each call's (`per_call`, a tool
+    /// once per call) and the session's (`distinct`, sorted).
+    pub(super) fn pairs_of(&self, calls: &[u32], pairs: &mut Pairs) {
+        pairs.per_call.clear();
+        for (i, &a) in calls.iter().enumerate() {
+            let from = pairs.per_call.len();
+            for &b in calls[i + 1..].iter().take(self.look) {
+                let key = u64::from(a) << 32 | u64::from(b);
+                if a != b && !pairs.per_call[from..].contains(&key) {
+                    pairs.per_call.push(key);
+                }
+            }
+        }
+        pairs.distinct.clear();
+        pairs.distinct.extend_from_slice(&pairs.per_call);
+        pairs.distinct.sort_unstable();
+        pairs.distinct.dedup();
+    }
+
+    /// The chance that `tool` is among `window` calls picked at random from the log.
+    pub(super) fn chance(&self, tool: u32, window: usize) -> f64 {
+        1.0 - (1.0 - self.frequency[tool as usize]).powi(window.min(i32::MAX as usize) as i32)
+    }
+
+    /// The strongest pair left: the most sessions, among pairs where one tool mostly leads to
+    /// the other (in `continuation` of the sessions of the log that have it); and whether both
+    /// of its orders are common (a stage of two).
+    pub(super) fn seed(
+        &self,
+        min_support: usize,
+        continuation: f64,
+        order_share: f64,
+        tried: &FxHashSet<(u32, u32)>,
+    ) -> Option<(u32, u32, bool)> {
+        let mut best: Option<(usize, u32, u32)> = None;
+        for (&key, &n) in &self.pairs {
+            let (a, b) = ((key >> 32) as u32, key as u32);
+            if n < min_support || tried.contains(&(a, b)) {
+                continue;
+            }
+            if !self.leads(a, b, continuation) {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((m, x, y)) => n > m || (n == m && (a, b) < (x, y)),
+            };
+            if better {
+                best = Some((n, a, b));
+            }
+        }
+        let (n, a, b) = best?;
+        let back = self
+            .pairs
+            .get(&(u64::from(b) << 32 | u64::from(a)))
+            .copied()
+            .unwrap_or(0);
+        // Both orders in most of the same sessions is a loop (a → b → a …), not a stage.
+        let stage = back as f64 >= order_share * n as f64
+            && self.sessions_with_both_orders(a, b) as f64 <= LOOP_SHARE * back.min(n) as f64;
+        Some((a, b, stage))
+    }
+
+    /// Whether `a` mostly leads to `b`: the calls of `a` followed by `b` within reach, or the
+    /// calls of `b` with `a` before them, are at least `continuation` of the calls of that tool
+    /// beyond chance (the share that a tool as common as the other would get anyway). Shares
+    /// are of the tool's calls in the whole log: once most calls of a tool are explained, a few
+    /// stray ones must not pass for a workflow of their own.
+    pub(super) fn leads(&self, a: u32, b: u32, continuation: f64) -> bool {
+        let n = self
+            .follows
+            .get(&(u64::from(a) << 32 | u64::from(b)))
+            .copied()
+            .unwrap_or(0);
+        let total = self.total_calls as f64;
+        let window = self.look;
+        [(a, b), (b, a)].iter().any(|&(mine, other)| {
+            let calls = self.frequency[mine as usize] * total;
+            beyond_chance(n as f64 / calls, self.chance(other, window)) >= continuation
+        })
+    }
+
+    /// Whether runs of `trunk` may go on another way that a branch could take: some tool
+    /// outside it follows its last stage (or precedes its first) in at least `min_support` of
+    /// the calls left and in a fifth of that tool's calls, as a branch must (see [`grow`]). A
+    /// look at the pair counts instead of a scan of the sessions.
+    pub(super) fn may_branch(&self, trunk: &[Vec<u32>], min_support: usize) -> bool {
+        let (first, last) = (&trunk[0], &trunk[trunk.len() - 1]);
+        let inside = |x: u32| trunk.iter().flatten().any(|&t| t == x);
+        let total = self.total_calls as f64;
+        let common = |x: u32, n: usize| {
+            !inside(x) && n >= min_support && n as f64 >= self.frequency[x as usize] * total / 5.0
+        };
+        self.follows.iter().any(|(&key, &n)| {
+            let (a, b) = ((key >> 32) as u32, key as u32);
+            (last.contains(&a) && common(b, n)) || (first.contains(&b) && common(a, n))
+        })
+    }
+
+    /// Sessions in which `a → b` and `b → a` both occur within reach.
+    pub(super) fn sessions_with_both_orders(&self, a: u32, b: u32) -> usize {
+        let (ab, ba) = (
+            u64::from(a) << 32 | u64::from(b),
+            u64::from(b) << 32 | u64::from(a),
+        );
+        let here = self.with_tool[a as usize]
+            .par_iter()
+            .map_init(
+                || (Vec::new(), Pairs::default()),
+                |(calls, pairs), &s| {
+                    self.live_tools(s as usize, calls);
+                    self.pairs_of(calls, pairs);
+                    let has = |k| pairs.distinct.binary_search(k).is_ok();
+                    has(&ab) && has(&ba)
+                },
+            )
+            .filter(|&both| both)
+            .count();
+        exchange::sum(self.ex, here)
+    }
+
+    /// Takes the spans of `runs` out of the live calls and updates the counts; returns the
+    /// number of calls taken out (in the whole log).
+    pub(super) fn cover(&mut self, runs: &[(usize, Vec<Run>)]) -> usize {
+        let this = &*self;
+        let covered = runs
+            .par_iter()
+            .fold(Covered::default, |mut c, (s, session_runs)| {
+                let s = *s;
+                this.live_tools(s, &mut c.calls);
+                this.pairs_of(&c.calls, &mut c.old);
+                c.keep.clear();
+                c.keep.resize(this.live_len[s] as usize, true);
+                for j in session_runs.iter().flat_map(Run::span) {
+                    c.keep[j] = false;
+                }
+                let start = c.left.len();
+                let kept = this.live(s).iter().zip(&c.keep).filter(|(_, k)| **k);
+                c.left.extend(kept.map(|(p, _)| *p));
+                c.sessions.push((s, start..c.left.len()));
+                c.calls.clear();
+                c.calls
+                    .extend(c.left[start..].iter().map(|&p| this.tool(s, p)));
+                this.pairs_of(&c.calls, &mut c.new);
+                for k in &c.old.distinct {
+                    if c.new.distinct.binary_search(k).is_err() {
+                        *c.pairs.entry(*k).or_default() -= 1;
+                    }
+                }
+                for k in &c.new.distinct {
+                    if c.old.distinct.binary_search(k).is_err() {
+                        *c.pairs.entry(*k).or_default() += 1;
+                    }
+                }
+                for k in &c.old.per_call {
+                    *c.follows.entry(*k).or_default() -= 1;
+                }
+                for k in &c.new.per_call {
+                    *c.follows.entry(*k).or_default() += 1;
+                }
+                c
+            })
+            .collect::<Vec<Covered>>();
+        let mut taken = 0;
+        let (mut pairs, mut follows) = (Counts::default(), Counts::default());
+        for c in covered {
+            for (s, range) in c.sessions {
+                let start = self.seqs.offsets[s] as usize;
+                taken += self.live_len[s] as usize - range.len();
+                self.live[start..start + range.len()].copy_from_slice(&c.left[range.clone()]);
+                self.live_len[s] = range.len() as u32;
+            }
+            pairs.add(Counts(c.pairs));
+            follows.add(Counts(c.follows));
+        }
+        let (taken, pairs, follows) = exchange::sum(self.ex, (taken, pairs, follows));
+        for (counts, deltas) in [(&mut self.pairs, pairs), (&mut self.follows, follows)] {
+            for (k, d) in deltas.0 {
+                let n = counts.entry(k).or_insert(0);
+                *n = n.checked_add_signed(d).expect("a count stays positive");
+                if *n == 0 {
+                    counts.remove(&k);
+                }
+            }
+        }
+        taken
+    }
+
+    /// Sessions that may hold a run of `stages`: those with a tool of the first two stages.
+    pub(super) fn candidates(&self, stages: &[Vec<u32>]) -> Vec<usize> {
+        let mut out: Vec<usize> = stages
+            .iter()
+            .take(2)
+            .flatten()
+            .flat_map(|&t| self.with_tool[t as usize].iter().map(|&s| s as usize))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}

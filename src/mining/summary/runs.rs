@@ -1,0 +1,196 @@
+//! Runs of a workflow in a session's calls: whole, or leniently (stopped early, a stage skipped,
+//! resumed after a long gap).
+
+use super::*;
+
+/// One run of a workflow in a session: for each stage, the indices (into the session's live
+/// calls) where its tools were matched, in the order they ran; empty when not reached or skipped.
+#[derive(Debug, Clone)]
+pub(super) struct Run {
+    pub(super) at: Vec<Vec<usize>>,
+    /// The stage skipped, if any.
+    pub(super) skipped: Option<usize>,
+    /// Live indices of the first and last matched call.
+    pub(super) first: usize,
+    pub(super) last: usize,
+    /// Live indices between two steps that were further apart than the reach (the run resumed
+    /// after them): not part of the run.
+    pub(super) resumed: Vec<std::ops::Range<usize>>,
+}
+
+impl Run {
+    pub(super) fn is_whole(&self) -> bool {
+        self.skipped.is_none() && self.at.iter().all(|a| !a.is_empty())
+    }
+
+    /// The live indices of the run: its steps and the calls between them, but not those of a
+    /// gap it resumed after.
+    pub(super) fn span(&self) -> impl Iterator<Item = usize> + '_ {
+        (self.first..=self.last).filter(|j| !self.resumed.iter().any(|r| r.contains(j)))
+    }
+}
+
+/// Matches `stage` in `tools` starting right after live index `after` (or, for the first stage,
+/// with its first call exactly at `start`): every tool of the stage, each within `reach` of the
+/// call matched before it. Returns the live indices in the order matched.
+pub(super) fn match_stage(
+    tools: &[u32],
+    stage: &[u32],
+    start: usize,
+    after: Option<usize>,
+    reach: usize,
+) -> Option<Vec<usize>> {
+    let mut need: Vec<u32> = stage.to_vec();
+    let mut at = Vec::with_capacity(stage.len());
+    let mut last = after;
+    let mut j = start;
+    if after.is_none() {
+        let first = *tools.get(start)?;
+        let i = need.iter().position(|&t| t == first)?;
+        need.swap_remove(i);
+        at.push(start);
+        last = Some(start);
+        j = start + 1;
+    }
+    while !need.is_empty() {
+        let l = last.expect("set");
+        if j >= tools.len() || j - l > reach {
+            return None;
+        }
+        if let Some(i) = need.iter().position(|&t| t == tools[j]) {
+            need.swap_remove(i);
+            at.push(j);
+            last = Some(j);
+        }
+        j += 1;
+    }
+    Some(at)
+}
+
+/// The runs of `stages` among `tools` (a session's live calls), left to right, none
+/// overlapping. Only whole runs count, unless `lenient`: then a run may skip one stage (the first
+/// too), may stop early, and may resume after a gap longer than the reach when the next two
+/// stages follow each other there and no new run has started before; it counts when it matched
+/// at least two stages.
+pub(super) fn runs_in(tools: &[u32], stages: &[Vec<u32>], reach: usize, lenient: bool) -> Vec<Run> {
+    let n = stages.len();
+    let top = |m: &[usize]| *m.iter().max().expect("a stage has a tool");
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < tools.len() {
+        let starts: &[usize] = if lenient && n > 2 { &[0, 1] } else { &[0] };
+        let run = starts.iter().find_map(|&k| {
+            let first = match_stage(tools, &stages[k], i, None, reach)?;
+            let mut run = Run {
+                at: vec![Vec::new(); n],
+                skipped: (k == 1).then_some(0),
+                first: i,
+                last: top(&first),
+                resumed: Vec::new(),
+            };
+            run.at[k] = first;
+            let mut next = k + 1;
+            while next < n {
+                let last = run.last;
+                if let Some(m) = match_stage(tools, &stages[next], last + 1, Some(last), reach) {
+                    run.last = top(&m);
+                    run.at[next] = m;
+                    next += 1;
+                    continue;
+                }
+                if !lenient || next + 1 >= n {
+                    break;
+                }
+                // A stage skipped is a variant of this workflow only when the run goes on with
+                // two of its stages after the skip: a run that skips one stage and then goes its
+                // own way (or only has the last stage in common) is another workflow's.
+                let bridged = |m: &Vec<usize>| {
+                    let end = top(m);
+                    next + 2 < n
+                        && match_stage(tools, &stages[next + 2], end + 1, Some(end), reach)
+                            .is_some()
+                };
+                if run.skipped.is_none()
+                    && let Some(m) =
+                        match_stage(tools, &stages[next + 1], last + 1, Some(last), reach)
+                    && bridged(&m)
+                {
+                    run.skipped = Some(next);
+                    run.last = top(&m);
+                    run.at[next + 1] = m;
+                    next += 2;
+                    continue;
+                }
+                // Resume further on: stage `next`, then `next + 1` within reach of it, before
+                // the first stage comes again.
+                let boundary = (last + 1..tools.len())
+                    .find(|&j| stages[0].contains(&tools[j]))
+                    .unwrap_or(tools.len());
+                let resumed = (last.saturating_add(reach).saturating_add(1)..boundary)
+                    .filter(|&j| stages[next].contains(&tools[j]))
+                    .find_map(|j| {
+                        let m = match_stage(tools, &stages[next], j, None, reach)?;
+                        let end = top(&m);
+                        let then =
+                            match_stage(tools, &stages[next + 1], end + 1, Some(end), reach)?;
+                        Some((j, m, then))
+                    });
+                let Some((j, m, then)) = resumed else {
+                    break;
+                };
+                run.resumed.push(last + 1..j);
+                run.last = top(&then);
+                run.at[next] = m;
+                run.at[next + 1] = then;
+                next += 2;
+            }
+            let matched = run.at.iter().filter(|a| !a.is_empty()).count();
+            let counts = if lenient {
+                matched >= 2
+            } else {
+                run.is_whole()
+            };
+            counts.then_some(run)
+        });
+        match run {
+            Some(run) => {
+                i = run.last + 1;
+                out.push(run);
+            }
+            None => i += 1,
+        }
+    }
+    out
+}
+
+/// The whole runs of `stages` in the given sessions.
+pub(super) fn whole_runs(
+    residual: &Residual,
+    stages: &[Vec<u32>],
+    sessions: &[usize],
+) -> Vec<(usize, Vec<Run>)> {
+    runs_of(residual, stages, sessions, false)
+}
+
+/// The runs of `stages` in the given sessions, strict or lenient (see [`runs_in`]).
+pub(super) fn runs_of(
+    residual: &Residual,
+    stages: &[Vec<u32>],
+    sessions: &[usize],
+    lenient: bool,
+) -> Vec<(usize, Vec<Run>)> {
+    sessions
+        .par_iter()
+        .map_init(Vec::new, |tools, &s| {
+            residual.live_tools(s, tools);
+            let runs = runs_in(tools, stages, residual.reach, lenient);
+            (!runs.is_empty()).then_some((s, runs))
+        })
+        .flatten()
+        .collect()
+}
+
+/// Every run of `stages` (lenient) in the sessions that may hold one.
+pub(super) fn runs_everywhere(residual: &Residual, stages: &[Vec<u32>]) -> Vec<(usize, Vec<Run>)> {
+    runs_of(residual, stages, &residual.candidates(stages), true)
+}
