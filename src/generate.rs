@@ -328,7 +328,7 @@ pub enum Shape {
     /// The seed's tool workflows, each with tools of its own (mostly), run one after another.
     #[default]
     Tools,
-    /// Agent-shaped logs ([`AGENT_WORKFLOWS`]): branches after a shared start, workflows that
+    /// Agent-shaped logs: branches after a shared start, workflows that
     /// share steps, a loop, stage tools that are noise too, and two workflows interleaved in
     /// half the sessions that run two.
     Agent,

@@ -62,6 +62,21 @@ pub fn generate(w: &Workdir, args: &[&str]) -> (PathBuf, serde_json::Value) {
     (log, truth)
 }
 
+/// A small agent-shaped log (`generate --shape agent`: branches, shared steps, a fix loop) in
+/// `w`.
+pub fn agent_log(w: &Workdir) -> PathBuf {
+    let args = [
+        "--shape",
+        "agent",
+        "--sessions",
+        "2000",
+        "--seed",
+        "3",
+        "--no-payloads",
+    ];
+    generate(w, &args).0
+}
+
 /// A file shipped in `data/`.
 pub fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

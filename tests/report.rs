@@ -341,16 +341,7 @@ fn the_report_opens_in_a_real_browser_without_errors() {
 #[test]
 fn cards_show_loops_with_their_rounds_and_the_branches_of_a_trunk() {
     let w = Workdir::new();
-    let args = [
-        "--shape",
-        "agent",
-        "--sessions",
-        "2000",
-        "--seed",
-        "3",
-        "--no-payloads",
-    ];
-    let (log, _) = crate::common::generate(&w, &args);
+    let log = crate::common::agent_log(&w);
     let page = report(&w, &[log.to_str().unwrap()]);
     assert!(
         page.contains(". run_tests → (edit_file → run_tests)+ → git_commit → open_pr</h3>"),

@@ -1020,16 +1020,7 @@ fn the_builtins_echo_sleep_and_fail() {
 #[test]
 fn a_mined_loop_runs_until_the_tests_pass_and_stops_at_its_most_rounds() {
     let w = Workdir::new();
-    let args = [
-        "--shape",
-        "agent",
-        "--sessions",
-        "2000",
-        "--seed",
-        "3",
-        "--no-payloads",
-    ];
-    let (log, _) = crate::common::generate(&w, &args);
+    let log = crate::common::agent_log(&w);
     run_ok(
         w.patterns()
             .args(["mine", log.to_str().unwrap(), "--library", "lib"]),

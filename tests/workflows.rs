@@ -202,16 +202,7 @@ fn agent_shaped_logs_list_every_branch_shared_step_and_loop_whole() {
 #[test]
 fn a_loop_is_drawn_with_its_body_once_in_the_table() {
     let w = Workdir::new();
-    let args = [
-        "--shape",
-        "agent",
-        "--sessions",
-        "2000",
-        "--seed",
-        "3",
-        "--no-payloads",
-    ];
-    let (log, _) = crate::common::generate(&w, &args);
+    let log = crate::common::agent_log(&w);
     w.patterns()
         .args(["mine", log.to_str().unwrap(), "--no-write"])
         .assert()

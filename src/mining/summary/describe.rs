@@ -45,21 +45,20 @@ pub(super) fn describe(
 ) -> Found {
     let n = stages.len();
     let flat: Vec<u32> = stages.iter().flatten().copied().collect();
-    let mut funnel = vec![0usize; n];
-    let mut skipped = vec![0usize; n];
-    let mut extras: FxHashMap<(usize, u32), usize> = FxHashMap::default();
-    let mut then: FxHashMap<u32, usize> = FxHashMap::default();
-    let mut orderings: FxHashMap<Vec<u32>, usize> = FxHashMap::default();
+    let mut f = RunFigures {
+        funnel: vec![0; n],
+        skipped: vec![0; n],
+        sessions: runs.len(),
+        ..RunFigures::default()
+    };
     let mut whole = Vec::new();
-    let mut rounds: FxHashMap<(usize, usize, u32), usize> = FxHashMap::default();
-    let (mut support, mut successes, mut occurrences) = (0, 0, 0u64);
     for (s, session_runs) in runs {
         let s = *s;
         let live = residual.live(s);
         let tool = |j: usize| residual.tool(s, live[j]);
-        for (k, f) in funnel.iter_mut().enumerate() {
+        for (k, reached) in f.funnel.iter_mut().enumerate() {
             if session_runs.iter().any(|r| !r.at[k].is_empty()) {
-                *f += 1;
+                *reached += 1;
             }
         }
         let mut session_skips = FxHashSet::default();
@@ -84,29 +83,29 @@ pub(super) fn describe(
             }
         }
         for k in session_skips {
-            skipped[k] += 1;
+            f.skipped[k] += 1;
         }
         for e in session_extras {
-            *extras.entry(e).or_default() += 1;
+            *f.extras.0.entry(e).or_default() += 1;
         }
         let Some(run) = session_runs.iter().find(|r| r.is_whole()) else {
             continue;
         };
-        support += 1;
+        f.support += 1;
         if let Some(&next) = live.get(run.last + 1) {
-            *then.entry(residual.tool(s, next)).or_default() += 1;
+            *f.then.0.entry(residual.tool(s, next)).or_default() += 1;
         }
-        occurrences += session_runs.iter().filter(|r| r.is_whole()).count() as u64;
+        f.occurrences += session_runs.iter().filter(|r| r.is_whole()).count() as u64;
         let ok = session_runs.iter().filter(|r| r.is_whole()).any(|r| {
             r.at.iter()
                 .flatten()
                 .all(|&j| residual.call(s, live[j]) & OK != 0)
         });
         if ok {
-            successes += 1;
+            f.successes += 1;
         }
         let order: Vec<u32> = run.at.iter().flatten().map(|&j| tool(j)).collect();
-        *orderings.entry(order).or_default() += 1;
+        *f.orderings.0.entry(order).or_default() += 1;
         // Positions in canonical order: each stage's tools as the stage lists them.
         let positions: Vec<usize> = stages
             .iter()
@@ -132,7 +131,7 @@ pub(super) fn describe(
                     .get(i..i + body)
                     .is_some_and(|b| b.iter().eq(&(p..p + body).collect::<Vec<_>>()))
             {
-                *rounds.entry((i, i + body, r)).or_default() += 1;
+                *f.rounds.0.entry((i, i + body, r)).or_default() += 1;
             }
         }
         whole.push(Embedding {
@@ -144,18 +143,6 @@ pub(super) fn describe(
         });
     }
     // The figures of the whole log; the runs (`whole`) stay this part's.
-    let here = RunFigures {
-        funnel,
-        skipped,
-        extras: Counts(extras),
-        then: Counts(then),
-        orderings: Counts(orderings),
-        rounds: Counts(rounds),
-        support,
-        successes,
-        occurrences,
-        sessions: runs.len(),
-    };
     let RunFigures {
         funnel,
         skipped,
@@ -167,7 +154,7 @@ pub(super) fn describe(
         successes,
         occurrences,
         sessions,
-    } = exchange::sum(residual.ex, here);
+    } = exchange::sum(residual.ex, f);
     let loops = loops_of(rounds, support, min_support);
     let mut variants: Vec<Variant> = skipped
         .iter()

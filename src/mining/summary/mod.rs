@@ -22,8 +22,20 @@
 //!    there) is taken out of the log with the calls between its steps; the next seed is found
 //!    among what is left. Where runs stop is the funnel; what they did differently (a skipped
 //!    step, an extra call, a branch after the end, another order) are its variants.
-//! 4. **Fold**: a workflow found later that repeats a better one (a part of it, it with more
-//!    steps, or it with one step different) becomes a variant of that one.
+//! 4. **Branch**: where runs part ways — at an end, a way that a tenth of all the runs take
+//!    (and a tool that mostly runs there) but not most; between two stages, two common ways —
+//!    each way is grown into a workflow of its own, and only the runs that took it are taken
+//!    out. The start (or end) they share, the trunk, is tried again for its next way; every
+//!    start, end and stage of a workflow found is tried as a trunk (a stage alone only when the
+//!    pair counts allow a branch there). Branches name each other (`Found::branch`).
+//! 5. **Loops**: a body of two or three calls repeated back to back is seen as its last round
+//!    ([`Sequences::with_loops`]); a workflow lists the rounds its whole runs went through it.
+//! 6. **Fold**: a workflow found later that repeats a better one (a part of it, it with more
+//!    steps, or it with one step different) becomes a variant of that one; branches are not
+//!    repeats, and a trunk alone folds into its best branch.
+//!
+//! The parts: the residual (`residual`), runs of a workflow in a session (`runs`), growth
+//! (`grow`), the figures of its runs (`describe`), folding (`fold`).
 //!
 //! The one knob is `continuation`: the share of runs that must go on with a step for it to be
 //! part of the workflow. A step that fewer runs take is a variant, not a new workflow, and a
