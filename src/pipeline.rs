@@ -476,23 +476,12 @@ pub fn stage_names(w: &Workflow, log: &EventLog) -> Vec<String> {
 /// The workflow in words: its stages joined by arrows, a loop's body in parentheses with a
 /// `+` (`run_tests → (edit → run_tests)+ → commit`).
 pub fn workflow_text(w: &Workflow, log: &EventLog) -> String {
-    let names = stage_names(w, log);
-    let loops = w.folded.as_ref().map_or(&[][..], |f| &f.loops[..]);
-    let mut out = String::new();
-    for (k, (stage, steps)) in names.iter().zip(w.stages()).enumerate() {
-        if k > 0 {
-            out.push_str(" → ");
-        }
-        // A loop's parentheses go around the stages that hold its first and last steps.
-        if loops.iter().any(|l| steps.contains(&l.start)) {
-            out.push('(');
-        }
-        out.push_str(stage);
-        if loops.iter().any(|l| steps.contains(&(l.end - 1))) {
-            out.push_str(")+");
-        }
-    }
-    out
+    let names: Vec<&str> = log.names(&w.mined.pattern).collect();
+    let loops: Vec<std::ops::Range<usize>> = (w.folded.iter())
+        .flat_map(|f| &f.loops)
+        .map(|l| l.start..l.end)
+        .collect();
+    template::chain_text(&names, &w.blocks, &loops)
 }
 
 /// A loop in words: `(edit → test)+ median 2 rounds, most 4: 1× 66 · 2× 71`.

@@ -1029,6 +1029,12 @@ fn a_mined_loop_runs_until_the_tests_pass_and_stops_at_its_most_rounds() {
     let template: Value =
         serde_json::from_slice(&std::fs::read(w.path(&format!("lib/{name}.json"))).unwrap())
             .unwrap();
+    let description = template["description"].as_str().unwrap();
+    assert!(
+        description
+            .starts_with("run_tests → (edit_file → run_tests)+ → git_commit → open_pr (mined)"),
+        "{description}"
+    );
     assert_eq!(
         template["loops"],
         json!([{"steps": ["edit_file", "run_tests_2"], "until": "{{run_tests_2.success}} == true", "max_rounds": 4}])

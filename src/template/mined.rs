@@ -135,12 +135,26 @@ pub fn step_ids(tools: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// `a → {b ∥ c} → d`: a chain, with each parallel block in braces.
-pub fn chain_text(chain: &[impl AsRef<str>], blocks: &[std::ops::Range<usize>]) -> String {
+/// `a → {b ∥ c} → (d → e)+`: a chain, with each parallel block in braces and each loop's body
+/// (step ranges) in parentheses, around the stages that hold its first and last steps.
+pub fn chain_text(
+    chain: &[impl AsRef<str>],
+    blocks: &[std::ops::Range<usize>],
+    loops: &[std::ops::Range<usize>],
+) -> String {
     let names: Vec<&str> = chain.iter().map(AsRef::as_ref).collect();
     stages(names.len(), blocks)
         .iter()
-        .map(|stage| stage_text(&names[stage.clone()]))
+        .map(|stage| {
+            let open = loops.iter().any(|l| stage.contains(&l.start));
+            let close = loops.iter().any(|l| stage.contains(&(l.end - 1)));
+            format!(
+                "{}{}{}",
+                if open { "(" } else { "" },
+                stage_text(&names[stage.clone()]),
+                if close { ")+" } else { "" }
+            )
+        })
         .collect::<Vec<_>>()
         .join(" → ")
 }
@@ -214,7 +228,8 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
             compensate: None,
         })
         .collect();
-    let mut description = format!("{} (mined)", chain_text(chain, &blocks));
+    let loop_steps: Vec<std::ops::Range<usize>> = stats.loops.iter().map(|l| l.0.clone()).collect();
+    let mut description = format!("{} (mined)", chain_text(chain, &blocks, &loop_steps));
     if !stats.variables.is_empty() {
         description.push_str(&format!(
             "; give {}",
