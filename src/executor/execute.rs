@@ -433,7 +433,7 @@ struct Job {
     tool: Arc<dyn Tool>,
     retry: RetryPolicy,
     fallback: Option<Box<Job>>,
-    /// A step of a loop's body: its failure ends the round, not the run.
+    /// A step of a loop's body: its failure does not stop the run (the loop decides).
     in_loop: bool,
 }
 
@@ -510,7 +510,7 @@ impl Job {
             };
             done.fallback = Some((fallback.step.step_id.clone(), record));
         }
-        // A failed step of a loop's body ends the round, not the run: the loop decides.
+        // A failed step of a loop's body does not stop the run: the loop decides.
         if done.record.status == Status::Failed && !self.in_loop {
             let policy = match (&self.step.on_error, &self.fallback) {
                 (OnError::Fallback(_), Some(f)) => &f.step.on_error,
