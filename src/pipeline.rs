@@ -135,7 +135,7 @@ pub fn mine_parts(
     // The summary sees a loop's rounds as one (see `Sequences::with_loops`); chains are counted
     // on the calls as they are.
     let seqs = match opts.keep == Keep::Workflows && !opts.keep_repeats {
-        true => Sequences::with_loops(log, opts.keep_repeats),
+        true => Sequences::with_loops(log, false),
         false => Sequences::new(log, opts.keep_repeats),
     };
     let (sessions, calls, collapsed_calls) = exchange::sum(

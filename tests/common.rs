@@ -116,16 +116,19 @@ pub fn chains(json: &serde_json::Value) -> Vec<String> {
         .as_array()
         .expect("patterns array")
         .iter()
-        .map(|p| {
-            p["pattern"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t.as_str().unwrap())
-                .collect::<Vec<_>>()
-                .join(" → ")
-        })
+        .map(|p| chain_text(&p["pattern"]))
         .collect()
+}
+
+/// A JSON array of tool names as its tools joined by " → ".
+pub fn chain_text(pattern: &serde_json::Value) -> String {
+    pattern
+        .as_array()
+        .expect("a list of tools")
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(" → ")
 }
 
 /// `~/.cache/NAME`: where the tests keep what they install once per machine.

@@ -27,15 +27,7 @@ fn airline_agent_log_loads_every_row() {
         serde_json::json!(["get_user_details", "get_reservation_details"])
     );
     let siblings: Vec<String> = (first["siblings"].as_array().unwrap().iter())
-        .map(|s| {
-            s["pattern"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t.as_str().unwrap())
-                .collect::<Vec<_>>()
-                .join(" → ")
-        })
+        .map(|s| crate::common::chain_text(&s["pattern"]))
         .collect();
     assert!(siblings.contains(&hand_over.to_string()), "{siblings:?}");
 }

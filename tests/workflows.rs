@@ -84,16 +84,21 @@ fn the_top_entries_are_exactly_the_planted_workflows_each_whole() {
         let w = Workdir::new();
         let (log, truth) = generate(&w, seed, noise);
         let json = mine_json(&[log.to_str().unwrap(), "--top", "0", "--max-gap", gap]);
-        let entries = json["patterns"].as_array().unwrap();
-        let planted = planted(&truth);
-        let top: Vec<Stages> = entries.iter().take(planted.len()).map(stages_of).collect();
-        for (name, stages, _) in &planted {
-            assert!(
-                top.contains(stages),
-                "seed {seed}, noise {noise}, gap {gap}: {name} {stages:?} is not among the top {}: {top:#?}",
-                planted.len()
-            );
-        }
+        let at = format!("seed {seed}, noise {noise}, gap {gap}");
+        assert_top_is_planted(&json, &planted(&truth), &at);
+    }
+}
+
+/// The top entries of `json`, as many as were planted, are the planted workflows.
+fn assert_top_is_planted(json: &Value, planted: &[(String, Stages, &Value)], at: &str) {
+    let entries = json["patterns"].as_array().unwrap();
+    let top: Vec<Stages> = entries.iter().take(planted.len()).map(stages_of).collect();
+    for (name, stages, _) in planted {
+        assert!(
+            top.contains(stages),
+            "{at}: {name} {stages:?} is not among the top {}: {top:#?}",
+            planted.len()
+        );
     }
 }
 
@@ -128,14 +133,7 @@ fn agent_shaped_logs_list_every_branch_shared_step_and_loop_whole() {
         let entries = json["patterns"].as_array().unwrap();
         let planted = planted(&truth);
         let at = format!("seed {seed}, noise {noise}, gap {gap}");
-        let top: Vec<Stages> = entries.iter().take(planted.len()).map(stages_of).collect();
-        for (name, stages, _) in &planted {
-            assert!(
-                top.contains(stages),
-                "{at}: {name} {stages:?} is not among the top {}: {top:#?}",
-                planted.len()
-            );
-        }
+        assert_top_is_planted(&json, &planted, &at);
         let entry = |name: &str| {
             let (_, stages, t) = planted.iter().find(|p| p.0 == name).unwrap();
             (
