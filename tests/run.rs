@@ -1137,3 +1137,85 @@ fn a_loop_must_be_bounded_and_name_its_steps() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("other steps run beside its steps"));
 }
+
+/// Ten sessions of `echo` then `undo` whose logged arguments hold template syntax, under keys
+/// that are not names.
+fn injected_log(w: &Workdir) -> std::path::PathBuf {
+    let long = format!("{{{{{}true}}}}", "false || ".repeat(8000));
+    let mut lines = String::new();
+    for i in 0..10 {
+        let shared =
+            json!({"max-results": i, "file.path": format!("f{i}.txt"), "k}}-{{x": format!("v{i}")});
+        let mut first = shared.clone();
+        first["q"] = json!("{{secret|default:'PWNED'}}");
+        first["cond"] = json!("{{ 1 > 0 ? 'EVAL-YES' : 'no' }}");
+        first["token"] = json!("{{api_token}}");
+        first["open"] = json!("{{");
+        first["long"] = json!(long);
+        for (k, (tool, args)) in [("echo", first), ("undo", shared)].into_iter().enumerate() {
+            let call = json!({"session_id": format!("s{i}"), "timestamp": format!("2026-01-05T09:00:0{k}Z"),
+                "tool": tool, "arguments": args, "result": {"ok": true}, "success": true});
+            lines.push_str(&format!("{call}\n"));
+        }
+    }
+    w.write("injected.jsonl", lines)
+}
+
+#[test]
+fn logged_template_syntax_arrives_literally_and_keys_name_usable_variables() {
+    let w = workdir();
+    let log = injected_log(&w);
+    let mined = run_ok(
+        w.patterns()
+            .arg("mine")
+            .arg(&log)
+            .args(["--library", "lib"]),
+    );
+    let stderr = String::from_utf8_lossy(&mined.stderr);
+    assert!(stderr.contains("1 new"), "{stderr}");
+    let template: Value =
+        serde_json::from_slice(&std::fs::read(w.path("lib/echo-undo.json")).unwrap()).unwrap();
+    let description = template["description"].as_str().unwrap();
+    assert!(
+        description.ends_with("give --var max_results=… --var file_path=… --var k_x=…"),
+        "{description}"
+    );
+    // What mine wrote, the library takes back.
+    run_ok(
+        w.patterns()
+            .args(["library", "validate", "--library", "lib"]),
+    );
+    run_ok(w.patterns().args([
+        "run",
+        "echo-undo",
+        "--library",
+        "lib",
+        "--var",
+        "secret=S3CR3T",
+        "--var",
+        "api_token=SECRET-TOKEN",
+        "--var",
+        "max_results=5",
+        "--var",
+        "file_path=a.txt",
+        "--var",
+        "k_x=kx",
+    ]));
+    let calls = calls(&w);
+    let echo = &calls_of(&calls, "echo")[0]["params"];
+    assert_eq!(echo["q"], "{{secret|default:'PWNED'}}");
+    assert_eq!(echo["cond"], "{{ 1 > 0 ? 'EVAL-YES' : 'no' }}");
+    assert_eq!(echo["token"], "{{api_token}}");
+    assert_eq!(echo["open"], "{{");
+    assert!(
+        echo["long"]
+            .as_str()
+            .unwrap()
+            .starts_with("{{false || false")
+    );
+    for step in [echo, &calls[1]["params"]] {
+        assert_eq!(step["max-results"], "5");
+        assert_eq!(step["file.path"], "a.txt");
+        assert_eq!(step["k}}-{{x"], "kx");
+    }
+}

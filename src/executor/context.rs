@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::expr::{EvalError, Path, Scope, Segment, Text, walk};
+use crate::template::expr::{EvalError, Path, Scope, Segment, Text, walk};
 
 /// What a finished step shows to later steps.
 #[derive(Debug, Clone)]
@@ -227,7 +227,7 @@ mod tests {
                     prop_assert_eq!(rendered.unwrap(), json!(s.clone()));
                 }
             }
-            if let Ok(cond) = super::super::expr::Condition::parse(&s) {
+            if let Ok(cond) = crate::template::expr::Condition::parse(&s) {
                 let _ = cond.holds(&c);
             }
         }

@@ -14,10 +14,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::context::{Context, Outcome};
-use super::expr::Condition;
 use super::plan::Plan;
 use super::runlog::{CallRow, RunLog};
 use super::tools::{Tool, ToolError, Toolbox};
+use crate::template::expr::Condition;
 use crate::template::{Failure, OnError, RetryPolicy, WorkflowStep};
 
 /// What became of a step.

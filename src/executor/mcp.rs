@@ -279,7 +279,7 @@ pub fn check_schema(schema: &serde_json::Map<String, Value>, params: &Value) -> 
             out.push(format!(
                 "'{name}' should be {} but is {}",
                 types.join(" or "),
-                super::expr::kind(value)
+                crate::template::expr::kind(value)
             ));
         }
     }

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::expr::{Condition, Reference, Text};
 use super::tools::Toolbox;
+use crate::template::expr::{Condition, Reference, Text};
 use crate::template::{OnError, WorkflowTemplate, cycle, problems};
 
 /// A template that passed every check, with its variables.

@@ -15,6 +15,7 @@ use super::Workflow;
 use crate::events::EventLog;
 use crate::exchange::{self, Exchange};
 use crate::mining::Embedding;
+use crate::template::expr;
 
 /// Evidence thresholds.
 #[derive(Debug, Clone, Copy)]
@@ -265,15 +266,9 @@ fn from_rows(
         if group.iter().filter(|&&g| g == group[a]).count() < 2 {
             continue;
         }
-        let name = names.entry(group[a]).or_insert_with(|| {
-            let mut name = key.clone();
-            let mut n = 1;
-            while !taken.insert(name.clone()) {
-                n += 1;
-                name = format!("{key}_{n}");
-            }
-            name
-        });
+        let name = names
+            .entry(group[a])
+            .or_insert_with(|| unique(key.clone(), &mut taken));
         out[*j].insert(key.clone(), Source::Shared(name.clone()));
     }
     Some(out)
@@ -288,15 +283,10 @@ fn flatten<'a>(v: &'a Value, path: String, depth: usize, out: &mut Vec<(String, 
     match v {
         Value::Object(o) => {
             for (k, x) in o {
-                let is_ident = k
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                    && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                let p = match (path.is_empty(), is_ident) {
+                let p = match (path.is_empty(), expr::is_identifier(k)) {
                     (true, true) => k.clone(),
                     (false, true) => format!("{path}.{k}"),
-                    (_, false) => format!("{path}[{}]", Value::String(k.clone())),
+                    (_, false) => format!("{path}[{}]", expr::quote(k)),
                 };
                 flatten(x, p, depth + 1, out);
             }
@@ -312,13 +302,21 @@ fn flatten<'a>(v: &'a Value, path: String, depth: usize, out: &mut Vec<(String, 
 }
 
 /// The parameters of each step as template JSON, given the step ids, and the variables a user
-/// must give, in order of first use.
+/// must give, in order of first use. Values seen in the log arrive literally (escaped); variables
+/// get names the language can read, unlike any step id and each other (`max-results` →
+/// `max_results`, `file.path` → `file_path`).
 pub fn parameters(
     sources: &[IndexMap<String, Source>],
     step_ids: &[String],
 ) -> (Vec<Map<String, Value>>, Vec<String>) {
+    let mut taken: HashSet<String> = step_ids.iter().cloned().collect();
+    let mut named: HashMap<String, String> = HashMap::new();
     let mut variables: Vec<String> = Vec::new();
-    let mut need = |name: String| {
+    let mut need = |raw: String| {
+        let name = named
+            .entry(raw)
+            .or_insert_with_key(|raw| unique(variable_name(raw), &mut taken))
+            .clone();
         if !variables.contains(&name) {
             variables.push(name.clone());
         }
@@ -331,7 +329,7 @@ pub fn parameters(
             args.iter()
                 .map(|(key, source)| {
                     let value = match source {
-                        Source::Constant(v) => v.clone(),
+                        Source::Constant(v) => expr::escape_value(v),
                         Source::Binding { step, path } => {
                             let dot = if path.starts_with('[') { "" } else { "." };
                             Value::String(format!("{{{{{}{dot}{path}}}}}", step_ids[*step]))
@@ -345,6 +343,36 @@ pub fn parameters(
         })
         .collect();
     (params, variables)
+}
+
+/// `raw` as a name: each run of characters other than letters, digits and `_` one `_`, `v_`
+/// before what is still not a name (`3d`, `true`, nothing).
+fn variable_name(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c);
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let out = out.trim_matches('_');
+    if expr::is_name(out) {
+        out.to_string()
+    } else {
+        format!("v_{out}")
+    }
+}
+
+/// `name`, or `name_2`, `name_3` … when it is taken; the name returned is taken from then on.
+fn unique(name: String, taken: &mut HashSet<String>) -> String {
+    let mut candidate = name.clone();
+    let mut n = 1;
+    while !taken.insert(candidate.clone()) {
+        n += 1;
+        candidate = format!("{name}_{n}");
+    }
+    candidate
 }
 
 #[cfg(test)]
@@ -388,5 +416,37 @@ mod tests {
                    {"repo": "{{repo}}", "issue": "{{list_issues.issues[0].number}}", "Title": "{{create_pr_title}}"}])
         );
         assert_eq!(vars, ["repo", "create_pr_title"]);
+    }
+
+    #[test]
+    fn variables_are_names_unlike_the_steps_and_each_other() {
+        let shared = |names: &[&str]| -> IndexMap<String, Source> {
+            (names.iter())
+                .map(|n| (n.to_string(), Source::Shared(n.to_string())))
+                .collect()
+        };
+        let ids = ["list".to_string(), "send".to_string()];
+        let (params, vars) = parameters(
+            &[
+                shared(&["max-results", "file.path", "k}}-{{x", "true", "3d"]),
+                shared(&["list", "a-b", "a.b", "é"]),
+            ],
+            &ids,
+        );
+        assert_eq!(
+            vars,
+            [
+                "max_results",
+                "file_path",
+                "k_x",
+                "v_true",
+                "v_3d",
+                "list_2",
+                "a_b",
+                "a_b_2",
+                "v_"
+            ]
+        );
+        assert_eq!(params[1]["list"], json!("{{list_2}}"));
     }
 }

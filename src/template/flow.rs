@@ -1,7 +1,7 @@
 //! The data flow a template states: which step's result feeds which parameter.
 
 use super::WorkflowTemplate;
-use crate::executor::expr::Text;
+use super::expr::Text;
 
 /// A value flowing from one step's result into a later step's parameter.
 pub struct DataEdge {

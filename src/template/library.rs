@@ -57,6 +57,9 @@ pub struct SaveReport {
     /// Templates not written because they would be over [`MAX_FILE_BYTES`], which the library
     /// does not read back (a tool with a huge name, say).
     pub too_large: Vec<String>,
+    /// Templates not written because they fail the checks every library file must pass, with
+    /// their problems (a bug of `mine`: a template it wrote would be refused when read).
+    pub invalid: Vec<(String, Vec<String>)>,
 }
 
 /// How re-mining treats what the library already has.
@@ -220,6 +223,11 @@ impl Library {
                     (name.clone(), from_chain(name, chain, stats), true)
                 }
             };
+            let problems = validate::problems(&template);
+            if !problems.is_empty() {
+                report.invalid.push((file, problems));
+                continue;
+            }
             let json = template.to_json();
             if json.len() as u64 > MAX_FILE_BYTES {
                 report.too_large.push(file);
@@ -357,8 +365,6 @@ pub fn read_template(path: &Path) -> Result<WorkflowTemplate, Vec<String>> {
     }
 }
 
-/// Writes `bytes` to `path` so that a reader (or a crash) sees the old file or the new one,
-/// never a mix: a temp file in the same folder, flushed to disk, renamed over the target.
 /// Removes the temp files [`write_atomic`] leaves in `dir` when its writer is killed
 /// (`.NAME.PID.tmp`): all of them (under a lock no other writer is at work), or only those of
 /// processes that are gone.
@@ -380,7 +386,27 @@ pub fn remove_temp_files(dir: &Path, only_of_dead_writers: bool) {
     }
 }
 
+/// Writes `bytes` to `path` so that a reader (or a crash) sees the old file or the new one,
+/// never a mix: a temp file in the same folder, flushed to disk, renamed over the target. A link
+/// is followed and its target replaced (the link stays); a target that is not a regular file (a
+/// device, a FIFO, a terminal) is written through as `>` would, never replaced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LibraryError> {
+    let resolved;
+    let path = match fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            return File::options()
+                .write(true)
+                .truncate(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(bytes))
+                .map_err(io(path));
+        }
+        Ok(_) if path.is_symlink() => {
+            resolved = fs::canonicalize(path).map_err(io(path))?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.{}.tmp",

@@ -1,6 +1,6 @@
 //! From a mined chain to a template: deterministic, readable, file-system-safe names.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -102,7 +102,7 @@ pub fn unique_name(chain: &[String], taken: impl Fn(&str) -> bool) -> String {
 
 /// Step ids for the tools of a chain: the tool's slug, without a first segment that several
 /// different tools share (`github_list_issues`, `github_create_pr` → `list_issues`, `create_pr`); a
-/// repeated id gets `_2`, `_3`.
+/// repeated id gets `_2`, `_3`; one that is not a name (`3d`, `true`) gets `s_` before it.
 pub fn step_ids(tools: &[String]) -> Vec<String> {
     let slugs: Vec<String> = tools.iter().map(|t| slug(t)).collect();
     let head = |s: &str| s.split_once('_').map(|(h, _)| h.to_string());
@@ -116,6 +116,7 @@ pub fn step_ids(tools: &[String]) -> Vec<String> {
         }
     }
     let mut used: HashMap<String, usize> = HashMap::new();
+    let mut taken: HashSet<String> = HashSet::new();
     slugs
         .iter()
         .map(|s| {
@@ -123,14 +124,23 @@ pub fn step_ids(tools: &[String]) -> Vec<String> {
                 Some((h, rest)) if namespace_count[h] > 1 => rest.to_string(),
                 _ => s.clone(),
             };
-            let base = match base.chars().next() {
-                None => "step".to_string(),
-                Some(c) if c.is_ascii_digit() => format!("s_{base}"),
+            let base = match base.as_str() {
+                "" => "step".to_string(),
+                b if !super::expr::is_name(b) => format!("s_{base}"),
                 _ => base,
             };
+            // The next free number of this base (`a_2` may be another tool's id already).
             let n = used.entry(base.clone()).or_default();
-            *n += 1;
-            if *n == 1 { base } else { format!("{base}_{n}") }
+            loop {
+                *n += 1;
+                let id = match *n {
+                    1 => base.clone(),
+                    n => format!("{base}_{n}"),
+                };
+                if taken.insert(id.clone()) {
+                    return id;
+                }
+            }
         })
         .collect()
 }
@@ -320,6 +330,10 @@ mod tests {
             ]
         );
         assert_eq!(name(&chain(&["../../etc/passwd"])), "etc_passwd");
+        assert_eq!(
+            step_ids(&chain(&["true", "a", "a", "a_2"])),
+            ["s_true", "a", "a_2", "a_2_2"]
+        );
     }
 
     #[test]

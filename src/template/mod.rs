@@ -1,7 +1,8 @@
-//! Workflow templates: the JSON model, its checks, names for mined chains, the built-ins and the
-//! library folder.
+//! Workflow templates: the JSON model, the `{{...}}` language of its strings ([`expr`]), its
+//! checks, names for mined chains, the built-ins and the library folder.
 
 mod builtin;
+pub mod expr;
 mod flow;
 mod library;
 mod mined;

@@ -4,8 +4,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
+use super::expr::{Condition, Text, is_name};
 use super::model::{OnError, WorkflowTemplate};
-use crate::executor::expr::{Condition, Text};
 
 /// Whether `name` can be a library file name: letters, digits, `_`, `-` and `.`, not starting
 /// with a dot, at most 200 characters. Rules out `../x`, slashes and control characters.
@@ -16,14 +16,6 @@ pub fn is_safe_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
-/// Whether `id` can be a step id that `{{id.field}}` refers to.
-fn is_safe_step_id(id: &str) -> bool {
-    id.chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Every problem of `t`; empty when it is valid.
@@ -40,9 +32,9 @@ pub fn problems(t: &WorkflowTemplate) -> Vec<String> {
     }
     let mut seen = HashSet::new();
     for s in &t.steps {
-        if !is_safe_step_id(&s.step_id) {
+        if !is_name(&s.step_id) {
             out.push(format!(
-                "step id {:?} is not an identifier (letters, digits, '_')",
+                "step id {:?} is not a name (letters, digits, '_'; not true, false or null)",
                 s.step_id
             ));
         }

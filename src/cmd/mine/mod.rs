@@ -227,6 +227,13 @@ pub(super) fn save(args: &Args, chains: &[(Vec<String>, ChainStats)]) -> anyhow:
             crate::template::MAX_FILE_BYTES / (1024 * 1024)
         );
     }
+    for (name, problems) in &saved.invalid {
+        eprintln!(
+            "warning: template '{}' not written, it fails the library's checks: {}",
+            crate::cmd::table::printable(&name.chars().take(80).collect::<String>()),
+            crate::cmd::table::printable(&problems.join("; "))
+        );
+    }
     Ok(())
 }
 

@@ -7,7 +7,12 @@
 //! into its own forms on load, and would bring loops, ranges, macros and filters into templates
 //! that may come from untrusted sources. Here nothing is ever evaluated as code: an expression can
 //! only read values, and a rendered value is never parsed again.
+//!
+//! Text that must arrive as it is (a value seen in a log) is written with [`escape`]: each `{{`
+//! becomes the placeholder `{{'{{'}}`, whose value is the two braces. Chains of `||`, `&&` and
+//! `|default:` are flat lists, evaluated in a loop, so their length does not reach the stack.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::{Number, Value};
@@ -21,11 +26,17 @@ pub enum Expr {
     Literal(Value),
     Path(Path),
     Not(Box<Expr>),
+    /// A comparison.
     Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `a || b || …`: whether any is truthy (the rest not evaluated after the first).
+    Any(Vec<Expr>),
+    /// `a && b && …`: whether all are truthy (the rest not evaluated after the first falsy).
+    All(Vec<Expr>),
     /// `condition ? then : else`
     If(Box<Expr>, Box<Expr>, Box<Expr>),
-    /// `value|default:fallback`: the fallback when the value is missing or null.
-    Default(Box<Expr>, Box<Expr>),
+    /// `value|default:fallback|default:…`: the first that is neither missing nor null; the last
+    /// is taken as it is.
+    Default(Vec<Expr>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +70,7 @@ impl fmt::Display for Path {
         for s in &self.segments {
             match s {
                 Segment::Key(k) if is_identifier(k) => write!(f, ".{k}")?,
-                Segment::Key(k) => write!(f, "[{}]", Value::String(k.clone()))?,
+                Segment::Key(k) => write!(f, "[{}]", quote(k))?,
                 Segment::Index(i) => write!(f, "[{i}]")?,
             }
         }
@@ -67,7 +78,52 @@ impl fmt::Display for Path {
     }
 }
 
-fn is_identifier(s: &str) -> bool {
+/// `s` as a string literal of the language: in double quotes, a backslash before each `"` and
+/// each backslash (the lexer takes the character after a backslash as it is).
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// Template text whose rendering is `s` itself: every `{{` written as `{{'{{'}}`.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if s.contains("{{") {
+        Cow::Owned(s.replace("{{", "{{'{{'}}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// `v` with every string in it [`escape`]d (object keys are never rendered, so kept).
+pub fn escape_value(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(escape(s).into_owned()),
+        Value::Array(a) => Value::Array(a.iter().map(escape_value).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), escape_value(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Whether `s` can name a variable or a step, the root of a path (`{{s.field}}`): an identifier
+/// that is not `true`, `false` or `null`.
+pub fn is_name(s: &str) -> bool {
+    is_identifier(s) && !matches!(s, "true" | "false" | "null")
+}
+
+/// Whether `s` is letters, digits and `_`, not starting with a digit: a key written `.s`.
+pub fn is_identifier(s: &str) -> bool {
     s.chars()
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
@@ -249,15 +305,31 @@ impl Expr {
                     b.eval(scope)?
                 }
             }
-            Expr::Default(e, fallback) => match e.eval(scope) {
-                Ok(Value::Null) | Err(EvalError::Missing { .. }) => fallback.eval(scope)?,
-                other => other?,
-            },
-            Expr::Binary(BinOp::And, a, b) => {
-                Value::Bool(truthy(&a.eval(scope)?) && truthy(&b.eval(scope)?))
+            Expr::Default(options) => {
+                let (last, first) = options.split_last().expect("a value and its fallbacks");
+                for e in first {
+                    match e.eval(scope) {
+                        Ok(Value::Null) | Err(EvalError::Missing { .. }) => {}
+                        other => return other,
+                    }
+                }
+                last.eval(scope)?
             }
-            Expr::Binary(BinOp::Or, a, b) => {
-                Value::Bool(truthy(&a.eval(scope)?) || truthy(&b.eval(scope)?))
+            Expr::Any(terms) => {
+                for t in terms {
+                    if truthy(&t.eval(scope)?) {
+                        return Ok(Value::Bool(true));
+                    }
+                }
+                Value::Bool(false)
+            }
+            Expr::All(terms) => {
+                for t in terms {
+                    if !truthy(&t.eval(scope)?) {
+                        return Ok(Value::Bool(false));
+                    }
+                }
+                Value::Bool(true)
             }
             Expr::Binary(op, a, b) => Value::Bool(compare(*op, &a.eval(scope)?, &b.eval(scope)?)?),
         })
@@ -275,14 +347,22 @@ impl Expr {
                 a.references(optional, out);
                 b.references(optional, out);
             }
+            Expr::Any(terms) | Expr::All(terms) => {
+                for t in terms {
+                    t.references(optional, out);
+                }
+            }
             Expr::If(c, a, b) => {
                 c.references(optional, out);
                 a.references(optional, out);
                 b.references(optional, out);
             }
-            Expr::Default(e, fallback) => {
-                e.references(true, out);
-                fallback.references(optional, out);
+            Expr::Default(options) => {
+                let (last, first) = options.split_last().expect("a value and its fallbacks");
+                for e in first {
+                    e.references(true, out);
+                }
+                last.references(optional, out);
             }
         }
     }
@@ -311,7 +391,7 @@ fn compare(op: BinOp, a: &Value, b: &Value) -> Result<bool, EvalError> {
                 kind(b)
             )));
         }
-        (BinOp::And | BinOp::Or, _) => unreachable!("evaluated with short-circuit"),
+        (BinOp::And | BinOp::Or, _) => unreachable!("parsed as Any and All"),
     })
 }
 
@@ -508,13 +588,16 @@ impl<'a> Parser<'a> {
             return Ok(left);
         }
         let op = if level == 0 { BinOp::Or } else { BinOp::And };
-        let mut left = self.binary(level + 1)?;
+        let mut terms = vec![self.binary(level + 1)?];
         while self.peek()? == Token::Op(op) {
             self.next()?;
-            let right = self.binary(level + 1)?;
-            left = Expr::Binary(op, Box::new(left), Box::new(right));
+            terms.push(self.binary(level + 1)?);
         }
-        Ok(left)
+        Ok(match (terms.len(), op) {
+            (1, _) => terms.pop().expect("one term"),
+            (_, BinOp::Or) => Expr::Any(terms),
+            _ => Expr::All(terms),
+        })
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
@@ -528,7 +611,7 @@ impl<'a> Parser<'a> {
             self.depth -= 1;
             return Ok(Expr::Not(Box::new(e)));
         }
-        let mut e = self.primary()?;
+        let mut options = vec![self.primary()?];
         while self.peek()? == Token::Pipe {
             self.next()?;
             let at = self.pos;
@@ -537,10 +620,12 @@ impl<'a> Parser<'a> {
                 _ => return Err(self.error(at, "expected 'default' after '|'")),
             }
             self.expect(&Token::Colon, "':' after 'default'")?;
-            let fallback = self.primary()?;
-            e = Expr::Default(Box::new(e), Box::new(fallback));
+            options.push(self.primary()?);
         }
-        Ok(e)
+        Ok(match options.len() {
+            1 => options.pop().expect("one value"),
+            _ => Expr::Default(options),
+        })
     }
 
     fn primary(&mut self) -> Result<Expr, ParseError> {
@@ -821,6 +906,70 @@ mod tests {
             Condition::parse(&nots).unwrap_err().message,
             "expression nested too deeply"
         );
+    }
+
+    #[test]
+    fn chains_of_any_length_do_not_reach_the_stack() {
+        let n = 20_000;
+        let ors = format!("{}n == 3", "false || ".repeat(n));
+        assert!(Condition::parse(&ors).unwrap().holds(&scope()).unwrap());
+        let ands = format!("{{{{{}flag}}}}", "true && ".repeat(n));
+        assert_eq!(render(&ands).unwrap(), json!(false));
+        let defaults = format!(
+            "{{{{nope{}}}}}",
+            "|default:nope".repeat(n) + "|default:'end'"
+        );
+        assert_eq!(render(&defaults).unwrap(), json!("end"));
+        let strict = format!("{{{{nope{}}}}}", "|default:nope".repeat(3));
+        assert_eq!(
+            render(&strict).unwrap_err().to_string(),
+            "nope: nope is not set"
+        );
+    }
+
+    #[test]
+    fn escaped_text_renders_as_itself() {
+        for s in [
+            "{{secret|default:'PWNED'}}",
+            "{{ 1 > 0 ? 'EVAL-YES' : 'no' }}",
+            "{{",
+            "{{{",
+            "a }} {{b",
+            "'{{'",
+        ] {
+            let escaped = escape(s);
+            assert_eq!(
+                render(&escaped).unwrap(),
+                json!(s),
+                "{s:?} escaped {escaped:?}"
+            );
+            assert!(Text::parse(&escaped).unwrap().references().is_empty());
+        }
+        assert!(matches!(escape("plain {text}"), Cow::Borrowed(_)));
+        assert_eq!(
+            escape_value(&json!({"{{k}}": ["{{x}}", 1]})),
+            json!({"{{k}}": ["{{'{{'}}x}}", 1]})
+        );
+    }
+
+    #[test]
+    fn a_quoted_key_reads_back_as_itself() {
+        for key in ["odd key", "a\"b", "back\\slash", "new\nline", "}}", "it's"] {
+            let path = Path {
+                root: "r".into(),
+                segments: vec![Segment::Key(key.into())],
+            };
+            let text = format!("{{{{{path}}}}}");
+            let parsed = Text::parse(&text).unwrap().references();
+            assert_eq!(parsed[0].path, path, "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_escaped_string_renders_as_itself(s in "(\\{|\\}|'|\"|\\\\|[a-z |:?]){0,40}") {
+            proptest::prop_assert_eq!(render(&escape(&s)).unwrap(), json!(s));
+        }
     }
 
     #[test]
