@@ -5,7 +5,8 @@ use std::process::{Command, Stdio};
 
 use predicates::str::contains;
 
-use crate::common::{Workdir, data};
+use crate::common::{Workdir, data, run_ok};
+use serde_json::json;
 
 /// The `.json` files in `dir` (none when it does not exist), sorted.
 fn json_files(dir: &std::path::Path) -> Vec<String> {
@@ -1087,4 +1088,130 @@ fn paths_with_dot_dot_and_odd_characters_are_read() {
         .assert()
         .code(2)
         .stderr(contains(format!("{}:2", given.display())));
+}
+
+/// A library holding one template whose tool names carry a line break, an escape code, quotes and
+/// Mermaid directives, as a log can give them.
+fn hostile_names(w: &Workdir) {
+    let t = json!({"name": "odd", "description": "evil\u{1b}]0;title\u{7}",
+        "steps": [
+            {"step_id": "a", "tool_name": "x\n%%{init: {}}%%\nclick s_a call alert()", "parameters": {"k\u{1b}[2J": 1}},
+            {"step_id": "b", "tool_name": "it's \u{1b}[31mred\"", "depends_on": ["a"],
+             "condition": "{{a.success}} == '\u{1b}[2J'"}]});
+    std::fs::create_dir_all(w.path("lib")).unwrap();
+    w.write("lib/odd.json", t.to_string());
+}
+
+#[test]
+fn names_from_logs_are_shown_not_obeyed() {
+    let w = Workdir::new();
+    hostile_names(&w);
+    let show = run_ok(
+        w.patterns()
+            .args(["library", "show", "odd", "--library", "lib"]),
+    );
+    let unbound = w
+        .patterns()
+        .args(["run", "odd", "--library", "lib"])
+        .assert()
+        .code(2);
+    w.write("tools.toml", "[tools.kept]\nbuiltin = \"echo\"\n");
+    let init = run_ok(
+        w.patterns()
+            .args(["tools", "init", "odd", "--library", "lib"]),
+    );
+    let dry = run_ok(
+        w.patterns()
+            .args(["run", "odd", "--library", "lib", "--dry-run"]),
+    );
+    for (what, text) in [
+        ("show", show.stdout),
+        ("dry run", dry.stdout),
+        ("tools init", init.stderr),
+        ("an error", unbound.get_output().stderr.clone()),
+    ] {
+        let text = String::from_utf8(text).unwrap();
+        assert!(!text.contains('\u{1b}'), "{what}: {text:?}");
+        assert!(text.contains("\\u{1b}"), "{what}: {text:?}");
+    }
+    // The stubs read back as TOML, the binding written by hand with them.
+    let toml: toml::Table = toml::from_str(&std::fs::read_to_string(w.path("tools.toml")).unwrap())
+        .expect("tools.toml parses");
+    let tools = toml["tools"].as_table().unwrap();
+    assert!(tools.contains_key("kept"));
+    assert!(tools.contains_key("x\n%%{init: {}}%%\nclick s_a call alert()"));
+    assert!(tools.contains_key("it's \u{1b}[31mred\""));
+    // A Mermaid label cannot start a line or end its quotes.
+    let mermaid = run_ok(
+        w.patterns()
+            .args(["library", "export", "odd", "--library", "lib"]),
+    );
+    let mermaid = String::from_utf8(mermaid.stdout).unwrap();
+    for line in mermaid.lines() {
+        assert!(
+            line.starts_with("flowchart") || line.starts_with("  "),
+            "{mermaid}"
+        );
+    }
+    assert!(mermaid.contains("it#39;s #27;[31mred#quot;"), "{mermaid}");
+    let dot = run_ok(w.patterns().args([
+        "library",
+        "export",
+        "odd",
+        "--library",
+        "lib",
+        "--format",
+        "dot",
+    ]));
+    let dot = String::from_utf8(dot.stdout).unwrap();
+    assert!(!dot.contains('\u{1b}'), "{dot}");
+    assert!(dot.contains("x\\n%%{init: {}}%%\\nclick"), "{dot}");
+}
+
+#[test]
+fn outputs_are_written_through_what_is_not_a_regular_file() {
+    let w = Workdir::new();
+    let log = data("sample.csv");
+    // A FIFO: the reader gets the page, the FIFO stays a FIFO.
+    let fifo = w.path("page.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    run_ok(w.patterns().arg("report").arg(&log).arg("-o").arg(&fifo));
+    let page = reader.join().unwrap();
+    assert!(
+        page.starts_with("<!doctype html>"),
+        "{}",
+        &page[..page.len().min(80)]
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    // A link to a regular file: the file gets the page, the link stays a link.
+    w.write("real.html", "old");
+    std::os::unix::fs::symlink(w.path("real.html"), w.path("link.html")).unwrap();
+    run_ok(
+        w.patterns()
+            .arg("report")
+            .arg(&log)
+            .args(["-o", "link.html"]),
+    );
+    assert!(w.path("link.html").is_symlink());
+    assert!(
+        std::fs::read_to_string(w.path("real.html"))
+            .unwrap()
+            .starts_with("<!doctype html>")
+    );
 }

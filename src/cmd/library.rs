@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use itertools::Itertools;
 
-use super::table::{Table, count};
+use super::table::{Table, count, printable};
 use crate::template::{Library, Source, WorkflowTemplate, builtins, data_edges, read_template};
 
 #[derive(Debug, clap::Args)]
@@ -140,15 +140,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             if json {
                 out.write_all(t.to_json().as_bytes())?;
             } else {
-                writeln!(out, "{} — {}", t.name, t.description)?;
+                // Names come from logs: control characters are shown, not obeyed.
+                writeln!(out, "{} — {}", t.name, printable(&t.description))?;
                 for s in &t.steps {
                     let after = match s.depends_on.is_empty() {
                         true => String::new(),
                         false => format!(" (after {})", s.depends_on.join(", ")),
                     };
-                    writeln!(out, "  {}: {}{after}", s.step_id, s.tool_name)?;
+                    writeln!(out, "  {}: {}{after}", s.step_id, printable(&s.tool_name))?;
                     for (k, v) in &s.parameters {
-                        writeln!(out, "      {k} = {v}")?;
+                        writeln!(out, "      {} = {v}", printable(k))?;
                     }
                 }
             }
@@ -201,11 +202,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Text for a quoted label: quotes and angle brackets escaped.
+/// Text for a quoted Mermaid label: every character that could end the label, start a line or
+/// mean markup (quotes, `<>`, `#`, `&`, backticks, line breaks and other control characters) as
+/// an entity code.
 fn escape(s: &str) -> String {
-    s.replace('"', "#quot;")
-        .replace('<', "#lt;")
-        .replace('>', "#gt;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("#quot;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '\'' | '#' | '&' | '`' => out.push_str(&format!("#{};", c as u32)),
+            c if c.is_control() => out.push_str(&format!("#{};", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A Mermaid flowchart: one node per step (id and tool), an arrow per dependency, a subgraph per
@@ -254,9 +266,28 @@ pub fn mermaid(t: &WorkflowTemplate) -> String {
     out
 }
 
+/// `s` as a DOT string: quotes and backslashes escaped, a line break `\n`, other control
+/// characters shown by their code (`\u{1b}`).
+fn dot_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push_str(&format!("\\\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// A Graphviz digraph, parallel groups as clusters, data flow as dashed labelled edges.
 pub fn dot(t: &WorkflowTemplate) -> String {
-    let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let q = dot_string;
     let mut out = format!(
         "digraph {} {{\n  rankdir=LR;\n  node [shape=box];\n",
         q(&t.name)
@@ -265,7 +296,7 @@ pub fn dot(t: &WorkflowTemplate) -> String {
         out += &format!(
             "  {} [label={}];\n",
             q(&s.step_id),
-            q(&format!("{}\n{}", s.step_id, s.tool_name)).replace('\n', "\\n")
+            q(&format!("{}\n{}", s.step_id, s.tool_name))
         );
     }
     for s in &t.steps {

@@ -9,7 +9,7 @@ pub mod report;
 pub mod run;
 pub mod spark;
 pub mod suggest;
-mod table;
+pub mod table;
 pub mod tools;
 
 use std::path::Path;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use serde_json::{Map, Value};
 
-use super::table::Table;
+use super::table::{Table, printable};
 use crate::UsageError;
 use crate::executor::runlog::RunLog;
 use crate::executor::state::{self, Checkpoint};
@@ -391,15 +391,22 @@ fn print_plan(plan: &Plan, tools: &Toolbox) -> anyhow::Result<()> {
                 .get(&s.tool_name)
                 .map(|t| t.describe())
                 .unwrap_or_default();
-            writeln!(out, "  {} · {} ({tool})", s.step_id, s.tool_name)?;
+            // Names and texts come from logs: control characters are shown, not obeyed.
+            let tool = printable(&tool);
+            writeln!(
+                out,
+                "  {} · {} ({tool})",
+                s.step_id,
+                printable(&s.tool_name)
+            )?;
             if let Some(c) = &s.condition {
-                writeln!(out, "    if {c}")?;
+                writeln!(out, "    if {}", printable(c))?;
             }
             let params = ctx
                 .render_known(&Value::Object(s.parameters.clone()))
                 .unwrap_or_else(|e| Value::String(format!("<{e}>")));
             for (k, v) in params.as_object().into_iter().flatten() {
-                writeln!(out, "    {k} = {v}")?;
+                writeln!(out, "    {} = {v}", printable(k))?;
             }
         }
     }
@@ -455,7 +462,8 @@ fn print_summary(
         } else {
             format!("failed: {}", c.error.as_deref().unwrap_or(""))
         };
-        writeln!(out, "compensated {} with {}: {how}", c.step_id, c.tool)?;
+        let (tool, how) = (printable(&c.tool), printable(&how));
+        writeln!(out, "compensated {} with {tool}: {how}", c.step_id)?;
     }
     for (l, rounds) in plan.template.loops.iter().zip(&state.rounds) {
         if *rounds > 0 {
@@ -469,7 +477,7 @@ fn print_summary(
         }
     }
     if let Some(e) = &state.error {
-        writeln!(out, "{e}")?;
+        writeln!(out, "{}", printable(e))?;
     }
     let status = state.status.as_str();
     write!(out, "run {}: {status}", state.run_id)?;

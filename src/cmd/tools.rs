@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::table::Table;
+use itertools::Itertools;
+
+use super::table::{Table, printable};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -154,19 +156,27 @@ fn init(
         );
     }
     for tool in &missing {
-        // A bare key when TOML allows one, else a quoted one.
-        let key = match tool
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            true => tool.to_string(),
-            false => toml::Value::String(tool.to_string()).to_string(),
-        };
         text.push_str(&format!(
-            "\n[tools.{key}]\n# TODO: bind to what really runs it (command = [...], or server = ...)\nbuiltin = \"echo\"\n"
+            "\n[tools.{}]\n# TODO: bind to what really runs it (command = [...], or server = ...)\nbuiltin = \"echo\"\n",
+            toml_key(tool)
         ));
     }
     if text != old {
+        // What is written must read back, with every binding the file had and each stub.
+        let parsed: Result<toml::Table, _> = toml::from_str(&text);
+        let readable = parsed
+            .as_ref()
+            .ok()
+            .and_then(|t| t.get("tools")?.as_table().cloned());
+        if !readable.is_some_and(|t| used.iter().all(|u| t.contains_key(u))) {
+            anyhow::bail!(
+                "{} not changed: the stubs would not read back as TOML ({})",
+                path.display(),
+                parsed
+                    .err()
+                    .map_or("a tool name is lost".into(), |e| e.to_string())
+            );
+        }
         crate::template::write_atomic(path, text.as_bytes())
             .with_context(|| format!("could not write {}", path.display()))?;
     }
@@ -175,12 +185,30 @@ fn init(
         path.display(),
         missing.len(),
         if missing.len() == 1 { "" } else { "s" },
-        missing
-            .iter()
-            .map(|t| t.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        printable(&missing.iter().map(|t| t.as_str()).join(", ")),
         used.len() - missing.len()
     );
     Ok(())
+}
+
+/// `tool` as a TOML key: bare when TOML allows, else a basic string with quotes, backslashes
+/// and control characters escaped (a multi-line string cannot be a key).
+fn toml_key(tool: &str) -> String {
+    if !tool.is_empty() && (tool.chars()).all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return tool.to_string();
+    }
+    let mut out = String::from("\"");
+    for c in tool.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
