@@ -819,12 +819,16 @@ fn run_list_shows_the_checkpoints_resume_can_take_and_a_resume_is_locked() {
     assert_eq!(runs[0]["run_id"], "r1");
     assert_eq!(runs[0]["workflow"], "flow");
     assert_eq!(runs[0]["status"], "failed");
-    assert_eq!(runs[0]["finished"], 2);
+    assert_eq!(
+        runs[0]["finished"], 1,
+        "a failed step is run again: not finished"
+    );
+    assert_eq!(runs[0]["failed"], 1);
     assert_eq!(runs[0]["steps"], 2);
     let table = crate::common::run_ok(w.patterns().args(["run", "--list"]));
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(
-        table.contains("r1") && table.contains("failed") && table.contains("2/2"),
+        table.contains("r1") && table.contains("1/2 (1 failed)"),
         "{table}"
     );
     // A resume while another process holds the run (here: this test) is refused; a lock file
@@ -835,9 +839,7 @@ fn run_list_shows_the_checkpoints_resume_can_take_and_a_resume_is_locked() {
         .args(["run", "--resume", "r1", "--tools", "tools.toml"])
         .assert()
         .code(2)
-        .stderr(contains(
-            "run r1 is being resumed by another process already",
-        ));
+        .stderr(contains("run r1 is running in another process"));
     drop(held);
     w.patterns()
         .args(["run", "--resume", "r1", "--tools", "tools.toml"])

@@ -579,12 +579,36 @@ fn resume_after_a_killed_run_does_not_repeat_finished_steps() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until `first` is checkpointed, then kill patterns while `held` runs.
+    // Wait until `first` is checkpointed and `held` runs.
     wait_until("first finished and was checkpointed", || {
         step_status(&w, "r1", "first").as_deref() == Some("succeeded")
     });
+    wait_until("held started", || {
+        std::fs::read_to_string(w.path("hold.pid")).is_ok_and(|p| p.ends_with('\n'))
+    });
+    // While the run runs, it holds its lock: a resume is refused, nothing runs twice.
+    let out = w
+        .patterns()
+        .args(["run", "--resume", "r1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("run r1 is running in another process"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Checkpoints hold --var values and results: their owner's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| std::fs::metadata(w.path(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(".patterns/runs/r1.json"), 0o600);
+    assert_eq!(mode(".patterns/runs"), 0o700);
+    assert_eq!(mode(".patterns"), 0o700);
+    // Killed, patterns takes its running tool with it: no orphan beside the resume.
     child.kill().unwrap();
     child.wait().unwrap();
+    let held = std::fs::read_to_string(w.path("hold.pid")).unwrap();
+    wait_gone(&[held.trim().to_string()]);
     std::fs::remove_file(w.path("hold.flag")).unwrap();
 
     let out = run_ok(w.patterns().args(["run", "--resume", "r1", "--json"]));
@@ -1001,7 +1025,10 @@ fn the_builtins_echo_sleep_and_fail() {
             {"step_id": "say", "tool_name": "builtin_echo", "parameters": {"x": [1, 2]}},
             {"step_id": "nap", "tool_name": "builtin_sleep", "parameters": {"seconds": 0.3}},
             {"step_id": "no", "tool_name": "builtin_fail", "depends_on": ["say", "nap"],
-             "parameters": {"message": "not today"}}
+             "parameters": {"message": "not today"}},
+            {"step_id": "bad_nap", "tool_name": "builtin_sleep", "parameters": {"seconds": "abc"},
+             "on_error": "continue"},
+            {"step_id": "text_nap", "tool_name": "builtin_sleep", "parameters": {"seconds": "0.1"}}
         ]),
     );
     let (code, state) = run(&w, &[]);
@@ -1012,6 +1039,12 @@ fn the_builtins_echo_sleep_and_fail() {
     assert!(s["nap"]["duration_ms"].as_u64().unwrap() >= 300, "{s:#}");
     assert_eq!(s["no"]["status"], "failed");
     assert_eq!(s["no"]["error"], "not today");
+    assert_eq!(s["bad_nap"]["status"], "failed");
+    assert_eq!(
+        s["bad_nap"]["error"],
+        "sleep: seconds must be a number, not \"abc\""
+    );
+    assert_eq!(s["text_nap"]["status"], "succeeded");
 }
 
 /// Issue 22: a loop mined from the logs (test → (edit → test)+ → commit → open PR) replays
@@ -1217,5 +1250,57 @@ fn logged_template_syntax_arrives_literally_and_keys_name_usable_variables() {
         assert_eq!(step["max-results"], "5");
         assert_eq!(step["file.path"], "a.txt");
         assert_eq!(step["k}}-{{x"], "kx");
+    }
+}
+
+#[test]
+fn what_a_tool_leaves_running_ends_with_its_step() {
+    let w = workdir();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/stand_in.py");
+    w.write(
+        "tools.toml",
+        format!(
+            "[tools.background]\ncommand = [\"python3\", {:?}, \"background\"]\n",
+            script.to_str().unwrap()
+        ),
+    );
+    flow(&w, json!([{"step_id": "bg", "tool_name": "background"}]));
+    let (code, state) = run(&w, &[]);
+    assert_eq!(code, 0, "{state}");
+    let pid = std::fs::read_to_string(w.path("background.pid")).unwrap();
+    wait_gone(&[pid.trim().to_string()]);
+}
+
+#[test]
+fn env_values_are_masked_in_results_errors_and_checkpoints() {
+    let w = workdir();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/stand_in.py");
+    let bind = |name: &str, arg: &str| {
+        format!(
+            "[tools.{name}]\ncommand = [\"python3\", {:?}, \"token\", \"{arg}\"]\nenv = {{ TOKEN = \"s3cr3t-t0ken\", DEBUG = \"1\" }}\n",
+            script.to_str().unwrap()
+        )
+    };
+    w.write("tools.toml", bind("say", "ok") + &bind("fail", "fail"));
+    flow(
+        &w,
+        json!([{"step_id": "say", "tool_name": "say"},
+               {"step_id": "fail", "tool_name": "fail", "depends_on": ["say"], "retry_count": 0}]),
+    );
+    let (code, state) = run(&w, &["--run-id", "m1", "--run-log", "calls.csv"]);
+    assert_eq!(code, 1, "{state}");
+    assert_eq!(
+        state["steps"]["say"]["result"],
+        json!({"token": "<env TOKEN>", "note": "used <env TOKEN>"})
+    );
+    let error = state["steps"]["fail"]["error"].as_str().unwrap();
+    assert!(
+        error.ends_with("auth failed with token <env TOKEN>"),
+        "{error}"
+    );
+    for file in [".patterns/runs/m1.json", "calls.csv"] {
+        let text = std::fs::read_to_string(w.path(file)).unwrap();
+        assert!(!text.contains("s3cr3t-t0ken"), "{file}: {text}");
+        assert!(text.contains("<env TOKEN>"), "{file}: {text}");
     }
 }

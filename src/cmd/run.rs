@@ -107,17 +107,20 @@ fn list(args: &Args) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "{:<44} {:<10} {:>7}  {:<20}  workflow",
+        "{:<44} {:<10} {:>16}  {:<20}  workflow",
         "run", "status", "steps", "saved"
     )?;
     for r in &runs {
         let status = serde_json::to_value(r.status)?;
         writeln!(
             out,
-            "{:<44} {:<10} {:>7}  {:<20}  {}",
+            "{:<44} {:<10} {:>16}  {:<20}  {}",
             r.run_id,
             status.as_str().unwrap_or(""),
-            format!("{}/{}", r.finished, r.steps),
+            match r.failed {
+                0 => format!("{}/{}", r.finished, r.steps),
+                n => format!("{}/{} ({n} failed)", r.finished, r.steps),
+            },
             r.saved.as_deref().unwrap_or(""),
             r.workflow
         )?;
@@ -135,10 +138,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return list(&args);
     }
     let mut vars = read_vars(&args)?;
+    // A run holds its lock until it ends: a second process (a resume, or a run given the same
+    // --run-id) is refused rather than run its steps again. A resume reads its checkpoint again
+    // once it holds the lock: the one it read first may be older than the run that held it.
+    let mut lock = None;
     let (template, state) = match &args.resume {
         Some(run_id) => {
-            let checkpoint =
-                state::load(&args.state_dir, run_id).map_err(|e| UsageError(e.to_string()))?;
+            let load =
+                || state::load(&args.state_dir, run_id).map_err(|e| UsageError(e.to_string()));
+            load()?;
+            lock = Some(state::RunLock::take(&args.state_dir, run_id).map_err(UsageError)?);
+            let checkpoint = load()?;
             let mut saved = checkpoint.vars;
             saved.append(&mut vars);
             vars = saved;
@@ -151,11 +161,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             )?,
             None,
         ),
-    };
-    // Two resumes of one run at once would run its steps twice.
-    let _lock = match &args.resume {
-        Some(run_id) => Some(state::ResumeLock::take(&args.state_dir, run_id).map_err(UsageError)?),
-        None => None,
     };
     state::sweep(&args.state_dir);
     let mut tools = load_tools(args.tools.as_deref())?;
@@ -222,6 +227,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         print_plan(&plan, &tools)?;
         return Ok(());
     }
+    let _lock = match lock {
+        Some(held) => held,
+        None => state::RunLock::take(&args.state_dir, &run_id).map_err(UsageError)?,
+    };
     let state = state.unwrap_or_else(|| RunState::new(run_id.clone(), &plan));
     let run_log = match &args.run_log {
         Some(path) => Some(Arc::new(

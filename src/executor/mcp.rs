@@ -59,6 +59,11 @@ impl Server {
         &self.name
     }
 
+    /// The server's `env` (for masking its values in what its tools return).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
     /// Sends the server's stderr to `path` (set before the server starts).
     pub fn log_to(&self, path: PathBuf) {
         *self.log.lock().unwrap_or_else(|e| e.into_inner()) = Some(path);

@@ -1,13 +1,14 @@
 //! Checkpoints: a run's state saved after every finished step, so that `--resume` can finish a
 //! run that was killed without repeating what it had done.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::execute::RunState;
-use crate::template::{WorkflowTemplate, is_safe_name, write_atomic};
+use crate::template::{WorkflowTemplate, is_safe_name, write_private};
 
 /// Everything needed to resume a run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,10 +58,19 @@ pub fn save(dir: &Path, checkpoint: &Checkpoint) -> Result<(), StateError> {
         path: path.clone(),
         reason,
     };
-    std::fs::create_dir_all(dir).map_err(|e| write_error(e.to_string()))?;
+    create_private_dir(dir).map_err(|e| write_error(e.to_string()))?;
     let mut json = serde_json::to_string_pretty(checkpoint).expect("checkpoints serialise");
     json.push('\n');
-    write_atomic(&path, json.as_bytes()).map_err(|e| write_error(e.to_string()))
+    write_private(&path, json.as_bytes()).map_err(|e| write_error(e.to_string()))
+}
+
+/// Creates `dir` (and its parents) for its owner alone (0700) where it does not exist yet.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// Reads the checkpoint of `run_id` from `dir`, and checks that it is one: its own run id is
@@ -120,8 +130,10 @@ pub struct RunSummary {
     pub run_id: String,
     pub workflow: String,
     pub status: super::RunStatus,
-    /// Steps finished (succeeded, failed or skipped), of `steps`.
+    /// Steps done for good (succeeded or skipped: a resume does not run them again), of `steps`.
     pub finished: usize,
+    /// Steps that failed (a resume runs them again).
+    pub failed: usize,
     pub steps: usize,
     /// When the checkpoint was last written (RFC 3339).
     pub saved: Option<String>,
@@ -154,10 +166,9 @@ pub fn list(dir: &Path) -> Result<Vec<RunSummary>, StateError> {
                     run_id: state.run_id,
                     workflow: state.workflow,
                     status: state.status,
-                    finished: state
-                        .steps
-                        .values()
-                        .filter(|s| s.status != super::Status::Pending)
+                    finished: state.steps.values().filter(|s| s.is_final()).count(),
+                    failed: (state.steps.values())
+                        .filter(|s| s.status == super::Status::Failed)
                         .count(),
                     steps: state.steps.len(),
                     saved: Some(
@@ -172,29 +183,31 @@ pub fn list(dir: &Path) -> Result<Vec<RunSummary>, StateError> {
     Ok(runs.into_iter().map(|(_, r)| r).collect())
 }
 
-/// The lock of a run being resumed: while it is held, another `--resume` of the same run is
-/// refused rather than running its steps a second time. An OS file lock, as the library's: the
-/// system releases it when the process ends, however it ends.
+/// The lock of a run: while its process holds it, a `--resume` of the same run is refused rather
+/// than running its steps a second time. An OS file lock, as the library's: the system releases
+/// it when the process ends, however it ends.
 #[derive(Debug)]
-pub struct ResumeLock {
+pub struct RunLock {
     _file: std::fs::File,
 }
 
-impl ResumeLock {
+impl RunLock {
     /// Takes the lock of `run_id` in `dir`, or says that another process holds it.
-    pub fn take(dir: &Path, run_id: &str) -> Result<ResumeLock, String> {
+    pub fn take(dir: &Path, run_id: &str) -> Result<RunLock, String> {
         check_id(run_id).map_err(|e| e.to_string())?;
         let path = dir.join(format!("{run_id}.lock"));
+        create_private_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let file = std::fs::File::options()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(&path)
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         match file.try_lock() {
-            Ok(()) => Ok(ResumeLock { _file: file }),
+            Ok(()) => Ok(RunLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(format!(
-                "run {run_id} is being resumed by another process already ({} is locked)",
+                "run {run_id} is running in another process ({} is locked); wait for it to end",
                 path.display()
             )),
             Err(std::fs::TryLockError::Error(e)) => {

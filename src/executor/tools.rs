@@ -145,7 +145,8 @@ impl Toolbox {
             server: server.clone(),
             remote: remote.clone(),
         };
-        self.tools.insert(name.clone(), Arc::new(tool));
+        let tool = Masked::wrap(Arc::new(tool), server.env());
+        self.tools.insert(name.clone(), tool);
         self.remote.insert(name, (server, remote));
     }
 
@@ -397,12 +398,14 @@ impl Binding {
         match (self.command, self.builtin, self.server) {
             (Some(argv), None, None) => {
                 let (program, argv, env, cwd) = process(Some(argv), self.env, self.cwd, base)?;
-                Ok(Bound::Local(Arc::new(CommandTool {
+                let secrets = env.clone();
+                let tool = CommandTool {
                     program,
                     argv,
                     env,
                     cwd,
-                })))
+                };
+                Ok(Bound::Local(Masked::wrap(Arc::new(tool), &secrets)))
             }
             (None, Some(name), None) => {
                 let builtin = match name.as_str() {
@@ -474,6 +477,76 @@ fn expand_env(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<St
     Ok(out)
 }
 
+/// Values of `env` shorter than this are not masked: they are not secrets (`1`, `true`), and
+/// masking them would garble every output that holds them.
+const MIN_SECRET: usize = 6;
+
+/// A tool whose binding gives `env` values (tokens, say): each value that appears in its result
+/// or its error is replaced by `<env NAME>`, before anything prints, logs or checkpoints it.
+struct Masked {
+    inner: Arc<dyn Tool>,
+    /// (name, value), longest value first, so that a value holding another is masked whole.
+    secrets: Vec<(String, String)>,
+}
+
+impl Masked {
+    /// `tool`, masking the values of `env` that are long enough to be secrets.
+    fn wrap(tool: Arc<dyn Tool>, env: &[(String, String)]) -> Arc<dyn Tool> {
+        let mut secrets: Vec<(String, String)> = (env.iter())
+            .filter(|(_, v)| v.chars().count() >= MIN_SECRET)
+            .cloned()
+            .collect();
+        if secrets.is_empty() {
+            return tool;
+        }
+        secrets.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+        Arc::new(Masked {
+            inner: tool,
+            secrets,
+        })
+    }
+
+    fn text(&self, mut s: String) -> String {
+        for (name, value) in &self.secrets {
+            if s.contains(value.as_str()) {
+                s = s.replace(value.as_str(), &format!("<env {name}>"));
+            }
+        }
+        s
+    }
+
+    fn value(&self, v: Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(self.text(s)),
+            Value::Array(a) => Value::Array(a.into_iter().map(|v| self.value(v)).collect()),
+            Value::Object(o) => Value::Object(
+                o.into_iter()
+                    .map(|(k, v)| (self.text(k), self.value(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+}
+
+impl Tool for Masked {
+    fn call<'a>(&'a self, params: &'a Value) -> BoxFuture<'a, Result<Value, ToolError>> {
+        Box::pin(async move {
+            match self.inner.call(params).await {
+                Ok(v) => Ok(self.value(v)),
+                Err(e) => Err(ToolError {
+                    message: self.text(e.message),
+                    ..e
+                }),
+            }
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
 /// A program run once per call: parameters as JSON on stdin, the result as JSON on stdout.
 struct CommandTool {
     program: PathBuf,
@@ -541,7 +614,8 @@ impl Captured {
 impl Tool for CommandTool {
     fn call<'a>(&'a self, params: &'a Value) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
-            let mut child = tokio::process::Command::new(&self.program)
+            let mut command = tokio::process::Command::new(&self.program);
+            command
                 .args(&self.argv[1..])
                 .envs(self.env.iter().map(|(k, v)| (k, v)))
                 .current_dir(&self.cwd)
@@ -550,10 +624,24 @@ impl Tool for CommandTool {
                 .stderr(Stdio::piped())
                 // Its own process group, so that a timeout or Ctrl-C can kill what it started.
                 .process_group(0)
-                .kill_on_drop(true)
+                .kill_on_drop(true);
+            // Killed with patterns, however patterns ends (SIGKILL included): never an orphan that
+            // a `--resume` would run a second time beside.
+            let parent = std::process::id();
+            // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid).
+            unsafe {
+                command.pre_exec(move || {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    match libc::getppid() as u32 == parent {
+                        true => Ok(()),
+                        false => Err(std::io::Error::other("patterns ended")),
+                    }
+                })
+            };
+            let mut child = command
                 .spawn()
                 .map_err(|e| format!("cannot start {}: {e}", self.argv[0]))?;
-            let group = ProcessGroup(child.id());
+            let _group = ProcessGroup(child.id());
             let mut stdin = child.stdin.take().expect("stdin is piped");
             let input = params.to_string();
             let feed = async move {
@@ -571,7 +659,6 @@ impl Tool for CommandTool {
                 None,
             );
             let (_, status) = tokio::join!(feed, child.wait());
-            group.disarm();
             let status = status.map_err(|e| format!("waiting for {}: {e}", self.argv[0]))?;
             // The pipes close when every process holding them has closed them: a grandchild
             // left running in the background keeps them open. What came by a moment after the
@@ -623,15 +710,11 @@ impl Tool for CommandTool {
     }
 }
 
-/// Kills a process group when dropped before [`ProcessGroup::disarm`]: the call was cancelled
-/// (timeout, abort, Ctrl-C) while the process ran.
+/// Kills a tool's process group when its call ends: a cancelled call's (timeout, abort,
+/// Ctrl-C) while it runs, and after a tool exits, what it left running in the background, so
+/// that nothing of a step outlives it (a daemon a tool means to leave must leave its group:
+/// `setsid`).
 struct ProcessGroup(Option<u32>);
-
-impl ProcessGroup {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
@@ -667,7 +750,12 @@ impl Tool for Builtin {
             match self {
                 Builtin::Echo => Ok(params.clone()),
                 Builtin::Sleep => {
-                    let seconds = params.get("seconds").and_then(Value::as_f64).unwrap_or(1.0);
+                    let seconds = match params.get("seconds") {
+                        None => 1.0,
+                        Some(v) => (v.as_f64())
+                            .or_else(|| v.as_str()?.trim().parse().ok())
+                            .ok_or_else(|| format!("sleep: seconds must be a number, not {v}"))?,
+                    };
                     let wait = Duration::try_from_secs_f64(seconds)
                         .map_err(|_| format!("sleep: bad seconds {seconds}"))?;
                     tokio::time::sleep(wait).await;
@@ -810,7 +898,8 @@ mod tests {
             call("bad").await.unwrap_err(),
             ToolError::from("exit status 3: oops".to_string())
         );
-        assert_eq!(call("env").await.unwrap(), json!({"v": "from-toml"}));
+        // The value reached the command (it printed it back), and is masked in what it returns.
+        assert_eq!(call("env").await.unwrap(), json!({"v": "<env X>"}));
         assert!(
             !tools.get("env").unwrap().describe().contains("from-toml"),
             "env values are secret"

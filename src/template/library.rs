@@ -391,6 +391,18 @@ pub fn remove_temp_files(dir: &Path, only_of_dead_writers: bool) {
 /// is followed and its target replaced (the link stays); a target that is not a regular file (a
 /// device, a FIFO, a terminal) is written through as `>` would, never replaced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LibraryError> {
+    write_file(path, bytes, 0o666)
+}
+
+/// As [`write_atomic`], for a file only its owner may read (mode 0600): checkpoints hold the
+/// values of `--var` and what tools returned.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), LibraryError> {
+    write_file(path, bytes, 0o600)
+}
+
+/// [`write_atomic`] with the mode a new file gets (before the umask).
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), LibraryError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let resolved;
     let path = match fs::metadata(path) {
         Ok(m) if !m.is_file() => {
@@ -421,6 +433,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LibraryError> {
     let result = File::options()
         .write(true)
         .create_new(true)
+        .mode(mode)
         .open(&tmp)
         .and_then(|mut f| {
             f.write_all(bytes)?;

@@ -74,10 +74,27 @@ def main():
             f.write("%d %d\n" % (os.getpid(), child.pid))
         time.sleep(300)
     elif kind == "hold":
-        # Waits while the file ARG exists (a step that is running when the test kills patterns).
+        # Waits while the file ARG exists (a step that is running when the test kills patterns);
+        # its pid in hold.pid.
+        with open("hold.pid", "w") as f:
+            f.write("%d\n" % os.getpid())
         while os.path.exists(arg):
             time.sleep(0.05)
         result = {"held": True}
+    elif kind == "background":
+        # Leaves a child running in the background and answers at once; its pid in background.pid.
+        child = subprocess.Popen(["sleep", "300"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open("background.pid", "w") as f:
+            f.write("%d\n" % child.pid)
+        result = {"started": child.pid}
+    elif kind == "token":
+        # Says the TOKEN it was given: in its result, or (ARG "fail") in its error.
+        token = os.environ.get("TOKEN", "")
+        if arg == "fail":
+            record(kind, params, start)
+            print("auth failed with token %s" % token, file=sys.stderr)
+            sys.exit(1)
+        result = {"token": token, "note": "used " + token}
     else:
         print("unknown stand-in %r" % kind, file=sys.stderr)
         sys.exit(64)
