@@ -203,7 +203,11 @@ fn stdin_takes_every_format_the_loader_sniffs() {
     .unwrap();
     let mut file = std::fs::File::create(w.path("log.parquet")).unwrap();
     ParquetWriter::new(&mut file).finish(&mut frame).unwrap();
-    for name in ["log.jsonl", "log.parquet"] {
+    // The same bytes gzip-compressed, as `gzip -c log.jsonl | patterns mine -` gives them.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, jsonl.as_bytes()).unwrap();
+    w.write("log.jsonl.gz", gz.finish().unwrap());
+    for name in ["log.jsonl", "log.parquet", "log.jsonl.gz"] {
         let args = [
             "mine",
             "--json",
@@ -1037,7 +1041,7 @@ fn files_in_a_folder_that_are_not_logs_are_passed_over_and_said() {
     ]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("passed over 2 files in the folders given that are not a log"),
+        stderr.contains("passed over 2 entries of the folders given:"),
         "{stderr}"
     );
     assert!(
@@ -1215,5 +1219,114 @@ fn outputs_are_written_through_what_is_not_a_regular_file() {
         std::fs::read_to_string(w.path("real.html"))
             .unwrap()
             .starts_with("<!doctype html>")
+    );
+}
+
+/// A 12-row log in `logs/`, with `logs/sub/up` a link back to `logs`, `logs/sub/again` a second
+/// one, a dangling link, a link to the log under another name, and a FIFO named like a log.
+#[test]
+fn a_folder_walk_reads_each_regular_file_once_and_says_what_it_passed_over() {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path("logs/sub")).unwrap();
+    let mut csv = String::from("session_id,timestamp,tool\n");
+    for s in 0..4 {
+        csv.push_str(&format!("s{s},1,open\ns{s},2,read\ns{s},3,close\n"));
+    }
+    w.write("logs/calls.csv", csv);
+    let link = |to: &str, at: &str| std::os::unix::fs::symlink(to, w.path(at)).unwrap();
+    link("..", "logs/sub/up");
+    link("../..", "logs/sub/again");
+    link("nowhere.csv", "logs/sub/dangling.csv");
+    link("../calls.csv", "logs/sub/same.csv");
+    assert!(
+        Command::new("mkfifo")
+            .arg(w.path("logs/sub/pipe.csv"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = w
+        .patterns()
+        .args(["mine", "logs", "--json", "--no-write", "--min-support", "4"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["input"]["files"].as_array().unwrap().len(),
+        1,
+        "{}",
+        json["input"]
+    );
+    assert_eq!(json["input"]["rows"], 12);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for said in [
+        "logs/sub/up: a link to a folder read already",
+        "logs/sub/dangling.csv: No such file or directory",
+        "logs/sub/pipe.csv: a FIFO; only regular files are read in folders",
+    ] {
+        assert!(stderr.contains(said), "{said}\nin\n{stderr}");
+    }
+}
+
+#[test]
+fn a_library_reads_regular_files_only_and_within_its_size_limit() {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path("lib")).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(w.path("lib/pipe.json"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::os::unix::fs::symlink("/dev/zero", w.path("lib/zero.json")).unwrap();
+    let out = w
+        .patterns()
+        .args(["library", "list", "--library", "lib"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for file in ["pipe.json", "zero.json"] {
+        assert!(
+            stderr.contains(&format!("lib/{file}: not a regular file")),
+            "{file}\nin\n{stderr}"
+        );
+    }
+    // `run FILE` takes a FIFO, but not more than the library's limit from anything.
+    let out = w
+        .patterns()
+        .args(["run", "lib/zero.json", "--dry-run"])
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("over 10485760 bytes"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_at_its_limit() {
+    let w = Workdir::new();
+    // 300 gzip members of 1 MB of newlines each: 300 MB from about 300 KB.
+    let mut member = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut member, &vec![b'\n'; 1 << 20]).unwrap();
+    let member = member.finish().unwrap();
+    w.write("bomb.csv.gz", member.repeat(300));
+    let out = w
+        .patterns()
+        .args(["mine", "bomb.csv.gz", "--no-write"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("decompresses to more than 256 MB, over 200× its"),
+        "{stderr}"
     );
 }

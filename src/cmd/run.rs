@@ -347,7 +347,7 @@ fn read_vars(args: &Args) -> anyhow::Result<Map<String, Value>> {
 pub(super) fn load_template(workflow: &str, library: &Path) -> anyhow::Result<WorkflowTemplate> {
     let path = Path::new(workflow);
     if workflow.ends_with(".json") || path.is_file() {
-        let text = std::fs::read_to_string(path)
+        let text = crate::template::read_text(path, false)
             .map_err(|e| UsageError(format!("cannot read {workflow}: {e}")))?;
         return serde_json::from_str(&text)
             .map_err(|e| UsageError(format!("{workflow}: not a workflow template: {e}")).into());

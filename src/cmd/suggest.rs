@@ -192,8 +192,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// Templates for the workflows mined from `--logs` with mine's defaults, and the next tools
 /// counted in the log itself (share of the sessions in which the chain occurs).
 fn from_logs(args: &Args) -> anyhow::Result<(Vec<WorkflowTemplate>, NextTools)> {
-    let inputs = load::expand_inputs(&args.logs)?;
-    let (log, loaded) = load::load(&inputs, &args.input.load_options(), &|_| {})?;
+    let (inputs, passed_over) = load::expand_inputs(&args.logs)?;
+    let (log, mut loaded) = load::load(&inputs, &args.input.load_options(), &|_| {})?;
+    loaded.not_logs.extend(passed_over);
+    crate::cmd::mine::warn(&mut std::io::stderr(), &loaded)?;
     if loaded.skipped > 0 {
         eprintln!(
             "warning: skipped {} bad rows (see patterns mine)",

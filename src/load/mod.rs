@@ -16,7 +16,8 @@ mod refine;
 mod values;
 mod xes;
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 pub use agents::Kind;
 pub use columns::{ColumnNames, Mapping};
@@ -53,9 +54,16 @@ pub const LOG_EXTENSIONS: [&str; 11] = [
     "csv", "tsv", "tab", "jsonl", "ndjson", "json", "parquet", "pq", "xes", "gz", "zst",
 ];
 
-/// The log files under `dir` (recursively, hidden entries skipped), in path order.
-fn log_files_under(dir: &std::path::Path) -> Result<Vec<PathBuf>, LoadError> {
-    let mut out = Vec::new();
+/// The log files under `dir` (recursively, hidden entries skipped), in path order, and what was
+/// passed over with why. Only regular files are read (a FIFO would block, a device never end),
+/// each folder and each file once however many links lead to it (a link back up is a loop),
+/// and an entry that cannot be read (a dangling or looping link) is passed over, not fatal.
+fn log_files_under(dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>), LoadError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut files = Vec::new();
+    let mut passed = Vec::new();
+    let meta = std::fs::metadata(dir).map_err(|e| LoadError::io(dir, e))?;
+    let mut seen: HashSet<(u64, u64)> = HashSet::from([(meta.dev(), meta.ino())]);
     let mut pending = vec![dir.to_path_buf()];
     while let Some(d) = pending.pop() {
         let entries = std::fs::read_dir(&d).map_err(|e| LoadError::io(&d, e))?;
@@ -67,34 +75,68 @@ fn log_files_under(dir: &std::path::Path) -> Result<Vec<PathBuf>, LoadError> {
             if hidden {
                 continue;
             }
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| {
+            let is_log = path.extension().is_some_and(|e| {
                 LOG_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str())
-            }) {
-                out.push(path);
+            });
+            // Through links: what the entry is in the end.
+            let meta = match std::fs::metadata(&path) {
+                Ok(meta) => meta,
+                Err(e) => {
+                    passed.push(format!("{}: {e}", path.display()));
+                    continue;
+                }
+            };
+            let kind = meta.file_type();
+            let first_time = seen.insert((meta.dev(), meta.ino()));
+            if kind.is_dir() {
+                match first_time {
+                    true => pending.push(path),
+                    false => passed.push(format!(
+                        "{}: a link to a folder read already (a loop, or a second way in)",
+                        path.display()
+                    )),
+                }
+            } else if !is_log || !first_time {
+                // Not a log by its name, or a file read already under another name.
+            } else if kind.is_file() {
+                files.push(path);
+            } else {
+                let what = match kind {
+                    k if k.is_fifo() => "a FIFO",
+                    k if k.is_socket() => "a socket",
+                    k if k.is_char_device() || k.is_block_device() => "a device",
+                    _ => "not a regular file",
+                };
+                passed.push(format!(
+                    "{}: {what}; only regular files are read in folders",
+                    path.display()
+                ));
             }
         }
     }
-    out.sort();
-    Ok(out)
+    files.sort();
+    passed.sort();
+    Ok((files, passed))
 }
 
 /// Turns command-line arguments into inputs: `-` is standard input, an argument with `*`, `?`
 /// or `[` is a glob (its matches in name order), a folder its log files (recursively, see
-/// [`LOG_EXTENSIONS`]), anything else a path.
-pub fn expand_inputs(args: &[String]) -> Result<Vec<Input>, LoadError> {
+/// [`LOG_EXTENSIONS`] and [`log_files_under`]), anything else a path. Also returns what the
+/// folders held that was passed over, each with why.
+pub fn expand_inputs(args: &[String]) -> Result<(Vec<Input>, Vec<String>), LoadError> {
     let mut inputs = Vec::new();
+    let mut passed_over = Vec::new();
     for arg in args {
         if arg == "-" {
             inputs.push(Input::Stdin);
-        } else if std::path::Path::new(arg).is_dir() {
-            let files = log_files_under(std::path::Path::new(arg))?;
+        } else if Path::new(arg).is_dir() {
+            let (files, passed) = log_files_under(Path::new(arg))?;
             if files.is_empty() {
                 return Err(LoadError::NoLogFiles { dir: arg.clone() });
             }
             inputs.extend(files.into_iter().map(Input::Found));
-        } else if arg.contains(['*', '?', '[']) && !std::path::Path::new(arg).exists() {
+            passed_over.extend(passed);
+        } else if arg.contains(['*', '?', '[']) && !Path::new(arg).exists() {
             let no_match = || LoadError::NoMatch {
                 pattern: arg.clone(),
             };
@@ -112,7 +154,7 @@ pub fn expand_inputs(args: &[String]) -> Result<Vec<Input>, LoadError> {
             inputs.push(Input::File(PathBuf::from(arg)));
         }
     }
-    Ok(inputs)
+    Ok((inputs, passed_over))
 }
 
 /// How to load.
@@ -180,7 +222,8 @@ pub struct LoadReport {
     /// restart per file), and one of them: its id and the two files.
     pub split_sessions: usize,
     pub split_example: Option<(String, String, String)>,
-    /// Files found in folders that are not logs, each with why (they were passed over).
+    /// Entries of folders that were passed over, each with why: files that are not logs, and
+    /// (added by the caller from [`expand_inputs`]) what is not a regular file or a loop.
     pub not_logs: Vec<String>,
 }
 

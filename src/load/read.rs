@@ -75,21 +75,34 @@ impl FileSummary {
     }
 }
 
-/// Standard input read whole, kept for line numbers.
+/// Standard input read whole (decompressed when it is gzip or zstd), kept for line numbers.
 pub(super) fn read_stdin() -> Result<Vec<u8>, LoadError> {
+    let path = Path::new("<stdin>");
     let mut bytes = Vec::new();
     std::io::stdin()
         .read_to_end(&mut bytes)
-        .map_err(|e| LoadError::io(Path::new("<stdin>"), e))?;
-    Ok(bytes)
+        .map_err(|e| LoadError::io(path, e))?;
+    Ok(unpack(path, &bytes[..], &bytes, bytes.len() as u64)?.unwrap_or(bytes))
 }
+
+/// What a compressed input may decompress to: this many times its own size, and at least
+/// [`MIN_UNPACKED_LIMIT`]. Logs compress 5–50×; a decompression bomb (1 MB of gzip holding 1 GB
+/// of newlines) about 1000×.
+pub const MAX_UNPACK_RATIO: u64 = 200;
+pub const MIN_UNPACKED_LIMIT: u64 = 256 << 20;
 
 /// The magic bytes of gzip and zstd.
 const GZIP: [u8; 2] = [0x1f, 0x8b];
 const ZSTD: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
-/// What `source` holds, decompressed, when its first bytes (`head`) say gzip or zstd; else `None`.
-fn unpack(path: &Path, source: impl Read, head: &[u8]) -> Result<Option<Vec<u8>>, LoadError> {
+/// What `source` (`packed` bytes) holds, decompressed, when its first bytes (`head`) say gzip
+/// or zstd; else `None`. Decompressing stops at the limit of [`MAX_UNPACK_RATIO`].
+fn unpack(
+    path: &Path,
+    source: impl Read,
+    head: &[u8],
+    packed: u64,
+) -> Result<Option<Vec<u8>>, LoadError> {
     let failed = |format: &'static str| {
         move |e: std::io::Error| LoadError::Unreadable {
             path: path.display().to_string(),
@@ -97,17 +110,33 @@ fn unpack(path: &Path, source: impl Read, head: &[u8]) -> Result<Option<Vec<u8>>
             message: e.to_string(),
         }
     };
+    let limit = (packed.saturating_mul(MAX_UNPACK_RATIO)).max(MIN_UNPACKED_LIMIT);
     let mut bytes = Vec::new();
-    if head.starts_with(&GZIP) {
+    let format = if head.starts_with(&GZIP) {
         flate2::read::MultiGzDecoder::new(source)
+            .take(limit + 1)
             .read_to_end(&mut bytes)
             .map_err(failed("gzip"))?;
+        "gzip"
     } else if head.starts_with(&ZSTD) {
         zstd::stream::read::Decoder::new(source)
-            .and_then(|mut d| d.read_to_end(&mut bytes))
+            .and_then(|d| d.take(limit + 1).read_to_end(&mut bytes))
             .map_err(failed("zstd"))?;
+        "zstd"
     } else {
         return Ok(None);
+    };
+    if bytes.len() as u64 > limit {
+        return Err(LoadError::Unreadable {
+            path: path.display().to_string(),
+            format,
+            message: format!(
+                "it decompresses to more than {} MB, over {MAX_UNPACK_RATIO}× its {} bytes: \
+                 refused as a decompression bomb would be (decompress it yourself if it is a log)",
+                limit >> 20,
+                crate::numbers::count(packed)
+            ),
+        });
     }
     Ok(Some(bytes))
 }
@@ -116,23 +145,25 @@ fn unpack(path: &Path, source: impl Read, head: &[u8]) -> Result<Option<Vec<u8>>
 /// (gzip, zstd), decompressed; a FIFO, a device or a process substitution (`<(zcat log.gz)`),
 /// whose bytes can be read only once. `None` for a regular, uncompressed file.
 pub(super) fn in_memory(path: &Path) -> Result<Option<Vec<u8>>, LoadError> {
-    let regular = std::fs::metadata(path)
-        .map_err(|e| LoadError::io(path, e))?
-        .is_file();
+    let meta = std::fs::metadata(path).map_err(|e| LoadError::io(path, e))?;
+    let regular = meta.is_file();
     let open = || std::fs::File::open(path).map_err(|e| LoadError::io(path, e));
     if !regular {
         let mut bytes = Vec::new();
         open()?
             .read_to_end(&mut bytes)
             .map_err(|e| LoadError::io(path, e))?;
-        return Ok(Some(unpack(path, &bytes[..], &bytes)?.unwrap_or(bytes)));
+        let packed = bytes.len() as u64;
+        return Ok(Some(
+            unpack(path, &bytes[..], &bytes, packed)?.unwrap_or(bytes),
+        ));
     }
     let mut magic = Vec::with_capacity(4);
     open()?
         .take(4)
         .read_to_end(&mut magic)
         .map_err(|e| LoadError::io(path, e))?;
-    unpack(path, std::io::BufReader::new(open()?), &magic)
+    unpack(path, std::io::BufReader::new(open()?), &magic, meta.len())
 }
 
 /// Decides the format from the extension and the first bytes, and rejects empty and binary files.

@@ -339,15 +339,36 @@ fn min_opt(a: Option<String>, b: Option<String>, max: bool) -> Option<String> {
     }
 }
 
+/// The text of a template file, at most [`MAX_FILE_BYTES`] of it, counted while reading (a
+/// link to `/dev/zero` says nothing true in its size). With `regular_only`, what is not a
+/// regular file (a FIFO would block, a device never end) is refused unopened.
+pub fn read_text(path: &Path, regular_only: bool) -> Result<String, String> {
+    use std::io::Read;
+    let meta = fs::metadata(path).map_err(|e| e.to_string())?;
+    if regular_only && !meta.is_file() {
+        return Err("not a regular file (a FIFO, a device or a socket): not read".into());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "the file is {} bytes; templates over {MAX_FILE_BYTES} bytes are not read",
+            meta.len()
+        ));
+    }
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "the file is over {MAX_FILE_BYTES} bytes; templates that large are not read"
+        ));
+    }
+    Ok(text)
+}
+
 /// Reads and checks one library file.
 pub fn read_template(path: &Path) -> Result<WorkflowTemplate, Vec<String>> {
-    let size = fs::metadata(path).map_err(|e| vec![e.to_string()])?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(vec![format!(
-            "the file is {size} bytes; library files over {MAX_FILE_BYTES} bytes are not read"
-        )]);
-    }
-    let text = fs::read_to_string(path).map_err(|e| vec![e.to_string()])?;
+    let text = read_text(path, true).map_err(|e| vec![e])?;
     let t: WorkflowTemplate =
         serde_json::from_str(&text).map_err(|e| vec![format!("not a workflow template: {e}")])?;
     let mut problems = validate::problems(&t);

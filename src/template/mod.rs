@@ -13,7 +13,7 @@ pub use builtin::builtins;
 pub use flow::{DataEdge, data_edges};
 pub use library::{
     Catalog, Entry, Library, LibraryError, MAX_FILE_BYTES, SaveOptions, SaveReport, read_template,
-    remove_temp_files, write_atomic, write_private,
+    read_text, remove_temp_files, write_atomic, write_private,
 };
 pub use mined::{
     ChainStats, chain_text, from_chain, name, slug, stage_text, step_ids, unique_name,

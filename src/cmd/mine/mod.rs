@@ -172,12 +172,13 @@ pub(super) fn load_and_mine(
     input: &LogArgs,
     options: &MineOptions,
 ) -> anyhow::Result<(EventLog, LoadReport, MineReport)> {
-    let inputs = load::expand_inputs(logs)?;
+    let (inputs, passed_over) = load::expand_inputs(logs)?;
     let progress = ProgressBar::new_spinner();
     progress.enable_steady_tick(Duration::from_millis(120));
-    let (log, loaded) = load::load(&inputs, &input.load_options(), &|input| {
+    let (log, mut loaded) = load::load(&inputs, &input.load_options(), &|input| {
         progress.set_message(format!("loading {input}"))
     })?;
+    loaded.not_logs.extend(passed_over);
     warn(&mut std::io::stderr(), &loaded)?;
     progress.set_message("finding workflows");
     let report = pipeline::mine(&log, options, &|step| match step {
@@ -242,14 +243,13 @@ pub(super) fn warn(err: &mut impl Write, report: &LoadReport) -> std::io::Result
     if !report.not_logs.is_empty() {
         writeln!(
             err,
-            "warning: passed over {} file{} in the folders given that {} not a log:",
+            "warning: passed over {} entr{} of the folders given:",
             count(report.not_logs.len() as u64),
-            plural(report.not_logs.len()),
             if report.not_logs.len() == 1 {
-                "is"
+                "y"
             } else {
-                "are"
-            }
+                "ies"
+            },
         )?;
         for why in report.not_logs.iter().take(REPORTED_BAD_ROWS) {
             writeln!(err, "  {why}")?;
