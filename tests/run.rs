@@ -147,10 +147,14 @@ pub fn finish(child: std::process::Child) -> (i32, Value) {
 }
 
 /// The status of `step` in the checkpoint of run `run_id`, once there is one.
+/// The checkpoint of `run_id` in `w`'s state folder, as `--resume` reads it.
+fn checkpoint(w: &Workdir, run_id: &str) -> Option<Value> {
+    let c = patterns::executor::state::load(&w.path(".patterns/runs"), run_id).ok()?;
+    Some(serde_json::to_value(c).unwrap())
+}
+
 fn step_status(w: &Workdir, run_id: &str, step: &str) -> Option<String> {
-    let text = std::fs::read_to_string(w.path(&format!(".patterns/runs/{run_id}.json"))).ok()?;
-    let c: Value = serde_json::from_str(&text).ok()?;
-    c["state"]["steps"][step]["status"]
+    checkpoint(w, run_id)?["state"]["steps"][step]["status"]
         .as_str()
         .map(String::from)
 }
@@ -683,9 +687,7 @@ fn signal_stops_running_tools_and_keeps_the_log(signal: i32) {
             && last.contains(",cancelled,stuck,1"),
         "{log}"
     );
-    let checkpoint: Value =
-        serde_json::from_str(&std::fs::read_to_string(w.path(".patterns/runs/r2.json")).unwrap())
-            .unwrap();
+    let checkpoint = checkpoint(&w, "r2").unwrap();
     assert_eq!(checkpoint["state"]["status"], "cancelled");
     assert_eq!(checkpoint["state"]["steps"]["stuck"]["status"], "cancelled");
     assert_eq!(checkpoint["state"]["steps"]["never"]["status"], "not_run");
@@ -1298,9 +1300,46 @@ fn env_values_are_masked_in_results_errors_and_checkpoints() {
         error.ends_with("auth failed with token <env TOKEN>"),
         "{error}"
     );
-    for file in [".patterns/runs/m1.json", "calls.csv"] {
+    for file in [
+        ".patterns/runs/m1.json",
+        ".patterns/runs/m1.journal",
+        "calls.csv",
+    ] {
         let text = std::fs::read_to_string(w.path(file)).unwrap();
         assert!(!text.contains("s3cr3t-t0ken"), "{file}: {text}");
-        assert!(text.contains("<env TOKEN>"), "{file}: {text}");
+        assert!(
+            file.ends_with(".json") || text.contains("<env TOKEN>"),
+            "{file}: {text}"
+        );
     }
+}
+
+#[test]
+fn a_checkpoint_grows_with_what_each_step_changed_not_with_the_template() {
+    let w = workdir();
+    // 2,000 steps in a chain, each with 1 KB of parameters: a 2 MB template.
+    let steps: Vec<Value> = (0..2000)
+        .map(|i| {
+            let mut step = json!({"step_id": format!("s{i}"), "tool_name": "builtin_echo",
+                "parameters": {"pad": "x".repeat(1000), "n": i}});
+            if i > 0 {
+                step["depends_on"] = json!([format!("s{}", i - 1)]);
+            }
+            step
+        })
+        .collect();
+    flow(&w, Value::Array(steps));
+    let (code, state) = run(&w, &["--run-id", "big"]);
+    assert_eq!(code, 0);
+    assert_eq!(state["steps"]["s1999"]["status"], "succeeded");
+    let journal = std::fs::read_to_string(w.path(".patterns/runs/big.journal")).unwrap();
+    assert_eq!(journal.lines().count(), 2001, "a line per step and the end");
+    let longest = journal.lines().map(str::len).max().unwrap();
+    assert!(
+        longest < 1500,
+        "a line holds its step's record, not the template: {longest}"
+    );
+    // The run reads back whole from its start and its journal.
+    let list = crate::common::json_of(w.patterns().args(["run", "--list", "--json"]));
+    assert_eq!(list[0]["finished"], 2000);
 }

@@ -142,6 +142,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // --run-id) is refused rather than run its steps again. A resume reads its checkpoint again
     // once it holds the lock: the one it read first may be older than the run that held it.
     let mut lock = None;
+    let mut generation = 0;
     let (template, state) = match &args.resume {
         Some(run_id) => {
             let load =
@@ -149,6 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             load()?;
             lock = Some(state::RunLock::take(&args.state_dir, run_id).map_err(UsageError)?);
             let checkpoint = load()?;
+            generation = checkpoint.generation;
             let mut saved = checkpoint.vars;
             saved.append(&mut vars);
             vars = saved;
@@ -263,30 +265,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             run_log,
             cancel,
         };
-        let mut warned = false;
+        let mut journal = state::Journal::start(
+            &args.state_dir,
+            Checkpoint {
+                template: plan.template.clone(),
+                vars: plan.vars.clone(),
+                state: state.clone(),
+                generation,
+            },
+        );
+        if let Err(e) = &journal {
+            eprintln!("warning: {e}; this run cannot be resumed");
+        }
         // On a terminal, each step is reported as it finishes (the table comes at the end).
         let progress = std::io::stderr().is_terminal();
-        let mut reported = std::collections::HashSet::new();
-        let mut checkpoint = |state: &RunState| {
+        let mut checkpoint = |state: &RunState, changed: &[String]| {
             if progress {
-                for (id, r) in &state.steps {
-                    if r.status != Status::Pending && reported.insert(id.clone()) {
+                for (id, r) in changed
+                    .iter()
+                    .filter_map(|id| Some((id, state.steps.get(id)?)))
+                {
+                    if r.status != Status::Pending {
                         eprintln!("  {id}: {} ({} ms)", r.status.as_str(), r.duration_ms);
                     }
                 }
             }
-            let saved = state::save(
-                &args.state_dir,
-                &Checkpoint {
-                    template: plan.template.clone(),
-                    vars: plan.vars.clone(),
-                    state: state.clone(),
-                },
-            );
-            if let Err(e) = saved
-                && !std::mem::replace(&mut warned, true)
+            if let Ok(j) = &mut journal
+                && let Err(e) = j.record(state, changed)
             {
                 eprintln!("warning: {e}; this run cannot be resumed");
+                journal = Err(e);
             }
         };
         execute(&plan, &tools, &options, state, &mut checkpoint).await

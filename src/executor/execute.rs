@@ -72,7 +72,7 @@ pub struct StepRecord {
 }
 
 impl StepRecord {
-    fn new(status: Status, error: Option<String>) -> StepRecord {
+    pub(crate) fn new(status: Status, error: Option<String>) -> StepRecord {
         StepRecord {
             status,
             attempts: 0,
@@ -188,25 +188,31 @@ impl RunState {
             plan.vars.clone(),
             plan.template.steps.iter().map(|s| s.step_id.clone()),
         );
-        for (id, r) in &self.steps {
-            let why_none = match r.status {
-                Status::Pending => continue,
-                Status::Succeeded => String::new(),
-                Status::Skipped => "skipped: its condition was false".into(),
-                Status::Failed => "it failed".into(),
-                Status::NotRun => "it did not run".into(),
-                Status::Cancelled => "it was cancelled".into(),
-            };
-            ctx.set(
-                id,
-                Outcome {
-                    success: r.status == Status::Succeeded,
-                    result: r.result.clone().filter(|_| r.status == Status::Succeeded),
-                    why_none,
-                },
-            );
+        for id in self.steps.keys() {
+            self.show(&mut ctx, id);
         }
         ctx
+    }
+
+    /// Puts what step `id` shows to later steps into `ctx` (nothing while it is pending).
+    fn show(&self, ctx: &mut Context, id: &str) {
+        let r = &self.steps[id];
+        let why_none = match r.status {
+            Status::Pending => return,
+            Status::Succeeded => String::new(),
+            Status::Skipped => "skipped: its condition was false".into(),
+            Status::Failed => "it failed".into(),
+            Status::NotRun => "it did not run".into(),
+            Status::Cancelled => "it was cancelled".into(),
+        };
+        ctx.set(
+            id,
+            Outcome {
+                success: r.status == Status::Succeeded,
+                result: r.result.clone().filter(|_| r.status == Status::Succeeded),
+                why_none,
+            },
+        );
     }
 }
 
@@ -231,14 +237,16 @@ struct Shared {
 }
 
 /// Runs `plan` from `state` (new or resumed); `on_step` sees the state after every finished
-/// step (for checkpoints).
+/// step, with the ids of the steps whose records changed since it last saw it (for checkpoints
+/// that grow with what changed).
 pub async fn execute(
     plan: &Plan,
     tools: &Toolbox,
     options: &Options,
     mut state: RunState,
-    on_step: &mut dyn FnMut(&RunState),
+    on_step: &mut dyn FnMut(&RunState, &[String]),
 ) -> RunState {
+    let mut changed: Vec<String> = Vec::new();
     let widest = plan.levels.iter().map(Vec::len).max().unwrap_or(1);
     let shared = Arc::new(Shared {
         run_id: state.run_id.clone(),
@@ -258,6 +266,9 @@ pub async fn execute(
             plan.loops.iter().any(|l| l.steps.contains(id))
         })
         .collect();
+    // The outcomes later steps read, brought up to date after each level (when the level's tasks,
+    // which share it, are done, so that it is updated in place, not copied per level).
+    let mut ctx = Arc::new(state.context(plan));
     let mut at = 0;
     while at < plan.levels.len() {
         let level = &plan.levels[at];
@@ -266,8 +277,8 @@ pub async fn execute(
                 state.rounds[k] = 1;
             }
         }
-        let ctx = Arc::new(state.context(plan));
         let mut running = JoinSet::new();
+        let mut shown: Vec<String> = Vec::new();
         for &i in level {
             let step = &steps[i];
             if state.steps[&step.step_id].is_final() {
@@ -304,6 +315,8 @@ pub async fn execute(
             };
             if let Some(why) = not_run {
                 state.steps[&step.step_id] = StepRecord::new(Status::NotRun, Some(why));
+                changed.push(step.step_id.clone());
+                shown.push(step.step_id.clone());
                 continue;
             }
             let mut job = Job::new(step, plan, tools);
@@ -315,20 +328,36 @@ pub async fn execute(
             let done = done.expect("step tasks do not panic");
             if let Some((id, record)) = done.fallback {
                 state.steps[&id] = record;
+                changed.push(id.clone());
+                shown.push(id);
             }
             let failed = done.record.status == Status::Failed;
             if done.record.status == Status::Succeeded {
                 state.finished.push(done.step_id.clone());
             }
             state.steps[&done.step_id] = done.record;
+            shown.push(done.step_id.clone());
+            changed.push(done.step_id);
             if failed && done.stops == Some(Stop::Compensate) {
                 compensate = true;
             }
-            on_step(&state);
+            on_step(&state, &std::mem::take(&mut changed));
+        }
+        let c = Arc::make_mut(&mut ctx);
+        for id in &shown {
+            state.show(c, id);
         }
         at = match next_level(plan, at, &mut state, &shared) {
             Some(next) => {
-                on_step(&state);
+                // The body's steps are pending again: what they showed is gone.
+                ctx = Arc::new(state.context(plan));
+                changed.extend(
+                    plan.loops
+                        .iter()
+                        .filter(|l| l.first == next)
+                        .flat_map(|l| l.steps.iter().cloned()),
+                );
+                on_step(&state, &std::mem::take(&mut changed));
                 next
             }
             None => at + 1,
@@ -347,7 +376,7 @@ pub async fn execute(
     } else {
         RunStatus::Succeeded
     };
-    on_step(&state);
+    on_step(&state, &changed);
     state
 }
 

@@ -1,5 +1,10 @@
 //! Checkpoints: a run's state saved after every finished step, so that `--resume` can finish a
 //! run that was killed without repeating what it had done.
+//!
+//! A checkpoint is two files: `RUN_ID.json`, the template, the variables and the state when the
+//! run (or its resume) began, written once; and `RUN_ID.journal`, one JSON line appended (and
+//! flushed to disk) per finished step with what changed. A step costs what it changed, however
+//! big the template; a line cut short by a crash was never done, and is ignored.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -7,7 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::execute::RunState;
+use indexmap::IndexMap;
+
+use super::execute::{Compensation, RunState, RunStatus, StepRecord};
 use crate::template::{WorkflowTemplate, is_safe_name, write_private};
 
 /// Everything needed to resume a run.
@@ -16,6 +23,123 @@ pub struct Checkpoint {
     pub template: WorkflowTemplate,
     pub vars: Map<String, Value>,
     pub state: RunState,
+    /// Which start of the run this is: journal lines of another belong to an older start.
+    #[serde(default)]
+    pub generation: u64,
+}
+
+/// One line of a journal: what a finished step (or a loop's new round, or the end) changed.
+#[derive(Debug, Serialize, Deserialize)]
+struct Change {
+    generation: u64,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    steps: IndexMap<String, StepRecord>,
+    /// Steps that finished since the line before, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    finished_more: Vec<String>,
+    /// The whole list, when steps left it (a loop went round again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    finished: Option<Vec<String>>,
+    status: RunStatus,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    rounds: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    compensations: Vec<Compensation>,
+}
+
+impl Change {
+    fn apply(self, state: &mut RunState) {
+        for (id, record) in self.steps {
+            if let Some(r) = state.steps.get_mut(&id) {
+                *r = record;
+            }
+        }
+        if let Some(all) = self.finished {
+            state.finished = all;
+        }
+        state.finished.extend(self.finished_more);
+        state.status = self.status;
+        state.rounds = self.rounds;
+        state.error = self.error;
+        state.compensations = self.compensations;
+    }
+}
+
+/// The journal of a run being executed.
+pub struct Journal {
+    file: std::fs::File,
+    path: PathBuf,
+    generation: u64,
+    /// How many steps `finished` held at the last line.
+    finished: usize,
+}
+
+impl Journal {
+    /// Starts a run's checkpoint in `dir`: `checkpoint` written whole (as the start after
+    /// `checkpoint.generation`), the journal emptied.
+    pub fn start(dir: &Path, mut checkpoint: Checkpoint) -> Result<Journal, StateError> {
+        checkpoint.generation += 1;
+        let generation = checkpoint.generation;
+        let finished = checkpoint.state.finished.len();
+        save(dir, &checkpoint)?;
+        let path = journal(dir, &checkpoint.state.run_id);
+        let file = std::fs::File::options()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| StateError::Write {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Journal {
+            file,
+            path,
+            generation,
+            finished,
+        })
+    }
+
+    /// Appends what changed in `state`: the records of `changed`, and the run's own fields.
+    pub fn record(&mut self, state: &RunState, changed: &[String]) -> Result<(), StateError> {
+        use std::io::Write;
+        let steps: IndexMap<String, StepRecord> = (changed.iter())
+            .filter_map(|id| Some((id.clone(), state.steps.get(id)?.clone())))
+            .collect();
+        // A loop's new round takes its steps out of `finished`: then the whole list.
+        let appended = state.finished.len() >= self.finished
+            && !steps.values().any(|r| r.status == super::Status::Pending);
+        let change = Change {
+            generation: self.generation,
+            steps,
+            finished_more: match appended {
+                true => state.finished[self.finished..].to_vec(),
+                false => Vec::new(),
+            },
+            finished: (!appended).then(|| state.finished.clone()),
+            status: state.status,
+            rounds: state.rounds.clone(),
+            error: state.error.clone(),
+            compensations: state.compensations.clone(),
+        };
+        self.finished = state.finished.len();
+        let mut line = serde_json::to_vec(&change).expect("changes serialise");
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| StateError::Write {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+fn journal(dir: &Path, run_id: &str) -> PathBuf {
+    dir.join(format!("{run_id}.journal"))
 }
 
 /// Why a checkpoint cannot be read or written.
@@ -51,7 +175,7 @@ fn file(dir: &Path, run_id: &str) -> PathBuf {
 }
 
 /// Writes the checkpoint of `checkpoint.state.run_id` into `dir` (atomically).
-pub fn save(dir: &Path, checkpoint: &Checkpoint) -> Result<(), StateError> {
+fn save(dir: &Path, checkpoint: &Checkpoint) -> Result<(), StateError> {
     check_id(&checkpoint.state.run_id)?;
     let path = file(dir, &checkpoint.state.run_id);
     let write_error = |reason: String| StateError::Write {
@@ -73,8 +197,8 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
-/// Reads the checkpoint of `run_id` from `dir`, and checks that it is one: its own run id is
-/// `run_id`, and its steps are its template's.
+/// Reads the checkpoint of `run_id` from `dir`, its journal's lines of the same start applied,
+/// and checks that it is one: its own run id is `run_id`, and its steps are its template's.
 pub fn load(dir: &Path, run_id: &str) -> Result<Checkpoint, StateError> {
     check_id(run_id)?;
     let path = file(dir, run_id);
@@ -89,11 +213,21 @@ pub fn load(dir: &Path, run_id: &str) -> Result<Checkpoint, StateError> {
             reason: e.to_string(),
         },
     })?;
-    let checkpoint: Checkpoint =
+    let mut checkpoint: Checkpoint =
         serde_json::from_str(&text).map_err(|e| StateError::Unreadable {
             path: path.clone(),
             reason: e.to_string(),
         })?;
+    if let Ok(lines) = std::fs::read(journal(dir, run_id)) {
+        // A line that does not parse was cut short by a crash: it, and anything after, never
+        // happened.
+        let changes = (lines.split(|&b| b == b'\n'))
+            .map_while(|line| serde_json::from_slice::<Change>(line).ok())
+            .filter(|c| c.generation == checkpoint.generation);
+        for change in changes {
+            change.apply(&mut checkpoint.state);
+        }
+    }
     let unreadable = |reason: String| StateError::Unreadable {
         path: path.clone(),
         reason,
@@ -158,7 +292,11 @@ pub fn list(dir: &Path) -> Result<Vec<RunSummary>, StateError> {
             let name = entry.file_name().to_string_lossy().into_owned();
             let run_id = name.strip_suffix(".json")?;
             let checkpoint = load(dir, run_id).ok()?;
-            let modified = entry.metadata().and_then(|m| m.modified()).ok()?;
+            // Saved last: its journal's last line, or its start.
+            let modified = [entry.path(), journal(dir, run_id)]
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+                .max()?;
             let state = checkpoint.state;
             Some((
                 modified,
@@ -214,5 +352,66 @@ impl RunLock {
                 Err(format!("cannot lock {}: {e}", path.display()))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::Status;
+
+    fn checkpoint() -> Checkpoint {
+        let template: WorkflowTemplate = serde_json::from_str(
+            r#"{"name": "t", "steps": [{"step_id": "a", "tool_name": "x"},
+                {"step_id": "b", "tool_name": "x", "depends_on": ["a"]}]}"#,
+        )
+        .unwrap();
+        let state = RunState {
+            run_id: "r".into(),
+            workflow: "t".into(),
+            status: RunStatus::Running,
+            steps: ["a", "b"]
+                .map(|id| (id.to_string(), StepRecord::new(Status::Pending, None)))
+                .into_iter()
+                .collect(),
+            finished: Vec::new(),
+            compensations: Vec::new(),
+            rounds: Vec::new(),
+            error: None,
+        };
+        Checkpoint {
+            template,
+            vars: Map::new(),
+            state,
+            generation: 0,
+        }
+    }
+
+    #[test]
+    fn a_journal_replays_its_start_and_nothing_cut_short_or_older() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = checkpoint();
+        let mut journal = Journal::start(dir.path(), start.clone()).unwrap();
+        let mut state = start.state.clone();
+        state.steps["a"] = StepRecord::new(Status::Succeeded, None);
+        state.finished.push("a".into());
+        journal.record(&state, &["a".into()]).unwrap();
+        let loaded = load(dir.path(), "r").unwrap();
+        assert_eq!(loaded.state, state);
+        assert_eq!(loaded.generation, 1);
+        // A line cut short by a crash is not applied.
+        let path = dir.path().join("r.journal");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(r#"{"generation": 1, "steps": {"b": {"status": "succ"#);
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(load(dir.path(), "r").unwrap().state, state);
+        // A resume starts anew: the lines of the first start no longer count.
+        let mut again = load(dir.path(), "r").unwrap();
+        again.state.status = RunStatus::Running;
+        let resumed = again.state.clone();
+        Journal::start(dir.path(), again).unwrap();
+        std::fs::write(&path, text).unwrap();
+        let loaded = load(dir.path(), "r").unwrap();
+        assert_eq!((loaded.generation, loaded.state), (2, resumed));
     }
 }
