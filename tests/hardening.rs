@@ -1330,3 +1330,22 @@ fn a_decompression_bomb_is_refused_at_its_limit() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_library_that_cannot_be_written_fails_after_the_answer_is_printed() {
+    let w = Workdir::new();
+    w.write("lib", "a file where the library folder should be");
+    let out = w
+        .patterns()
+        .arg("mine")
+        .arg(data("sample.csv"))
+        .args(["--library", "lib", "--top", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("list_issues"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("could not update the library 'lib'"),
+        "{out:?}"
+    );
+}

@@ -197,3 +197,40 @@ fn suggest_from_logs_can_normalise_mcp_names() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("git_diff_unstaged   100%"), "{stdout}");
 }
+
+/// 60 sessions of `lookup` then a tool of its own: `lookup` is frequent, no workflow reaches the
+/// least support.
+#[test]
+fn a_frequent_tool_without_a_workflow_still_gets_its_next_tools_from_the_logs() {
+    let w = Workdir::new();
+    let mut csv = String::from("session_id,timestamp,tool\n");
+    for s in 0..60 {
+        csv.push_str(&format!("s{s},1,lookup\ns{s},2,t{}\n", s % 30));
+    }
+    w.write("log.csv", csv);
+    let out = w
+        .patterns()
+        .args(["suggest", "lookup", "--logs", "log.csv", "--json"])
+        .assert()
+        .success()
+        .stderr(contains("no workflow contains lookup in that order"));
+    let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(json["workflows"].as_array().unwrap().len(), 0);
+    let next = json["next_tools"].as_array().unwrap();
+    assert_eq!(next.len(), 30);
+    assert!(
+        (next[0]["share"].as_f64().unwrap() - 2.0 / 60.0).abs() < 1e-9,
+        "{next:?}"
+    );
+    // A lower least support gives the workflows.
+    let json = json_of(w.patterns().args([
+        "suggest",
+        "lookup",
+        "--logs",
+        "log.csv",
+        "--min-support",
+        "2",
+        "--json",
+    ]));
+    assert_eq!(json["workflows"].as_array().unwrap().len(), 10, "{json}");
+}

@@ -43,6 +43,9 @@ pub struct Args {
     /// With --logs: how to read them (as `mine`)
     #[command(flatten)]
     input: LogArgs,
+    /// With --logs: the least support of a workflow (as `mine`: sessions, a fraction, or auto)
+    #[arg(long, default_value = "auto", value_name = "N|FRACTION")]
+    min_support: mining::MinSupport,
     /// How many workflows to show (0 = all)
     #[arg(long, default_value_t = 10, value_name = "N")]
     top: usize,
@@ -76,15 +79,19 @@ struct JsonNext {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (templates, next) = if args.logs.is_empty() {
+    let (templates, next, logged) = if args.logs.is_empty() {
         let templates = super::read_catalog(&args.library)?;
         let next = suggest::next_tools(&templates, &args.tools);
-        (templates, next)
+        (templates, next, Vec::new())
     } else {
         from_logs(&args)?
     };
 
-    let known: BTreeSet<&str> = templates.iter().flat_map(|t| t.tools()).collect();
+    // A tool is known when a workflow uses it, or (with --logs) the log has it: its next tools
+    // are counted in the log whether or not a workflow reached the least support.
+    let known: BTreeSet<&str> = (templates.iter().flat_map(|t| t.tools()))
+        .chain(logged.iter().map(String::as_str))
+        .collect();
     let unknown: Vec<&String> = args
         .tools
         .iter()
@@ -191,18 +198,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Templates for the workflows mined from `--logs` with mine's defaults, and the next tools
 /// counted in the log itself (share of the sessions in which the chain occurs).
-fn from_logs(args: &Args) -> anyhow::Result<(Vec<WorkflowTemplate>, NextTools)> {
+/// The log's tools come back too, in name order.
+fn from_logs(args: &Args) -> anyhow::Result<(Vec<WorkflowTemplate>, NextTools, Vec<String>)> {
     let (inputs, passed_over) = load::expand_inputs(&args.logs)?;
     let (log, mut loaded) = load::load(&inputs, &args.input.load_options(), &|_| {})?;
     loaded.not_logs.extend(passed_over);
     crate::cmd::mine::warn(&mut std::io::stderr(), &loaded)?;
-    if loaded.skipped > 0 {
-        eprintln!(
-            "warning: skipped {} bad rows (see patterns mine)",
-            count(loaded.skipped as u64)
-        );
-    }
-    let options = MineOptions::default();
+    let options = MineOptions {
+        min_support: args.min_support,
+        ..MineOptions::default()
+    };
     let report = pipeline::mine(&log, &options, &|_| {})?;
     let mut templates: Vec<WorkflowTemplate> = report
         .workflows
@@ -232,5 +237,5 @@ fn from_logs(args: &Args) -> anyhow::Result<(Vec<WorkflowTemplate>, NextTools)> 
                 .collect()
         }
     };
-    Ok((templates, next))
+    Ok((templates, next, log.tool_names))
 }

@@ -185,7 +185,13 @@ fn save(dir: &Path, checkpoint: &Checkpoint) -> Result<(), StateError> {
     create_private_dir(dir).map_err(|e| write_error(e.to_string()))?;
     let mut json = serde_json::to_string_pretty(checkpoint).expect("checkpoints serialise");
     json.push('\n');
-    write_private(&path, json.as_bytes()).map_err(|e| write_error(e.to_string()))
+    write_private(&path, json.as_bytes()).map_err(|e| {
+        // The path is said already: the cause (a full disk, say) is what the message needs.
+        write_error(match e {
+            crate::template::LibraryError::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        })
+    })
 }
 
 /// Creates `dir` (and its parents) for its owner alone (0700) where it does not exist yet.
@@ -385,6 +391,21 @@ mod tests {
             state,
             generation: 0,
         }
+    }
+
+    #[test]
+    fn a_full_disk_is_named_as_the_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        // Written through the link, as to any device: /dev/full answers ENOSPC.
+        std::os::unix::fs::symlink("/dev/full", dir.path().join("r.json")).unwrap();
+        let e = Journal::start(dir.path(), checkpoint())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.ends_with("r.json: No space left on device (os error 28)"),
+            "{e}"
+        );
     }
 
     #[test]

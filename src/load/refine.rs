@@ -132,14 +132,49 @@ pub fn action(command: &Value) -> Option<String> {
         .next()
 }
 
+/// Commands that run the command after their options, and which of their options take a value.
+const WRAPPERS: [(&str, &[&str]); 5] = [
+    (
+        "sudo",
+        &["-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T"],
+    ),
+    ("env", &["-u", "-C", "-S"]),
+    ("nice", &["-n"]),
+    ("nohup", &[]),
+    ("time", &["-f", "-o"]),
+];
+
+/// `words` from the program on: assignments (`FOO=1`) and wrappers (`sudo -u root`, `env -i`)
+/// with their options passed over.
+fn program_words(words: &[String]) -> &[String] {
+    let mut i = 0;
+    // The value-taking options of the wrapper whose options are being read.
+    let mut options: Option<&[&str]> = None;
+    while let Some(w) = words.get(i) {
+        let w = w.as_str();
+        if w.contains('=') && !w.starts_with('-') {
+            i += 1;
+        } else if let Some(takes) = options.filter(|_| w.starts_with('-')) {
+            if w == "--" {
+                options = None;
+            }
+            i += if takes.contains(&w) { 2 } else { 1 };
+        } else if let Some((_, takes)) = WRAPPERS.iter().find(|(name, _)| *name == w) {
+            options = Some(takes);
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    &words[i.min(words.len())..]
+}
+
 /// The action of one simple command, `None` for one that only sets up (`cd`, `export`, an
 /// assignment).
 fn segment_action(segment: &str) -> Option<String> {
     let words = shlex::split(segment.trim())
         .unwrap_or_else(|| segment.split_whitespace().map(String::from).collect());
-    let mut words = words
-        .iter()
-        .skip_while(|w| w.contains('=') && !w.starts_with('-') || *w == "sudo" || *w == "env");
+    let mut words = program_words(&words).iter();
     let program = words.next()?;
     let program = program.rsplit('/').next().unwrap_or(program);
     if matches!(
@@ -184,6 +219,9 @@ mod tests {
             (json!(["bash", "-lc", "cd /w; npm install"]), "npm install"),
             (json!(["rg", "--files"]), "rg --files"),
             (json!("sudo apt-get install -y chromium"), "apt-get install"),
+            (json!("sudo -u root FOO=1 cargo build"), "cargo build"),
+            (json!("env -i PATH=/bin -- make all"), "make all"),
+            (json!("nice -n 10 nohup ./train.sh"), "train.sh"),
         ] {
             assert_eq!(action(&command).as_deref(), Some(want), "{command}");
         }

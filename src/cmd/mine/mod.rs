@@ -118,12 +118,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Keep::Workflows => &report.workflows[..],
         Keep::Closed | Keep::All => shown,
     };
-    if !args.no_write {
-        let chains: Vec<_> = (written.iter())
-            .map(|w| pipeline::template_stats(w, &report, &log, &options))
-            .collect();
-        save(&args, &chains)?;
-    }
+    // A library that cannot be written (read-only, full) fails the command, after the answer
+    // is printed: the mining was not wasted.
+    let saved = match args.no_write {
+        true => Ok(()),
+        false => {
+            let chains: Vec<_> = (written.iter())
+                .map(|w| pipeline::template_stats(w, &report, &log, &options))
+                .collect();
+            save(&args, &chains)
+        }
+    };
 
     // Stdout is line-buffered: one write per line of a large JSON answer would dominate.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -144,7 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(note) = nothing_found(&report, &options) {
         eprintln!("{note}");
     }
-    Ok(())
+    saved
 }
 
 /// What to say when nothing was found.
