@@ -1349,3 +1349,27 @@ fn a_library_that_cannot_be_written_fails_after_the_answer_is_printed() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_session_or_tool_that_is_not_text_is_shown_in_the_message() {
+    let w = Workdir::new();
+    let mut lines = String::new();
+    for i in 0..5 {
+        lines.push_str(&format!(
+            "{{\"session_id\": \"s{i}\", \"timestamp\": 1, \"tool\": \"a\"}}\n\
+             {{\"session_id\": {{\"id\": {i}}}, \"timestamp\": 2, \"tool\": \"b\"}}\n\
+             {{\"session_id\": \"s{i}\", \"timestamp\": 3, \"tool\": [\"c\"]}}\n"
+        ));
+    }
+    w.write("odd.jsonl", lines);
+    let out = run_ok(w.patterns().args(["mine", "odd.jsonl", "--no-write"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("odd.jsonl:2: no session id in column 'session_id': \"{\\\"id\\\":0}\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("odd.jsonl:3: no tool name in column 'tool': \"[\\\"c\\\"]\""),
+        "{stderr}"
+    );
+}

@@ -415,7 +415,11 @@ fn convert(map: &Map<String, Value>, m: &Mapping) -> Converted {
         result: field(&m.result).and_then(payload),
         bad: Vec::new(),
     };
+    // A session or tool that is there but not text (an object, an array) is shown as it is.
+    let unreadable = |v: Option<&Value>| v.is_some_and(|v| !v.is_null() && text(v).is_none());
     for (is_bad, f) in [
+        (unreadable(get(&m.session)), Field::Session),
+        (unreadable(get(&m.tool)), Field::Tool),
         (c.time == BAD_TIME, Field::Timestamp),
         (c.success == BAD_SUCCESS, Field::Success),
     ] {
