@@ -1373,3 +1373,38 @@ fn a_session_or_tool_that_is_not_text_is_shown_in_the_message() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_csv_cut_short_mid_row_skips_that_row_only() {
+    let w = Workdir::new();
+    let mut csv = String::from("session_id,timestamp,tool\n");
+    for s in 0..5 {
+        csv.push_str(&format!("s{s},1,a\ns{s},2,b\n"));
+    }
+    for (name, tail) in [("quote.csv", "s6,1,\"ab"), ("fields.csv", "s6,1")] {
+        w.write(name, format!("{csv}{tail}"));
+        let out = run_ok(w.patterns().args(["mine", name, "--no-write", "--json"]));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["input"]["rows"], 11, "{name}");
+        assert_eq!(json["input"]["skipped"], 1, "{name}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains(&format!("{name}:12: the last row is cut short")),
+            "{out:?}"
+        );
+    }
+    // A whole last row without a line end is a row like any other.
+    w.write("whole.csv", format!("{csv}s6,1,a"));
+    let json =
+        crate::common::json_of(
+            w.patterns()
+                .args(["mine", "whole.csv", "--no-write", "--json"]),
+        );
+    assert_eq!(
+        (
+            json["input"]["rows"].as_u64(),
+            json["input"]["skipped"].as_u64()
+        ),
+        (Some(11), Some(0))
+    );
+}

@@ -72,6 +72,58 @@ pub(super) fn find_ragged(
     None
 }
 
+/// A CSV whose last line has no line end and does not parse (an open quote, fewer fields than
+/// the header): a log still being written, its last row cut short. The text without that line,
+/// the line's number and its text.
+pub(super) fn cut_short(
+    input: &Input,
+    memory: Option<&[u8]>,
+    separator: u8,
+) -> Option<(Vec<u8>, usize, String)> {
+    let bytes = match memory {
+        Some(bytes) => bytes.to_vec(),
+        None => {
+            let mut bytes = Vec::new();
+            let (Input::File(p) | Input::Found(p)) = input else {
+                return None;
+            };
+            // Only the end decides; the whole file is read only when it is cut.
+            let mut file = std::fs::File::open(p).ok()?;
+            use std::io::{Seek, SeekFrom};
+            file.seek(SeekFrom::End(-1)).ok()?;
+            let mut last = [0u8];
+            file.read_exact(&mut last).ok()?;
+            if last[0] == b'\n' {
+                return None;
+            }
+            file.seek(SeekFrom::Start(0)).ok()?;
+            file.read_to_end(&mut bytes).ok()?;
+            bytes
+        }
+    };
+    if bytes.last().is_none_or(|&b| b == b'\n') {
+        return None;
+    }
+    let start = bytes.iter().rposition(|&b| b == b'\n')? + 1;
+    let line = &bytes[start..];
+    let expected = csv_reader(&bytes[..], separator).byte_headers().ok()?.len();
+    let mut fields = csv::ReaderBuilder::new()
+        .delimiter(separator)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line);
+    let found = fields.byte_records().next()?.map_or(0, |r| r.len());
+    let open_quote = line.iter().filter(|&&b| b == b'"').count() % 2 == 1;
+    if !open_quote && found >= expected {
+        return None;
+    }
+    let number = bytes[..start].iter().filter(|&&b| b == b'\n').count() + 1;
+    let text = String::from_utf8_lossy(line).chars().take(80).collect();
+    let mut kept = bytes;
+    kept.truncate(start);
+    Some((kept, number, text))
+}
+
 /// The 1-based line (CSV) or row (Parquet) of each 0-based data row in `rows` (ascending).
 pub(super) fn locate(
     input: &Input,

@@ -357,23 +357,47 @@ pub fn load(
                         REPORTED_BAD_ROWS,
                     )?
                 }
-                _ => quietly(|| {
-                    read::read(
-                        input,
-                        format,
-                        memory,
-                        &options.columns,
-                        calls,
-                        REPORTED_BAD_ROWS,
-                    )
-                })
-                .unwrap_or_else(|why| {
-                    Err(LoadError::Unreadable {
-                        path: input.to_string(),
-                        format: format.name(),
-                        message: format!("polars failed on it ({why})"),
+                _ => {
+                    // A CSV still being written: its cut last row is a bad row, not a bad file.
+                    let cut = match format {
+                        Format::Csv { separator } => lines::cut_short(input, memory, separator),
+                        _ => None,
+                    };
+                    let memory = cut.as_ref().map_or(memory, |(kept, ..)| Some(&kept[..]));
+                    let mut file = quietly(|| {
+                        read::read(
+                            input,
+                            format,
+                            memory,
+                            &options.columns,
+                            calls,
+                            REPORTED_BAD_ROWS,
+                        )
                     })
-                })?,
+                    .unwrap_or_else(|why| {
+                        Err(LoadError::Unreadable {
+                            path: input.to_string(),
+                            format: format.name(),
+                            message: format!("polars failed on it ({why})"),
+                        })
+                    })?;
+                    if let Some((_, line, text)) = cut {
+                        file.broken += 1;
+                        file.first_broken.push(BadRow {
+                            at: Location {
+                                file: input.to_string(),
+                                line,
+                                is_row: false,
+                            },
+                            column: String::new(),
+                            value: text,
+                            reason: "the last row is cut short (no line end; a log still being \
+                                     written?)"
+                                .into(),
+                        });
+                    }
+                    file
+                }
             };
             Ok((format, file))
         };
