@@ -1408,3 +1408,25 @@ fn a_csv_cut_short_mid_row_skips_that_row_only() {
         (Some(11), Some(0))
     );
 }
+
+#[test]
+fn a_transcript_time_that_does_not_parse_is_shown_in_the_message() {
+    let w = Workdir::new();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/transcripts/claude/proj/s1.jsonl");
+    let text = std::fs::read_to_string(src).unwrap().replacen(
+        "2026-01-05T09:00:01.000Z",
+        "yesterday at noon",
+        1,
+    );
+    w.write("s1.jsonl", text);
+    let out = run_ok(
+        w.patterns()
+            .args(["mine", "s1.jsonl", "--no-write", "--min-support", "1"]),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("timestamp does not parse in column 'timestamp': \"yesterday at noon\""),
+        "{stderr}"
+    );
+}

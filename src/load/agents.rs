@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::McpNames;
 use super::calls::{BAD_TIME, Calls, Row};
+use super::columns::Field;
 use super::columns::Mapping;
 use super::read::FileSummary;
 use super::records::{lookup, payload, text, time};
@@ -115,6 +116,8 @@ pub(super) struct Call {
     pub tool: String,
     /// Microseconds; `BAD_TIME` when the record had no usable time.
     pub start: i64,
+    /// The time as the record wrote it, when it does not parse (for the message).
+    pub bad_time: Option<String>,
     pub end: Option<i64>,
     /// `None` when no result was found for the call.
     pub success: Option<bool>,
@@ -139,6 +142,15 @@ pub(super) struct Assembled {
     pub assumed_success: usize,
 }
 
+/// The text of a time that did not parse (`at` is `BAD_TIME`), for the message that says so.
+fn bad_time(v: Option<&Value>, at: i64) -> Option<String> {
+    (at == BAD_TIME).then(|| match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => String::new(),
+    })
+}
+
 /// Appends assembled calls to `calls` as rows, and their counts to `summary`.
 pub(super) fn push(assembled: Assembled, calls: &mut Calls, summary: &mut FileSummary) {
     summary.mapping = Mapping::of_calls();
@@ -150,6 +162,11 @@ pub(super) fn push(assembled: Assembled, calls: &mut Calls, summary: &mut FileSu
         {
             summary.repeated += 1;
             continue;
+        }
+        if let Some(text) = call.bad_time
+            && summary.raw.len() < super::REPORTED_BAD_ROWS
+        {
+            summary.raw.push((lines.len(), Field::Timestamp, text));
         }
         lines.push(call.at as u32);
         calls.push(Row {
@@ -289,6 +306,7 @@ impl Assembler for Claude {
                             session: session.clone(),
                             tool,
                             start: when,
+                            bad_time: bad_time(m.get("timestamp"), when),
                             end: None,
                             success: None,
                             arguments: block.get("input").and_then(payload),
@@ -402,6 +420,7 @@ impl Assembler for Codex {
                     session: self.session.clone(),
                     tool: tool.to_string(),
                     start: when,
+                    bad_time: bad_time(m.get("timestamp"), when),
                     end: None,
                     success: None,
                     arguments,
@@ -606,6 +625,7 @@ impl Assembler for Otlp {
                         .map(|s| s.into_owned())
                         .unwrap_or_default(),
                     start,
+                    bad_time: bad_time(span.get("startTimeUnixNano"), start),
                     end: nanos(span.get("endTimeUnixNano")),
                     success: Some(!failed),
                     arguments: json_payload(attr("gen_ai.tool.call.arguments", "input.value")),
@@ -655,13 +675,15 @@ impl Assembler for Langfuse {
             .unwrap_or_default();
         let level = first(&["level"]).and_then(Value::as_str).unwrap_or("");
         let end = time(first(&["endTime", "end_time"]));
+        let start = time(first(&["startTime", "start_time"]));
         self.calls.push(Call {
             session,
             tool: first(&["name"])
                 .and_then(text)
                 .map(|s| s.into_owned())
                 .unwrap_or_default(),
-            start: time(first(&["startTime", "start_time"])),
+            start,
+            bad_time: bad_time(first(&["startTime", "start_time"]), start),
             end: (end != BAD_TIME).then_some(end),
             success: Some(!level.eq_ignore_ascii_case("ERROR")),
             arguments: json_payload(first(&["input"])),
