@@ -1307,6 +1307,12 @@ fn env_values_are_masked_in_results_errors_and_checkpoints() {
     ] {
         let text = std::fs::read_to_string(w.path(file)).unwrap();
         assert!(!text.contains("s3cr3t-t0ken"), "{file}: {text}");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(w.path(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
         assert!(
             file.ends_with(".json") || text.contains("<env TOKEN>"),
             "{file}: {text}"

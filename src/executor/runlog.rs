@@ -59,8 +59,10 @@ pub struct RunLog {
 }
 
 impl RunLog {
-    /// Opens `path` for appending, writing the header to a new or empty file.
+    /// Opens `path` for appending, writing the header to a new or empty file. A new file is its
+    /// owner's alone (0600): it holds the `--var` values the steps were given.
     pub fn open(path: &Path) -> Result<RunLog, RunLogError> {
+        use std::os::unix::fs::OpenOptionsExt;
         let open_error = |source| RunLogError::Open {
             path: path.to_path_buf(),
             source,
@@ -69,6 +71,7 @@ impl RunLog {
             .create(true)
             .append(true)
             .read(true)
+            .mode(0o600)
             .open(path)
             .map_err(open_error)?;
         let empty = file.metadata().map_err(open_error)?.len() == 0;
