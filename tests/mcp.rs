@@ -397,3 +397,20 @@ fn protocol_failures_are_not_retried_unless_asked() {
     let (_, state) = run(&w, &[]);
     assert_eq!(state["steps"]["two"]["attempts"], 3, "asked for: {state:#}");
 }
+
+#[test]
+fn a_servers_log_is_its_owners_with_its_env_values_masked() {
+    let w = Workdir::new();
+    own_server(
+        &w,
+        json!([{"step_id": "ask", "tool_name": "cancellations"}]),
+    );
+    let (code, state) = run(&w, &["--run-id", "logged"]);
+    assert_eq!(code, 0, "{state:#}");
+    let log = w.path(".patterns/runs/logged.servers/test.stderr.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text, "recording to <env MCP_TEST_RECORD>\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

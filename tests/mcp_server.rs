@@ -119,6 +119,10 @@ impl ServerHandler for TestServer {
 #[tokio::main]
 async fn main() {
     record(&format!("pid {}", std::process::id()));
+    // What a server with a token in its env may well print: patterns masks it in its log.
+    if let Some(path) = std::env::var_os("MCP_TEST_RECORD") {
+        eprintln!("recording to {}", path.to_string_lossy());
+    }
     let server = TestServer {
         tool_router: TestServer::tool_router(),
         calls: Arc::new(AtomicU32::new(0)),

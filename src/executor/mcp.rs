@@ -15,7 +15,7 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use super::tools::{BoxFuture, Tool, ToolError};
+use super::tools::{BoxFuture, Secrets, Tool, ToolError};
 
 /// An MCP server of tools.toml (`[servers.NAME]`).
 pub struct Server {
@@ -82,21 +82,53 @@ impl Server {
         cmd.args(&self.argv[1..])
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.cwd);
+        // Its stderr goes to its log (its owner's alone), line by line with its env values masked.
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let log = match log {
+            Some(path) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                let file = (std::fs::File::options())
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(|e| {
+                        format!(
+                            "server '{}': cannot create {}: {e}",
+                            self.name,
+                            path.display()
+                        )
+                    })?;
+                Some(file)
+            }
+            None => None,
+        };
         let stderr = match log {
-            Some(path) => std::fs::File::create(&path).map(Stdio::from).map_err(|e| {
-                format!(
-                    "server '{}': cannot create {}: {e}",
-                    self.name,
-                    path.display()
-                )
-            })?,
+            Some(_) => Stdio::piped(),
             None => Stdio::null(),
         };
-        let (process, _) = TokioChildProcess::builder(cmd)
+        let (process, pipe) = TokioChildProcess::builder(cmd)
             .stderr(stderr)
             .spawn()
             .map_err(|e| format!("server '{}': cannot start {}: {e}", self.name, self.argv[0]))?;
+        if let (Some(pipe), Some(file)) = (pipe, log) {
+            let secrets = Secrets::of(&self.env);
+            // Read to the end whatever happens to the file, so that the server never blocks on a
+            // full pipe.
+            tokio::spawn(async move {
+                use std::io::Write;
+                use tokio::io::AsyncBufReadExt;
+                let mut pipe = tokio::io::BufReader::new(pipe);
+                let mut file = std::io::LineWriter::new(file);
+                let mut line = Vec::new();
+                while pipe.read_until(b'\n', &mut line).await.is_ok_and(|n| n > 0) {
+                    let text = String::from_utf8_lossy(&line).into_owned();
+                    file.write_all(secrets.text(text).as_bytes()).ok();
+                    line.clear();
+                }
+            });
+        }
         let pid = process.id();
         let service = ()
             .serve(process)

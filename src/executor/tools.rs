@@ -481,33 +481,24 @@ fn expand_env(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<St
 /// masking them would garble every output that holds them.
 const MIN_SECRET: usize = 6;
 
-/// A tool whose binding gives `env` values (tokens, say): each value that appears in its result
-/// or its error is replaced by `<env NAME>`, before anything prints, logs or checkpoints it.
-struct Masked {
-    inner: Arc<dyn Tool>,
-    /// (name, value), longest value first, so that a value holding another is masked whole.
-    secrets: Vec<(String, String)>,
-}
+/// The values of a binding's `env` long enough to be secrets (tokens, say), longest first so
+/// that a value holding another is masked whole: each is written `<env NAME>` in what a tool
+/// returns, fails with or logs, before anything prints, logs or checkpoints it.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Secrets(Vec<(String, String)>);
 
-impl Masked {
-    /// `tool`, masking the values of `env` that are long enough to be secrets.
-    fn wrap(tool: Arc<dyn Tool>, env: &[(String, String)]) -> Arc<dyn Tool> {
+impl Secrets {
+    pub(super) fn of(env: &[(String, String)]) -> Secrets {
         let mut secrets: Vec<(String, String)> = (env.iter())
             .filter(|(_, v)| v.chars().count() >= MIN_SECRET)
             .cloned()
             .collect();
-        if secrets.is_empty() {
-            return tool;
-        }
         secrets.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
-        Arc::new(Masked {
-            inner: tool,
-            secrets,
-        })
+        Secrets(secrets)
     }
 
-    fn text(&self, mut s: String) -> String {
-        for (name, value) in &self.secrets {
+    pub(super) fn text(&self, mut s: String) -> String {
+        for (name, value) in &self.0 {
             if s.contains(value.as_str()) {
                 s = s.replace(value.as_str(), &format!("<env {name}>"));
             }
@@ -529,13 +520,33 @@ impl Masked {
     }
 }
 
+/// A tool whose results and errors are masked by [`Secrets`].
+struct Masked {
+    inner: Arc<dyn Tool>,
+    secrets: Secrets,
+}
+
+impl Masked {
+    /// `tool`, masking the values of `env` that are long enough to be secrets.
+    fn wrap(tool: Arc<dyn Tool>, env: &[(String, String)]) -> Arc<dyn Tool> {
+        let secrets = Secrets::of(env);
+        match secrets.0.is_empty() {
+            true => tool,
+            false => Arc::new(Masked {
+                inner: tool,
+                secrets,
+            }),
+        }
+    }
+}
+
 impl Tool for Masked {
     fn call<'a>(&'a self, params: &'a Value) -> BoxFuture<'a, Result<Value, ToolError>> {
         Box::pin(async move {
             match self.inner.call(params).await {
-                Ok(v) => Ok(self.value(v)),
+                Ok(v) => Ok(self.secrets.value(v)),
                 Err(e) => Err(ToolError {
-                    message: self.text(e.message),
+                    message: self.secrets.text(e.message),
                     ..e
                 }),
             }
