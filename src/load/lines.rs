@@ -72,41 +72,51 @@ pub(super) fn find_ragged(
     None
 }
 
+/// How much of a CSV's start and end [`cut_short`] reads to decide.
+const EDGE: usize = 64 << 10;
+
 /// A CSV whose last line has no line end and does not parse (an open quote, fewer fields than
 /// the header): a log still being written, its last row cut short. The text without that line,
-/// the line's number and its text.
+/// the line's number and its text. Only the header and the last line are read to decide; the
+/// whole text only when the row is cut.
 pub(super) fn cut_short(
     input: &Input,
     memory: Option<&[u8]>,
     separator: u8,
 ) -> Option<(Vec<u8>, usize, String)> {
-    let bytes = match memory {
-        Some(bytes) => bytes.to_vec(),
-        None => {
-            let mut bytes = Vec::new();
-            let (Input::File(p) | Input::Found(p)) = input else {
-                return None;
-            };
-            // Only the end decides; the whole file is read only when it is cut.
-            let mut file = std::fs::File::open(p).ok()?;
-            use std::io::{Seek, SeekFrom};
-            file.seek(SeekFrom::End(-1)).ok()?;
-            let mut last = [0u8];
-            file.read_exact(&mut last).ok()?;
-            if last[0] == b'\n' {
-                return None;
-            }
-            file.seek(SeekFrom::Start(0)).ok()?;
-            file.read_to_end(&mut bytes).ok()?;
-            bytes
-        }
+    use std::io::{Seek, SeekFrom};
+    let path = match (memory, input) {
+        (Some(_), _) => None,
+        (None, Input::File(p) | Input::Found(p)) => Some(p),
+        (None, Input::Stdin) => return None,
     };
-    if bytes.last().is_none_or(|&b| b == b'\n') {
+    // The first and last EDGE bytes, and the size.
+    let (head, tail, size) = match (memory, path) {
+        (Some(bytes), _) => (
+            bytes[..bytes.len().min(EDGE)].to_vec(),
+            bytes[bytes.len().saturating_sub(EDGE)..].to_vec(),
+            bytes.len(),
+        ),
+        (None, Some(p)) => {
+            let mut file = std::fs::File::open(p).ok()?;
+            let size = file.metadata().ok()?.len() as usize;
+            let mut head = Vec::new();
+            (&file).take(EDGE as u64).read_to_end(&mut head).ok()?;
+            file.seek(SeekFrom::Start(size.saturating_sub(EDGE) as u64))
+                .ok()?;
+            let mut tail = Vec::new();
+            file.read_to_end(&mut tail).ok()?;
+            (head, tail, size)
+        }
+        (None, None) => return None,
+    };
+    if tail.last().is_none_or(|&b| b == b'\n') {
         return None;
     }
-    let start = bytes.iter().rposition(|&b| b == b'\n')? + 1;
-    let line = &bytes[start..];
-    let expected = csv_reader(&bytes[..], separator).byte_headers().ok()?.len();
+    // A last line longer than EDGE is left to the reader, as before.
+    let start = tail.iter().rposition(|&b| b == b'\n')? + 1;
+    let line = &tail[start..];
+    let expected = csv_reader(&head[..], separator).byte_headers().ok()?.len();
     let mut fields = csv::ReaderBuilder::new()
         .delimiter(separator)
         .has_headers(false)
@@ -117,10 +127,15 @@ pub(super) fn cut_short(
     if !open_quote && found >= expected {
         return None;
     }
-    let number = bytes[..start].iter().filter(|&&b| b == b'\n').count() + 1;
     let text = String::from_utf8_lossy(line).chars().take(80).collect();
-    let mut kept = bytes;
-    kept.truncate(start);
+    let keep = size - (tail.len() - start);
+    let mut kept = match (memory, path) {
+        (Some(bytes), _) => bytes[..keep].to_vec(),
+        (None, Some(p)) => std::fs::read(p).ok()?,
+        (None, None) => return None,
+    };
+    kept.truncate(keep);
+    let number = kept.iter().filter(|&&b| b == b'\n').count() + 1;
     Some((kept, number, text))
 }
 
