@@ -212,8 +212,9 @@ fn escape(s: &str) -> String {
             '"' => out.push_str("#quot;"),
             '<' => out.push_str("#lt;"),
             '>' => out.push_str("#gt;"),
-            '\'' | '#' | '&' | '`' => out.push_str(&format!("#{};", c as u32)),
-            c if c.is_control() => out.push_str(&format!("#{};", c as u32)),
+            c if matches!(c, '\'' | '#' | '&' | '`') || c.is_control() => {
+                out.push_str(&format!("#{};", c as u32))
+            }
             c => out.push(c),
         }
     }
