@@ -491,10 +491,11 @@ pub fn loop_text(l: &summary::Loop, w: &Workflow, log: &EventLog) -> String {
         .map(|(r, n)| format!("{r}× {}", crate::numbers::count(*n as u64)))
         .collect::<Vec<_>>()
         .join(" · ");
+    let median = l.median();
     format!(
-        "({})+ median {} rounds, most {}: {spread}",
+        "({})+ median {median} round{}, most {}: {spread}",
         body.join(" → "),
-        l.median(),
+        if median == 1 { "" } else { "s" },
         l.most()
     )
 }
