@@ -16,7 +16,8 @@ use tokio::task::JoinSet;
 use super::context::{Context, Outcome};
 use super::plan::Plan;
 use super::runlog::{CallRow, RunLog};
-use super::tools::{Tool, ToolError, Toolbox};
+use super::tool::{Tool, ToolError};
+use super::toolbox::Toolbox;
 use crate::template::expr::Condition;
 use crate::template::{Failure, OnError, RetryPolicy, WorkflowStep};
 

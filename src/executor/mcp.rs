@@ -15,7 +15,7 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use super::tools::{BoxFuture, Secrets, Tool, ToolError};
+use super::tool::{BoxFuture, Secrets, Tool, ToolError};
 
 /// An MCP server of tools.toml (`[servers.NAME]`).
 pub struct Server {

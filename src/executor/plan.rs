@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::tools::Toolbox;
+use super::toolbox::Toolbox;
 use crate::template::expr::{Condition, Reference, Text};
 use crate::template::{OnError, WorkflowTemplate, cycle, problems};
 
@@ -349,7 +349,7 @@ fn levels(t: &WorkflowTemplate, fallbacks: &HashSet<&str>) -> Vec<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::executor::tools::Tool;
+    use crate::executor::tool::Tool;
     use serde_json::json;
     use std::sync::Arc;
 
@@ -359,7 +359,7 @@ mod tests {
             fn call<'a>(
                 &'a self,
                 _: &'a Value,
-            ) -> super::super::tools::BoxFuture<'a, Result<Value, super::super::tools::ToolError>>
+            ) -> super::super::tool::BoxFuture<'a, Result<Value, super::super::tool::ToolError>>
             {
                 Box::pin(async { Ok(Value::Null) })
             }
