@@ -12,9 +12,7 @@ use super::table::{Table, printable};
 use crate::UsageError;
 use crate::executor::runlog::RunLog;
 use crate::executor::state::{self, Checkpoint};
-use crate::executor::{
-    Options, Plan, PlanError, RunState, RunStatus, Status, Toolbox, context, execute,
-};
+use crate::executor::{Options, Plan, RunState, RunStatus, Status, Toolbox, execute, prepare};
 use crate::template::{WorkflowTemplate, is_safe_name};
 
 const EXAMPLES: &str = "\
@@ -186,40 +184,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     tools
         .log_servers_to(&args.state_dir.join(format!("{run_id}.servers")))
         .with_context(|| format!("could not create {}", args.state_dir.display()))?;
-    let checked = runtime.block_on(async {
-        let mut problems = tools.expose().await;
-        let plan = Plan::new(template, vars, &tools);
-        if let Ok(plan) = &plan {
-            let ctx = context::Context::new(
-                plan.vars.clone(),
-                plan.template.steps.iter().map(|s| s.step_id.clone()),
-            );
-            let calls: Vec<(&str, &str, Value)> = plan
-                .template
-                .steps
-                .iter()
-                .map(|s| {
-                    let params = ctx
-                        .render_known(&Value::Object(s.parameters.clone()))
-                        .unwrap_or_else(|_| Value::Object(s.parameters.clone()));
-                    (s.step_id.as_str(), s.tool_name.as_str(), params)
-                })
-                .collect();
-            problems.extend(tools.check(&calls).await);
-        }
-        (plan, problems)
+    let plan = runtime.block_on(async {
+        tools.expose().await;
+        prepare(template, vars, &tools).await
     });
-    let plan = match checked {
-        (Ok(plan), problems) if problems.is_empty() => plan,
-        (Ok(plan), problems) => {
-            runtime.block_on(tools.shutdown());
-            return Err(PlanError {
-                workflow: plan.template.name,
-                problems,
-            }
-            .into());
-        }
-        (Err(e), _) => {
+    let plan = match plan {
+        Ok(plan) => plan,
+        Err(e) => {
             runtime.block_on(tools.shutdown());
             return Err(e.into());
         }
@@ -392,7 +363,7 @@ fn new_run_id(workflow: &str) -> String {
 fn print_plan(plan: &Plan, tools: &Toolbox) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let t = &plan.template;
-    let ctx = context::Context::new(plan.vars.clone(), t.steps.iter().map(|s| s.step_id.clone()));
+    let ctx = plan.context();
     writeln!(
         out,
         "workflow {}: {} steps in {} levels",
@@ -419,8 +390,7 @@ fn print_plan(plan: &Plan, tools: &Toolbox) -> anyhow::Result<()> {
             if let Some(c) = &s.condition {
                 writeln!(out, "    if {}", printable(c))?;
             }
-            let params = ctx
-                .render_known(&Value::Object(s.parameters.clone()))
+            let params = (plan.steps[i].parameters.render_known(&ctx))
                 .unwrap_or_else(|e| Value::String(format!("<{e}>")));
             for (k, v) in params.as_object().into_iter().flatten() {
                 writeln!(out, "    {} = {v}", printable(k))?;

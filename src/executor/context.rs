@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use crate::template::expr::{EvalError, Path, Scope, Segment, Text, walk};
+use crate::template::expr::{EvalError, Path, Scope, Segment, walk};
 
 /// What a finished step shows to later steps.
 #[derive(Debug, Clone)]
@@ -41,53 +41,6 @@ impl Context {
     pub fn set(&mut self, step_id: &str, outcome: Outcome) {
         self.outcomes.insert(step_id.to_string(), outcome);
     }
-
-    /// A step's parameters with their placeholders substituted; an error names the parameter.
-    pub fn render_parameters(&self, params: &Map<String, Value>) -> Result<Value, String> {
-        params
-            .iter()
-            .map(|(k, v)| match self.render(v) {
-                Ok(v) => Ok((k.clone(), v)),
-                Err(e) => Err(format!("parameter '{k}': {e}")),
-            })
-            .collect::<Result<Map<_, _>, _>>()
-            .map(Value::Object)
-    }
-
-    /// `value` with every string's placeholders substituted, keys and structure kept.
-    pub fn render(&self, value: &Value) -> Result<Value, EvalError> {
-        self.render_with(value, false)
-    }
-
-    /// As [`Context::render`], keeping the placeholders of steps that have not run.
-    pub fn render_known(&self, value: &Value) -> Result<Value, EvalError> {
-        self.render_with(value, true)
-    }
-
-    fn render_with(&self, value: &Value, keep_pending: bool) -> Result<Value, EvalError> {
-        Ok(match value {
-            Value::String(s) => {
-                // Templates were parsed when the plan was made; a string that does not parse
-                // here is one the plan did not see, kept as it is.
-                match Text::parse(s) {
-                    Ok(t) if keep_pending => t.render_known(self)?,
-                    Ok(t) => t.render(self)?,
-                    Err(_) => value.clone(),
-                }
-            }
-            Value::Array(a) => Value::Array(
-                a.iter()
-                    .map(|v| self.render_with(v, keep_pending))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Value::Object(o) => Value::Object(
-                o.iter()
-                    .map(|(k, v)| Ok((k.clone(), self.render_with(v, keep_pending)?)))
-                    .collect::<Result<_, EvalError>>()?,
-            ),
-            other => other.clone(),
-        })
-    }
 }
 
 impl Scope for Context {
@@ -122,8 +75,14 @@ impl Scope for Context {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::template::expr::{Parsed, Text};
     use proptest::prelude::*;
     use serde_json::json;
+
+    /// `value` parsed and rendered in `c`.
+    fn render(c: &Context, value: &Value) -> Result<Value, EvalError> {
+        Parsed::parse(value).unwrap().render(c)
+    }
 
     fn ctx() -> Context {
         let mut c = Context::new(
@@ -158,23 +117,27 @@ mod tests {
         let c = ctx();
         let params = json!({"n": "{{list.issues[0].number}}", "t": "PR for {{repo}}", "nested": ["{{list.success}}"]});
         assert_eq!(
-            c.render(&params).unwrap(),
+            render(&c, &params).unwrap(),
             json!({"n": 7, "t": "PR for acme/app", "nested": [true]})
         );
         assert_eq!(
-            c.render(&json!("{{skipped.success}}")).unwrap(),
+            render(&c, &json!("{{skipped.success}}")).unwrap(),
             json!(false)
         );
         assert_eq!(
-            c.render(&json!("{{skipped.url}}")).unwrap_err().to_string(),
+            render(&c, &json!("{{skipped.url}}"))
+                .unwrap_err()
+                .to_string(),
             "skipped.url: step 'skipped' has no result (skipped: its condition was false)"
         );
         assert_eq!(
-            c.render(&json!("{{later.x}}")).unwrap_err(),
+            render(&c, &json!("{{later.x}}")).unwrap_err(),
             EvalError::Pending("later".into())
         );
         assert_eq!(
-            c.render_known(&json!({"a": "{{later.x}}", "b": "x={{later.x}} in {{repo}}"}))
+            Parsed::parse(&json!({"a": "{{later.x}}", "b": "x={{later.x}} in {{repo}}"}))
+                .unwrap()
+                .render_known(&c)
                 .unwrap(),
             json!({"a": "{{later.x}}", "b": "x={{later.x}} in acme/app"})
         );
@@ -211,8 +174,8 @@ mod tests {
                 ["a".to_string()],
             );
             c.set("a", Outcome { success: true, result: Some(json!({"v": result.clone()})), why_none: String::new() });
-            prop_assert_eq!(c.render(&json!("{{a.v}}")).unwrap(), result.clone());
-            let text = c.render(&json!("<{{a.v}}>")).unwrap();
+            prop_assert_eq!(render(&c, &json!("{{a.v}}")).unwrap(), result.clone());
+            let text = render(&c, &json!("<{{a.v}}>")).unwrap();
             let inner = match &result { Value::String(s) => s.clone(), v => v.to_string() };
             prop_assert_eq!(text, json!(format!("<{inner}>")));
         }

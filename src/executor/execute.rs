@@ -18,8 +18,7 @@ use super::plan::Plan;
 use super::runlog::{CallRow, RunLog};
 use super::tool::{Tool, ToolError};
 use super::toolbox::Toolbox;
-use crate::template::expr::Condition;
-use crate::template::{Failure, OnError, RetryPolicy, WorkflowStep};
+use crate::template::{CompiledStep, Failure, OnError, RetryPolicy, WorkflowStep};
 
 /// What became of a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,10 +184,7 @@ impl RunState {
     }
 
     fn context(&self, plan: &Plan) -> Context {
-        let mut ctx = Context::new(
-            plan.vars.clone(),
-            plan.template.steps.iter().map(|s| s.step_id.clone()),
-        );
+        let mut ctx = plan.context();
         for id in self.steps.keys() {
             self.show(&mut ctx, id);
         }
@@ -320,7 +316,7 @@ pub async fn execute(
                 shown.push(step.step_id.clone());
                 continue;
             }
-            let mut job = Job::new(step, plan, tools);
+            let mut job = Job::new(i, plan, tools);
             job.in_loop = in_loop[i];
             let permit = permit.expect("taken for a step that runs");
             running.spawn(job.run(ctx.clone(), shared.clone(), permit));
@@ -417,19 +413,17 @@ fn next_level(plan: &Plan, at: usize, state: &mut RunState, shared: &Shared) -> 
 async fn compensate_finished(plan: &Plan, tools: &Toolbox, shared: &Shared, state: &mut RunState) {
     let ctx = state.context(plan);
     for id in state.finished.clone().iter().rev() {
-        let step = plan
-            .template
-            .steps
-            .iter()
-            .find(|s| &s.step_id == id)
+        let i = (plan.template.steps.iter())
+            .position(|s| &s.step_id == id)
             .expect("finished steps are steps");
-        let Some(action) = &step.compensate else {
+        let step = &plan.template.steps[i];
+        let (Some(action), Some(parameters)) = (&step.compensate, &plan.steps[i].compensate) else {
             continue;
         };
         let tool = tools
             .get(&action.tool_name)
             .expect("the plan checked every tool");
-        let outcome = match ctx.render_parameters(&action.parameters) {
+        let outcome = match parameters.render(&ctx) {
             Ok(params) => {
                 let call = Call {
                     step_id: id,
@@ -457,9 +451,10 @@ enum Stop {
     Compensate,
 }
 
-/// A step ready to run, with its tool, its retry policy and its fallback.
+/// A step ready to run, with its parsed texts, its tool, its retry policy and its fallback.
 struct Job {
     step: WorkflowStep,
+    compiled: CompiledStep,
     tool: Arc<dyn Tool>,
     retry: RetryPolicy,
     fallback: Option<Box<Job>>,
@@ -478,19 +473,18 @@ struct Done {
 }
 
 impl Job {
-    fn new(step: &WorkflowStep, plan: &Plan, tools: &Toolbox) -> Job {
+    /// The job of `plan`'s step `i`.
+    fn new(i: usize, plan: &Plan, tools: &Toolbox) -> Job {
+        let step = &plan.template.steps[i];
         let retry = step
             .retry
             .clone()
             .or_else(|| plan.template.retry.clone())
             .unwrap_or_default();
         let fallback = match &step.on_error {
-            OnError::Fallback(f) => plan
-                .template
-                .steps
-                .iter()
-                .find(|s| &s.step_id == f)
-                .map(|s| Box::new(Job::new(s, plan, tools))),
+            OnError::Fallback(f) => (plan.template.steps.iter())
+                .position(|s| &s.step_id == f)
+                .map(|f| Box::new(Job::new(f, plan, tools))),
             _ => None,
         };
         Job {
@@ -499,6 +493,7 @@ impl Job {
                 .expect("the plan checked every tool")
                 .clone(),
             step: step.clone(),
+            compiled: plan.steps[i].clone(),
             retry,
             fallback,
             in_loop: false,
@@ -565,17 +560,14 @@ impl Job {
     /// The step's condition, parameters and attempts.
     async fn attempts(&self, ctx: &Context, shared: &Shared) -> StepRecord {
         let step = &self.step;
-        if let Some(condition) = &step.condition {
-            let holds = Condition::parse(condition)
-                .map_err(|e| e.to_string())
-                .and_then(|c| c.holds(ctx).map_err(|e| e.to_string()));
-            match holds {
+        if let Some(condition) = &self.compiled.condition {
+            match condition.holds(ctx) {
                 Ok(true) => {}
                 Ok(false) => return StepRecord::new(Status::Skipped, None),
                 Err(e) => return StepRecord::new(Status::Failed, Some(format!("condition: {e}"))),
             }
         }
-        let params = match ctx.render_parameters(&step.parameters) {
+        let params = match self.compiled.parameters.render(ctx) {
             Ok(p) => p,
             Err(e) => return StepRecord::new(Status::Failed, Some(e)),
         };

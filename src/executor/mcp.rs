@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
+use itertools::Itertools;
 use rmcp::model::{CallToolRequestParams, CallToolResult, Tool as RemoteTool};
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
@@ -210,7 +211,7 @@ impl Tool for McpTool {
                 return Err(ToolError::protocol(format!(
                     "server '{server}', tool '{}': parameters do not fit its schema: {}",
                     self.remote,
-                    problems.join("; ")
+                    problems.iter().join("; ")
                 )));
             }
             let mut request = CallToolRequestParams::new(self.remote.clone());
@@ -271,12 +272,29 @@ fn outcome(result: CallToolResult) -> Result<Value, String> {
     })
 }
 
+/// How parameters break a tool's input schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    #[error("parameters are not an object")]
+    NotAnObject,
+    #[error("'{0}' is required")]
+    Required(String),
+    #[error("'{name}' should be {} but is {found}", .types.join(" or "))]
+    WrongType {
+        name: String,
+        types: Vec<String>,
+        found: &'static str,
+    },
+    #[error("'{0}' is not a parameter of the tool")]
+    Unknown(String),
+}
+
 /// What in `params` breaks the object schema `schema`: missing required properties and
 /// properties of the wrong JSON type (the parts of JSON Schema that tool schemas use).
-pub fn check_schema(schema: &serde_json::Map<String, Value>, params: &Value) -> Vec<String> {
+pub fn check_schema(schema: &serde_json::Map<String, Value>, params: &Value) -> Vec<Violation> {
     let mut out = Vec::new();
     let Some(params) = params.as_object() else {
-        return vec!["parameters are not an object".into()];
+        return vec![Violation::NotAnObject];
     };
     for name in schema
         .get("required")
@@ -286,14 +304,14 @@ pub fn check_schema(schema: &serde_json::Map<String, Value>, params: &Value) -> 
         .filter_map(Value::as_str)
     {
         if !params.contains_key(name) {
-            out.push(format!("'{name}' is required"));
+            out.push(Violation::Required(name.to_string()));
         }
     }
     let properties = schema.get("properties").and_then(Value::as_object);
     for (name, value) in params {
         let Some(property) = properties.and_then(|p| p.get(name)) else {
             if schema.get("additionalProperties") == Some(&Value::Bool(false)) {
-                out.push(format!("'{name}' is not a parameter of the tool"));
+                out.push(Violation::Unknown(name.clone()));
             }
             continue;
         };
@@ -313,11 +331,11 @@ pub fn check_schema(schema: &serde_json::Map<String, Value>, params: &Value) -> 
             _ => true,
         });
         if !fits {
-            out.push(format!(
-                "'{name}' should be {} but is {}",
-                types.join(" or "),
-                crate::template::expr::kind(value)
-            ));
+            out.push(Violation::WrongType {
+                name: name.clone(),
+                types: types.into_iter().map(String::from).collect(),
+                found: crate::template::expr::kind(value),
+            });
         }
     }
     out
@@ -334,8 +352,9 @@ mod tests {
                            "count": {"type": ["integer", "null"]}},
             "additionalProperties": false});
         let schema = schema.as_object().unwrap();
+        let found = check_schema(schema, &json!({"time": 12, "count": 1.5, "extra": true}));
         assert_eq!(
-            check_schema(schema, &json!({"time": 12, "count": 1.5, "extra": true})),
+            found.iter().map(ToString::to_string).collect::<Vec<_>>(),
             [
                 "'timezone' is required",
                 "'time' should be string but is a number",

@@ -18,6 +18,6 @@ pub mod tool;
 pub mod toolbox;
 
 pub use execute::{Options, RunState, RunStatus, Status, StepRecord, execute};
-pub use plan::{Plan, PlanError};
+pub use plan::{Plan, PlanError, Problem, prepare};
 pub use tool::{Tool, ToolError};
 pub use toolbox::Toolbox;

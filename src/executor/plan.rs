@@ -5,17 +5,21 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use itertools::Itertools;
 use serde_json::{Map, Value};
 
+use super::context::Context;
 use super::toolbox::Toolbox;
-use crate::template::expr::{Condition, Reference, Text};
-use crate::template::{OnError, WorkflowTemplate, cycle, problems};
+use crate::template::expr::{Condition, Reference};
+use crate::template::{Compiled, CompiledStep, OnError, WorkflowTemplate, compile, cycle};
 
-/// A template that passed every check, with its variables.
+/// A template that passed every check, with its variables and its texts parsed.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub template: WorkflowTemplate,
     pub vars: Map<String, Value>,
+    /// The template's texts, parsed once: one entry per step of `template.steps`.
+    pub steps: Vec<CompiledStep>,
     /// Indices into `template.steps`, level by level: a step's dependencies are all in earlier
     /// levels. Steps that only run as another step's fallback are in no level.
     pub levels: Vec<Vec<usize>>,
@@ -37,20 +41,86 @@ pub struct PlannedLoop {
 
 /// Why a template cannot run.
 #[derive(Debug, thiserror::Error)]
-#[error("workflow '{workflow}' cannot run:\n  - {}", problems.join("\n  - "))]
+#[error("workflow '{workflow}' cannot run:\n  - {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  - "))]
 pub struct PlanError {
     pub workflow: String,
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+/// One reason a template cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// The template itself (see [`crate::template::problems`]).
+    #[error("{0}")]
+    Template(String),
+    #[error("tool '{tool}' (step {}) is not bound in tools.toml{}", .steps.join(", "), bound_list(.bound))]
+    Unbound {
+        tool: String,
+        steps: Vec<String>,
+        /// What is bound (for the message).
+        bound: Vec<String>,
+    },
+    #[error("variable '{name}' is not given (used by {}); pass --var {name}=...", .steps.join(", "))]
+    MissingVariable { name: String, steps: Vec<String> },
+    #[error(
+        "step '{step}', {what}: {{{{{path}}}}} reads step '{root}', which '{step}' does not depend on"
+    )]
+    Unordered {
+        step: String,
+        what: String,
+        path: String,
+        root: String,
+    },
+    #[error("step '{step}' depends on '{on}', which only runs as a fallback")]
+    DependsOnFallback { step: String, on: String },
+    #[error("fallback step '{0}' has a fallback of its own")]
+    NestedFallback(String),
+    #[error(
+        "fallback step '{fallback}' of '{step}' depends on '{on}', which '{step}' does not depend on"
+    )]
+    FallbackDependency {
+        fallback: String,
+        step: String,
+        on: String,
+    },
+    #[error("loop ({0}): a fallback step cannot be in a loop")]
+    FallbackInLoop(String),
+    #[error(
+        "loop ({0}): other steps run beside its steps; a loop's steps must depend on each other \
+         and nothing outside the loop may run at the same time"
+    )]
+    LoopNotAlone(String),
+    /// A tool's MCP server: it does not start, lacks the tool, or the parameters break its schema.
+    #[error("{0}")]
+    Server(String),
+}
+
+impl PlanError {
+    pub fn new(workflow: &str, problems: Vec<Problem>) -> PlanError {
+        PlanError {
+            workflow: workflow.to_string(),
+            problems,
+        }
+    }
 }
 
 impl Plan {
+    /// What the texts can read before any step ran: the variables.
+    pub fn context(&self) -> Context {
+        Context::new(
+            self.vars.clone(),
+            self.template.steps.iter().map(|s| s.step_id.clone()),
+        )
+    }
+
     /// Checks `template` against the bound tools and the given variables.
     pub fn new(
         template: WorkflowTemplate,
         vars: Map<String, Value>,
         tools: &Toolbox,
     ) -> Result<Plan, PlanError> {
-        let mut out = problems(&template);
+        let (compiled, problems) = compile(&template);
+        let mut out: Vec<Problem> = problems.into_iter().map(Problem::Template).collect();
         let t = &template;
         let ids: HashSet<&str> = t.steps.iter().map(|s| s.step_id.as_str()).collect();
         let fallbacks: HashSet<&str> = t
@@ -63,110 +133,108 @@ impl Plan {
             .collect();
 
         // Tools, each unbound one once with the steps that use it.
-        let mut unbound: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut unbound: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for s in &t.steps {
             let tools_used =
                 std::iter::once(&s.tool_name).chain(s.compensate.iter().map(|c| &c.tool_name));
             for tool in tools_used {
                 if tools.get(tool).is_none() {
-                    unbound.entry(tool).or_default().push(&s.step_id);
+                    unbound.entry(tool).or_default().push(s.step_id.clone());
                 }
             }
         }
-        for (tool, steps) in &unbound {
-            out.push(format!(
-                "tool '{tool}' (step {}) is not bound in tools.toml{}",
-                steps.join(", "),
-                bound_list(tools)
-            ));
+        for (tool, steps) in unbound {
+            out.push(Problem::Unbound {
+                tool: tool.to_string(),
+                steps,
+                bound: tools.names().into_iter().map(String::from).collect(),
+            });
         }
 
         // Placeholders and conditions: their steps come before them, their variables are
         // given. Ancestors cannot be followed round a circle (reported above).
         let reach = cycle(t).is_none().then(|| Reach::new(t));
-        let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for s in &t.steps {
-            let mut refs: Vec<(String, Reference)> = Vec::new();
-            for (name, value) in &s.parameters {
-                let what = format!("parameter '{name}'");
-                text_references(&what, value, &mut refs);
-            }
-            if let Some(Ok(c)) = s.condition.as_deref().map(Condition::parse) {
-                refs.extend(
-                    c.references()
-                        .into_iter()
-                        .map(|r| ("condition".to_string(), r)),
-                );
-            }
+        for (s, c) in t.steps.iter().zip(&compiled.steps) {
+            let mut refs: Vec<(String, Reference)> = (c.parameters.references())
+                .map(|(name, r)| (format!("parameter '{name}'"), r))
+                .collect();
+            refs.extend(
+                (c.condition.iter())
+                    .flat_map(Condition::references)
+                    .map(|r| ("condition".to_string(), r)),
+            );
             let compensation_refs = refs.len();
-            for (name, value) in s.compensate.iter().flat_map(|c| &c.parameters) {
-                let what = format!("compensate parameter '{name}'");
-                text_references(&what, value, &mut refs);
-            }
+            refs.extend(
+                (c.compensate.iter())
+                    .flat_map(|p| p.references())
+                    .map(|(name, r)| (format!("compensate parameter '{name}'"), r)),
+            );
             for (i, (what, r)) in refs.into_iter().enumerate() {
                 let root = r.path.root.as_str();
-                if ids.contains(root) {
-                    // A compensation runs after its own step, so it may read it.
-                    let own = i >= compensation_refs && root == s.step_id;
-                    let before = reach.as_ref().is_none_or(|r| r.depends(&s.step_id, root));
-                    if !own && !before {
-                        out.push(format!(
-                            "step '{}', {what}: {{{{{}}}}} reads step '{root}', which '{}' does not depend on",
-                            s.step_id, r.path, s.step_id
-                        ));
-                    }
-                } else if !r.optional && !vars.contains_key(root) {
-                    let users = missing.entry(root.to_string()).or_default();
-                    if !users.contains(&s.step_id) {
-                        users.push(s.step_id.clone());
-                    }
+                if !ids.contains(root) {
+                    continue;
+                }
+                // A compensation runs after its own step, so it may read it.
+                let own = i >= compensation_refs && root == s.step_id;
+                let before = reach.as_ref().is_none_or(|r| r.depends(&s.step_id, root));
+                if !own && !before {
+                    out.push(Problem::Unordered {
+                        step: s.step_id.clone(),
+                        what,
+                        path: r.path.to_string(),
+                        root: root.to_string(),
+                    });
                 }
             }
         }
-        for (var, steps) in &missing {
-            out.push(format!(
-                "variable '{var}' is not given (used by {}); pass --var {var}=...",
-                steps.join(", ")
-            ));
-        }
+        let mut missing: Vec<(String, Vec<String>)> = (compiled.variables(t).into_iter())
+            .filter(|(name, v)| v.required && !vars.contains_key(name))
+            .map(|(name, v)| {
+                (
+                    name,
+                    v.feeds.into_iter().map(|(step, _)| step).unique().collect(),
+                )
+            })
+            .collect();
+        missing.sort();
+        out.extend(
+            (missing.into_iter()).map(|(name, steps)| Problem::MissingVariable { name, steps }),
+        );
 
         // Fallback steps run in place of a failed step, so they need nothing that step lacks.
         for s in &t.steps {
             if let Some(d) = s.depends_on.iter().find(|d| fallbacks.contains(d.as_str())) {
-                out.push(format!(
-                    "step '{}' depends on '{d}', which only runs as a fallback",
-                    s.step_id
-                ));
+                out.push(Problem::DependsOnFallback {
+                    step: s.step_id.clone(),
+                    on: d.clone(),
+                });
             }
             if let OnError::Fallback(f) = &s.on_error
                 && let Some(fallback) = t.steps.iter().find(|x| &x.step_id == f)
             {
                 if let OnError::Fallback(_) = fallback.on_error {
-                    out.push(format!("fallback step '{f}' has a fallback of its own"));
+                    out.push(Problem::NestedFallback(f.clone()));
                 }
                 for d in &fallback.depends_on {
                     if reach.as_ref().is_some_and(|r| !r.depends(&s.step_id, d)) {
-                        out.push(format!(
-                            "fallback step '{f}' of '{}' depends on '{d}', which '{}' does not depend on",
-                            s.step_id, s.step_id
-                        ));
+                        out.push(Problem::FallbackDependency {
+                            fallback: f.clone(),
+                            step: s.step_id.clone(),
+                            on: d.clone(),
+                        });
                     }
                 }
             }
         }
 
         if !out.is_empty() {
-            return Err(PlanError {
-                workflow: template.name.clone(),
-                problems: out,
-            });
+            return Err(PlanError::new(&template.name, out));
         }
         let levels = levels(&template, &fallbacks);
-        let loops = place_loops(&template, &levels).map_err(|problems| PlanError {
-            workflow: template.name.clone(),
-            problems,
-        })?;
+        let loops = place_loops(&template, &compiled, &levels)
+            .map_err(|problems| PlanError::new(&template.name, problems))?;
         Ok(Plan {
+            steps: compiled.steps,
             template,
             vars,
             levels,
@@ -175,25 +243,40 @@ impl Plan {
     }
 }
 
+/// The plan of `template` with `vars`, checked against `tools` (their MCP servers started, the
+/// parameters known before the run checked against the tools' schemas): what `run` and `serve`
+/// execute. Every problem is reported at once.
+pub async fn prepare(
+    template: WorkflowTemplate,
+    vars: Map<String, Value>,
+    tools: &Toolbox,
+) -> Result<Plan, PlanError> {
+    let plan = Plan::new(template, vars, tools)?;
+    let problems = tools.check(&plan).await;
+    match problems.is_empty() {
+        true => Ok(plan),
+        false => Err(PlanError::new(&plan.template.name, problems)),
+    }
+}
+
 /// Where each loop's body runs: the levels that hold its steps must follow each other and hold
 /// nothing else, so that a round runs the body and only the body again.
 fn place_loops(
     t: &WorkflowTemplate,
+    compiled: &Compiled,
     levels: &[Vec<usize>],
-) -> Result<Vec<PlannedLoop>, Vec<String>> {
+) -> Result<Vec<PlannedLoop>, Vec<Problem>> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
     let level_of = |id: &str| {
         let i = t.steps.iter().position(|s| s.step_id == id)?;
         levels.iter().position(|l| l.contains(&i))
     };
-    for l in &t.loops {
+    for (l, until) in t.loops.iter().zip(&compiled.untils) {
         let which = l.steps.join(" → ");
         let at: Vec<Option<usize>> = l.steps.iter().map(|id| level_of(id)).collect();
         let Some(at) = at.into_iter().collect::<Option<Vec<usize>>>() else {
-            problems.push(format!(
-                "loop ({which}): a fallback step cannot be in a loop"
-            ));
+            problems.push(Problem::FallbackInLoop(which));
             continue;
         };
         let (first, last) = (
@@ -205,16 +288,13 @@ fn place_loops(
             .flatten()
             .all(|&i| l.steps.contains(&t.steps[i].step_id));
         if !only_body {
-            problems.push(format!(
-                "loop ({which}): other steps run beside its steps; a loop's steps must depend on \
-                 each other and nothing outside the loop may run at the same time"
-            ));
+            problems.push(Problem::LoopNotAlone(which));
             continue;
         }
         out.push(PlannedLoop {
             first,
             last,
-            until: Condition::parse(&l.until).expect("checked with the template"),
+            until: until.clone().expect("checked with the template"),
             max_rounds: l.max_rounds,
             steps: l.steps.clone(),
         });
@@ -225,32 +305,11 @@ fn place_loops(
     }
 }
 
-fn bound_list(tools: &Toolbox) -> String {
-    let names = tools.names();
+fn bound_list(names: &[String]) -> String {
     if names.is_empty() {
         " (no tools are bound: give --tools FILE)".into()
     } else {
         format!(" (bound: {})", names.join(", "))
-    }
-}
-
-/// The references of every string inside `value`, labelled `what`. Strings that do not parse
-/// have none here: the template's checks report them.
-fn text_references(what: &str, value: &Value, refs: &mut Vec<(String, Reference)>) {
-    match value {
-        Value::String(text) => {
-            if let Ok(parsed) = Text::parse(text) {
-                refs.extend(
-                    parsed
-                        .references()
-                        .into_iter()
-                        .map(|r| (what.to_string(), r)),
-                );
-            }
-        }
-        Value::Array(a) => a.iter().for_each(|v| text_references(what, v, refs)),
-        Value::Object(o) => o.values().for_each(|v| text_references(what, v, refs)),
-        _ => {}
     }
 }
 
@@ -382,6 +441,10 @@ mod tests {
         )
     }
 
+    fn texts(err: &PlanError) -> Vec<String> {
+        err.problems.iter().map(ToString::to_string).collect()
+    }
+
     #[test]
     fn diamond_levels() {
         let p = plan(
@@ -415,7 +478,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(
-            err.problems,
+            texts(&err),
             [
                 "step 'b', parameter 'title': expected '}}', found the end at character 19 of \"{{a.issues[0].title\"",
                 "step 'b', condition: unexpected '=' at character 16 of \"{{a.success}} === true\"",
@@ -429,6 +492,14 @@ mod tests {
         assert!(
             err.to_string()
                 .starts_with("workflow 'w' cannot run:\n  - step 'b', parameter 'title'")
+        );
+        // What a caller decides by is in the problem, not only in its text.
+        assert_eq!(
+            err.problems[6],
+            Problem::MissingVariable {
+                name: "repo".into(),
+                steps: vec!["a".into(), "c".into()]
+            }
         );
     }
 
@@ -444,7 +515,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(
-            err.problems,
+            texts(&err),
             ["steps depend on each other in a circle: a → b → a"]
         );
 
@@ -477,7 +548,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(
-            err.problems,
+            texts(&err),
             [
                 "fallback step 'f' of 'a' depends on 'z', which 'a' does not depend on",
                 "step 'c' depends on 'f', which only runs as a fallback"

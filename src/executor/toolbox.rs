@@ -18,11 +18,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
+use itertools::Itertools;
 use serde::Deserialize;
 
 use super::builtin::Builtin;
 use super::command::CommandTool;
-use super::mcp::{McpTool, Server, check_schema};
+use super::mcp::{McpTool, Server, Violation, check_schema};
+use super::plan::{Plan, Problem};
 use super::tool::{Masked, Tool};
 
 #[derive(Default, Clone)]
@@ -31,8 +33,10 @@ pub struct Toolbox {
     /// Tools on MCP servers: their server and remote name.
     remote: HashMap<String, (Arc<Server>, String)>,
     servers: Vec<Arc<Server>>,
-    /// Servers whose every tool is bound by its own name.
+    /// Servers whose every tool is bound by its own name, until [`Toolbox::expose`] binds them.
     exposed: Vec<Arc<Server>>,
+    /// The servers of `exposed` that failed.
+    unexposed: Vec<Problem>,
 }
 
 impl Toolbox {
@@ -132,10 +136,10 @@ impl Toolbox {
     }
 
     /// Starts the servers bound with `expose = "all"` and binds every tool they list (names
-    /// bound in `[tools]` keep their binding); the problems, if any.
-    pub async fn expose(&mut self) -> Vec<String> {
-        let mut problems = Vec::new();
-        for server in self.exposed.clone() {
+    /// bound in `[tools]` keep their binding). A server that fails is a problem of every plan
+    /// checked with [`Toolbox::check`], and is returned.
+    pub async fn expose(&mut self) -> Vec<Problem> {
+        for server in std::mem::take(&mut self.exposed) {
             match server.tools().await {
                 Ok(tools) => {
                     for t in tools {
@@ -148,56 +152,48 @@ impl Toolbox {
                         }
                     }
                 }
-                Err(e) => problems.push(e),
+                Err(e) => self.unexposed.push(Problem::Server(e)),
             }
         }
-        problems
+        self.unexposed.clone()
     }
 
-    /// Checks the MCP tools of `calls` (step, tool, parameters as far as they are known before
-    /// the run) against their servers (starting them): the tool exists, required parameters
-    /// are given, known values have the right types.
-    pub async fn check(&self, calls: &[(&str, &str, serde_json::Value)]) -> Vec<String> {
-        let mut problems = Vec::new();
-        for (step, name, params) in calls {
-            let Some((server, remote)) = self.remote.get(*name) else {
+    /// Checks the MCP tools of `plan`'s steps against their servers (starting them): the tool
+    /// exists, the parameters known before the run fit its schema and the ones that are not
+    /// (they wait for a step) are the only ones missing.
+    pub async fn check(&self, plan: &Plan) -> Vec<Problem> {
+        let mut problems = self.unexposed.clone();
+        let ctx = plan.context();
+        for (step, compiled) in plan.template.steps.iter().zip(&plan.steps) {
+            let name = &step.tool_name;
+            let Some((server, remote)) = self.remote.get(name) else {
                 continue;
             };
-            match server.tools().await {
-                Ok(tools) if tools.iter().any(|t| t.name == *remote) => {
-                    let tool = tools.iter().find(|t| t.name == *remote).expect("found");
-                    // Values still waiting for a step's result are checked when they are known.
-                    let known: serde_json::Map<String, serde_json::Value> = params
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .filter(|(_, v)| !v.as_str().is_some_and(|s| s.contains("{{")))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    let mut violations = check_schema(&tool.input_schema, &known.into());
-                    // A parameter whose value comes later is given.
-                    violations.retain(|v| {
-                        !params
-                            .as_object()
-                            .is_some_and(|p| p.keys().any(|k| *v == format!("'{k}' is required")))
-                    });
-                    for v in violations {
-                        problems.push(format!(
-                            "step '{step}', tool '{name}' on server '{}': {v}",
-                            server.name()
-                        ));
-                    }
+            let tools = match server.tools().await {
+                Ok(tools) => tools,
+                Err(e) => {
+                    problems.push(Problem::Server(format!("tool '{name}': {e}")));
+                    continue;
                 }
-                Ok(tools) => problems.push(format!(
+            };
+            let Some(tool) = tools.iter().find(|t| t.name == *remote) else {
+                problems.push(Problem::Server(format!(
                     "tool '{name}': server '{}' has no tool '{remote}' (it has: {})",
                     server.name(),
-                    tools
-                        .iter()
-                        .map(|t| t.name.as_ref())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-                Err(e) => problems.push(format!("tool '{name}': {e}")),
+                    tools.iter().map(|t| t.name.as_ref()).join(", ")
+                )));
+                continue;
+            };
+            let (known, later) = compiled.parameters.known(&ctx);
+            for v in check_schema(&tool.input_schema, &known.into()) {
+                if matches!(&v, Violation::Required(p) if later.contains(p)) {
+                    continue;
+                }
+                problems.push(Problem::Server(format!(
+                    "step '{}', tool '{name}' on server '{}': {v}",
+                    step.step_id,
+                    server.name()
+                )));
             }
         }
         problems

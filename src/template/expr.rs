@@ -255,6 +255,78 @@ impl Text {
     }
 }
 
+/// A JSON value whose strings are parsed [`Text`]s: a step's parameters as a plan holds them,
+/// parsed once when the template is checked and rendered on every attempt without parsing again.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    Text(Text),
+    Array(Vec<Parsed>),
+    Object(Vec<(String, Parsed)>),
+    /// A number, a boolean, null, or a string without placeholders: itself.
+    Value(Value),
+}
+
+impl Parsed {
+    /// Parses every string of `value`; the first that does not parse is the error.
+    pub fn parse(value: &Value) -> Result<Parsed, ParseError> {
+        Ok(match value {
+            Value::String(s) if s.contains("{{") => Parsed::Text(Text::parse(s)?),
+            Value::Array(a) => {
+                Parsed::Array(a.iter().map(Parsed::parse).collect::<Result<_, _>>()?)
+            }
+            Value::Object(o) => Parsed::Object(
+                o.iter()
+                    .map(|(k, v)| Ok((k.clone(), Parsed::parse(v)?)))
+                    .collect::<Result<_, ParseError>>()?,
+            ),
+            other => Parsed::Value(other.clone()),
+        })
+    }
+
+    /// The value with every placeholder substituted, keys and structure kept.
+    pub fn render(&self, scope: &dyn Scope) -> Result<Value, EvalError> {
+        self.render_with(scope, false)
+    }
+
+    /// As [`Parsed::render`], keeping the placeholders of steps that have not run as written.
+    pub fn render_known(&self, scope: &dyn Scope) -> Result<Value, EvalError> {
+        self.render_with(scope, true)
+    }
+
+    fn render_with(&self, scope: &dyn Scope, keep_pending: bool) -> Result<Value, EvalError> {
+        Ok(match self {
+            Parsed::Text(t) => t.render_with(scope, keep_pending)?,
+            Parsed::Array(a) => Value::Array(
+                a.iter()
+                    .map(|v| v.render_with(scope, keep_pending))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Parsed::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, v)| Ok((k.clone(), v.render_with(scope, keep_pending)?)))
+                    .collect::<Result<_, EvalError>>()?,
+            ),
+            Parsed::Value(v) => v.clone(),
+        })
+    }
+
+    /// Every path the placeholders inside read.
+    pub fn references(&self) -> Vec<Reference> {
+        let mut out = Vec::new();
+        self.collect_references(&mut out);
+        out
+    }
+
+    fn collect_references(&self, out: &mut Vec<Reference>) {
+        match self {
+            Parsed::Text(t) => out.extend(t.references()),
+            Parsed::Array(a) => a.iter().for_each(|v| v.collect_references(out)),
+            Parsed::Object(o) => o.iter().for_each(|(_, v)| v.collect_references(out)),
+            Parsed::Value(_) => {}
+        }
+    }
+}
+
 /// A condition such as `{{create_pr.success}} == true`: one expression in which `{{...}}` acts as
 /// parentheses, so `{{a.ok}} && {{b.count}} > 0` and `a.ok && b.count > 0` mean the same.
 #[derive(Debug, Clone, PartialEq)]

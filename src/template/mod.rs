@@ -2,6 +2,7 @@
 //! checks, names for mined chains, the built-ins and the library folder.
 
 mod builtin;
+mod compiled;
 pub mod expr;
 mod flow;
 mod library;
@@ -10,6 +11,7 @@ mod model;
 mod validate;
 
 pub use builtin::builtins;
+pub use compiled::{Compiled, CompiledStep, Parameters, Variable};
 pub use flow::{DataEdge, data_edges};
 pub use library::{
     Catalog, Entry, Library, LibraryError, MAX_FILE_BYTES, SaveOptions, SaveReport, read_template,
@@ -22,4 +24,4 @@ pub use model::{
     Action, Failure, LoopBlock, MAX_ROUNDS, Metadata, OnError, RetryPolicy, Source, WorkflowStep,
     WorkflowTemplate,
 };
-pub use validate::{cycle, is_safe_name, problems};
+pub use validate::{compile, cycle, is_safe_name, problems};

@@ -4,7 +4,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::expr::{Condition, Text, is_name};
+use super::compiled::{Compiled, CompiledStep, Parameters};
+use super::expr::{Condition, Parsed, is_name};
 use super::model::{OnError, WorkflowTemplate};
 
 /// Whether `name` can be a library file name: letters, digits, `_`, `-` and `.`, not starting
@@ -20,7 +21,14 @@ pub fn is_safe_name(name: &str) -> bool {
 
 /// Every problem of `t`; empty when it is valid.
 pub fn problems(t: &WorkflowTemplate) -> Vec<String> {
+    compile(t).1
+}
+
+/// Checks `t` and parses its texts, once: the texts that parse, and every problem of `t` (the
+/// texts are whole when there is none).
+pub fn compile(t: &WorkflowTemplate) -> (Compiled, Vec<String>) {
     let mut out = Vec::new();
+    let mut compiled = Compiled::default();
     if !is_safe_name(&t.name) {
         out.push(format!(
             "name {:?} is not a safe file name (letters, digits, '_', '-', '.'; not starting with '.')",
@@ -47,22 +55,32 @@ pub fn problems(t: &WorkflowTemplate) -> Vec<String> {
     }
     // Placeholders and conditions parse.
     for s in &t.steps {
-        let compensate = s.compensate.iter().flat_map(|c| &c.parameters);
-        let texts = s
-            .parameters
-            .iter()
-            .map(|(k, v)| (format!("parameter '{k}'"), v))
-            .chain(compensate.map(|(k, v)| (format!("compensate parameter '{k}'"), v)));
-        for (what, value) in texts {
-            for text in strings(value) {
-                if let Err(e) = Text::parse(text) {
-                    out.push(format!("step '{}', {what}: {e}", s.step_id));
+        let mut parse = |what: &str, params: &serde_json::Map<String, Value>| {
+            let mut parsed = Parameters::default();
+            for (k, v) in params {
+                match Parsed::parse(v) {
+                    Ok(p) => parsed.0.push((k.clone(), p)),
+                    Err(e) => out.push(format!("step '{}', {what} '{k}': {e}", s.step_id)),
                 }
             }
-        }
-        if let Some(Err(e)) = s.condition.as_deref().map(Condition::parse) {
-            out.push(format!("step '{}', condition: {e}", s.step_id));
-        }
+            parsed
+        };
+        let parameters = parse("parameter", &s.parameters);
+        let compensate =
+            (s.compensate.as_ref()).map(|c| parse("compensate parameter", &c.parameters));
+        let condition = match s.condition.as_deref().map(Condition::parse) {
+            Some(Err(e)) => {
+                out.push(format!("step '{}', condition: {e}", s.step_id));
+                None
+            }
+            Some(Ok(c)) => Some(c),
+            None => None,
+        };
+        compiled.steps.push(CompiledStep {
+            parameters,
+            condition,
+            compensate,
+        });
     }
     let ids: HashSet<&str> = t.steps.iter().map(|s| s.step_id.as_str()).collect();
     for s in &t.steps {
@@ -137,21 +155,13 @@ pub fn problems(t: &WorkflowTemplate) -> Vec<String> {
                 super::model::MAX_ROUNDS
             ));
         }
-        if let Err(e) = Condition::parse(&l.until) {
+        let until = Condition::parse(&l.until);
+        if let Err(e) = &until {
             out.push(format!("{which}, until: {e}"));
         }
+        compiled.untils.push(until.ok());
     }
-    out
-}
-
-/// Every string inside a JSON value.
-fn strings(value: &Value) -> Vec<&str> {
-    match value {
-        Value::String(s) => vec![s],
-        Value::Array(a) => a.iter().flat_map(strings).collect(),
-        Value::Object(o) => o.values().flat_map(strings).collect(),
-        _ => Vec::new(),
-    }
+    (compiled, out)
 }
 
 /// A dependency circle, named from a step back to itself, if there is one.
