@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 use super::table::{Table, printable};
 use crate::UsageError;
 use crate::executor::runlog::RunLog;
-use crate::executor::state::{self, Checkpoint};
-use crate::executor::{Options, Plan, RunState, RunStatus, Status, Toolbox, execute, prepare};
+use crate::executor::state;
+use crate::executor::{Options, Plan, RunState, RunStatus, Status, Toolbox, prepare};
 use crate::template::{WorkflowTemplate, is_safe_name};
 
 const EXAMPLES: &str = "\
@@ -236,21 +236,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             run_log,
             cancel,
         };
-        let mut journal = state::Journal::start(
-            &args.state_dir,
-            Checkpoint {
-                template: plan.template.clone(),
-                vars: plan.vars.clone(),
-                state: state.clone(),
-                generation,
-            },
-        );
-        if let Err(e) = &journal {
-            eprintln!("warning: {e}; this run cannot be resumed");
-        }
         // On a terminal, each step is reported as it finishes (the table comes at the end).
         let progress = std::io::stderr().is_terminal();
-        let mut checkpoint = |state: &RunState, changed: &[String]| {
+        let mut on_step = |state: &RunState, changed: &[String]| {
             if progress {
                 for (id, r) in changed
                     .iter()
@@ -261,14 +249,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     }
                 }
             }
-            if let Ok(j) = &mut journal
-                && let Err(e) = j.record(state, changed)
-            {
-                eprintln!("warning: {e}; this run cannot be resumed");
-                journal = Err(e);
-            }
         };
-        execute(&plan, &tools, &options, state, &mut checkpoint).await
+        state::execute_checkpointed(
+            &plan,
+            &tools,
+            &options,
+            state,
+            &args.state_dir,
+            generation,
+            &mut on_step,
+        )
+        .await
     });
     runtime.block_on(tools.shutdown());
     // Tools that ignore being stopped must not keep the command waiting.

@@ -14,7 +14,9 @@ use serde_json::{Map, Value};
 
 use indexmap::IndexMap;
 
-use super::execute::{Compensation, RunState, RunStatus, StepRecord};
+use super::execute::{Compensation, Options, RunState, RunStatus, StepRecord};
+use super::plan::Plan;
+use super::toolbox::Toolbox;
 use crate::template::{WorkflowTemplate, is_safe_name, write_private};
 
 /// Everything needed to resume a run.
@@ -136,6 +138,43 @@ impl Journal {
                 reason: e.to_string(),
             })
     }
+}
+
+/// Executes `plan` from `state` (`generation`: the checkpoint's, 0 for a new run) with its
+/// checkpoint kept in `dir` step by step, so that it can be resumed however it ends; `on_step`
+/// sees each change after it is recorded. A checkpoint that cannot be written is warned about
+/// on stderr, once, and the run goes on. What `run` and `serve` both run.
+pub async fn execute_checkpointed(
+    plan: &Plan,
+    tools: &Toolbox,
+    options: &Options,
+    state: RunState,
+    dir: &Path,
+    generation: u64,
+    on_step: &mut dyn FnMut(&RunState, &[String]),
+) -> RunState {
+    let mut journal = Journal::start(
+        dir,
+        Checkpoint {
+            template: plan.template.clone(),
+            vars: plan.vars.clone(),
+            state: state.clone(),
+            generation,
+        },
+    );
+    if let Err(e) = &journal {
+        eprintln!("warning: {e}; this run cannot be resumed");
+    }
+    let mut checkpoint = |state: &RunState, changed: &[String]| {
+        if let Ok(j) = &mut journal
+            && let Err(e) = j.record(state, changed)
+        {
+            eprintln!("warning: {e}; this run cannot be resumed");
+            journal = Err(e);
+        }
+        on_step(state, changed);
+    };
+    super::execute(plan, tools, options, state, &mut checkpoint).await
 }
 
 fn journal(dir: &Path, run_id: &str) -> PathBuf {
