@@ -31,6 +31,8 @@ pub enum Command {
     Report(cmd::report::Args),
     /// Run a workflow template against the tools bound in tools.toml
     Run(cmd::run::Args),
+    /// Serve the library's workflows to agents as the tools of an MCP server (stdio)
+    Serve(cmd::serve::Args),
     /// List the tools bound in tools.toml
     Tools(cmd::tools::Args),
     /// List, show, validate, export and initialise the workflow library
@@ -60,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(args) => cmd::report::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Library(args) => cmd::library::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
         Command::Tools(args) => cmd::tools::run(args),
         Command::Generate(args) => cmd::generate::run(args),
         Command::Spark(args) => cmd::spark::run(args),

@@ -15,6 +15,7 @@ pub mod numbers;
 pub mod pipeline;
 pub mod report;
 pub mod score;
+pub mod serve;
 pub mod structure;
 pub mod suggest;
 pub mod template;

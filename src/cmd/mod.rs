@@ -7,6 +7,7 @@ pub mod mine;
 mod mining_args;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod spark;
 pub mod suggest;
 pub mod table;

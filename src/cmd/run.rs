@@ -173,7 +173,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ))
             .into());
         }
-        (None, None) => new_run_id(&template.name),
+        (None, None) => state::new_run_id(&template.name),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -339,16 +339,6 @@ pub(super) fn load_tools(path: Option<&Path>) -> anyhow::Result<Toolbox> {
         ))
         .into()
     })
-}
-
-/// `NAME-YYYYMMDDTHHMMSS-XXXX`: sortable, readable, and distinct for runs started together. The
-/// name is the workflow's slug: a template named like a path cannot put files outside the state
-/// folder.
-fn new_run_id(workflow: &str) -> String {
-    let now = chrono::Utc::now();
-    let noise = (now.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
-    let name = crate::template::slug(workflow);
-    format!("{name}-{}-{noise:04x}", now.format("%Y%m%dT%H%M%S"))
 }
 
 fn print_plan(plan: &Plan, tools: &Toolbox) -> anyhow::Result<()> {

@@ -241,7 +241,7 @@ pub async fn execute(
     tools: &Toolbox,
     options: &Options,
     mut state: RunState,
-    on_step: &mut dyn FnMut(&RunState, &[String]),
+    on_step: &mut (dyn FnMut(&RunState, &[String]) + Send),
 ) -> RunState {
     let mut changed: Vec<String> = Vec::new();
     let widest = plan.levels.iter().map(Vec::len).max().unwrap_or(1);

@@ -19,5 +19,5 @@ pub mod toolbox;
 
 pub use execute::{Options, RunState, RunStatus, Status, StepRecord, execute};
 pub use plan::{Plan, PlanError, Problem, prepare};
-pub use tool::{Tool, ToolError};
+pub use tool::{Hints, Tool, ToolError};
 pub use toolbox::Toolbox;

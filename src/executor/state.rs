@@ -140,6 +140,16 @@ impl Journal {
     }
 }
 
+/// `NAME-YYYYMMDDTHHMMSS-XXXX`: sortable, readable, and distinct for runs started together. The
+/// name is the workflow's slug: a template named like a path cannot put files outside the state
+/// folder.
+pub fn new_run_id(workflow: &str) -> String {
+    let now = chrono::Utc::now();
+    let noise = (now.timestamp_subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
+    let name = crate::template::slug(workflow);
+    format!("{name}-{}-{noise:04x}", now.format("%Y%m%dT%H%M%S"))
+}
+
 /// Executes `plan` from `state` (`generation`: the checkpoint's, 0 for a new run) with its
 /// checkpoint kept in `dir` step by step, so that it can be resumed however it ends; `on_step`
 /// sees each change after it is recorded. A checkpoint that cannot be written is warned about
@@ -151,7 +161,7 @@ pub async fn execute_checkpointed(
     state: RunState,
     dir: &Path,
     generation: u64,
-    on_step: &mut dyn FnMut(&RunState, &[String]),
+    on_step: &mut (dyn FnMut(&RunState, &[String]) + Send),
 ) -> RunState {
     let mut journal = Journal::start(
         dir,

@@ -39,6 +39,51 @@ impl ToolError {
     }
 }
 
+/// What a tool may do to the world, as MCP's tool annotations say it: `None` is not known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hints {
+    /// It changes nothing.
+    pub read_only: Option<bool>,
+    /// It may delete or overwrite (meaningful when not read-only).
+    pub destructive: Option<bool>,
+    /// Calling it again with the same parameters changes nothing more.
+    pub idempotent: Option<bool>,
+    /// It reaches outside the machine (the web, other people's systems).
+    pub open_world: Option<bool>,
+}
+
+impl Hints {
+    /// Each hint of `self`, else `other`'s.
+    pub fn or(self, other: Hints) -> Hints {
+        Hints {
+            read_only: self.read_only.or(other.read_only),
+            destructive: self.destructive.or(other.destructive),
+            idempotent: self.idempotent.or(other.idempotent),
+            open_world: self.open_world.or(other.open_world),
+        }
+    }
+
+    /// What a run of tools with `hints` may do, each unknown hint taken at MCP's cautious
+    /// default (not read-only, destructive, not idempotent, open world): read-only when every
+    /// tool is, destructive when one may be, idempotent when every tool is, open when one is.
+    pub fn all(hints: &[Hints]) -> Hints {
+        let read_only = hints.iter().all(|h| h.read_only == Some(true));
+        Hints {
+            read_only: Some(read_only),
+            destructive: Some(
+                !read_only
+                    && (hints.iter())
+                        .any(|h| h.read_only != Some(true) && h.destructive != Some(false)),
+            ),
+            idempotent: Some(
+                (hints.iter()).all(|h| h.read_only == Some(true) || h.idempotent == Some(true)),
+            ),
+            open_world: Some(hints.iter().any(|h| h.open_world != Some(false))),
+        }
+    }
+}
+
 /// Something a step can call. Dropping the future cancels the call: a command tool's process
 /// group is killed.
 pub trait Tool: Send + Sync {

@@ -8,6 +8,7 @@
 //! command = ["python3", "scripts/github.py", "list_issues"]   # argv, never a shell string
 //! env = { GITHUB_TOKEN = "${GITHUB_TOKEN}" }                # ${X}: from patterns' environment
 //! cwd = "."                                                   # default: the folder of tools.toml
+//! read_only = true          # for MCP clients (serve): read_only, destructive, idempotent, open_world
 //!
 //! [tools.slack_send_message]
 //! builtin = "echo"                                            # echo | sleep | fail
@@ -25,7 +26,7 @@ use super::builtin::Builtin;
 use super::command::CommandTool;
 use super::mcp::{McpTool, Server, Violation, check_schema};
 use super::plan::{Plan, Problem};
-use super::tool::{Masked, Tool};
+use super::tool::{Hints, Masked, Tool};
 
 #[derive(Default, Clone)]
 pub struct Toolbox {
@@ -37,6 +38,8 @@ pub struct Toolbox {
     exposed: Vec<Arc<Server>>,
     /// The servers of `exposed` that failed.
     unexposed: Vec<Problem>,
+    /// What tools.toml says each tool may do.
+    hints: HashMap<String, Hints>,
 }
 
 impl Toolbox {
@@ -77,6 +80,26 @@ impl Toolbox {
             }
         }
         for (name, binding) in file.tools {
+            let declared = Hints {
+                read_only: binding.read_only,
+                destructive: binding.destructive,
+                idempotent: binding.idempotent,
+                open_world: binding.open_world,
+            };
+            let builtin = binding.builtin.is_some();
+            toolbox.hints.insert(
+                name.clone(),
+                match builtin {
+                    // echo, sleep and fail change nothing.
+                    true => declared.or(Hints {
+                        read_only: Some(true),
+                        destructive: Some(false),
+                        idempotent: Some(true),
+                        open_world: Some(false),
+                    }),
+                    false => declared,
+                },
+            );
             match binding.build(base, &servers) {
                 Ok(Bound::Local(tool)) => {
                     toolbox.tools.insert(name, tool);
@@ -199,6 +222,25 @@ impl Toolbox {
         problems
     }
 
+    /// What tool `name` may do: what tools.toml says, else what its MCP server's annotations say
+    /// (starting the server).
+    pub async fn hints(&self, name: &str) -> Hints {
+        let declared = self.hints.get(name).copied().unwrap_or_default();
+        let Some((server, remote)) = self.remote.get(name) else {
+            return declared;
+        };
+        let tools = server.tools().await.unwrap_or_default();
+        let annotations = (tools.iter())
+            .find(|t| t.name == *remote)
+            .and_then(|t| t.annotations.as_ref());
+        declared.or(annotations.map_or_else(Hints::default, |a| Hints {
+            read_only: a.read_only_hint,
+            destructive: a.destructive_hint,
+            idempotent: a.idempotent_hint,
+            open_world: a.open_world_hint,
+        }))
+    }
+
     /// Every bound tool: its name, what it is bound to, its description and required
     /// parameters (known for MCP tools, whose servers are started).
     pub async fn describe_all(&self) -> Vec<ToolInfo> {
@@ -287,6 +329,11 @@ struct Binding {
     #[serde(default)]
     env: IndexMap<String, String>,
     cwd: Option<PathBuf>,
+    /// What the tool may do (MCP's tool annotations; a server's own annotations fill the gaps).
+    read_only: Option<bool>,
+    destructive: Option<bool>,
+    idempotent: Option<bool>,
+    open_world: Option<bool>,
 }
 
 /// What a `[tools.X]` entry binds.

@@ -323,7 +323,7 @@ fn card(
                     .collect()
             })
             .unwrap_or_default(),
-        variables: stats.variables,
+        variables: stats.variables.into_iter().map(|(v, _)| v).collect(),
         runs,
         stages,
         blocks: w.blocks.clone(),

@@ -47,10 +47,31 @@ pub enum Source {
         step: usize,
         path: String,
     },
-    /// A workflow variable shared by several steps.
-    Shared(String),
-    /// A value given for this step alone.
-    Input,
+    /// A workflow variable shared by several steps, and the JSON Schema type of its values.
+    Shared(String, Option<&'static str>),
+    /// A value given for this step alone, and the JSON Schema type of its values.
+    Input(Option<&'static str>),
+}
+
+/// The JSON Schema type that every value seen has (`integer` when all are whole numbers), if
+/// they share one.
+fn kind_of<'a>(values: impl IntoIterator<Item = &'a Value>) -> Option<&'static str> {
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let mut kinds = values.into_iter().map(kind);
+    let first = kinds.next()?;
+    kinds.try_fold(first, |k, next| match (k, next) {
+        _ if k == next => Some(k),
+        ("integer" | "number", "integer" | "number") => Some("number"),
+        _ => None,
+    })
 }
 
 /// A step (canonical index) and the name of one of its arguments.
@@ -229,7 +250,8 @@ fn from_rows(
                     );
                 }
                 _ => {
-                    out[j].insert(key.clone(), Source::Input);
+                    let kind = kind_of(values.iter().flatten().copied());
+                    out[j].insert(key.clone(), Source::Input(kind));
                     open.push(((j, key.clone()), values));
                 }
             }
@@ -269,7 +291,10 @@ fn from_rows(
         let name = names
             .entry(group[a])
             .or_insert_with(|| unique(key.clone(), &mut taken));
-        out[*j].insert(key.clone(), Source::Shared(name.clone()));
+        // The type of the values of every argument of the group.
+        let members = (open.iter().enumerate()).filter(|(b, _)| group[*b] == group[a]);
+        let kind = kind_of(members.flat_map(|(_, (_, values))| values.iter().flatten().copied()));
+        out[*j].insert(key.clone(), Source::Shared(name.clone(), kind));
     }
     Some(out)
 }
@@ -301,24 +326,27 @@ fn flatten<'a>(v: &'a Value, path: String, depth: usize, out: &mut Vec<(String, 
     }
 }
 
+/// A variable's name and the JSON Schema type of its values, when they share one.
+pub type Typed = (String, Option<String>);
+
 /// The parameters of each step as template JSON, given the step ids, and the variables a user
-/// must give, in order of first use. Values seen in the log arrive literally (escaped); variables
+/// must give with the JSON Schema type of the values seen, in order of first use. Values seen in the log arrive literally (escaped); variables
 /// get names the language can read, unlike any step id and each other (`max-results` →
 /// `max_results`, `file.path` → `file_path`).
 pub fn parameters(
     sources: &[IndexMap<String, Source>],
     step_ids: &[String],
-) -> (Vec<Map<String, Value>>, Vec<String>) {
+) -> (Vec<Map<String, Value>>, Vec<Typed>) {
     let mut taken: HashSet<String> = step_ids.iter().cloned().collect();
     let mut named: HashMap<String, String> = HashMap::new();
-    let mut variables: Vec<String> = Vec::new();
-    let mut need = |raw: String| {
+    let mut variables: Vec<Typed> = Vec::new();
+    let mut need = |raw: String, kind: Option<&str>| {
         let name = named
             .entry(raw)
             .or_insert_with_key(|raw| unique(variable_name(raw), &mut taken))
             .clone();
-        if !variables.contains(&name) {
-            variables.push(name.clone());
+        if !variables.iter().any(|(v, _)| *v == name) {
+            variables.push((name.clone(), kind.map(String::from)));
         }
         Value::String(format!("{{{{{name}}}}}"))
     };
@@ -334,8 +362,10 @@ pub fn parameters(
                             let dot = if path.starts_with('[') { "" } else { "." };
                             Value::String(format!("{{{{{}{dot}{path}}}}}", step_ids[*step]))
                         }
-                        Source::Shared(name) => need(name.clone()),
-                        Source::Input => need(format!("{id}_{}", crate::template::slug(key))),
+                        Source::Shared(name, kind) => need(name.clone(), *kind),
+                        Source::Input(kind) => {
+                            need(format!("{id}_{}", crate::template::slug(key)), *kind)
+                        }
                     };
                     (key.clone(), value)
                 })
@@ -394,12 +424,30 @@ mod tests {
     }
 
     #[test]
+    fn the_type_of_a_variable_is_the_one_its_values_share() {
+        let kinds = |v: Value| kind_of(v.as_array().unwrap().iter());
+        assert_eq!(kinds(json!([1, 2, 30])), Some("integer"));
+        assert_eq!(kinds(json!([1, 2.5])), Some("number"));
+        assert_eq!(kinds(json!(["a", "b"])), Some("string"));
+        assert_eq!(kinds(json!([true, false])), Some("boolean"));
+        assert_eq!(kinds(json!([["a"], []])), Some("array"));
+        assert_eq!(kinds(json!(["7", 7])), None, "mixed: no type");
+        assert_eq!(kinds(json!([])), None);
+    }
+
+    #[test]
     fn parameters_name_their_sources() {
         let mut a = IndexMap::new();
-        a.insert("repo".to_string(), Source::Shared("repo".into()));
+        a.insert(
+            "repo".to_string(),
+            Source::Shared("repo".into(), Some("string")),
+        );
         a.insert("state".to_string(), Source::Constant(json!("open")));
         let mut b = IndexMap::new();
-        b.insert("repo".to_string(), Source::Shared("repo".into()));
+        b.insert(
+            "repo".to_string(),
+            Source::Shared("repo".into(), Some("string")),
+        );
         b.insert(
             "issue".to_string(),
             Source::Binding {
@@ -407,7 +455,7 @@ mod tests {
                 path: "issues[0].number".into(),
             },
         );
-        b.insert("Title".to_string(), Source::Input);
+        b.insert("Title".to_string(), Source::Input(None));
         let ids = ["list_issues".to_string(), "create_pr".to_string()];
         let (params, vars) = parameters(&[a, b], &ids);
         assert_eq!(
@@ -415,14 +463,20 @@ mod tests {
             json!([{"repo": "{{repo}}", "state": "open"},
                    {"repo": "{{repo}}", "issue": "{{list_issues.issues[0].number}}", "Title": "{{create_pr_title}}"}])
         );
-        assert_eq!(vars, ["repo", "create_pr_title"]);
+        assert_eq!(
+            vars,
+            [
+                ("repo".to_string(), Some("string".to_string())),
+                ("create_pr_title".to_string(), None)
+            ]
+        );
     }
 
     #[test]
     fn variables_are_names_unlike_the_steps_and_each_other() {
         let shared = |names: &[&str]| -> IndexMap<String, Source> {
             (names.iter())
-                .map(|n| (n.to_string(), Source::Shared(n.to_string())))
+                .map(|n| (n.to_string(), Source::Shared(n.to_string(), None)))
                 .collect()
         };
         let ids = ["list".to_string(), "send".to_string()];
@@ -433,6 +487,7 @@ mod tests {
             ],
             &ids,
         );
+        let vars: Vec<&str> = vars.iter().map(|(v, _)| v.as_str()).collect();
         assert_eq!(
             vars,
             [

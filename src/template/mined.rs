@@ -30,15 +30,16 @@ pub struct ChainStats {
     pub orderings: Vec<Vec<String>>,
     /// Per step, its parameters with `{{...}}` bindings (empty: none known).
     pub parameters: Vec<Map<String, Value>>,
-    /// The variables a user must give, in order of first use.
-    pub variables: Vec<String>,
+    /// The variables a user must give, in order of first use, with the JSON Schema type of the
+    /// values seen when they share one.
+    pub variables: Vec<(String, Option<String>)>,
     /// What the summary folded into the workflow (its funnel, variants, sessions), as metadata
     /// fields of their own.
     pub folded: Map<String, Value>,
 }
 
 /// The metadata fields that `mine` owns besides the figures: refreshed on every re-mine.
-pub const MINED_FIELDS: [&str; 7] = [
+pub const MINED_FIELDS: [&str; 8] = [
     "orderings",
     "sessions",
     "coverage",
@@ -46,6 +47,7 @@ pub const MINED_FIELDS: [&str; 7] = [
     "variants",
     "loops",
     "branch",
+    "variables",
 ];
 
 /// `Take in charge ticket` → `take_in_charge_ticket`: lower-case letters and digits joined by
@@ -246,12 +248,19 @@ pub fn from_chain(name: String, chain: &[String], stats: &ChainStats) -> Workflo
             stats
                 .variables
                 .iter()
-                .map(|v| format!("--var {v}=…"))
+                .map(|(v, _)| format!("--var {v}=…"))
                 .collect::<Vec<_>>()
                 .join(" ")
         ));
     }
     let mut extra = stats.folded.clone();
+    // The type of each variable's values in the log: what a server asks a client for.
+    let types: Map<String, Value> = (stats.variables.iter())
+        .filter_map(|(v, kind)| Some((v.clone(), serde_json::json!({ "type": kind.as_ref()? }))))
+        .collect();
+    if !types.is_empty() {
+        extra.insert("variables".into(), Value::Object(types));
+    }
     if !stats.orderings.is_empty() {
         extra.insert(
             "orderings".into(),
