@@ -13,6 +13,7 @@ mod oracle;
 mod real_data;
 mod report;
 mod run;
+mod serve;
 mod spark;
 mod structure;
 mod suggest;

@@ -24,7 +24,7 @@ fn venv() -> &'static Path {
     })
 }
 
-fn python() -> String {
+pub fn python() -> String {
     venv().join("bin/python").display().to_string()
 }
 

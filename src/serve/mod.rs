@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 use crate::executor::runlog::RunLog;
 use crate::executor::state::{self, RunLock, execute_checkpointed};
 use crate::executor::{Options, RunState, RunStatus, Status, Toolbox, prepare};
-use crate::template::{Library, WorkflowTemplate};
+use crate::template::{Library, Source, WorkflowTemplate};
 use offer::{LeftOut, Offered, SUGGEST};
 
 /// How a server is set up.
@@ -49,6 +49,7 @@ struct Offer {
 /// What the calls served so far did: for the line at exit.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Figures {
+    /// Calls of workflows, refused ones (bad arguments) included.
     pub calls: u64,
     pub succeeded: u64,
     /// Tool calls the workflows made.
@@ -124,7 +125,9 @@ impl Workflows {
             return Ok(false);
         }
         let library = Library::new(&self.settings.library);
-        let catalog = library.catalog().map_err(|e| e.to_string())?;
+        let mut catalog = library.catalog().map_err(|e| e.to_string())?;
+        // The built-ins are demos, not what the agent's own logs taught.
+        (catalog.templates).retain(|t| t.metadata.source != Source::Builtin);
         for (path, problems) in &catalog.broken {
             eprintln!("serve: skipped {}: {}", path.display(), problems.join("; "));
         }
@@ -205,6 +208,7 @@ impl Workflows {
         context: RequestContext<RoleServer>,
     ) -> CallToolResult {
         let started = Instant::now();
+        self.figures.lock().unwrap_or_else(|e| e.into_inner()).calls += 1;
         let Some(offered) = self.read().tools.get(name).cloned() else {
             return text_error(format!("no workflow named '{name}'"));
         };
@@ -291,7 +295,6 @@ impl Workflows {
         let ran = (end.steps.values()).filter(|r| r.attempts > 0).count() as u64;
         {
             let mut f = self.figures.lock().unwrap_or_else(|e| e.into_inner());
-            f.calls += 1;
             f.succeeded += u64::from(matches!(
                 end.status,
                 RunStatus::Succeeded | RunStatus::Partial

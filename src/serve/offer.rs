@@ -60,8 +60,14 @@ async fn tool_of(t: &WorkflowTemplate, tools: &Toolbox) -> Result<McpTool, Strin
     // Every problem but the variables a caller gives.
     if let Err(e) = Plan::new(t.clone(), Map::new(), tools) {
         let problems: Vec<String> = (e.problems.iter())
-            .filter(|p| !matches!(p, Problem::MissingVariable { .. }))
-            .map(ToString::to_string)
+            .filter_map(|p| match p {
+                Problem::MissingVariable { .. } => None,
+                // Without the list of what is bound: said once per workflow left out.
+                Problem::Unbound { tool, .. } => {
+                    Some(format!("tool '{tool}' is not bound in tools.toml"))
+                }
+                p => Some(p.to_string()),
+            })
             .collect();
         if !problems.is_empty() {
             return Err(problems.join("; "));
@@ -219,7 +225,7 @@ pub fn suggest_tool() -> McpTool {
                 "match": {"type": "string", "enum": ["prefix", "contiguous", "gapped"]},
                 "then": {"type": "array", "items": {"type": "string"}},
                 "served": {"type": "boolean", "description": "Whether this server offers it as a tool"},
-                "usage_count": {"type": "integer"}
+                "usage_count": {"type": ["integer", "null"]}
             }, "required": ["name", "match", "then", "served"]}},
             "next_tools": {"type": "array", "items": {"type": "object", "properties": {
                 "tool": {"type": "string"}, "share": {"type": "number"}

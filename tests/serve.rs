@@ -1,0 +1,328 @@
+//! `patterns serve` driven by real MCP clients: the official Python SDK (`mcp` on PyPI, in the
+//! venv the MCP tests make) over stdio, with command tools (the stand-ins) and the reference
+//! server mcp-server-time behind the workflows.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::common::{Workdir, data, run_ok};
+use crate::mcp::python;
+use crate::run::{gone, wait_until};
+
+/// The stand-in tools of the run tests, bound in `w`'s tools.toml with what each may do, and the
+/// time server's two tools.
+fn tools(w: &Workdir) {
+    let stand_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/stand_in.py");
+    let stand_in = stand_in.display();
+    let mut toml = String::new();
+    for (name, kind, hints) in [
+        (
+            "list_issues",
+            "list_issues",
+            "read_only = true\nopen_world = false",
+        ),
+        ("create_pr", "create_pr", "destructive = false"),
+        // Nothing said: taken as destructive.
+        ("slack", "slack", ""),
+        ("fail", "fail", "read_only = true\nopen_world = false"),
+        ("hang", "hang", ""),
+    ] {
+        toml.push_str(&format!(
+            "[tools.{name}]\ncommand = [\"python3\", \"{stand_in}\", \"{kind}\"]\n{hints}\n"
+        ));
+    }
+    toml.push_str(&format!(
+        "[servers.time]\ncommand = [{:?}, \"-m\", \"mcp_server_time\", \"--local-timezone\", \"UTC\"]\n\
+         [tools.now]\nserver = \"time\"\ntool = \"get_current_time\"\n\
+         [tools.convert_time]\nserver = \"time\"\n\
+         [tools.github_list_issues]\nbuiltin = \"echo\"\n\
+         [tools.github_create_pr]\nbuiltin = \"echo\"\n\
+         [tools.slack_send_message]\nbuiltin = \"echo\"\n",
+        python()
+    ));
+    w.write("tools.toml", toml);
+}
+
+/// A user template in the library folder of `w`.
+fn template(w: &Workdir, name: &str, steps: Value) {
+    std::fs::create_dir_all(w.path("workflows")).unwrap();
+    w.write(
+        &format!("workflows/{name}.json"),
+        json!({"name": name, "steps": steps}).to_string(),
+    );
+}
+
+/// Plays `scenario` of serve_client.py against `patterns serve` in `w`: what the client saw, and
+/// the server's stderr.
+fn client(w: &Workdir, scenario: &str) -> (Value, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/serve_client.py");
+    let out = std::process::Command::new(python())
+        .arg(script)
+        .arg(scenario)
+        .arg(assert_cmd::cargo::cargo_bin("patterns"))
+        .args([
+            "--library",
+            "workflows",
+            "--tools",
+            "tools.toml",
+            "--poll",
+            "0.2",
+        ])
+        .current_dir(w.path(""))
+        .env_remove("PATTERNS_LIBRARY")
+        .env_remove("PATTERNS_TOOLS")
+        .env_remove("PATTERNS_STATE_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "client failed: {stderr}");
+    let seen = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON from the client ({e}); stderr: {stderr}"));
+    (seen, stderr)
+}
+
+fn tool<'a>(seen: &'a Value, name: &str) -> &'a Value {
+    (seen["tools"].as_array().unwrap().iter())
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no tool {name} in {:#}", seen["tools"]))
+}
+
+#[test]
+fn a_client_lists_calls_and_follows_the_workflows_of_a_library() {
+    let w = Workdir::new();
+    tools(&w);
+    // Mined from the sample: its variables are typed by the values logged.
+    run_ok(
+        w.patterns()
+            .arg("mine")
+            .arg(data("sample.csv"))
+            .args(["--library", "workflows"]),
+    );
+    template(
+        &w,
+        "github_pr",
+        json!([
+            {"step_id": "list", "tool_name": "list_issues", "parameters": {"repo": "{{repo}}"}},
+            {"step_id": "pr", "tool_name": "create_pr", "depends_on": ["list"],
+             "parameters": {"repo": "{{repo}}", "title": "Fix: {{list.issues[0].title}}"}},
+            {"step_id": "notify", "tool_name": "slack", "depends_on": ["pr"],
+             "parameters": {"channel": "{{channel|default:'#dev'}}", "text": "{{pr.url}}"}}
+        ]),
+    );
+    template(
+        &w,
+        "lookup",
+        json!([{"step_id": "list", "tool_name": "list_issues", "parameters": {"repo": "{{repo}}"}}]),
+    );
+    template(
+        &w,
+        "failing",
+        json!([
+            {"step_id": "list", "tool_name": "list_issues", "parameters": {"repo": "x"}},
+            {"step_id": "boom", "tool_name": "fail", "depends_on": ["list"]}
+        ]),
+    );
+    template(
+        &w,
+        "time_flow",
+        json!([
+            {"step_id": "now", "tool_name": "now", "parameters": {"timezone": "{{zone}}"}},
+            {"step_id": "convert", "tool_name": "convert_time", "depends_on": ["now"],
+             "parameters": {"source_timezone": "{{now.timezone}}", "time": "12:30", "target_timezone": "Asia/Tokyo"}}
+        ]),
+    );
+    template(
+        &w,
+        "unbound",
+        json!([{"step_id": "a", "tool_name": "nope"}]),
+    );
+    w.write(
+        "new.json",
+        json!({"name": "new", "steps": [{"step_id": "l", "tool_name": "list_issues", "parameters": {"repo": "r"}}]})
+            .to_string(),
+    );
+    w.write(
+        "calls.json",
+        json!([
+            ["github_pr", {"repo": "acme/app"}],
+            ["failing", {}],
+            ["time_flow", {"zone": "Europe/Paris"}],
+            ["github_pr", {}],
+            ["github_pr", {"repo": "acme/app", "branch": "x"}]
+        ])
+        .to_string(),
+    );
+    let (seen, stderr) = client(&w, "session");
+
+    // Listed: what runs, with what it needs and may do; left out with the reason.
+    assert!(
+        stderr.contains("not offered: unbound: tool 'nope' is not bound in tools.toml"),
+        "{stderr}"
+    );
+    let names: Vec<&str> = (seen["tools"].as_array().unwrap().iter())
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(!names.contains(&"unbound"), "{names:?}");
+    for name in [
+        "github_pr",
+        "lookup",
+        "failing",
+        "time_flow",
+        "list_issues-create_pr-slack_send_message",
+        "suggest_workflow",
+    ] {
+        assert!(names.contains(&name), "{name} not in {names:?}");
+    }
+    let pr = tool(&seen, "github_pr");
+    assert_eq!(pr["input_schema"]["required"], json!(["repo"]));
+    assert_eq!(pr["input_schema"]["additionalProperties"], json!(false));
+    assert!(
+        pr["input_schema"]["properties"]["repo"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("step list (repo), step pr (repo)"),
+        "{pr:#}"
+    );
+    assert_eq!(pr["title"], "list_issues → create_pr → slack");
+    assert!(
+        pr["description"]
+            .as_str()
+            .unwrap()
+            .contains("Steps: list (list_issues), pr (create_pr), notify (slack)"),
+        "{pr:#}"
+    );
+    // slack says nothing: the workflow may destroy; lookup only reads.
+    assert_eq!(pr["annotations"]["readOnlyHint"], false, "{pr:#}");
+    assert_eq!(pr["annotations"]["destructiveHint"], true, "{pr:#}");
+    let lookup = &tool(&seen, "lookup")["annotations"];
+    assert_eq!(lookup["readOnlyHint"], true, "{lookup:#}");
+    assert_eq!(lookup["openWorldHint"], false, "{lookup:#}");
+    let mined = tool(&seen, "list_issues-create_pr-slack_send_message");
+    assert_eq!(
+        mined["input_schema"]["properties"]["repo"]["type"], "string",
+        "typed by the logged values: {mined:#}"
+    );
+    assert!(
+        mined["description"]
+            .as_str()
+            .unwrap()
+            .contains("Learned from tool-usage logs: this chain ran"),
+        "{mined:#}"
+    );
+    assert_eq!(
+        pr["output_schema"]["required"],
+        json!(["workflow", "status", "steps"])
+    );
+
+    // A call runs the workflow: each step's result, the final one first, progress per step.
+    let calls = seen["calls"].as_array().unwrap();
+    let ok = &calls[0];
+    assert_eq!(ok["is_error"], false, "{ok:#}");
+    let s = &ok["structured"];
+    assert_eq!(s["status"], "succeeded");
+    let order: Vec<&String> = s["steps"].as_object().unwrap().keys().collect();
+    assert_eq!(order, ["notify", "list", "pr"]);
+    assert_eq!(s["result"]["channel"], "#dev");
+    assert_eq!(
+        s["steps"]["pr"]["result"]["url"],
+        "https://github.com/acme/app/pull/101"
+    );
+    let progress = ok["progress"].as_array().unwrap();
+    assert_eq!(progress.len(), 3, "{progress:?}");
+    assert_eq!(progress[2][0], 3.0);
+    assert_eq!(progress[2][1], 3.0);
+    assert_eq!(
+        serde_json::from_str::<Value>(ok["text"][0].as_str().unwrap()).unwrap(),
+        *s
+    );
+
+    // A failing step: an error that names the step, its tool and why, with what ran.
+    let failed = &calls[1];
+    assert_eq!(failed["is_error"], true);
+    let text = failed["text"][0].as_str().unwrap();
+    assert!(
+        text.contains("workflow failing failed at step 'boom' (tool fail)")
+            && text.contains("the service said no")
+            && text.contains("Ran: list succeeded, boom failed"),
+        "{text}"
+    );
+    assert_eq!(failed["structured"]["steps"]["list"]["status"], "succeeded");
+
+    // Through the reference time server: one call, the first call's result fed to the second.
+    let time = &calls[2]["structured"];
+    assert_eq!(time["status"], "succeeded", "{time:#}");
+    assert_eq!(
+        time["steps"]["convert"]["result"]["source"]["timezone"],
+        "Europe/Paris"
+    );
+
+    // Bad arguments: nothing runs, and the error says what to give.
+    for (call, says) in [
+        (&calls[3], "variable 'repo' is not given"),
+        (&calls[4], "'branch' is not an argument of github_pr"),
+    ] {
+        assert_eq!(call["is_error"], true);
+        assert_eq!(call["structured"]["status"], "not_started");
+        assert!(call["text"][0].as_str().unwrap().contains(says), "{call:#}");
+    }
+
+    // suggest_workflow: what continues list_issues, and whether it is served.
+    let suggest = &seen["suggest"]["structured"];
+    let found = (suggest["workflows"].as_array().unwrap().iter())
+        .find(|w| w["name"] == "github_pr")
+        .unwrap_or_else(|| panic!("{suggest:#}"));
+    assert_eq!(found["then"], json!(["create_pr", "slack"]));
+    assert_eq!(found["served"], true);
+    assert_eq!(suggest["next_tools"][0]["tool"], "create_pr", "{suggest:#}");
+
+    // The library changed under the server: the client was told, and the new tool is listed.
+    assert!(
+        seen["tools_after"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("new")),
+        "{seen:#}"
+    );
+
+    // Every call is in the run log, in the input schema: tonight's mine reads it.
+    let run_id = s["run_id"].as_str().unwrap();
+    let log = std::fs::read_to_string(w.path(".patterns/calls.csv")).unwrap();
+    let rows: Vec<&str> = log.lines().filter(|l| l.starts_with(run_id)).collect();
+    assert_eq!(rows.len(), 3, "{log}");
+    assert!(stderr.contains("serve: 5 calls (2 succeeded)"), "{stderr}");
+    assert!(stderr.contains("model round-trips saved"), "{stderr}");
+}
+
+#[test]
+fn a_cancelled_call_stops_its_tools_and_leaves_a_checkpoint() {
+    let w = Workdir::new();
+    tools(&w);
+    template(
+        &w,
+        "hanging",
+        json!([{"step_id": "h", "tool_name": "hang"}]),
+    );
+    let (seen, _) = client(&w, "cancel");
+    assert_eq!(seen["after_cancel"], json!(["hanging", "suggest_workflow"]));
+    let pids = std::fs::read_to_string(w.path("hang.pids")).unwrap();
+    for pid in pids.split_whitespace() {
+        wait_until(&format!("process {pid} gone"), || gone(pid));
+    }
+    let runs = w.path(".patterns/runs");
+    let checkpoint = std::fs::read_dir(&runs)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap_or_else(|| panic!("no checkpoint in {}", runs.display()));
+    let run_id = checkpoint.file_stem().unwrap().to_str().unwrap();
+    let listed =
+        run_ok(
+            w.patterns()
+                .args(["run", "--list", "--json", "--state-dir", ".patterns/runs"]),
+        );
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["run_id"], run_id, "{listed:#}");
+    assert_eq!(listed[0]["status"], "cancelled", "{listed:#}");
+}
