@@ -139,10 +139,56 @@ pub fn cache_dir(name: &str) -> PathBuf {
 }
 
 /// A Python virtual environment at `dir` with `packages` (pinned) from PyPI: made once, then
-/// reused (a `ready-…` file names what it holds). Test processes that start together wait for
-/// the one that installs.
+/// reused.
 pub fn python_venv(dir: PathBuf, packages: &[&str]) -> PathBuf {
-    let ready = dir.join(format!("ready-{}", packages.join("-")));
+    installed_once(dir, packages, |dir| {
+        let venv = std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            venv.status.success(),
+            "python3 -m venv: {}",
+            String::from_utf8_lossy(&venv.stderr)
+        );
+        let pip = std::process::Command::new(dir.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(packages)
+            .output()
+            .unwrap();
+        assert!(
+            pip.status.success(),
+            "pip install {packages:?}: {}",
+            String::from_utf8_lossy(&pip.stderr)
+        );
+    })
+}
+
+/// A folder at `dir` with the npm `packages` (pinned) installed in `dir/node_modules`: made once,
+/// then reused.
+pub fn node_modules(dir: PathBuf, packages: &[&str]) -> PathBuf {
+    installed_once(dir, packages, |dir| {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("package.json"), "{\"private\": true}").unwrap();
+        let npm = std::process::Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent"])
+            .args(packages)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            npm.status.success(),
+            "npm install {packages:?}: {}",
+            String::from_utf8_lossy(&npm.stderr)
+        );
+    })
+}
+
+/// `dir`, made by `install` unless a `ready-…` file there names `packages` as installed. Test
+/// processes that start together wait for the one that installs.
+fn installed_once(dir: PathBuf, packages: &[&str], install: impl FnOnce(&Path)) -> PathBuf {
+    let ready = dir.join(format!("ready-{}", packages.join("-").replace('/', "_")));
     if ready.exists() {
         return dir;
     }
@@ -165,26 +211,7 @@ pub fn python_venv(dir: PathBuf, packages: &[&str]) -> PathBuf {
     }
     if !ready.exists() {
         std::fs::remove_dir_all(&dir).ok();
-        let venv = std::process::Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            venv.status.success(),
-            "python3 -m venv: {}",
-            String::from_utf8_lossy(&venv.stderr)
-        );
-        let pip = std::process::Command::new(dir.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .args(packages)
-            .output()
-            .unwrap();
-        assert!(
-            pip.status.success(),
-            "pip install {packages:?}: {}",
-            String::from_utf8_lossy(&pip.stderr)
-        );
+        install(&dir);
         std::fs::write(&ready, "").unwrap();
     }
     std::fs::remove_dir(&lock).ok();

@@ -326,3 +326,76 @@ fn a_cancelled_call_stops_its_tools_and_leaves_a_checkpoint() {
     assert_eq!(listed[0]["run_id"], run_id, "{listed:#}");
     assert_eq!(listed[0]["status"], "cancelled", "{listed:#}");
 }
+
+/// The official MCP Inspector in CLI mode, pinned, in `$PATTERNS_NODE_MODULES` or
+/// `~/.cache/patterns-node`.
+fn inspector() -> std::path::PathBuf {
+    let dir = std::env::var_os("PATTERNS_NODE_MODULES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| crate::common::cache_dir("patterns-node"));
+    crate::common::node_modules(dir, &NODE_PACKAGES).join("node_modules/.bin/mcp-inspector")
+}
+
+/// The npm packages the tests drive patterns with.
+pub const NODE_PACKAGES: [&str; 2] = ["@modelcontextprotocol/inspector@2.12.0", "skills-ref@0.1.5"];
+
+/// `mcp-inspector --cli patterns serve … ARGS` in `w`: its JSON answer.
+fn inspect(w: &Workdir, args: &[&str]) -> Value {
+    let out = std::process::Command::new(inspector())
+        .arg("--cli")
+        .arg(assert_cmd::cargo::cargo_bin("patterns"))
+        .args(["serve", "--library", "workflows", "--tools", "tools.toml"])
+        .args(args)
+        .current_dir(w.path(""))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "inspector failed: {stderr}");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON from the inspector ({e}); stderr: {stderr}"))
+}
+
+#[test]
+fn the_mcp_inspector_lists_and_calls_a_workflow() {
+    let w = Workdir::new();
+    w.write(
+        "tools.toml",
+        "[tools.list_issues]\nbuiltin = \"echo\"\n[tools.create_pr]\nbuiltin = \"echo\"\n",
+    );
+    template(
+        &w,
+        "pr_flow",
+        json!([
+            {"step_id": "list", "tool_name": "list_issues", "parameters": {"repo": "{{repo}}"}},
+            {"step_id": "pr", "tool_name": "create_pr", "depends_on": ["list"],
+             "parameters": {"title": "Fix in {{list.repo}}"}}
+        ]),
+    );
+    let listed = inspect(&w, &["--method", "tools/list"]);
+    let names: Vec<&str> = (listed["tools"].as_array().unwrap().iter())
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["pr_flow", "suggest_workflow"]);
+    assert_eq!(
+        listed["tools"][0]["inputSchema"]["required"],
+        json!(["repo"])
+    );
+    assert_eq!(listed["tools"][0]["annotations"]["readOnlyHint"], true);
+
+    let called = inspect(
+        &w,
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "pr_flow",
+            "--tool-arg",
+            "repo=acme/app",
+        ],
+    );
+    assert_eq!(called["isError"], false, "{called:#}");
+    let s = &called["structuredContent"];
+    assert_eq!(s["status"], "succeeded");
+    assert_eq!(s["result"], json!({"title": "Fix in acme/app"}));
+    assert_eq!(s["steps"]["list"]["result"], json!({"repo": "acme/app"}));
+}

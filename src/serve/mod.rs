@@ -349,7 +349,8 @@ fn result_of(t: &WorkflowTemplate, end: &RunState) -> CallToolResult {
         }
         steps.insert(id.to_string(), step);
     }
-    let last = (t.steps.iter().rev()).find(|s| end.steps[&s.step_id].status == Status::Succeeded);
+    // The final step's result, when it has one (a failed run's final step has none).
+    let last = (t.steps.last()).filter(|s| end.steps[&s.step_id].status == Status::Succeeded);
     let mut structured = json!({
         "workflow": t.name,
         "run_id": end.run_id,
