@@ -399,3 +399,59 @@ fn the_mcp_inspector_lists_and_calls_a_workflow() {
     assert_eq!(s["result"], json!({"title": "Fix in acme/app"}));
     assert_eq!(s["steps"]["list"]["result"], json!({"repo": "acme/app"}));
 }
+
+#[test]
+fn every_template_exports_as_a_skill_the_reference_validator_accepts() {
+    let w = Workdir::new();
+    run_ok(
+        w.patterns()
+            .arg("mine")
+            .arg(data("sample.csv"))
+            .args(["--library", "workflows"]),
+    );
+    // A name that is not a skill name, and one that collides with it once made one.
+    template(
+        &w,
+        "My_Flow",
+        json!([{"step_id": "a", "tool_name": "x", "parameters": {"q": "{{query}}"}}]),
+    );
+    template(&w, "my-flow", json!([{"step_id": "a", "tool_name": "x"}]));
+    let out = run_ok(w.patterns().args([
+        "library",
+        "export",
+        "--all",
+        "--format",
+        "skill",
+        "--output",
+        ".agents/skills",
+    ]));
+    let written: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.strip_prefix("wrote ").unwrap().to_string())
+        .collect();
+    // Eight mined, two by hand; no built-in.
+    assert_eq!(written.len(), 10, "{written:?}");
+    assert!(written.contains(&".agents/skills/my-flow/SKILL.md".to_string()));
+    assert!(written.contains(&".agents/skills/my-flow-2/SKILL.md".to_string()));
+    let validator = inspector().with_file_name("skills-ref");
+    for file in &written {
+        let folder = w.path(file.trim_end_matches("/SKILL.md"));
+        let check = std::process::Command::new(&validator)
+            .arg("validate")
+            .arg(&folder)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{file}: {}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+    let skill = std::fs::read_to_string(w.path(".agents/skills/my-flow/SKILL.md")).unwrap();
+    assert!(
+        skill.contains("patterns run My_Flow --var query=<query> --json"),
+        "{skill}"
+    );
+}

@@ -1,12 +1,17 @@
 //! `patterns library`: list, show, validate, export and initialise the workflow library.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use itertools::Itertools;
 
 use super::table::{Table, count, printable};
-use crate::template::{Library, Source, WorkflowTemplate, builtins, data_edges, read_template};
+use crate::UsageError;
+use crate::template::{
+    Library, Source, WorkflowTemplate, builtins, data_edges, read_template, skill, skill_name,
+    write_atomic,
+};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -75,20 +80,31 @@ Examples:
         /// Template files (default: every file of the library folder)
         files: Vec<PathBuf>,
     },
-    /// Draw a template's steps and dependencies
+    /// Draw a template's steps and dependencies, or write it as an Agent Skill
     #[command(after_help = "\
 Writes the template as a graph: steps as boxes, parallel steps side by side, dependencies as
-arrows and data flow ({{step.field}}) as labelled dashed arrows.
+arrows and data flow ({{step.field}}) as labelled dashed arrows. With --format skill, writes an
+Agent Skills folder (NAME/SKILL.md: when to use it, its steps, the `patterns run` command with its
+arguments) into --output, where Claude Code (.claude/skills) or Codex (.agents/skills) load it;
+--all writes one per template of the library.
 
 Examples:
   patterns library export github_pr_workflow > flow.mmd
-  patterns library export github_pr_workflow --format dot | dot -Tsvg > flow.svg")]
+  patterns library export github_pr_workflow --format dot | dot -Tsvg > flow.svg
+  patterns library export --all --format skill --output .claude/skills")]
     Export {
         /// The template's name (a file of the library, or a built-in)
-        name: String,
-        /// Mermaid (renders on GitHub and GitLab) or Graphviz dot
-        #[arg(long, value_parser = ["mermaid", "dot"], default_value = "mermaid")]
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Mermaid (renders on GitHub and GitLab), Graphviz dot, or an Agent Skill folder
+        #[arg(long, value_parser = ["mermaid", "dot", "skill"], default_value = "mermaid")]
         format: String,
+        /// Every template of the library folder (with --format skill)
+        #[arg(long)]
+        all: bool,
+        /// Where skill folders are written
+        #[arg(long, value_name = "DIR", default_value = ".claude/skills")]
+        output: PathBuf,
     },
     /// Write the built-in templates into the library folder (existing files are kept)
     #[command(after_help = "\
@@ -177,14 +193,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Export { name, format } => {
-            let t = super::find_template(read()?, &name)?;
-            let drawing = if format == "dot" {
-                dot(&t)
-            } else {
-                mermaid(&t)
+        Command::Export {
+            name,
+            format,
+            all,
+            output,
+        } => {
+            let templates = match name {
+                Some(name) => vec![super::find_template(read()?, &name)?],
+                None => (read()?.into_iter())
+                    .filter(|t| t.metadata.source != Source::Builtin)
+                    .collect(),
             };
-            out.write_all(drawing.as_bytes())?;
+            if format == "skill" {
+                for path in write_skills(&templates, &args.library, &output)? {
+                    writeln!(out, "wrote {}", path.display())?;
+                }
+            } else if all {
+                return Err(UsageError("--all writes skills: give --format skill".into()).into());
+            } else {
+                let t = &templates[0];
+                let drawing = if format == "dot" { dot(t) } else { mermaid(t) };
+                out.write_all(drawing.as_bytes())?;
+            }
         }
         Command::Init => {
             for t in builtins() {
@@ -200,6 +231,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// Writes each template as a skill folder under `dir` (names made unique), returning the files.
+fn write_skills(
+    templates: &[WorkflowTemplate],
+    library: &Path,
+    dir: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut taken = std::collections::HashSet::new();
+    let mut written = Vec::new();
+    for t in templates {
+        let base = skill_name(&t.name);
+        let name = (1..)
+            .map(|n| match n {
+                1 => base.clone(),
+                n => format!("{}-{n}", base[..base.len().min(60)].trim_end_matches('-')),
+            })
+            .find(|n| taken.insert(n.clone()))
+            .expect("a free name");
+        let folder = dir.join(&name);
+        std::fs::create_dir_all(&folder)
+            .with_context(|| format!("could not create {}", folder.display()))?;
+        let path = folder.join("SKILL.md");
+        let mut text = skill(t, &name);
+        // The command finds the template where this export found it.
+        if library != Path::new("workflows") {
+            text = text.replace(
+                &format!("patterns run {} ", t.name),
+                &format!("patterns run {} --library {} ", t.name, library.display()),
+            );
+        }
+        write_atomic(&path, text.as_bytes())?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 /// Text for a quoted Mermaid label: every character that could end the label, start a line or

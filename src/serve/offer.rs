@@ -8,7 +8,7 @@ use rmcp::model::{JsonObject, Tool as McpTool, ToolAnnotations};
 use serde_json::{Map, Value, json};
 
 use crate::executor::{Hints, Plan, Problem, Toolbox};
-use crate::template::{Source, Variable, WorkflowTemplate, compile};
+use crate::template::{Variable, WorkflowTemplate, compile, describe, tool_chain};
 
 /// The name of the tool that says which workflows continue a chain of tools.
 pub const SUGGEST: &str = "suggest_workflow";
@@ -80,7 +80,7 @@ async fn tool_of(t: &WorkflowTemplate, tools: &Toolbox) -> Result<McpTool, Strin
     }
     let hints = Hints::all(&hints);
     let annotations = ToolAnnotations::from_raw(
-        Some(title(t)),
+        Some(tool_chain(t)),
         hints.read_only,
         hints.destructive,
         hints.idempotent,
@@ -88,52 +88,12 @@ async fn tool_of(t: &WorkflowTemplate, tools: &Toolbox) -> Result<McpTool, Strin
     );
     Ok(McpTool::new(
         t.name.clone(),
-        description(t, &variables),
+        describe(t, &variables),
         input_schema(t, &variables),
     )
-    .with_title(title(t))
+    .with_title(tool_chain(t))
     .with_raw_output_schema(Arc::new(output_schema()))
     .with_annotations(annotations))
-}
-
-/// The chain of tools, as a title.
-fn title(t: &WorkflowTemplate) -> String {
-    t.tools().collect::<Vec<_>>().join(" → ")
-}
-
-/// What the workflow does, its steps, how often it ran and succeeded, and what to give.
-pub fn description(
-    t: &WorkflowTemplate,
-    variables: &indexmap::IndexMap<String, Variable>,
-) -> String {
-    let m = &t.metadata;
-    let mut out = String::new();
-    match t.description.trim() {
-        // A mined description is the chain with the flags of `run`: the chain is said below.
-        d if !d.is_empty() && m.source != Source::Mined => out.push_str(d.trim_end_matches('.')),
-        _ => out.push_str(&format!("Runs {} in one call", title(t))),
-    }
-    out.push_str(". Steps: ");
-    let steps: Vec<String> = (t.steps.iter())
-        .map(|s| match s.step_id == s.tool_name {
-            true => s.tool_name.clone(),
-            false => format!("{} ({})", s.step_id, s.tool_name),
-        })
-        .collect();
-    out.push_str(&steps.join(", "));
-    out.push('.');
-    if let (Some(n), Some(rate)) = (m.usage_count, m.success_rate) {
-        out.push_str(&format!(
-            " Learned from tool-usage logs: this chain ran {n} times, every call succeeding in {:.0}% of them.",
-            rate * 100.0
-        ));
-    }
-    if !variables.is_empty() {
-        let names: Vec<&str> = variables.keys().map(String::as_str).collect();
-        out.push_str(&format!(" Arguments: {}.", names.join(", ")));
-    }
-    out.push_str(" Returns each step's result, the final step's first.");
-    out
 }
 
 /// An object with one property per variable, each saying which steps it feeds; required unless

@@ -8,6 +8,7 @@ mod flow;
 mod library;
 mod mined;
 mod model;
+mod skill;
 mod validate;
 
 pub use builtin::builtins;
@@ -24,4 +25,5 @@ pub use model::{
     Action, Failure, LoopBlock, MAX_ROUNDS, Metadata, OnError, RetryPolicy, Source, WorkflowStep,
     WorkflowTemplate,
 };
+pub use skill::{describe, skill, skill_name, tool_chain};
 pub use validate::{compile, cycle, is_safe_name, problems};
