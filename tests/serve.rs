@@ -157,7 +157,7 @@ fn a_client_lists_calls_and_follows_the_workflows_of_a_library() {
 
     // Listed: what runs, with what it needs and may do; left out with the reason.
     assert!(
-        stderr.contains("not offered: unbound: tool 'nope' is not bound in tools.toml"),
+        stderr.contains("not offered: unbound: not bound in tools.toml: nope\n"),
         "{stderr}"
     );
     let names: Vec<&str> = (seen["tools"].as_array().unwrap().iter())

@@ -99,11 +99,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for l in &left_out {
             eprintln!("serve: not offered: {}: {}", l.name, l.reason);
         }
+        let offered = server.offered();
         eprintln!(
-            "serve: offering {} workflows from {}: {}",
-            server.offered().len(),
+            "serve: offering {} workflow{} of {}: {}",
+            offered.len(),
+            if offered.len() == 1 { "" } else { "s" },
             args.library.display(),
-            server.offered().join(", ")
+            offered.join(", ")
         );
         let watch = tokio::spawn(server.clone().watch(poll));
         let service = server

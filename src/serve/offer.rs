@@ -59,16 +59,23 @@ async fn tool_of(t: &WorkflowTemplate, tools: &Toolbox) -> Result<McpTool, Strin
     }
     // Every problem but the variables a caller gives.
     if let Err(e) = Plan::new(t.clone(), Map::new(), tools) {
-        let problems: Vec<String> = (e.problems.iter())
+        // The unbound tools in one line, without the list of what is bound.
+        let unbound: Vec<&str> = (e.problems.iter())
             .filter_map(|p| match p {
-                Problem::MissingVariable { .. } => None,
-                // Without the list of what is bound: said once per workflow left out.
-                Problem::Unbound { tool, .. } => {
-                    Some(format!("tool '{tool}' is not bound in tools.toml"))
-                }
-                p => Some(p.to_string()),
+                Problem::Unbound { tool, .. } => Some(tool.as_str()),
+                _ => None,
             })
             .collect();
+        let mut problems: Vec<String> = (e.problems.iter())
+            .filter(|p| !matches!(p, Problem::MissingVariable { .. } | Problem::Unbound { .. }))
+            .map(ToString::to_string)
+            .collect();
+        if !unbound.is_empty() {
+            problems.insert(
+                0,
+                format!("not bound in tools.toml: {}", unbound.join(", ")),
+            );
+        }
         if !problems.is_empty() {
             return Err(problems.join("; "));
         }
