@@ -56,6 +56,16 @@ fn template(w: &Workdir, name: &str, steps: Value) {
 /// Plays `scenario` of serve_client.py against `patterns serve` in `w`: what the client saw, and
 /// the server's stderr.
 fn client(w: &Workdir, scenario: &str) -> (Value, String) {
+    client_with(w, scenario, &[], &[])
+}
+
+/// As [`client`], with more arguments to `serve` and variables in the client's environment.
+fn client_with(
+    w: &Workdir,
+    scenario: &str,
+    serve: &[&str],
+    env: &[(&str, &str)],
+) -> (Value, String) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/serve_client.py");
     let out = std::process::Command::new(python())
         .arg(script)
@@ -69,6 +79,8 @@ fn client(w: &Workdir, scenario: &str) -> (Value, String) {
             "--poll",
             "0.2",
         ])
+        .args(serve)
+        .envs(env.iter().copied())
         .current_dir(w.path(""))
         .env_remove("PATTERNS_LIBRARY")
         .env_remove("PATTERNS_TOOLS")
@@ -453,5 +465,86 @@ fn every_template_exports_as_a_skill_the_reference_validator_accepts() {
     assert!(
         skill.contains("patterns run My_Flow --var query=<query> --json"),
         "{skill}"
+    );
+}
+
+#[test]
+fn the_proxy_records_an_agents_calls_and_the_workflow_it_ran_comes_back_as_one_tool() {
+    let w = Workdir::new();
+    w.write(
+        "tools.toml",
+        format!(
+            "[servers.time]\ncommand = [{:?}, \"-m\", \"mcp_server_time\", \"--local-timezone\", \"UTC\"]\n\
+             expose = \"all\"\n",
+            python()
+        ),
+    );
+    std::fs::create_dir_all(w.path("workflows")).unwrap();
+    // Three agent sessions through the proxy, each: what time is it there, and in Tokyo?
+    for zone in ["Europe/Paris", "America/New_York", "Europe/Paris"] {
+        let (seen, stderr) = client_with(&w, "time", &["--proxy"], &[("ZONE", zone)]);
+        assert!(stderr.contains("serve: proxying "), "{stderr}");
+        // Forwarded as they are: the server's names, schemas and results.
+        let now = tool(&seen, "get_current_time");
+        assert_eq!(
+            now["input_schema"]["required"],
+            json!(["timezone"]),
+            "{now:#}"
+        );
+        let calls = seen["calls"].as_array().unwrap();
+        assert_eq!(calls[0]["structured"]["timezone"], zone, "{calls:#?}");
+        assert_eq!(
+            calls[1]["structured"]["source"]["timezone"], zone,
+            "{calls:#?}"
+        );
+    }
+    let log = std::fs::read_to_string(w.path(".patterns/calls.csv")).unwrap();
+    let sessions: std::collections::BTreeSet<&str> = (log.lines().skip(1))
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(sessions.len(), 3, "one session per client session: {log}");
+    assert_eq!(log.lines().count(), 1 + 6, "{log}");
+
+    // Tonight's mine learns the workflow from the log ...
+    run_ok(w.patterns().args([
+        "mine",
+        ".patterns/calls.csv",
+        "--library",
+        "workflows",
+        "--min-support",
+        "3",
+    ]));
+    // ... and tomorrow the same server offers it as one tool, which does both calls at once.
+    let (listed, _) = client_with(&w, "calls", &["--proxy"], &[]);
+    let mined = (listed["tools"].as_array().unwrap().iter())
+        .find(|t| t["title"] == "get_current_time → convert_time")
+        .unwrap_or_else(|| panic!("not offered: {:#}", listed["tools"]));
+    let name = mined["name"].as_str().unwrap();
+    let required = mined["input_schema"]["required"].as_array().unwrap();
+    assert_eq!(
+        required.len(),
+        1,
+        "the zone varies, the rest was constant: {mined:#}"
+    );
+    let zone = required[0].as_str().unwrap();
+    assert_eq!(mined["input_schema"]["properties"][zone]["type"], "string");
+    w.write(
+        "calls.json",
+        json!([[name, {zone: "America/New_York"}]]).to_string(),
+    );
+    let (called, _) = client_with(&w, "calls", &["--proxy"], &[]);
+    let result = &called["calls"][0];
+    assert_eq!(result["is_error"], false, "{result:#}");
+    let s = &result["structured"];
+    assert_eq!(
+        s["result"]["source"]["timezone"], "America/New_York",
+        "{s:#}"
+    );
+    assert!(
+        s["result"]["target"]["datetime"]
+            .as_str()
+            .unwrap()
+            .contains("+09:00"),
+        "{s:#}"
     );
 }

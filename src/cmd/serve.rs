@@ -16,6 +16,7 @@ const EXAMPLES: &str = "\
 Examples:
   patterns serve --tools tools.toml
   patterns serve --library workflows --tools tools.toml --run-log .patterns/calls.csv
+  patterns serve --proxy --tools tools.toml      # record what the agent does with its servers
 
 Every workflow of the library whose tools are all bound in tools.toml is a tool; the others are
 named on stderr with the reason. Nothing but the protocol is written to stdout.
@@ -52,6 +53,12 @@ pub struct Args {
     /// How often the library folder is looked at for changes, in seconds
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
     pub poll: f64,
+
+    /// Also serve the tools of the MCP servers in tools.toml as they are, and log every call made
+    /// to them (the run log; session = this server's session), so that `mine` learns the agent's
+    /// workflows
+    #[arg(long, conflicts_with = "no_run_log")]
+    pub proxy: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -92,12 +99,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             library: args.library.clone(),
             state_dir: args.state_dir.clone(),
             run_log,
+            proxy: args.proxy,
         };
         let (server, left_out) = Workflows::new(settings, tools.clone())
             .await
             .map_err(|e| UsageError(format!("{}: {e}", args.library.display())))?;
         for l in &left_out {
             eprintln!("serve: not offered: {}: {}", l.name, l.reason);
+        }
+        if args.proxy {
+            eprintln!("serve: proxying {}", server.proxied().join(", "));
         }
         let offered = server.offered();
         eprintln!(

@@ -151,6 +151,35 @@ impl Server {
         Ok(self.connection().await?.tools.clone())
     }
 
+    /// Calls tool `name` of the server (starting it) with `args`: the result as the server gave
+    /// it; a call that did not properly reach the tool is a protocol error.
+    pub async fn call(
+        &self,
+        name: &str,
+        args: Option<serde_json::Map<String, Value>>,
+    ) -> Result<CallToolResult, ToolError> {
+        let c = self.connection().await.map_err(ToolError::protocol)?;
+        let mut request = CallToolRequestParams::new(name.to_string());
+        if let Some(args) = args {
+            request = request.with_arguments(args);
+        }
+        let server = &self.name;
+        c.service
+            .call_tool(request)
+            .await
+            .map_err(|e| match e {
+                rmcp::ServiceError::TransportClosed => {
+                    let log = self.log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                    let hint = log
+                        .map(|l| format!("; its stderr is in {}", l.display()))
+                        .unwrap_or_default();
+                    format!("server '{server}' is not running any more (tool '{name}'){hint}")
+                }
+                e => format!("server '{server}', tool '{name}': {e}"),
+            })
+            .map_err(ToolError::protocol)
+    }
+
     /// Stops the server if it was started: the connection is closed, which ends a well-behaved
     /// server; one still running after 3 s is killed.
     pub async fn shutdown(&self) {
@@ -214,33 +243,8 @@ impl Tool for McpTool {
                     problems.iter().join("; ")
                 )));
             }
-            let mut request = CallToolRequestParams::new(self.remote.clone());
-            if let Value::Object(args) = params {
-                request = request.with_arguments(args.clone());
-            }
-            let result = c
-                .service
-                .call_tool(request)
-                .await
-                .map_err(|e| match e {
-                    rmcp::ServiceError::TransportClosed => {
-                        let log = self
-                            .server
-                            .log
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .clone();
-                        let hint = log
-                            .map(|l| format!("; its stderr is in {}", l.display()))
-                            .unwrap_or_default();
-                        format!(
-                            "server '{server}' is not running any more (tool '{}'){hint}",
-                            self.remote
-                        )
-                    }
-                    e => format!("server '{server}', tool '{}': {e}", self.remote),
-                })
-                .map_err(ToolError::protocol)?;
+            let args = params.as_object().cloned();
+            let result = self.server.call(&self.remote, args).await?;
             outcome(result).map_err(ToolError::from)
         })
     }

@@ -147,6 +147,11 @@ impl Toolbox {
         names
     }
 
+    /// The MCP servers of tools.toml.
+    pub fn servers(&self) -> &[Arc<Server>] {
+        &self.servers
+    }
+
     /// Sends each MCP server's stderr to `dir/SERVER.stderr.log`.
     pub fn log_servers_to(&self, dir: &Path) -> std::io::Result<()> {
         if !self.servers.is_empty() {

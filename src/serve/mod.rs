@@ -22,8 +22,10 @@ use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
 
-use crate::executor::runlog::RunLog;
+use crate::executor::mcp::Server;
+use crate::executor::runlog::{CallRow, RunLog};
 use crate::executor::state::{self, RunLock, execute_checkpointed};
+use crate::executor::tool::Secrets;
 use crate::executor::{Options, RunState, RunStatus, Status, Toolbox, prepare};
 use crate::template::{Library, Source, WorkflowTemplate};
 use offer::{LeftOut, Offered, SUGGEST};
@@ -33,6 +35,15 @@ pub struct Settings {
     pub library: PathBuf,
     pub state_dir: PathBuf,
     pub run_log: Option<Arc<RunLog>>,
+    /// Also serve the tools of the MCP servers of tools.toml as they are, and log every call the
+    /// client makes to them (in the run log, the session being this server's).
+    pub proxy: bool,
+}
+
+/// A tool of an MCP server of tools.toml, served as it is.
+struct Proxied {
+    server: Arc<Server>,
+    tool: rmcp::model::Tool,
 }
 
 /// What the server offers now, and the library state it was made from.
@@ -67,6 +78,11 @@ pub struct Workflows {
     /// The client, once it is initialised: told when the tool list changes.
     peer: Arc<Mutex<Option<Peer<RoleServer>>>>,
     figures: Arc<Mutex<Figures>>,
+    /// With `--proxy`: the servers' tools by name.
+    proxied: Arc<IndexMap<String, Proxied>>,
+    /// The session id of the proxied calls in the run log: one per server process (one MCP
+    /// session over stdio).
+    session: String,
 }
 
 impl Workflows {
@@ -76,12 +92,31 @@ impl Workflows {
         settings: Settings,
         tools: Toolbox,
     ) -> Result<(Workflows, Vec<LeftOut>), String> {
+        let mut proxied = IndexMap::new();
+        if settings.proxy {
+            for server in tools.servers() {
+                for tool in server.tools().await? {
+                    let name = tool.name.to_string();
+                    if name == SUGGEST || proxied.contains_key(&name) {
+                        eprintln!(
+                            "serve: not proxied: {name} of server '{}' (the name is taken)",
+                            server.name()
+                        );
+                        continue;
+                    }
+                    let server = server.clone();
+                    proxied.insert(name, Proxied { server, tool });
+                }
+            }
+        }
         let server = Workflows {
             settings: Arc::new(settings),
             tools: Arc::new(tools),
             offer: Arc::default(),
             peer: Arc::default(),
             figures: Arc::default(),
+            proxied: Arc::new(proxied),
+            session: state::new_run_id("proxy"),
         };
         server.refresh().await?;
         let left_out = server.read().left_out.clone();
@@ -95,6 +130,55 @@ impl Workflows {
     /// The names of the workflows offered now.
     pub fn offered(&self) -> Vec<String> {
         self.read().tools.keys().cloned().collect()
+    }
+
+    /// The names of the servers' tools served as they are (`--proxy`).
+    pub fn proxied(&self) -> Vec<String> {
+        self.proxied.keys().cloned().collect()
+    }
+
+    /// Forwards a call of a server's tool and logs it: what the agent did, for tonight's `mine`.
+    async fn forward(&self, name: &str, args: Map<String, Value>) -> CallToolResult {
+        let p = &self.proxied[name];
+        let timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let started = Instant::now();
+        let arguments = Value::Object(args.clone()).to_string();
+        let outcome = p.server.call(name, Some(args)).await;
+        if let Some(log) = &self.settings.run_log {
+            let secrets = Secrets::of(p.server.env());
+            let (success, result, error) = match &outcome {
+                Ok(r) => {
+                    let text: Vec<&str> = (r.content.iter())
+                        .filter_map(|c| c.as_text().map(|t| t.text.as_str()))
+                        .collect();
+                    let result = match &r.structured_content {
+                        Some(v) => v.to_string(),
+                        None => text.join("\n"),
+                    };
+                    match r.is_error == Some(true) {
+                        true => (false, String::new(), text.join("\n")),
+                        false => (true, result, String::new()),
+                    }
+                }
+                Err(e) => (false, String::new(), e.message.clone()),
+            };
+            let row = CallRow {
+                run_id: &self.session,
+                timestamp,
+                tool: name,
+                success,
+                duration_ms: started.elapsed().as_millis() as u64,
+                arguments: secrets.text(arguments),
+                result: secrets.text(result),
+                error: secrets.text(error),
+                step_id: "",
+                attempt: 1,
+            };
+            if let Err(e) = log.append(&row) {
+                eprintln!("serve: cannot write to {}: {e}", log.path().display());
+            }
+        }
+        outcome.unwrap_or_else(|e| text_error(e.message))
     }
 
     pub fn figures(&self) -> Figures {
@@ -430,6 +514,12 @@ impl ServerHandler for Workflows {
     ) -> Result<ListToolsResult, ErrorData> {
         let mut tools: Vec<_> = self.read().tools.values().map(|o| o.tool.clone()).collect();
         tools.push(offer::suggest_tool());
+        // A workflow of the same name as a server's tool wins.
+        let proxied = (self.proxied.iter())
+            .filter(|(name, _)| !tools.iter().any(|t| t.name == name.as_str()))
+            .map(|(_, p)| p.tool.clone())
+            .collect::<Vec<_>>();
+        tools.extend(proxied);
         Ok(ListToolsResult::with_all_items(tools))
     }
 
@@ -444,6 +534,9 @@ impl ServerHandler for Workflows {
             return Ok(self.suggest(&args).into());
         }
         if !self.read().tools.contains_key(&name) {
+            if self.proxied.contains_key(&name) {
+                return Ok(self.forward(&name, args).await.into());
+            }
             return Err(ErrorData::invalid_params(
                 format!("no tool named '{name}'"),
                 None,

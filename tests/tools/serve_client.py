@@ -9,6 +9,8 @@ Scenarios:
            then new.json copied into the library and the list_changed notification awaited
   cancel   the workflow `hanging` called and abandoned once hang.pids exists (the SDK sends
            notifications/cancelled), then a tools/list to show the server still answers
+  calls    tools/list, then each call of calls.json
+  time     (through --proxy) get_current_time in $ZONE, then convert_time of its result
 """
 import json
 import os
@@ -53,8 +55,8 @@ async def main():
         async with ClientSession(read, write, message_handler=on_message) as s:
             await s.initialize()
             out["tools"] = [tool_json(t) for t in (await s.list_tools()).tools]
-            if scenario == "session":
-                calls = json.load(open("calls.json"))
+            if scenario in ("session", "calls"):
+                calls = json.load(open("calls.json")) if os.path.exists("calls.json") else []
                 out["calls"] = []
                 for name, arguments in calls:
                     progress = []
@@ -64,6 +66,7 @@ async def main():
 
                     r = await s.call_tool(name, arguments, progress_callback=on_progress)
                     out["calls"].append({"name": name, **result_json(r), "progress": progress})
+            if scenario == "session":
                 r = await s.call_tool("suggest_workflow", {"tools": ["list_issues"]})
                 out["suggest"] = result_json(r)
                 library = args[args.index("--library") + 1]
@@ -71,6 +74,12 @@ async def main():
                 with anyio.fail_after(20):
                     await changed.wait()
                 out["tools_after"] = [t.name for t in (await s.list_tools()).tools]
+            elif scenario == "time":
+                now = await s.call_tool("get_current_time", {"timezone": os.environ["ZONE"]})
+                zone = now.structured_content["timezone"]
+                converted = await s.call_tool("convert_time", {
+                    "source_timezone": zone, "time": "12:30", "target_timezone": "Asia/Tokyo"})
+                out["calls"] = [result_json(now), result_json(converted)]
             elif scenario == "cancel":
                 async with anyio.create_task_group() as tg:
                     scope = anyio.CancelScope()
