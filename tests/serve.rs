@@ -66,20 +66,28 @@ fn client_with(
     serve: &[&str],
     env: &[(&str, &str)],
 ) -> (Value, String) {
+    let patterns = assert_cmd::cargo::cargo_bin("patterns");
+    let mut args = vec![patterns.to_str().unwrap()];
+    args.extend([
+        "--library",
+        "workflows",
+        "--tools",
+        "tools.toml",
+        "--poll",
+        "0.2",
+    ]);
+    args.extend(serve);
+    play(w, scenario, &args, env)
+}
+
+/// serve_client.py SCENARIO ARGS in `w` with `env`: what the client saw, and its stderr (with
+/// the server's, over stdio).
+fn play(w: &Workdir, scenario: &str, args: &[&str], env: &[(&str, &str)]) -> (Value, String) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/serve_client.py");
     let out = std::process::Command::new(python())
         .arg(script)
         .arg(scenario)
-        .arg(assert_cmd::cargo::cargo_bin("patterns"))
-        .args([
-            "--library",
-            "workflows",
-            "--tools",
-            "tools.toml",
-            "--poll",
-            "0.2",
-        ])
-        .args(serve)
+        .args(args)
         .envs(env.iter().copied())
         .current_dir(w.path(""))
         .env_remove("PATTERNS_LIBRARY")
@@ -349,7 +357,13 @@ fn inspector() -> std::path::PathBuf {
 }
 
 /// The npm packages the tests drive patterns with.
-pub const NODE_PACKAGES: [&str; 2] = ["@modelcontextprotocol/inspector@2.12.0", "skills-ref@0.1.5"];
+/// The conformance suite is 0.1.12: later ones need Node 22 (`fs.globSync`); the machines have
+/// Node 20.
+pub const NODE_PACKAGES: [&str; 3] = [
+    "@modelcontextprotocol/inspector@2.12.0",
+    "skills-ref@0.1.5",
+    "@modelcontextprotocol/conformance@0.1.12",
+];
 
 /// `mcp-inspector --cli patterns serve … ARGS` in `w`: its JSON answer.
 fn inspect(w: &Workdir, args: &[&str]) -> Value {
@@ -370,19 +384,7 @@ fn inspect(w: &Workdir, args: &[&str]) -> Value {
 #[test]
 fn the_mcp_inspector_lists_and_calls_a_workflow() {
     let w = Workdir::new();
-    w.write(
-        "tools.toml",
-        "[tools.list_issues]\nbuiltin = \"echo\"\n[tools.create_pr]\nbuiltin = \"echo\"\n",
-    );
-    template(
-        &w,
-        "pr_flow",
-        json!([
-            {"step_id": "list", "tool_name": "list_issues", "parameters": {"repo": "{{repo}}"}},
-            {"step_id": "pr", "tool_name": "create_pr", "depends_on": ["list"],
-             "parameters": {"title": "Fix in {{list.repo}}"}}
-        ]),
-    );
+    echo_library(&w);
     let listed = inspect(&w, &["--method", "tools/list"]);
     let names: Vec<&str> = (listed["tools"].as_array().unwrap().iter())
         .map(|t| t["name"].as_str().unwrap())
@@ -546,5 +548,184 @@ fn the_proxy_records_an_agents_calls_and_the_workflow_it_ran_comes_back_as_one_t
             .unwrap()
             .contains("+09:00"),
         "{s:#}"
+    );
+}
+
+/// `patterns serve --http 127.0.0.1:0 ARGS` running in `w` (killed when dropped), and its URL.
+struct HttpServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl HttpServer {
+    fn start(w: &Workdir, args: &[&str]) -> HttpServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("patterns"))
+            .args(["serve", "--library", "workflows", "--tools", "tools.toml"])
+            .args(["--http", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(w.path(""))
+            .env_remove("PATTERNS_SERVE_TOKEN")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        for line in stderr.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.strip_prefix("serve: listening on ") {
+                let url = format!("{}mcp", rest.split_whitespace().next().unwrap());
+                // The server goes on writing to stderr: read it to the end.
+                std::thread::spawn(move || stderr.for_each(drop));
+                return HttpServer { child, url };
+            }
+            seen.push(line);
+        }
+        child.kill().ok();
+        child.wait().ok();
+        panic!("serve --http did not start: {seen:#?}");
+    }
+
+    /// The status line of a raw `initialize` POST with `headers`.
+    fn status_of(&self, headers: &[(&str, &str)]) -> String {
+        use std::io::{Read, Write};
+        let addr = self
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches("/mcp");
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}}})
+        .to_string();
+        let mut request = format!(
+            "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            request.push_str(&format!("{k}: {v}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(&body);
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok();
+        answer.lines().next().unwrap_or_default().to_string()
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// A library with one workflow of builtins, and its tools.
+fn echo_library(w: &Workdir) {
+    w.write(
+        "tools.toml",
+        "[tools.list_issues]\nbuiltin = \"echo\"\n[tools.create_pr]\nbuiltin = \"echo\"\n",
+    );
+    template(
+        w,
+        "pr_flow",
+        json!([
+            {"step_id": "list", "tool_name": "list_issues", "parameters": {"repo": "{{repo}}"}},
+            {"step_id": "pr", "tool_name": "create_pr", "depends_on": ["list"],
+             "parameters": {"title": "Fix in {{list.repo}}"}}
+        ]),
+    );
+}
+
+#[test]
+fn over_http_a_client_with_the_token_runs_a_workflow_and_others_are_turned_away() {
+    let w = Workdir::new();
+    echo_library(&w);
+    let token = "s3cret-token-for-the-test";
+    let server = HttpServer::start(&w, &["--token", token]);
+    w.write(
+        "calls.json",
+        json!([["pr_flow", {"repo": "acme/app"}]]).to_string(),
+    );
+    let (seen, _) = play(&w, "calls", &[&server.url], &[("TOKEN", token)]);
+    assert_eq!(seen["calls"][0]["is_error"], false, "{seen:#}");
+    assert_eq!(
+        seen["calls"][0]["structured"]["result"],
+        json!({"title": "Fix in acme/app"})
+    );
+
+    let bearer = format!("Bearer {token}");
+    assert!(server.status_of(&[]).contains(" 401 "), "no token");
+    assert!(
+        server
+            .status_of(&[("Authorization", "Bearer wrong")])
+            .contains(" 401 "),
+        "a wrong token"
+    );
+    assert!(
+        server
+            .status_of(&[("Authorization", &bearer)])
+            .contains(" 200 "),
+        "the token"
+    );
+    // A page on another site cannot drive the server through its visitor's browser.
+    assert!(
+        server
+            .status_of(&[
+                ("Authorization", &bearer),
+                ("Origin", "http://evil.example")
+            ])
+            .contains(" 403 "),
+        "a foreign Origin"
+    );
+    assert!(
+        server
+            .status_of(&[
+                ("Authorization", &bearer),
+                ("Origin", "http://localhost:3000")
+            ])
+            .contains(" 200 "),
+        "a local Origin"
+    );
+
+    // Beyond loopback only with a token.
+    let out = w
+        .patterns()
+        .args(["serve", "--http", "0.0.0.0:0"])
+        .env_remove("PATTERNS_SERVE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("give --token TOKEN"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_mcp_conformance_suite_passes_but_for_the_listed_scenarios() {
+    let w = Workdir::new();
+    echo_library(&w);
+    let server = HttpServer::start(&w, &[]);
+    let baseline =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tools/conformance-baseline.yml");
+    let suite = inspector().with_file_name("conformance");
+    let out = std::process::Command::new(suite)
+        .args(["server", "--url", &server.url, "--expected-failures"])
+        .arg(&baseline)
+        .current_dir(w.path(""))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "unexpected results (a failure not in the baseline, or a baseline entry that passes now): \
+         {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }

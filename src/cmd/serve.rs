@@ -10,6 +10,7 @@ use rmcp::ServiceExt;
 
 use crate::UsageError;
 use crate::executor::runlog::RunLog;
+use crate::serve::http::{self, Access};
 use crate::serve::{Settings, Workflows};
 
 const EXAMPLES: &str = "\
@@ -17,6 +18,8 @@ Examples:
   patterns serve --tools tools.toml
   patterns serve --library workflows --tools tools.toml --run-log .patterns/calls.csv
   patterns serve --proxy --tools tools.toml      # record what the agent does with its servers
+  patterns serve --http 127.0.0.1:8808
+  PATTERNS_SERVE_TOKEN=… patterns serve --http 0.0.0.0:8808 --allow-host mcp.example.com
 
 Every workflow of the library whose tools are all bound in tools.toml is a tool; the others are
 named on stderr with the reason. Nothing but the protocol is written to stdout.
@@ -59,6 +62,45 @@ pub struct Args {
     /// workflows
     #[arg(long, conflicts_with = "no_run_log")]
     pub proxy: bool,
+
+    /// Serve over streamable HTTP at ADDR (e.g. 127.0.0.1:8808, path /) instead of stdio; an
+    /// address beyond loopback needs --token
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+
+    /// The bearer token every HTTP request must carry (Authorization: Bearer TOKEN)
+    #[arg(
+        long,
+        env = "PATTERNS_SERVE_TOKEN",
+        value_name = "TOKEN",
+        requires = "http",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
+    /// A browser origin allowed to call the HTTP server besides loopback ones
+    /// (https://app.example.com:443); repeatable
+    #[arg(long, value_name = "ORIGIN", requires = "http")]
+    pub allow_origin: Vec<String>,
+
+    /// A Host name the HTTP server answers to besides loopback and the address it listens on
+    /// (its DNS name behind a proxy); repeatable
+    #[arg(long, value_name = "HOST", requires = "http")]
+    pub allow_host: Vec<String>,
+}
+
+/// Ctrl-C or SIGTERM: the end of an HTTP server.
+async fn stopped() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        },
+        Err(_) => {
+            tokio::signal::ctrl_c().await.ok();
+        }
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -84,6 +126,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ))
         }
     };
+    let access = Access {
+        token: args.token.clone(),
+        origins: args.allow_origin.clone(),
+        hosts: args.allow_host.clone(),
+    };
+    if let Some(addr) = &args.http
+        && !http::is_loopback(addr)
+        && access.token.is_none()
+    {
+        return Err(UsageError(format!(
+            "--http {addr} is reachable from other machines: give --token TOKEN (or \
+             $PATTERNS_SERVE_TOKEN), which every client must send as Authorization: Bearer TOKEN"
+        ))
+        .into());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -92,6 +149,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .log_servers_to(&args.state_dir.join("serve.servers"))
         .with_context(|| format!("could not create {}", args.state_dir.display()))?;
     let outcome = runtime.block_on(async {
+        let listener = match args.http {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| UsageError(format!("--http {addr}: {e}")))?,
+            ),
+            None => None,
+        };
         for problem in tools.expose().await {
             eprintln!("serve: {problem}");
         }
@@ -119,20 +184,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             offered.join(", ")
         );
         let watch = tokio::spawn(server.clone().watch(poll));
-        let service = server
-            .clone()
-            .serve(rmcp::transport::stdio())
-            .await
-            .context("the MCP session did not start")?;
-        let quit = service.waiting().await;
+        let quit = match listener {
+            Some(listener) => {
+                eprintln!(
+                    "serve: listening on http://{}/ (streamable HTTP{})",
+                    listener.local_addr()?,
+                    if access.token.is_some() {
+                        ", bearer token required"
+                    } else {
+                        ""
+                    }
+                );
+                http::serve(server.clone(), listener, access, stopped())
+                    .await
+                    .context("the HTTP server failed")
+            }
+            None => {
+                let service = server
+                    .clone()
+                    .serve(rmcp::transport::stdio())
+                    .await
+                    .context("the MCP session did not start")?;
+                (service.waiting().await)
+                    .map(|_| ())
+                    .context("the MCP session ended with an error")
+            }
+        };
         watch.abort();
         let f = server.figures();
         eprintln!(
             "serve: {} calls ({} succeeded): {} tool calls ran, {} model round-trips saved",
             f.calls, f.succeeded, f.tool_calls, f.round_trips_saved
         );
-        quit.map(|_| ())
-            .context("the MCP session ended with an error")
+        quit
     });
     runtime.block_on(tools.shutdown());
     runtime.shutdown_background();

@@ -6,6 +6,7 @@
 //! [`execute_checkpointed`], as `patterns run` does), reports progress as steps finish, stops on
 //! the client's cancellation, and follows the library folder (`notifications/tools/list_changed`).
 
+pub mod http;
 pub mod offer;
 
 use std::path::PathBuf;
@@ -125,6 +126,14 @@ impl Workflows {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Offer> {
         self.offer.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The same server for another MCP session: its proxied calls get a session id of their own.
+    pub fn for_new_session(&self) -> Workflows {
+        Workflows {
+            session: state::new_run_id("proxy"),
+            ..self.clone()
+        }
     }
 
     /// The names of the workflows offered now.

@@ -3,6 +3,8 @@
 
 Usage: serve_client.py SCENARIO PATTERNS [SERVE ARGS...]. Runs `PATTERNS serve SERVE ARGS` in the
 working directory, plays SCENARIO and prints what the client saw as one JSON object on stdout.
+Usage: serve_client.py SCENARIO http://HOST:PORT/ [--library DIR]: the same over streamable HTTP
+against a running server ($TOKEN, when set, sent as the bearer token).
 
 Scenarios:
   session  tools/list; each workflow in calls.json called (with progress); suggest_workflow;
@@ -20,6 +22,8 @@ import sys
 import anyio
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 
 def tool_json(t):
@@ -50,8 +54,15 @@ async def main():
         if getattr(message, "method", None) == "notifications/tools/list_changed":
             changed.set()
 
-    params = StdioServerParameters(command=binary, args=["serve", *args], cwd=os.getcwd())
-    async with stdio_client(params) as (read, write):
+    if binary.startswith("http"):
+        token = os.environ.get("TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        transport = streamable_http_client(binary, http_client=create_mcp_http_client(headers=headers))
+    else:
+        params = StdioServerParameters(command=binary, args=["serve", *args], cwd=os.getcwd())
+        transport = stdio_client(params)
+    async with transport as streams:
+        read, write = streams[0], streams[1]
         async with ClientSession(read, write, message_handler=on_message) as s:
             await s.initialize()
             out["tools"] = [tool_json(t) for t in (await s.list_tools()).tools]
