@@ -19,6 +19,7 @@ Examples:
   patterns report data/helpdesk.csv -o report.html
   patterns suggest github_list_issues github_create_pr
   patterns run github_pr_workflow --tools tools.toml --var repo=acme/app --dry-run
+  patterns serve --tools tools.toml
   patterns generate --sessions 100000 --output big.csv --truth big.truth.json";
 
 #[derive(Debug, Subcommand)]
