@@ -102,6 +102,16 @@ fn play(w: &Workdir, scenario: &str, args: &[&str], env: &[(&str, &str)]) -> (Va
     (seen, stderr)
 }
 
+/// The sample's workflows, mined into `w`'s library folder.
+fn mine_sample(w: &Workdir) {
+    run_ok(
+        w.patterns()
+            .arg("mine")
+            .arg(data("sample.csv"))
+            .args(["--library", "workflows"]),
+    );
+}
+
 fn tool<'a>(seen: &'a Value, name: &str) -> &'a Value {
     (seen["tools"].as_array().unwrap().iter())
         .find(|t| t["name"] == name)
@@ -113,12 +123,7 @@ fn a_client_lists_calls_and_follows_the_workflows_of_a_library() {
     let w = Workdir::new();
     tools(&w);
     // Mined from the sample: its variables are typed by the values logged.
-    run_ok(
-        w.patterns()
-            .arg("mine")
-            .arg(data("sample.csv"))
-            .args(["--library", "workflows"]),
-    );
+    mine_sample(&w);
     template(
         &w,
         "github_pr",
@@ -417,12 +422,7 @@ fn the_mcp_inspector_lists_and_calls_a_workflow() {
 #[test]
 fn every_template_exports_as_a_skill_the_reference_validator_accepts() {
     let w = Workdir::new();
-    run_ok(
-        w.patterns()
-            .arg("mine")
-            .arg(data("sample.csv"))
-            .args(["--library", "workflows"]),
-    );
+    mine_sample(&w);
     // A name that is not a skill name, and one that collides with it once made one.
     template(
         &w,
