@@ -559,6 +559,12 @@ struct HttpServer {
 
 impl HttpServer {
     fn start(w: &Workdir, args: &[&str]) -> HttpServer {
+        HttpServer::start_reading(w, args, true)
+    }
+
+    /// As [`HttpServer::start`]; with `read_stderr` false, the server's stderr is closed once it
+    /// listens (as a client that stops reading it may do).
+    fn start_reading(w: &Workdir, args: &[&str], read_stderr: bool) -> HttpServer {
         use std::io::BufRead;
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("patterns"))
             .args(["serve", "--library", "workflows", "--tools", "tools.toml"])
@@ -578,7 +584,9 @@ impl HttpServer {
             if let Some(rest) = line.strip_prefix("serve: listening on ") {
                 let url = format!("{}mcp", rest.split_whitespace().next().unwrap());
                 // The server goes on writing to stderr: read it to the end.
-                std::thread::spawn(move || stderr.for_each(drop));
+                if read_stderr {
+                    std::thread::spawn(move || stderr.for_each(drop));
+                }
                 return HttpServer { child, url };
             }
             seen.push(line);
@@ -657,6 +665,10 @@ fn over_http_a_client_with_the_token_runs_a_workflow_and_others_are_turned_away(
         seen["calls"][0]["structured"]["result"],
         json!({"title": "Fix in acme/app"})
     );
+    // A server whose stderr was closed still answers (what it says there is lost, not the call).
+    let mute = HttpServer::start_reading(&w, &[], false);
+    let (seen, _) = play(&w, "calls", &[&mute.url], &[]);
+    assert_eq!(seen["calls"][0]["is_error"], false, "{seen:#}");
 
     let bearer = format!("Bearer {token}");
     assert!(server.status_of(&[]).contains(" 401 "), "no token");

@@ -6,6 +6,15 @@
 //! [`execute_checkpointed`], as `patterns run` does), reports progress as steps finish, stops on
 //! the client's cancellation, and follows the library folder (`notifications/tools/list_changed`).
 
+/// A line on stderr that never panics: a client that closed the server's stderr must not break
+/// the calls that report on it (`eprintln!` panics when it cannot write).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        writeln!(std::io::stderr(), $($arg)*).ok();
+    }};
+}
+
 pub mod http;
 pub mod offer;
 
@@ -99,7 +108,7 @@ impl Workflows {
                 for tool in server.tools().await? {
                     let name = tool.name.to_string();
                     if name == SUGGEST || proxied.contains_key(&name) {
-                        eprintln!(
+                        say!(
                             "serve: not proxied: {name} of server '{}' (the name is taken)",
                             server.name()
                         );
@@ -184,7 +193,7 @@ impl Workflows {
                 attempt: 1,
             };
             if let Err(e) = log.append(&row) {
-                eprintln!("serve: cannot write to {}: {e}", log.path().display());
+                say!("serve: cannot write to {}: {e}", log.path().display());
             }
         }
         outcome.unwrap_or_else(|e| text_error(e.message))
@@ -222,7 +231,7 @@ impl Workflows {
         // The built-ins are demos, not what the agent's own logs taught.
         (catalog.templates).retain(|t| t.metadata.source != Source::Builtin);
         for (path, problems) in &catalog.broken {
-            eprintln!("serve: skipped {}: {}", path.display(), problems.join("; "));
+            say!("serve: skipped {}: {}", path.display(), problems.join("; "));
         }
         let (offered, left_out) = offer::offer(catalog.templates.clone(), &self.tools).await;
         let tools: IndexMap<String, Offered> = (offered.into_iter())
@@ -247,7 +256,7 @@ impl Workflows {
             tokio::time::sleep(every).await;
             match self.refresh().await {
                 Ok(true) => {
-                    eprintln!(
+                    say!(
                         "serve: the library changed; offering {}",
                         self.offered().join(", ")
                     );
@@ -257,7 +266,7 @@ impl Workflows {
                     }
                 }
                 Ok(false) => {}
-                Err(e) => eprintln!("serve: cannot read the library: {e}"),
+                Err(e) => say!("serve: cannot read the library: {e}"),
             }
         }
     }
@@ -395,7 +404,7 @@ impl Workflows {
             f.tool_calls += ran;
             f.round_trips_saved += ran.saturating_sub(1);
         }
-        eprintln!(
+        say!(
             "serve: {name} {}: {ran} tool calls in {:.1} s ({} model round-trips saved), run {}",
             end.status.as_str(),
             started.elapsed().as_secs_f64(),
