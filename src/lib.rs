@@ -3,6 +3,16 @@
 //! The engine (loading, mining, scoring, generation) is library code that knows nothing of the
 //! command line; [`cli`] and [`cmd`] are thin glue over it.
 
+/// A line on stderr that never panics, for what runs inside a server: a client that closed the
+/// server's stderr must not break the calls that report on it (`eprintln!` panics when it cannot
+/// write).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        writeln!(std::io::stderr(), $($arg)*).ok();
+    }};
+}
+
 pub mod cli;
 pub mod cmd;
 pub mod events;

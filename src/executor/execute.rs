@@ -729,7 +729,7 @@ impl Call<'_> {
                 attempt,
             };
             if let Err(e) = log.append(&row) {
-                eprintln!(
+                say!(
                     "warning: cannot write to run log {}: {e}",
                     log.path().display()
                 );

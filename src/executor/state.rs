@@ -173,13 +173,13 @@ pub async fn execute_checkpointed(
         },
     );
     if let Err(e) = &journal {
-        eprintln!("warning: {e}; this run cannot be resumed");
+        say!("warning: {e}; this run cannot be resumed");
     }
     let mut checkpoint = |state: &RunState, changed: &[String]| {
         if let Ok(j) = &mut journal
             && let Err(e) = j.record(state, changed)
         {
-            eprintln!("warning: {e}; this run cannot be resumed");
+            say!("warning: {e}; this run cannot be resumed");
             journal = Err(e);
         }
         on_step(state, changed);

@@ -6,15 +6,6 @@
 //! [`execute_checkpointed`], as `patterns run` does), reports progress as steps finish, stops on
 //! the client's cancellation, and follows the library folder (`notifications/tools/list_changed`).
 
-/// A line on stderr that never panics: a client that closed the server's stderr must not break
-/// the calls that report on it (`eprintln!` panics when it cannot write).
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write;
-        writeln!(std::io::stderr(), $($arg)*).ok();
-    }};
-}
-
 pub mod http;
 pub mod offer;
 
