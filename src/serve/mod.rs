@@ -55,7 +55,8 @@ struct Offer {
     templates: Vec<WorkflowTemplate>,
     left_out: Vec<LeftOut>,
     /// The library files' names, sizes and times: a change means a new offer.
-    stamp: Vec<(PathBuf, u64, Option<SystemTime>)>,
+    /// None until the library was read once.
+    stamp: Option<Vec<(PathBuf, u64, Option<SystemTime>)>>,
 }
 
 /// What the calls served so far did: for the line at exit.
@@ -214,7 +215,7 @@ impl Workflows {
     /// Reads the library again if its files changed; whether the tools offered changed.
     pub async fn refresh(&self) -> Result<bool, String> {
         let stamp = self.stamp();
-        if !self.read().stamp.is_empty() && self.read().stamp == stamp {
+        if self.read().stamp.as_ref() == Some(&stamp) {
             return Ok(false);
         }
         let library = Library::new(&self.settings.library);
@@ -235,7 +236,7 @@ impl Workflows {
             tools,
             templates: catalog.templates,
             left_out,
-            stamp,
+            stamp: Some(stamp),
         };
         Ok(changed)
     }
