@@ -123,6 +123,9 @@ pub struct EventLog {
     pub time_kind: TimeKind,
     /// Tools refined by an argument (`Bash:cargo test`), each with the tool it refines (`Bash`).
     pub refined: std::collections::HashMap<String, String>,
+    /// Per session, its task outcome (1 solved, 0 not, or a reward; `NaN` unknown), when the log
+    /// or a results file had outcomes.
+    pub outcomes: Option<Vec<f64>>,
 }
 
 impl EventLog {
@@ -143,6 +146,7 @@ impl EventLog {
             payloads: None,
             time_kind: TimeKind::OrderKey,
             refined: Default::default(),
+            outcomes: None,
         };
         for (s, session) in sessions.iter().enumerate() {
             log.session_keys
@@ -181,8 +185,9 @@ impl EventLog {
             usize::from(self.time_kind == TimeKind::OrderKey),
             usize::from(self.durations.is_some()),
             usize::from(self.payloads.is_some()),
+            usize::from(self.outcomes.is_some()),
         );
-        let (order_keys, durations, payloads) = exchange::sum(ex, local);
+        let (order_keys, durations, payloads, outcomes) = exchange::sum(ex, local);
         let calls = self.event_count();
         if order_keys > 0 {
             self.time_kind = TimeKind::OrderKey;
@@ -192,6 +197,9 @@ impl EventLog {
         }
         if payloads > 0 && self.payloads.is_none() {
             self.payloads = Some(Payloads::missing(calls));
+        }
+        if outcomes > 0 && self.outcomes.is_none() {
+            self.outcomes = Some(vec![f64::NAN; self.session_count()]);
         }
     }
 

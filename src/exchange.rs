@@ -76,7 +76,7 @@ macro_rules! sum_numbers {
         }
     )*};
 }
-sum_numbers!(usize, u64, isize);
+sum_numbers!(usize, u64, isize, i64, i128);
 
 impl<T: Sum> Sum for Vec<T> {
     /// Element by element; the longer vector's tail is kept.
@@ -101,6 +101,15 @@ impl<A: Sum, B: Sum, C: Sum> Sum for (A, B, C) {
         self.0.add(other.0);
         self.1.add(other.1);
         self.2.add(other.2);
+    }
+}
+
+impl<A: Sum, B: Sum, C: Sum, D: Sum> Sum for (A, B, C, D) {
+    fn add(&mut self, other: (A, B, C, D)) {
+        self.0.add(other.0);
+        self.1.add(other.1);
+        self.2.add(other.2);
+        self.3.add(other.3);
     }
 }
 

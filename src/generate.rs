@@ -45,6 +45,14 @@ pub struct Planted {
     /// Arguments that vary and are shared by several steps: one workflow variable each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub variables: Vec<&'static str>,
+    /// With outcomes: the chance that a session which ran it whole solves its task, the
+    /// sessions that ran it whole, and how many of them solved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub solves: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whole: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub solved: Option<usize>,
 }
 
 /// A loop planted in a workflow: its body is `tools[start..=end]`.
@@ -83,6 +91,8 @@ struct Workflow {
     skip: Option<(usize, f64)>,
     /// Steps `start..end` repeat back to back, one to this many rounds (uniformly).
     rounds: Option<(std::ops::Range<usize>, usize)>,
+    /// The chance that a session which ran it whole solves its task (with `--outcomes`).
+    solves: f64,
 }
 
 /// The seed's four common workflows, a deployment whose tests, scan and lint run at the same
@@ -105,6 +115,7 @@ const WORKFLOWS: [Workflow; 8] = [
         extra: None,
         skip: None,
         rounds: None,
+        solves: 0.85,
     },
     Workflow {
         name: "data_pipeline",
@@ -120,6 +131,7 @@ const WORKFLOWS: [Workflow; 8] = [
         extra: Some((1, "validate_data", 0.25)),
         skip: None,
         rounds: None,
+        solves: 0.7,
     },
     Workflow {
         name: "approval",
@@ -135,6 +147,7 @@ const WORKFLOWS: [Workflow; 8] = [
         extra: None,
         skip: Some((1, 0.15)),
         rounds: None,
+        solves: 0.75,
     },
     Workflow {
         name: "search_report",
@@ -150,6 +163,7 @@ const WORKFLOWS: [Workflow; 8] = [
         extra: None,
         skip: None,
         rounds: None,
+        solves: 0.15,
     },
     Workflow {
         name: "deploy",
@@ -166,6 +180,7 @@ const WORKFLOWS: [Workflow; 8] = [
         extra: None,
         skip: None,
         rounds: None,
+        solves: 0.9,
     },
     Workflow {
         name: "fix_loop",
@@ -176,6 +191,7 @@ const WORKFLOWS: [Workflow; 8] = [
         extra: None,
         skip: None,
         rounds: None,
+        solves: 0.6,
     },
     Workflow {
         name: "lookup",
@@ -186,6 +202,7 @@ const WORKFLOWS: [Workflow; 8] = [
         extra: None,
         skip: None,
         rounds: None,
+        solves: 0.7,
     },
     Workflow {
         name: "onboarding",
@@ -205,6 +222,7 @@ const WORKFLOWS: [Workflow; 8] = [
         extra: None,
         skip: None,
         rounds: None,
+        solves: 0.8,
     },
 ];
 
@@ -222,6 +240,7 @@ const AGENT_WORKFLOWS: [Workflow; 7] = [
         extra: None,
         skip: None,
         rounds: None,
+        solves: 0.05,
     },
     Workflow {
         name: "hand_over",
@@ -232,6 +251,7 @@ const AGENT_WORKFLOWS: [Workflow; 7] = [
         extra: None,
         skip: None,
         rounds: None,
+        solves: 0.3,
     },
     Workflow {
         name: "rebook",
@@ -247,6 +267,7 @@ const AGENT_WORKFLOWS: [Workflow; 7] = [
         extra: None,
         skip: None,
         rounds: None,
+        solves: 0.9,
     },
     Workflow {
         name: "feature",
@@ -257,6 +278,7 @@ const AGENT_WORKFLOWS: [Workflow; 7] = [
         extra: None,
         skip: None,
         rounds: None,
+        solves: 0.75,
     },
     Workflow {
         name: "explore",
@@ -273,6 +295,7 @@ const AGENT_WORKFLOWS: [Workflow; 7] = [
         extra: None,
         skip: None,
         rounds: None,
+        solves: 0.65,
     },
     Workflow {
         name: "fix",
@@ -289,6 +312,7 @@ const AGENT_WORKFLOWS: [Workflow; 7] = [
         extra: None,
         skip: None,
         rounds: Some((1..3, 4)),
+        solves: 0.8,
     },
     Workflow {
         name: "triage",
@@ -305,6 +329,7 @@ const AGENT_WORKFLOWS: [Workflow; 7] = [
         extra: None,
         skip: None,
         rounds: None,
+        solves: 0.6,
     },
 ];
 
@@ -428,7 +453,24 @@ pub struct GenerateParams {
     /// no long gaps), 2 twice as messy.
     pub noise: f64,
     pub shape: Shape,
+    pub outcomes: PlantOutcomes,
 }
+
+/// Whether and where a generated log gets its sessions' task outcomes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PlantOutcomes {
+    #[default]
+    None,
+    /// An `outcome` column (1 solved, 0 not) on every row of the session.
+    Column,
+    /// In [`Truth::outcomes`], for a results file of their own.
+    Listed,
+}
+
+/// The chance that a session solves its task when it ran no planted workflow whole: after a run
+/// abandoned half way, and otherwise.
+const SOLVES_AFTER_ABANDONING: f64 = 0.2;
+const SOLVES_OTHERWISE: f64 = 0.5;
 
 impl Default for GenerateParams {
     fn default() -> GenerateParams {
@@ -438,6 +480,7 @@ impl Default for GenerateParams {
             payloads: true,
             noise: 1.0,
             shape: Shape::Tools,
+            outcomes: PlantOutcomes::None,
         }
     }
 }
@@ -451,7 +494,13 @@ pub struct Truth {
     pub shape: Shape,
     pub sessions: usize,
     pub events: usize,
+    /// With outcomes: the sessions that solved their task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub solved: Option<usize>,
     pub workflows: Vec<Planted>,
+    /// With [`PlantOutcomes::Listed`]: each session's id and whether it solved its task.
+    #[serde(skip)]
+    pub outcomes: Vec<(String, bool)>,
 }
 
 fn is_tools(shape: &Shape) -> bool {
@@ -486,7 +535,16 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
     if params.payloads {
         header.extend(["arguments", "result"]);
     }
+    if params.outcomes == PlantOutcomes::Column {
+        header.push("outcome");
+    }
     csv.write_record(&header)?;
+    // Outcomes are drawn from a generator of their own: a log with outcomes has the calls of
+    // the same log without.
+    let mut fate = StdRng::seed_from_u64(params.seed ^ 0x0C7C_0E5E);
+    let planting = params.outcomes != PlantOutcomes::None;
+    let mut solved_sessions = 0;
+    let mut listed = Vec::new();
     let workflows = params.shape.workflows();
     let noise_tools = params.shape.noise();
     let mut planted: Vec<Planted> = workflows
@@ -540,6 +598,9 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
                 bindings: bindings.to_vec(),
                 constants: constants.to_vec(),
                 variables: variables.to_vec(),
+                solves: planting.then_some(w.solves),
+                whole: planting.then_some(0),
+                solved: planting.then_some(0),
             }
         })
         .collect();
@@ -563,6 +624,9 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
         }
         noise(&mut rng, noise_tools, &mut calls, 1..4);
         let mut runs: Vec<Vec<Call>> = Vec::new();
+        // The workflows this session ran whole, and whether it abandoned one.
+        let mut whole = Vec::new();
+        let mut abandoned = false;
         for &w in &chosen {
             let mut calls = Vec::new();
             planted[w].sessions += 1;
@@ -634,7 +698,11 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
                 }
                 // A run may stop after any step (not inside a parallel stage).
                 if !last && leaves_block && rng.random_bool(abandon) {
+                    abandoned = true;
                     break;
+                }
+                if last {
+                    whole.push(w);
                 }
             }
             if ran_variant
@@ -664,6 +732,24 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
         noise(&mut rng, noise_tools, &mut calls, 0..3);
 
         let session = format!("sess-{s:0width$}");
+        let chance = match (whole.is_empty(), abandoned) {
+            (false, _) => {
+                whole.iter().map(|&w| workflows[w].solves).sum::<f64>() / whole.len() as f64
+            }
+            (true, true) => SOLVES_AFTER_ABANDONING,
+            (true, false) => SOLVES_OTHERWISE,
+        };
+        let solved = fate.random_bool(chance);
+        if planting {
+            solved_sessions += usize::from(solved);
+            for &w in &whole {
+                *planted[w].whole.as_mut().expect("planting") += 1;
+                *planted[w].solved.as_mut().expect("planting") += usize::from(solved);
+            }
+        }
+        if params.outcomes == PlantOutcomes::Listed {
+            listed.push((session.clone(), solved));
+        }
         clock_us += rng.random_range(1_000_000..60_000_000);
         let mut t = clock_us;
         // When the last of the calls running at once ends.
@@ -693,6 +779,9 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
                         String::new()
                     });
                 }
+                if params.outcomes == PlantOutcomes::Column {
+                    record.push(u8::from(solved).to_string());
+                }
                 csv.write_record(&record)?;
                 events += 1;
                 busy_until = busy_until.max(t + duration_ms * 1_000);
@@ -716,7 +805,9 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
         shape: params.shape,
         sessions: params.sessions,
         events,
+        solved: planting.then_some(solved_sessions),
         workflows: planted,
+        outcomes: listed,
     })
 }
 

@@ -22,6 +22,7 @@ pub mod generate;
 pub mod load;
 pub mod mining;
 pub mod numbers;
+pub mod outcome;
 pub mod pipeline;
 pub mod report;
 pub mod score;

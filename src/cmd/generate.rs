@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::generate::{GenerateParams, Shape, generate};
+use crate::generate::{GenerateParams, PlantOutcomes, Shape, generate};
 use crate::load::Kind;
 use crate::transcribe::transcribe;
 
@@ -16,7 +16,9 @@ Examples:
   patterns generate --sessions 1000000 --seed 7 --output big.csv --no-payloads
   patterns generate --noise 2 --output messy.csv --truth messy.truth.json
   patterns generate --shape agent --output agents.csv --truth agents.truth.json
-  patterns generate --sessions 50 --as claude-code --output transcripts.jsonl")]
+  patterns generate --sessions 50 --as claude-code --output transcripts.jsonl
+  patterns generate --shape agent --with-outcomes --output runs.csv --truth runs.truth.json
+  patterns generate --shape agent --output runs.csv --outcomes results.csv")]
 pub struct Args {
     /// Number of sessions to generate
     #[arg(long, default_value_t = 3000)]
@@ -46,6 +48,14 @@ pub struct Args {
     /// stage tools that are noise too, two tasks interleaved)
     #[arg(long, value_name = "SHAPE", default_value = "tools", value_parser = parse_shape)]
     shape: Shape,
+    /// Plant task outcomes that need not agree with call success (each workflow has its own
+    /// chance of solving the task) in an `outcome` column of the log
+    #[arg(long, conflicts_with = "outcomes")]
+    with_outcomes: bool,
+    /// Plant task outcomes as --with-outcomes does, but write them to this results file
+    /// (`session_id,outcome`) instead of the log
+    #[arg(long, value_name = "FILE")]
+    outcomes: Option<PathBuf>,
 }
 
 fn parse_shape(s: &str) -> Result<Shape, String> {
@@ -70,6 +80,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         payloads: !args.no_payloads,
         noise: args.noise,
         shape: args.shape,
+        outcomes: match (args.with_outcomes, &args.outcomes) {
+            (true, _) => PlantOutcomes::Column,
+            (false, Some(_)) => PlantOutcomes::Listed,
+            (false, None) => PlantOutcomes::None,
+        },
     };
     let write = |out: &mut dyn Write| -> anyhow::Result<_> {
         Ok(match args.as_kind {
@@ -92,6 +107,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .and_then(|t| Ok(out.flush().map(|_| t)?))
             .with_context(|| format!("could not write '{}'", args.output.display()))?
     };
+    if let Some(path) = &args.outcomes {
+        let write = || -> anyhow::Result<()> {
+            let mut csv = csv::Writer::from_path(path)?;
+            csv.write_record(["session_id", "outcome"])?;
+            for (session, solved) in &truth.outcomes {
+                csv.write_record([session.as_str(), if *solved { "1" } else { "0" }])?;
+            }
+            Ok(csv.flush()?)
+        };
+        write().with_context(|| format!("could not write '{}'", path.display()))?;
+    }
     if let Some(path) = args.truth {
         let mut json = serde_json::to_string_pretty(&truth)?;
         json.push('\n');

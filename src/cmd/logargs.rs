@@ -32,6 +32,16 @@ pub struct LogArgs {
     /// Column holding each call's result as JSON text (optional; feeds data flow)
     #[arg(long, value_name = "NAME", help_heading = "Columns")]
     result_col: Option<String>,
+    /// Column holding each session's task outcome: true/false, 1/0, resolved, or a numeric
+    /// reward [default: outcome/reward/resolved/task_success/solved]; with --outcomes, the
+    /// column of that file
+    #[arg(long, value_name = "NAME", help_heading = "Outcomes")]
+    outcome_col: Option<String>,
+    /// A results file (CSV, JSONL, Parquet) with each session's task outcome, joined by
+    /// session id (its column: --session-col if the file has it, else session_id/session/…/
+    /// instance_id); sessions it does not list have an unknown outcome
+    #[arg(long, value_name = "FILE", help_heading = "Outcomes")]
+    outcomes: Option<std::path::PathBuf>,
     /// Refine a generic tool by an argument: with Bash=command a call is `Bash:cargo test`,
     /// `Bash:git commit`. Repeatable; Claude Code's Bash and Codex's shell tools are refined
     /// unless `--refine none` is given
@@ -58,7 +68,10 @@ impl LogArgs {
                 duration: self.duration_col.clone(),
                 arguments: self.arguments_col.clone(),
                 result: self.result_col.clone(),
+                outcome: self.outcome_col.clone(),
+                outcome_elsewhere: self.outcomes.is_some(),
             },
+            outcomes: self.outcomes.clone(),
             strict: self.strict,
             mcp_names: self.normalize_mcp,
             format: self.format,

@@ -274,6 +274,9 @@ fn whole_report(
         .into());
     }
     let no_success = exchange::sum(ex, here.files_without_success.len());
+    let outcomes = (exchange::gather(ex, vec![here.outcomes]).into_iter())
+        .flatten()
+        .reduce(load::OutcomeSummary::merge);
     let mut formats: Vec<FormatSummary> = Vec::new();
     for f in exchange::gather(ex, here.formats) {
         match formats.iter_mut().find(|g| g.format == f.format) {
@@ -302,6 +305,7 @@ fn whole_report(
             _ => logs.to_vec(),
         },
         formats,
+        outcomes,
         ..LoadReport::default()
     })
 }

@@ -69,6 +69,9 @@ struct JsonWorkflow<'a> {
     score: Option<f64>,
     support: Option<u64>,
     success_rate: Option<f64>,
+    /// Share of its sessions that solved their task, when it was mined with task outcomes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome_rate: Option<f64>,
     remaining: Vec<&'a str>,
 }
 
@@ -135,6 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     score: s.template.metadata.score,
                     support: s.template.metadata.usage_count,
                     success_rate: s.template.metadata.success_rate,
+                    outcome_rate: outcome_rate(s.template),
                     remaining: s.remaining.clone(),
                 })
                 .collect(),
@@ -149,15 +153,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         serde_json::to_writer_pretty(&mut out, &json)?;
         writeln!(out)?;
     } else if !shown.is_empty() {
-        let mut table = Table::new(&[
+        // A column of task outcomes when some workflow shown was mined from a log with them.
+        let outcomes = shown.iter().any(|s| outcome_rate(s.template).is_some());
+        let mut columns = vec![
             ("rank", true),
             ("match", false),
             ("score", true),
             ("support", true),
             ("success", true),
-            ("workflow", false),
-            ("then", false),
-        ]);
+        ];
+        if outcomes {
+            columns.push(("solved", true));
+        }
+        columns.extend([("workflow", false), ("then", false)]);
+        let mut table = Table::new(&columns);
         for (i, s) in shown.iter().enumerate() {
             let m = &s.template.metadata;
             let kind = match s.kind {
@@ -165,13 +174,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 MatchKind::Contiguous => "contiguous",
                 MatchKind::Gapped => "gapped",
             };
-            table.push(vec![
+            let mut row = vec![
                 (i + 1).to_string(),
                 kind.into(),
-                m.score.map_or("-".into(), |s| count(s.round() as u64)),
+                m.score
+                    .map_or("-".into(), |s| count(s.round().max(0.0) as u64)),
                 m.usage_count.map_or("-".into(), count),
                 m.success_rate
                     .map_or("-".into(), |r| format!("{:.1}%", r * 100.0)),
+            ];
+            if outcomes {
+                let rate = outcome_rate(s.template);
+                row.push(rate.map_or("-".into(), |r| format!("{:.1}%", r * 100.0)));
+            }
+            row.extend([
                 s.template.name.clone(),
                 if s.remaining.is_empty() {
                     "(ends here)".into()
@@ -179,6 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     s.remaining.iter().join(" → ")
                 },
             ]);
+            table.push(row);
         }
         out.write_all(table.render().as_bytes())?;
         if !next.is_empty() {
@@ -194,6 +211,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// The task outcome rate of a template's sessions, when it was mined from a log with outcomes.
+fn outcome_rate(t: &WorkflowTemplate) -> Option<f64> {
+    t.metadata
+        .extra
+        .get("outcome_rate")
+        .and_then(|v| v.as_f64())
 }
 
 /// Templates for the workflows mined from `--logs` with mine's defaults, and the next tools

@@ -7,106 +7,62 @@ use std::collections::HashMap;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use super::McpNames;
 use super::calls::{BAD_TIME, Calls, Row};
 use super::columns::Field;
 use super::columns::Mapping;
-use super::read::FileSummary;
-use super::records::{lookup, payload, text, time};
+use super::input::{FileSummary, Kind, McpNames};
+use super::json::{lookup, payload, text, time};
 
-/// What a JSON input holds.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// One call per row, in columns (CSV, TSV, JSONL, Parquet).
-    #[default]
-    Table,
-    /// Claude Code transcripts (`~/.claude/projects/<project>/<session>.jsonl`).
-    ClaudeCode,
-    /// OpenAI Codex CLI rollouts (`~/.codex/sessions/YYYY/MM/DD/rollout-*.jsonl`).
-    Codex,
-    /// OpenTelemetry traces in OTLP/JSON with the GenAI conventions (`execute_tool` spans).
-    Otlp,
-    /// Langfuse observation exports (`type: TOOL`).
-    Langfuse,
-    /// XES event logs (`.xes`, the process-mining standard).
-    Xes,
-}
-
-impl Kind {
-    pub fn title(self) -> &'static str {
-        match self {
-            Kind::Table => "table",
-            Kind::ClaudeCode => "Claude Code",
-            Kind::Codex => "Codex",
-            Kind::Otlp => "OTLP",
-            Kind::Langfuse => "Langfuse",
-            Kind::Xes => "XES",
+/// The kind of a JSON input, from its first records.
+pub(super) fn kind_of(sample: &[&Map<String, Value>]) -> Kind {
+    for m in sample.iter().take(100) {
+        if m.contains_key("resourceSpans") {
+            return Kind::Otlp;
+        }
+        let kind = str_at(m, "type").unwrap_or("");
+        if m.contains_key("payload")
+            && matches!(
+                kind,
+                "session_meta" | "response_item" | "turn_context" | "event_msg" | "compacted"
+            )
+        {
+            return Kind::Codex;
+        }
+        let legacy_codex = m.contains_key("call_id")
+            && matches!(
+                kind,
+                "function_call" | "function_call_output" | "local_shell_call"
+            );
+        if legacy_codex {
+            return Kind::Codex;
+        }
+        let claude = (m.contains_key("sessionId")
+            && (m.contains_key("uuid") || m.contains_key("parentUuid")))
+            || (kind == "summary" && m.contains_key("leafUuid"))
+            || (kind == "file-history-snapshot" && m.contains_key("messageId"));
+        if claude {
+            return Kind::ClaudeCode;
+        }
+        let langfuse = (m.contains_key("traceId") || m.contains_key("trace_id"))
+            && (m.contains_key("startTime") || m.contains_key("start_time"))
+            && matches!(
+                kind,
+                "TOOL"
+                    | "SPAN"
+                    | "GENERATION"
+                    | "EVENT"
+                    | "AGENT"
+                    | "CHAIN"
+                    | "RETRIEVER"
+                    | "EMBEDDING"
+                    | "GUARDRAIL"
+                    | "EVALUATOR"
+            );
+        if langfuse {
+            return Kind::Langfuse;
         }
     }
-
-    /// The kind of a JSON input, from its first records.
-    pub(super) fn of(sample: &[&Map<String, Value>]) -> Kind {
-        for m in sample.iter().take(100) {
-            if m.contains_key("resourceSpans") {
-                return Kind::Otlp;
-            }
-            let kind = str_at(m, "type").unwrap_or("");
-            if m.contains_key("payload")
-                && matches!(
-                    kind,
-                    "session_meta" | "response_item" | "turn_context" | "event_msg" | "compacted"
-                )
-            {
-                return Kind::Codex;
-            }
-            let legacy_codex = m.contains_key("call_id")
-                && matches!(
-                    kind,
-                    "function_call" | "function_call_output" | "local_shell_call"
-                );
-            if legacy_codex {
-                return Kind::Codex;
-            }
-            let claude = (m.contains_key("sessionId")
-                && (m.contains_key("uuid") || m.contains_key("parentUuid")))
-                || (kind == "summary" && m.contains_key("leafUuid"))
-                || (kind == "file-history-snapshot" && m.contains_key("messageId"));
-            if claude {
-                return Kind::ClaudeCode;
-            }
-            let langfuse = (m.contains_key("traceId") || m.contains_key("trace_id"))
-                && (m.contains_key("startTime") || m.contains_key("start_time"))
-                && matches!(
-                    kind,
-                    "TOOL"
-                        | "SPAN"
-                        | "GENERATION"
-                        | "EVENT"
-                        | "AGENT"
-                        | "CHAIN"
-                        | "RETRIEVER"
-                        | "EMBEDDING"
-                        | "GUARDRAIL"
-                        | "EVALUATOR"
-                );
-            if langfuse {
-                return Kind::Langfuse;
-            }
-        }
-        Kind::Table
-    }
+    Kind::Table
 }
 
 /// A tool call read from a transcript or a trace.
@@ -181,6 +137,7 @@ pub(super) fn push(assembled: Assembled, calls: &mut Calls, summary: &mut FileSu
                 .map(|end| (end - call.start).max(0) as f64 / 1000.0),
             arguments: call.arguments,
             result: call.result,
+            outcome: None,
         });
     }
     summary.unpaired = assembled.unpaired;

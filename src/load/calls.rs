@@ -14,6 +14,10 @@ pub(super) const BAD_TIME: i64 = i64::MIN;
 pub(super) use crate::events::UNKNOWN_DURATION as NO_DURATION;
 /// Success values: 0 failed, 1 succeeded, `BAD_SUCCESS` did not parse.
 pub(super) const BAD_SUCCESS: u8 = 2;
+/// An outcome value the row does not have.
+pub(super) const NO_OUTCOME: f64 = f64::NAN;
+/// An outcome value that does not parse.
+pub(super) const BAD_OUTCOME: f64 = f64::INFINITY;
 
 /// Interns strings as dense ids in order of first appearance.
 #[derive(Default)]
@@ -49,10 +53,15 @@ pub(super) struct Calls {
     /// JSON text of arguments and results (`None` when absent); empty while no file had them.
     pub arguments: Texts,
     pub results: Texts,
+    /// The task outcome of each row's session (`NO_OUTCOME`, `BAD_OUTCOME`); empty while no
+    /// file had an outcome column.
+    pub outcomes: Vec<f64>,
+    /// The first few outcome values that did not parse, with their session.
+    pub bad_outcomes: Vec<(String, String)>,
     /// Some timestamp was a plain order key rather than a time.
     pub any_order_key: bool,
     /// Tool names are rewritten so when the log is grouped.
-    pub mcp_names: Option<super::McpNames>,
+    pub mcp_names: Option<super::input::McpNames>,
     /// The ids of transcript calls read so far, across files.
     pub call_ids: rustc_hash::FxHashSet<Box<str>>,
 }
@@ -70,6 +79,8 @@ pub(super) struct Row<'a> {
     pub duration: Option<f64>,
     pub arguments: Option<Box<str>>,
     pub result: Option<Box<str>>,
+    /// The session's task outcome, when the row has an outcome column.
+    pub outcome: Option<f64>,
 }
 
 /// A duration in milliseconds as stored: rounded, `NO_DURATION` when not a finite, non-negative
@@ -95,6 +106,7 @@ impl Calls {
         self.durations.truncate(len);
         self.arguments.truncate(len);
         self.results.truncate(len);
+        self.outcomes.truncate(len);
     }
 
     /// Appends one row; blank session and tool names are missing ones.
@@ -117,6 +129,14 @@ impl Calls {
             None if !self.durations.is_empty() => self.durations.push(NO_DURATION),
             None => {}
         }
+        match row.outcome {
+            Some(v) => {
+                self.outcomes.resize(before, NO_OUTCOME);
+                self.outcomes.push(v);
+            }
+            None if !self.outcomes.is_empty() => self.outcomes.push(NO_OUTCOME),
+            None => {}
+        }
         for (value, column) in [
             (row.arguments, &mut self.arguments),
             (row.result, &mut self.results),
@@ -129,6 +149,14 @@ impl Calls {
                 None if !column.is_empty() => column.push(None),
                 None => {}
             }
+        }
+    }
+
+    /// Keeps an outcome value of `session` that does not parse, when fewer than `keep` are.
+    pub(super) fn note_bad_outcome(&mut self, session: Option<&str>, value: String, keep: usize) {
+        if self.bad_outcomes.len() < keep {
+            let session = session.unwrap_or_default().to_string();
+            self.bad_outcomes.push((session, value));
         }
     }
 
@@ -161,8 +189,7 @@ impl Calls {
                 let Ok(serde_json::Value::Object(args)) = serde_json::from_str(text) else {
                     continue;
                 };
-                let Some(action) =
-                    super::records::lookup(&args, &arg).and_then(super::refine::action)
+                let Some(action) = super::json::lookup(&args, &arg).and_then(super::refine::action)
                 else {
                     continue;
                 };
@@ -210,7 +237,14 @@ impl Calls {
 
     /// Groups the good rows by session (in order of first appearance) and orders each session
     /// by timestamp, ties by input order.
-    pub(super) fn into_log(mut self, refined: Vec<(String, String)>) -> EventLog {
+    /// Each session's task outcome comes from `outcomes` when given, else from the rows' outcome
+    /// column (named `column`), if any; what was found of them is returned beside the log.
+    pub(super) fn into_log(
+        mut self,
+        refined: Vec<(String, String)>,
+        outcomes: Option<&super::outcomes::Outcomes>,
+        column: Option<&str>,
+    ) -> (EventLog, Option<super::outcomes::OutcomeSummary>) {
         if let Some(style) = self.mcp_names {
             // Names that become equal become one tool.
             let mut renamed = Interner::default();
@@ -242,6 +276,7 @@ impl Calls {
         for (new, &old) in by_name.iter().enumerate() {
             rank[old as usize] = new as u32;
         }
+        let outcomes = super::outcomes::of_sessions(&self, &good, outcomes, column);
         // Session names are not needed from here on, only their keys; sessions that kept no good
         // row are dropped.
         let session_keys = (self.session_ids.names.iter().zip(&counts))
@@ -249,6 +284,12 @@ impl Calls {
             .map(|(name, _)| crate::exchange::session_key(name))
             .collect();
         drop(std::mem::take(&mut self.session_ids));
+        let (outcomes, summary) = outcomes.map_or((None, None), |(values, summary)| {
+            let kept = (values.into_iter().zip(&counts))
+                .filter(|(_, n)| **n > 0)
+                .map(|(v, _)| v);
+            (Some(kept.collect()), Some(summary))
+        });
         let mut offsets = Vec::with_capacity(counts.len() + 1);
         let mut next = vec![0usize; counts.len()];
         offsets.push(0);
@@ -301,7 +342,7 @@ impl Calls {
                 std::mem::take(&mut self.results),
             )
         });
-        EventLog {
+        let log = EventLog {
             refined: refined.into_iter().collect(),
             tool_names: by_name
                 .iter()
@@ -319,6 +360,8 @@ impl Calls {
             } else {
                 TimeKind::EpochMicros
             },
-        }
+            outcomes,
+        };
+        (log, summary)
     }
 }

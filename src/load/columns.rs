@@ -12,6 +12,8 @@ pub enum Field {
     Duration,
     Arguments,
     Result,
+    /// The task outcome of the call's session.
+    Outcome,
 }
 
 impl Field {
@@ -24,6 +26,7 @@ impl Field {
             Field::Duration => "duration_ms",
             Field::Arguments => "arguments",
             Field::Result => "result",
+            Field::Outcome => "outcome",
         }
     }
 
@@ -36,11 +39,12 @@ impl Field {
             Field::Duration => "--duration-col",
             Field::Arguments => "--arguments-col",
             Field::Result => "--result-col",
+            Field::Outcome => "--outcome-col",
         }
     }
 
     /// Names recognised without a flag, the canonical one first, in order of preference.
-    fn aliases(self) -> &'static [&'static str] {
+    pub(super) fn aliases(self) -> &'static [&'static str] {
         match self {
             Field::Session => &[
                 "session_id",
@@ -60,12 +64,46 @@ impl Field {
                 "gen_ai.tool.name",
                 "concept:name",
             ],
-            Field::Success => &["success", "ok", "status", "outcome", "error"],
+            Field::Success => &["success", "ok", "status", "error"],
             Field::Duration => &["duration_ms", "duration", "latency_ms"],
             Field::Arguments => &["arguments", "args", "params", "input"],
             Field::Result => &["result", "output"],
+            Field::Outcome => &["outcome", "reward", "resolved", "task_success", "solved"],
         }
     }
+}
+
+/// The column of `found` (the columns of the file at `path`) for `field`: the one `given` names,
+/// which must exist exactly; otherwise the first alias present, matched exactly, else ignoring
+/// case.
+pub fn find(
+    path: &str,
+    found: &[String],
+    field: Field,
+    given: &Option<String>,
+) -> Result<Option<String>, LoadError> {
+    if let Some(name) = given {
+        return match found.iter().any(|c| c == name) {
+            true => Ok(Some(name.clone())),
+            false => Err(LoadError::NoSuchColumn {
+                path: path.to_string(),
+                flag: field.flag(),
+                name: name.clone(),
+                found: found.join(", "),
+            }),
+        };
+    }
+    let exact = field
+        .aliases()
+        .iter()
+        .find(|a| found.iter().any(|c| c == *a));
+    let loose = || {
+        field
+            .aliases()
+            .iter()
+            .find_map(|a| found.iter().find(|c| c.eq_ignore_ascii_case(a)))
+    };
+    Ok(exact.map(|a| a.to_string()).or_else(|| loose().cloned()))
 }
 
 /// Column names given by flags; `None` means detect.
@@ -78,6 +116,10 @@ pub struct ColumnNames {
     pub duration: Option<String>,
     pub arguments: Option<String>,
     pub result: Option<String>,
+    pub outcome: Option<String>,
+    /// The outcomes are read from a file of their own (`--outcomes`): the log's columns are not
+    /// searched for one.
+    pub outcome_elsewhere: bool,
 }
 
 /// How the success column is read.
@@ -101,6 +143,8 @@ pub struct Mapping {
     /// JSON text of each call's arguments and result.
     pub arguments: Option<String>,
     pub result: Option<String>,
+    /// The task outcome of the row's session.
+    pub outcome: Option<String>,
 }
 
 impl Mapping {
@@ -114,6 +158,7 @@ impl Mapping {
             duration: Some(Field::Duration.name().into()),
             arguments: Some(Field::Arguments.name().into()),
             result: Some(Field::Result.name().into()),
+            outcome: None,
         }
     }
 
@@ -130,36 +175,13 @@ impl Mapping {
             Field::Duration => self.duration.as_deref().unwrap_or(""),
             Field::Arguments => self.arguments.as_deref().unwrap_or(""),
             Field::Result => self.result.as_deref().unwrap_or(""),
+            Field::Outcome => self.outcome.as_deref().unwrap_or(""),
         }
     }
 
-    /// Finds the columns among `found`: a flag's name must exist exactly; otherwise the first
-    /// alias present, matched exactly, else ignoring case.
+    /// Finds the columns among `found` (see [`find`]).
     pub fn detect(path: &str, found: &[String], given: &ColumnNames) -> Result<Mapping, LoadError> {
-        let pick = |field: Field, given: &Option<String>| -> Result<Option<String>, LoadError> {
-            if let Some(name) = given {
-                return match found.iter().any(|c| c == name) {
-                    true => Ok(Some(name.clone())),
-                    false => Err(LoadError::NoSuchColumn {
-                        path: path.to_string(),
-                        flag: field.flag(),
-                        name: name.clone(),
-                        found: found.join(", "),
-                    }),
-                };
-            }
-            let exact = field
-                .aliases()
-                .iter()
-                .find(|a| found.iter().any(|c| c == *a));
-            let loose = || {
-                field
-                    .aliases()
-                    .iter()
-                    .find_map(|a| found.iter().find(|c| c.eq_ignore_ascii_case(a)))
-            };
-            Ok(exact.map(|a| a.to_string()).or_else(|| loose().cloned()))
-        };
+        let pick = |field: Field, given: &Option<String>| find(path, found, field, given);
         let required = |field: Field, given: &Option<String>| -> Result<String, LoadError> {
             pick(field, given)?.ok_or_else(|| LoadError::MissingColumn {
                 path: path.to_string(),
@@ -189,6 +211,10 @@ impl Mapping {
         let duration = keep(pick(Field::Duration, &given.duration));
         let arguments = keep(pick(Field::Arguments, &given.arguments));
         let result = keep(pick(Field::Result, &given.result));
+        let outcome = match given.outcome_elsewhere {
+            true => None,
+            false => keep(pick(Field::Outcome, &given.outcome)),
+        };
         let (Some(session), Some(timestamp), Some(tool), true) =
             (session, timestamp, tool, problems.is_empty())
         else {
@@ -208,6 +234,7 @@ impl Mapping {
             duration,
             arguments,
             result,
+            outcome,
         })
     }
 }

@@ -3,9 +3,8 @@
 
 use std::io::{BufReader, Read};
 
-use super::Input;
 use super::error::LoadError;
-use super::read::Format;
+use super::input::{Format, Input};
 
 /// The input's text: its bytes in memory (standard input, a decompressed file), or the file.
 fn open<'a>(input: &Input, memory: Option<&'a [u8]>) -> Option<Box<dyn Read + 'a>> {

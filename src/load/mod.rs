@@ -9,7 +9,10 @@ mod agents;
 mod calls;
 mod columns;
 mod error;
+mod input;
+mod json;
 mod lines;
+mod outcomes;
 mod read;
 mod records;
 mod refine;
@@ -19,40 +22,18 @@ mod xes;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-pub use agents::Kind;
 pub use columns::{ColumnNames, Mapping};
 pub use error::{BadRow, LoadError, Location};
+pub use input::{Input, Kind, LOG_EXTENSIONS, LoadOptions, McpNames};
+pub use outcomes::OutcomeSummary;
 pub use refine::Refine;
 
 use crate::events::EventLog;
 use calls::Calls;
-use read::Format;
+use input::{FileSummary, Format};
 
 /// How many bad rows are kept with their details; the rest are only counted.
 pub const REPORTED_BAD_ROWS: usize = 5;
-
-/// A path or `-` for standard input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
-    Stdin,
-    File(PathBuf),
-    /// A file found in a folder given as input: one that is not a log is skipped, not an error.
-    Found(PathBuf),
-}
-
-impl std::fmt::Display for Input {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Input::Stdin => f.write_str("<stdin>"),
-            Input::File(p) | Input::Found(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
-
-/// The extensions of the log files that a folder given as input is searched for.
-pub const LOG_EXTENSIONS: [&str; 11] = [
-    "csv", "tsv", "tab", "jsonl", "ndjson", "json", "parquet", "pq", "xes", "gz", "zst",
-];
 
 /// The log files under `dir` (recursively, hidden entries skipped), in path order, and what was
 /// passed over with why. Only regular files are read (a FIFO would block, a device never end),
@@ -157,53 +138,6 @@ pub fn expand_inputs(args: &[String]) -> Result<(Vec<Input>, Vec<String>), LoadE
     Ok((inputs, passed_over))
 }
 
-/// How to load.
-#[derive(Debug, Clone, Default)]
-pub struct LoadOptions {
-    pub columns: ColumnNames,
-    /// Stop at the first bad row instead of skipping it.
-    pub strict: bool,
-    /// Rewrite MCP tool names (`mcp__server__tool`) as agent platforms log them.
-    pub mcp_names: Option<McpNames>,
-    /// What the inputs hold; `None` detects it per file.
-    pub format: Option<Kind>,
-    /// Generic tools refined by an argument (`Bash:cargo test`).
-    pub refine: Refine,
-    /// A session id names a session of its file only (ids restart per file).
-    pub session_per_file: bool,
-    /// No usable row is an empty log, not an error: for one part of a log split by session,
-    /// which is checked as a whole afterwards.
-    pub allow_empty: bool,
-}
-
-/// How `--normalize-mcp` writes a tool that agent platforms log as `mcp__server__tool`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum McpNames {
-    /// `tool`: the name a tools.toml binds.
-    Tool,
-    /// `server.tool`: keeps tools of different servers apart.
-    #[value(name = "server.tool")]
-    #[serde(rename = "server.tool")]
-    ServerTool,
-}
-
-impl McpNames {
-    /// `mcp__git__git_status` → `git_status` (or `git.git_status`); other names unchanged. The
-    /// server name may not contain `__`; the tool name may.
-    pub fn apply(self, name: &str) -> std::borrow::Cow<'_, str> {
-        let parts = name
-            .strip_prefix("mcp__")
-            .and_then(|rest| rest.split_once("__"))
-            .filter(|(server, tool)| !server.is_empty() && !tool.is_empty());
-        match (parts, self) {
-            (Some((_, tool)), McpNames::Tool) => tool.into(),
-            (Some((server, tool)), McpNames::ServerTool) => format!("{server}.{tool}").into(),
-            (None, _) => name.into(),
-        }
-    }
-}
-
 /// What loading saw, for the summary line and warnings.
 #[derive(Debug, Clone, Default)]
 pub struct LoadReport {
@@ -225,6 +159,8 @@ pub struct LoadReport {
     /// Entries of folders that were passed over, each with why: files that are not logs, and
     /// (added by the caller from [`expand_inputs`]) what is not a regular file or a loop.
     pub not_logs: Vec<String>,
+    /// The sessions' task outcomes, when the log or a results file had them.
+    pub outcomes: Option<OutcomeSummary>,
 }
 
 /// How far apart in time the calls of one session id in two files may be before `mine` warns
@@ -308,6 +244,11 @@ pub fn load(
     options: &LoadOptions,
     on_file: &dyn Fn(&Input),
 ) -> Result<(EventLog, LoadReport), LoadError> {
+    // A results file that cannot be read fails before the logs are.
+    let outcomes = (options.outcomes.as_deref())
+        .map(|path| outcomes::read(path, &options.columns))
+        .transpose()?;
+    let mut outcome_column: Option<String> = None;
     let stdin = match inputs.contains(&Input::Stdin) {
         true => read::read_stdin()?,
         false => Vec::new(),
@@ -332,7 +273,7 @@ pub fn load(
             Input::File(_) | Input::Found(_) => unpacked.as_deref(),
         };
         let start = calls.len();
-        let read = |calls: &mut Calls| -> Result<(Format, read::FileSummary), LoadError> {
+        let read = |calls: &mut Calls| -> Result<(Format, FileSummary), LoadError> {
             let format = read::sniff(input, memory)?;
             let file = match format {
                 Format::Xes => xes::read_xes(input, memory, calls)?,
@@ -412,6 +353,9 @@ pub fn load(
             Err(e) => return Err(e),
         };
         report.files.push(input.to_string());
+        if outcome_column.is_none() {
+            outcome_column = file.mapping.outcome.clone();
+        }
         let file_number = report.files.len() - 1;
         if options.session_per_file {
             calls.sessions_of_file(start, file_number);
@@ -525,27 +469,7 @@ pub fn load(
         });
     }
     let refined = calls.refine(&options.refine);
-    Ok((calls.into_log(refined), report))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::McpNames;
-
-    #[test]
-    fn mcp_names() {
-        assert_eq!(McpNames::Tool.apply("mcp__git__git_status"), "git_status");
-        assert_eq!(
-            McpNames::ServerTool.apply("mcp__git__git_status"),
-            "git.git_status"
-        );
-        assert_eq!(
-            McpNames::Tool.apply("mcp__srv__a__b"),
-            "a__b",
-            "only the server part is split off"
-        );
-        for unchanged in ["git_status", "mcp__", "mcp__git", "mcp____x", "mcp__git__"] {
-            assert_eq!(McpNames::Tool.apply(unchanged), unchanged);
-        }
-    }
+    let (log, summary) = calls.into_log(refined, outcomes.as_ref(), outcome_column.as_deref());
+    report.outcomes = summary;
+    Ok((log, report))
 }

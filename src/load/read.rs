@@ -8,72 +8,18 @@ use std::sync::mpsc;
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use super::Input;
-use super::calls::{BAD_SUCCESS, BAD_TIME, Calls, Interner, NO_DURATION, NONE_ID, duration_ms};
+use super::calls::{
+    BAD_OUTCOME, BAD_SUCCESS, BAD_TIME, Calls, Interner, NO_DURATION, NO_OUTCOME, NONE_ID,
+    duration_ms,
+};
 use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
 use super::error::LoadError;
-use super::values::{Stamp, float_stamp, int_stamp, parse_success, parse_timestamp};
-
-/// The log formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Format {
-    Csv { separator: u8 },
-    Json,
-    Parquet,
-    Xes,
-}
-
-impl Format {
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            Format::Csv { .. } => "CSV",
-            Format::Json => "JSON",
-            Format::Xes => "XES",
-            Format::Parquet => "Parquet",
-        }
-    }
-}
+use super::input::{FileSummary, Format, Input};
+use super::values::{Stamp, float_stamp, int_stamp, parse_outcome, parse_success, parse_timestamp};
 
 /// Rows per batch handed over by polars' streaming engine: the loader holds a few batches of
 /// text at a time, never the whole file.
 const BATCH_ROWS: usize = 1 << 17;
-
-/// What one file contributed besides its rows.
-#[derive(Default)]
-pub(super) struct FileSummary {
-    /// What the file holds.
-    pub kind: super::agents::Kind,
-    pub mapping: Mapping,
-    pub has_success: bool,
-    /// The raw text of the first few values per field that did not parse, by row in the file.
-    pub raw: Vec<(usize, Field, String)>,
-    /// The line (or element) of each row, when the reader knew it; else lines are found again
-    /// for the rows that need one.
-    pub lines: Option<Vec<u32>>,
-    /// Rows are numbered as rows (Parquet, a JSON array), not lines.
-    pub is_row: bool,
-    /// Records that are not rows at all (a JSONL line that does not parse): how many, and the
-    /// first few.
-    pub broken: usize,
-    pub first_broken: Vec<super::BadRow>,
-    /// Transcripts and traces: calls without a result, subagent sessions, calls whose success
-    /// the log does not say.
-    pub unpaired: usize,
-    pub subagent_sessions: usize,
-    pub assumed_success: usize,
-    /// Calls found again (by id) after another file had them: a resumed session's history.
-    pub repeated: usize,
-}
-
-impl FileSummary {
-    /// The raw text of `field` in `row` if it was kept, else `""` (a missing value).
-    pub fn raw(&self, row: usize, field: Field) -> &str {
-        self.raw
-            .iter()
-            .find(|(r, f, _)| *r == row && *f == field)
-            .map_or("", |(_, _, v)| v)
-    }
-}
 
 /// Standard input read whole (decompressed when it is gzip or zstd), kept for line numbers.
 pub(super) fn read_stdin() -> Result<Vec<u8>, LoadError> {
@@ -328,6 +274,35 @@ fn scan(input: &Input, format: Format, memory: Option<&[u8]>) -> PolarsResult<La
     }
 }
 
+/// The rows of a small Parquet table (a results file) as records of text values.
+pub(super) fn parquet_records(
+    input: &Input,
+    memory: Option<&[u8]>,
+) -> Result<Vec<super::records::Record>, LoadError> {
+    let format = Format::Parquet;
+    let frame = scan(input, format, memory)
+        .and_then(LazyFrame::collect)
+        .map_err(|e| unreadable(input, format, e))?;
+    let mut rows = vec![serde_json::Map::new(); frame.height()];
+    for column in frame.columns() {
+        let Ok(text) = column.cast(&DataType::String) else {
+            continue;
+        };
+        let text = text.str().expect("cast to text");
+        for (row, v) in rows.iter_mut().zip(text.iter()) {
+            if let Some(v) = v {
+                row.insert(column.name().to_string(), v.into());
+            }
+        }
+    }
+    Ok((rows.into_iter().enumerate())
+        .map(|(i, value)| super::records::Record {
+            at: i + 1,
+            value: Ok(value),
+        })
+        .collect())
+}
+
 /// Reads one file into `calls`: detects its columns, checks their types, and converts its rows
 /// batch by batch. Keeps the raw text of the first `keep_raw` bad values of each field.
 pub(super) fn read(
@@ -400,6 +375,9 @@ pub(super) fn read(
         {
             select.push(col(c).cast(DataType::String).alias(alias));
         }
+    }
+    if let Some(c) = &mapping.outcome {
+        select.push(text(c, "a task outcome")?.alias("outcome"));
     }
     let mut batches = Batches {
         calls,
@@ -539,6 +517,23 @@ impl Batches<'_> {
                 .durations
                 .extend(std::iter::repeat_n(NO_DURATION, df.height())),
             Err(_) => {}
+        }
+        if let Ok(values) = df.column("outcome").and_then(|c| c.str()) {
+            self.calls.outcomes.resize(before, NO_OUTCOME);
+            let sessions = strings("session");
+            for (i, v) in values.iter().enumerate() {
+                let parsed = match v.map(str::trim) {
+                    None | Some("") => NO_OUTCOME,
+                    Some(s) => parse_outcome(s).unwrap_or_else(|| {
+                        let value = s.to_string();
+                        (self.calls).note_bad_outcome(sessions.get(i), value, self.keep_raw);
+                        BAD_OUTCOME
+                    }),
+                };
+                self.calls.outcomes.push(parsed);
+            }
+        } else if !self.calls.outcomes.is_empty() {
+            (self.calls.outcomes).extend(std::iter::repeat_n(NO_OUTCOME, df.height()));
         }
         for (alias, column) in [
             ("arguments", &mut self.calls.arguments),

@@ -12,13 +12,13 @@ use indexmap::IndexSet;
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 
-use super::agents::{self, Assembler, Kind};
-use super::calls::{BAD_SUCCESS, BAD_TIME, Calls, Row};
+use super::agents::{self, Assembler};
+use super::calls::{BAD_OUTCOME, BAD_SUCCESS, BAD_TIME, Calls, NO_OUTCOME, Row};
 use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
 use super::error::{BadRow, LoadError, Location};
-use super::read::FileSummary;
-use super::values::{Stamp, float_stamp, int_stamp, parse_success, parse_timestamp};
-use super::{Input, LoadOptions};
+use super::input::{FileSummary, Input, Kind, LoadOptions};
+use super::json::{lookup, number, payload, text, time};
+use super::values::{parse_outcome, parse_success};
 
 /// One JSON document of an input: where it is, and the object or why it is not one.
 pub(super) struct Record {
@@ -266,52 +266,15 @@ pub(super) fn records(
     }
 }
 
-/// The value at `path` in `map`: the key itself (keys may contain dots, `gen_ai.tool.name`),
-/// else a dotted path into nested objects.
-pub(super) fn lookup<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
-    if let Some(v) = map.get(path) {
-        return Some(v);
-    }
-    path.match_indices('.')
-        .find_map(|(i, _)| match map.get(&path[..i]) {
-            Some(Value::Object(inner)) => lookup(inner, &path[i + 1..]),
-            _ => None,
-        })
-}
-
-/// A scalar as text; `None` for null and for objects and arrays.
-pub(super) fn text(v: &Value) -> Option<Cow<'_, str>> {
+/// A task outcome: a flag, a word or a number ([`parse_outcome`]); `BAD_OUTCOME` for anything
+/// else.
+fn outcome(v: Option<&Value>) -> f64 {
     match v {
-        Value::String(s) => Some(Cow::Borrowed(s)),
-        Value::Number(n) => Some(Cow::Owned(n.to_string())),
-        Value::Bool(b) => Some(Cow::Owned(b.to_string())),
-        Value::Null | Value::Object(_) | Value::Array(_) => None,
-    }
-}
-
-/// A payload (arguments, result) as JSON text: objects and arrays as they are, a string as its
-/// content; `None` for null and blank text.
-pub(super) fn payload(v: &Value) -> Option<Box<str>> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.trim()).filter(|s| !s.is_empty()).map(Box::from),
-        other => Some(other.to_string().into_boxed_str()),
-    }
-}
-
-/// A timestamp: ISO text or a number of (milli-, micro-, nano)seconds; `BAD_TIME` otherwise.
-pub(super) fn time(v: Option<&Value>) -> i64 {
-    let stamp = match v {
-        Some(Value::String(s)) => parse_timestamp(s),
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(i) => Some(int_stamp(i)),
-            None => n.as_f64().and_then(float_stamp),
-        },
-        _ => None,
-    };
-    match stamp {
-        Some(Stamp::Time(t) | Stamp::Order(t)) => t,
-        None => BAD_TIME,
+        None | Some(Value::Null) => NO_OUTCOME,
+        Some(Value::Bool(b)) => f64::from(u8::from(*b)),
+        Some(v) => text(v)
+            .and_then(|s| parse_outcome(&s))
+            .unwrap_or(BAD_OUTCOME),
     }
 }
 
@@ -327,14 +290,6 @@ fn success(v: Option<&Value>, error_column: bool) -> u8 {
             .and_then(|s| parse_success(&s))
             .map_or(BAD_SUCCESS, u8::from),
         (None, false) => BAD_SUCCESS,
-    }
-}
-
-fn number(v: Option<&Value>) -> Option<f64> {
-    match v? {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
     }
 }
 
@@ -393,6 +348,7 @@ struct Converted {
     duration: Option<f64>,
     arguments: Option<Box<str>>,
     result: Option<Box<str>>,
+    outcome: Option<f64>,
     /// The raw text of the values that did not parse.
     bad: Vec<(Field, String)>,
 }
@@ -413,6 +369,7 @@ fn convert(map: &Map<String, Value>, m: &Mapping) -> Converted {
         duration: number(field(&m.duration)),
         arguments: field(&m.arguments).and_then(payload),
         result: field(&m.result).and_then(payload),
+        outcome: m.outcome.as_deref().map(|c| outcome(get(c))),
         bad: Vec::new(),
     };
     // A session or tool that is there but not text (an object, an array) is shown as it is.
@@ -422,6 +379,7 @@ fn convert(map: &Map<String, Value>, m: &Mapping) -> Converted {
         (unreadable(get(&m.tool)), Field::Tool),
         (c.time == BAD_TIME, Field::Timestamp),
         (c.success == BAD_SUCCESS, Field::Success),
+        (c.outcome == Some(BAD_OUTCOME), Field::Outcome),
     ] {
         if is_bad {
             let value = get(m.column(f)).map_or(String::new(), |v| match v {
@@ -528,7 +486,7 @@ pub(super) fn read_records(
                 .take(SAMPLE)
                 .collect();
             if !sample.is_empty() {
-                match *kind.get_or_insert_with(|| Kind::of(&sample)) {
+                match *kind.get_or_insert_with(|| agents::kind_of(&sample)) {
                     Kind::Table => mapping = Some(detect(&path, &sample, names)?),
                     k => assembler = Some(agents::assembler(k, &path, options.mcp_names)),
                 }
@@ -567,7 +525,9 @@ pub(super) fn read_records(
             };
             let r = lines.len();
             for (f, value) in c.bad {
-                if raw.iter().filter(|(_, g, _)| *g == f).count() < keep_raw {
+                if f == Field::Outcome {
+                    calls.note_bad_outcome(c.session.as_deref(), value, keep_raw);
+                } else if raw.iter().filter(|(_, g, _)| *g == f).count() < keep_raw {
                     raw.push((r, f, value));
                 }
             }
@@ -579,6 +539,7 @@ pub(super) fn read_records(
                 duration: c.duration,
                 arguments: c.arguments,
                 result: c.result,
+                outcome: c.outcome,
             });
             lines.push(at as u32);
         }

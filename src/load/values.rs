@@ -120,6 +120,25 @@ pub fn parse_success(s: &str) -> Option<bool> {
     }
 }
 
+/// Parses a task outcome: a success flag ([`parse_success`]) or a word benchmarks use
+/// (`resolved`, `solved`, `pass`, and their opposites) as 1 or 0, else a finite number (a
+/// reward).
+pub fn parse_outcome(s: &str) -> Option<f64> {
+    const SOLVED: [&str; 3] = ["resolved", "solved", "pass"];
+    const UNSOLVED: [&str; 3] = ["unresolved", "unsolved", "not resolved"];
+    let s = s.trim();
+    if let Some(flag) = parse_success(s) {
+        return Some(f64::from(u8::from(flag)));
+    }
+    if SOLVED.iter().any(|w| w.eq_ignore_ascii_case(s)) {
+        return Some(1.0);
+    }
+    if UNSOLVED.iter().any(|w| w.eq_ignore_ascii_case(s)) {
+        return Some(0.0);
+    }
+    s.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

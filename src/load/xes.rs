@@ -6,12 +6,11 @@ use std::io::BufReader;
 
 use quick_xml::events::{BytesStart, Event};
 
-use super::Input;
-use super::agents::{self, Assembled, Call, Kind};
+use super::agents::{self, Assembled, Call};
 use super::calls::{BAD_TIME, Calls};
 use super::error::LoadError;
-use super::read::FileSummary;
-use super::records::time;
+use super::input::{FileSummary, Input, Kind};
+use super::json::time;
 
 /// One event as read.
 struct XesEvent {

@@ -29,8 +29,22 @@ pub struct Report {
     pub tools: Vec<ToolStats>,
     pub transitions: Transitions,
     pub loops: Vec<Loop>,
+    /// With task outcomes: the tools, calls in a row and workflows whose sessions solve their
+    /// task markedly less often than the others.
+    pub paths_to_failure: Vec<FailureRow>,
     /// Against the library's mined templates, when one was given.
     pub since: Option<Since>,
+}
+
+/// A path to failure as the report lists it.
+#[derive(Debug)]
+pub struct FailureRow {
+    /// `tool`, `calls` (in a row) or `workflow`.
+    pub kind: &'static str,
+    pub chain: Vec<String>,
+    pub comparison: crate::outcome::Comparison,
+    /// What came next, in words, with its sessions: `(end) 402`, `transfer_to_agent 31`.
+    pub then: Vec<(String, u64)>,
 }
 
 #[derive(Debug)]
@@ -111,6 +125,8 @@ pub struct Card {
     pub parallel_saved_ms: Option<u64>,
     /// Against the library, when one was given.
     pub status: Option<Status>,
+    /// The task outcomes of its sessions against the others', in words, when the log has them.
+    pub outcome: Option<String>,
 }
 
 /// The whole runs of a workflow that took one ordering.
@@ -250,6 +266,23 @@ pub fn build(
         transitions: transitions(log, &tools),
         tools,
         loops: loops::loops(log),
+        paths_to_failure: (mined.paths_to_failure.iter())
+            .map(|p| FailureRow {
+                kind: match (p.workflow, p.chain.len()) {
+                    (true, _) => "workflow",
+                    (false, 1) => "tool",
+                    (false, _) => "calls",
+                },
+                chain: log.names(&p.chain).map(String::from).collect(),
+                comparison: p.comparison,
+                then: (p.then.iter())
+                    .map(|(t, m)| {
+                        let what = t.map_or("(end)", |t| log.tool_names[t as usize].as_str());
+                        (what.to_string(), m.n)
+                    })
+                    .collect(),
+            })
+            .collect(),
         since,
     })
 }
@@ -342,6 +375,7 @@ fn card(
             .and_then(|f| f.branch.as_ref())
             .map(|b| pipeline::branch_text(b, log)),
         status,
+        outcome: w.outcome.as_ref().and_then(pipeline::outcome_text),
     }
 }
 

@@ -9,6 +9,7 @@ pub use parallel::{ParallelParams, merge_orderings, stage_overlap};
 
 use crate::mining::summary::{Branch, Found, Loop, Variant};
 use crate::mining::{Embedding, Mined};
+use crate::outcome::Comparison;
 
 /// A mined workflow: a chain, or several orderings of one chain merged.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,9 @@ pub struct Workflow {
     pub overlap: Option<f64>,
     /// What was folded into the workflow, when it was found by the summary.
     pub folded: Option<Folded>,
+    /// The task outcomes of the sessions that ran it whole against the others', when the log
+    /// has outcomes.
+    pub outcome: Option<Comparison>,
 }
 
 /// What the summary folded into a workflow: where its runs stopped and how they differed.
@@ -66,6 +70,7 @@ impl From<Found> for Workflow {
             orderings: orderings.iter().map(|(o, _)| o.clone()).collect(),
             blocks,
             overlap: None,
+            outcome: None,
             folded: Some(Folded {
                 sessions: f.sessions,
                 funnel: f.funnel,
@@ -88,6 +93,16 @@ impl Workflow {
             blocks: Vec::new(),
             overlap: None,
             folded: None,
+            outcome: None,
+        }
+    }
+
+    /// Its score: support × outcome rate (or mean reward) when the task outcomes of its
+    /// sessions are known, else support × call success rate.
+    pub fn score(&self) -> f64 {
+        match self.outcome.and_then(|c| c.with.mean()) {
+            Some(rate) => self.mined.support as f64 * rate,
+            None => self.mined.score(),
         }
     }
 

@@ -216,6 +216,7 @@ fn sibling(
             blocks: std::iter::once(w..w + 2).collect(),
             overlap,
             folded: None,
+            outcome: None,
         };
         return Some((j, workflow));
     }
@@ -347,6 +348,7 @@ mod tests {
             min_support: 1,
             frequent: None,
             workflows: vec![w.clone()],
+            paths_to_failure: Vec::new(),
         };
         let (chain, stats) = pipeline::template_stats(&w, &report, &l, &MineOptions::default());
         let t = template::from_chain("t".into(), &chain, &stats);

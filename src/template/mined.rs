@@ -39,7 +39,15 @@ pub struct ChainStats {
 }
 
 /// The metadata fields that `mine` owns besides the figures: refreshed on every re-mine.
-pub const MINED_FIELDS: [&str; 8] = [
+pub const MINED_FIELDS: [&str; 16] = [
+    "outcome_kind",
+    "outcome_rate",
+    "outcome_rate_without",
+    "outcome_sessions",
+    "outcome_sessions_without",
+    "outcome_difference",
+    "outcome_interval",
+    "outcome_effect",
     "orderings",
     "sessions",
     "coverage",

@@ -31,6 +31,11 @@ pub fn write(
             calls: report.calls,
             calls_after_collapsing: report.collapsed_calls,
             formats: &loaded.formats,
+            outcomes: loaded.outcomes.as_ref(),
+        },
+        score: match log.outcomes {
+            Some(_) => "support × outcome rate",
+            None => "support × success rate",
         },
         settings: JsonSettings {
             min_support: report.min_support,
@@ -53,6 +58,11 @@ pub fn write(
             .iter()
             .map(|w| JsonPattern::new(w, log, report, options))
             .collect(),
+        paths_to_failure: (log.outcomes.is_some()).then(|| {
+            (report.paths_to_failure.iter())
+                .map(|p| pipeline::failure_fields(p, log))
+                .collect()
+        }),
     };
     serde_json::to_writer_pretty(&mut *out, &json)?;
     writeln!(out)?;
@@ -63,12 +73,18 @@ pub fn write(
 struct JsonOutput<'a> {
     input: JsonInput<'a>,
     settings: JsonSettings,
+    /// What `score` is: support × outcome rate when the log has task outcomes.
+    score: &'static str,
     /// With --keep closed|all: frequent chains before pruning.
     #[serde(skip_serializing_if = "Option::is_none")]
     frequent: Option<usize>,
     /// Workflows (chains) found, of which `patterns` holds the top ones.
     kept: usize,
     patterns: Vec<JsonPattern<'a>>,
+    /// With task outcomes: the tools, calls in a row and workflows whose sessions solve the
+    /// task markedly less often than the others, and what came after them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paths_to_failure: Option<Vec<Value>>,
 }
 
 #[derive(Serialize)]
@@ -82,6 +98,9 @@ struct JsonInput<'a> {
     calls_after_collapsing: usize,
     /// What was read of each kind of input (tables, transcripts, traces).
     formats: &'a [crate::load::FormatSummary],
+    /// The sessions' task outcomes, when the log or a results file had them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcomes: Option<&'a crate::load::OutcomeSummary>,
 }
 
 #[derive(Serialize)]
@@ -125,7 +144,7 @@ struct JsonPattern<'a> {
     /// Mean time of an occurrence, when the log has durations.
     #[serde(skip_serializing_if = "Option::is_none")]
     avg_duration_ms: Option<f64>,
-    /// With --keep workflows: sessions, funnel, variants.
+    /// With --keep workflows: sessions, funnel, variants; with outcomes, `outcome_rate`, …
     #[serde(flatten)]
     folded: Map<String, Value>,
 }
@@ -162,7 +181,7 @@ impl<'a> JsonPattern<'a> {
             support: p.support,
             occurrences: p.occurrences,
             success_rate: p.success_rate(),
-            score: p.score(),
+            score: w.score(),
         }
     }
 }

@@ -326,6 +326,46 @@ pub(super) fn warn(err: &mut impl Write, report: &LoadReport) -> std::io::Result
             )?;
         }
     }
+    if let Some(o) = &report.outcomes {
+        let known = o.known as f64 / (o.known + o.unknown).max(1) as f64;
+        writeln!(
+            err,
+            "outcomes: {} of {} session{} known ({:.0}%), from {}; {}",
+            count(o.known as u64),
+            count((o.known + o.unknown) as u64),
+            plural(o.known + o.unknown),
+            known * 100.0,
+            o.source,
+            match o.binary {
+                true => "solved or not".to_string(),
+                false => format!("rewards from {} to {}", o.min, o.max),
+            }
+        )?;
+        let said = [
+            (
+                o.conflicting,
+                "session",
+                "given different outcomes (unknown)",
+            ),
+            (o.bad, "outcome value", "that do not parse (unknown)"),
+            (
+                o.not_in_log(),
+                "session",
+                "of the results file not in the log",
+            ),
+        ];
+        for (n, what, why) in said.into_iter().filter(|(n, ..)| *n > 0) {
+            writeln!(
+                err,
+                "warning: {} {what}{} {why}",
+                count(n as u64),
+                plural(n)
+            )?;
+        }
+        for example in &o.examples {
+            writeln!(err, "  {example}")?;
+        }
+    }
     for file in &report.files_without_success {
         writeln!(
             err,

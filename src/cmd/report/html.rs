@@ -29,6 +29,9 @@ pub fn write(report: &Report, generator: &str) -> String {
     header(&mut page, report);
     overview(&mut page, report);
     workflows(&mut page, report);
+    if !report.paths_to_failure.is_empty() {
+        paths_to_failure(&mut page, report);
+    }
     tools(&mut page, report);
     loops(&mut page, report);
     savings(&mut page, report);
@@ -223,6 +226,9 @@ fn card(page: &mut String, i: usize, c: &Card) {
     }
     if let Some(b) = &c.branches {
         let _ = writeln!(page, "<p class=\"branches\">branches: {}</p>", esc(b));
+    }
+    if let Some(o) = &c.outcome {
+        let _ = writeln!(page, "<p class=\"outcome\">{}</p>", esc(o));
     }
     let _ = writeln!(page, "<div class=\"drawing\">{}</div>", dag(i, c));
     page.push_str("<div class=\"cols\">\n<div>\n");
@@ -500,6 +506,50 @@ fn loops(page: &mut String, r: &Report) {
         );
     }
     page.push_str("</section>\n");
+}
+
+fn paths_to_failure(page: &mut String, r: &Report) {
+    page.push_str(
+        "<section id=\"failure\">\n<h2>Paths to failure</h2>\n<p class=\"muted\">Tools, calls in a row and \
+         workflows whose sessions solve their task markedly less often than the other sessions (the 95% interval \
+         of the difference is below zero), and what the agent did right after them.</p>\n\
+         <table class=\"failure\"><tr><th>Path</th><th>kind</th><th class=\"num\">sessions</th>\
+         <th class=\"num\">solved</th><th class=\"num\">others</th><th class=\"num\">difference (95% CI)</th>\
+         <th>then</th></tr>\n",
+    );
+    for p in &r.paths_to_failure {
+        let c = &p.comparison;
+        let value = |v: Option<f64>| match (v, c.binary) {
+            (None, _) => "–".to_string(),
+            (Some(v), true) => percent(v),
+            (Some(v), false) => format!("{v:.2}"),
+        };
+        let difference = c.difference().map_or("–".into(), |(d, low, high)| {
+            format!(
+                "{} ({} to {})",
+                value(Some(d)),
+                value(Some(low)),
+                value(Some(high))
+            )
+        });
+        let then = (p.then.iter().take(3))
+            .map(|(what, n)| format!("{what} {}", count(*n)))
+            .collect::<Vec<_>>()
+            .join(" · ");
+        let _ = writeln!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            esc(&p.chain.join(" → ")),
+            p.kind,
+            count(c.with.n),
+            value(c.with.mean()),
+            value(c.without.mean()),
+            esc(&difference),
+            esc(&then),
+        );
+    }
+    page.push_str("</table>\n</section>\n");
 }
 
 fn savings(page: &mut String, r: &Report) {
