@@ -10,6 +10,7 @@ mod mcp;
 mod mine;
 mod notebook;
 mod oracle;
+mod outcomes;
 mod real_data;
 mod report;
 mod run;

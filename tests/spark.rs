@@ -296,3 +296,45 @@ with open(sys.argv[1]) as f, open("sample.jsonl", "w") as out:
         std::fs::remove_dir_all(w.path("spark")).unwrap();
     }
 }
+
+/// Task outcomes, from a column carried into each part and from a results file every part
+/// reads: the outcome figures and the paths to failure are the whole log's, as one machine's.
+#[test]
+fn spark_weighs_task_outcomes_as_one_machine_does() {
+    let w = Workdir::new();
+    let generate = [
+        "generate",
+        "--shape",
+        "agent",
+        "--sessions",
+        "2000",
+        "--seed",
+        "5",
+        "--no-payloads",
+    ];
+    run_ok(
+        w.patterns()
+            .args(generate)
+            .args(["--with-outcomes", "--output", "column.csv"]),
+    );
+    run_ok(
+        w.patterns()
+            .args(generate)
+            .args(["--output", "runs.csv", "--outcomes", "results.csv"]),
+    );
+    let args = ["--json", "--no-write", "--top", "0"];
+    for (log, flags) in [
+        ("column.csv", &[][..]),
+        ("runs.csv", &["--outcomes", "results.csv"][..]),
+    ] {
+        let alone = json(&run_ok(w.patterns().arg("mine").arg(log).args(flags).args(args)).stdout);
+        let on_spark = json(&spark(
+            &w,
+            2,
+            &[&[log][..], flags, &args, &["--spark-partitions", "2"]].concat(),
+        ));
+        assert_eq!(alone["input"]["outcomes"]["known"], 2000, "{log}");
+        assert!(!alone["paths_to_failure"].as_array().unwrap().is_empty());
+        assert_eq!(on_spark, alone, "{log}");
+    }
+}

@@ -347,7 +347,7 @@ pub(super) fn warn(err: &mut impl Write, report: &LoadReport) -> std::io::Result
                 "session",
                 "given different outcomes (unknown)",
             ),
-            (o.bad, "outcome value", "that do not parse (unknown)"),
+            (o.bad, "outcome value", "that could not be read (unknown)"),
             (
                 o.not_in_log(),
                 "session",
