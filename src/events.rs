@@ -94,6 +94,12 @@ impl Texts {
 /// The duration of a call that the log does not give.
 pub const UNKNOWN_DURATION: u32 = u32::MAX;
 
+/// The model usage of a call the log does not give (see [`EventLog::usage`]).
+pub const NO_USAGE: u32 = u32::MAX;
+/// A call issued by the same model turn as an earlier call of its session: it cost no tokens
+/// and no turn of its own (see [`EventLog::usage`]).
+pub const SAME_TURN: u32 = u32::MAX - 1;
+
 /// How the timestamps of a log should be read when they are shown to a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimeKind {
@@ -120,6 +126,10 @@ pub struct EventLog {
     pub durations: Option<Vec<u32>>,
     /// Arguments and results per call, when the log had them.
     pub payloads: Option<Payloads>,
+    /// Per call, the tokens of the model turn that issued it (input, cache reads and writes,
+    /// and output), on the first call of that turn; [`SAME_TURN`] on the turn's other calls,
+    /// [`NO_USAGE`] when unknown. When some input had usage.
+    pub usage: Option<Vec<u32>>,
     pub time_kind: TimeKind,
     /// Tools refined by an argument (`Bash:cargo test`), each with the tool it refines (`Bash`).
     pub refined: std::collections::HashMap<String, String>,
@@ -144,6 +154,7 @@ impl EventLog {
             timestamps: Vec::new(),
             durations: None,
             payloads: None,
+            usage: None,
             time_kind: TimeKind::OrderKey,
             refined: Default::default(),
             outcomes: None,
@@ -188,6 +199,9 @@ impl EventLog {
             usize::from(self.outcomes.is_some()),
         );
         let (order_keys, durations, payloads, outcomes) = exchange::sum(ex, local);
+        if exchange::sum(ex, usize::from(self.usage.is_some())) > 0 && self.usage.is_none() {
+            self.usage = Some(vec![NO_USAGE; self.event_count()]);
+        }
         let calls = self.event_count();
         if order_keys > 0 {
             self.time_kind = TimeKind::OrderKey;

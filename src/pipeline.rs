@@ -9,7 +9,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::{Map, Value, json};
 
 use crate::UsageError;
-use crate::events::{EventLog, TimeKind, UNKNOWN_DURATION};
+use crate::events::{EventLog, NO_USAGE, SAME_TURN, TimeKind, UNKNOWN_DURATION};
 use crate::exchange::{self, Alone, Counts, Exchange};
 use crate::mining::summary::{self, Change, SummaryParams};
 use crate::mining::{self, Embedding, MinSupport, MineParams, Mined, Sequences};
@@ -340,6 +340,113 @@ pub fn duration_ms(
     mean_duration_ms(&whole, log, opts.keep_repeats, &*report.parts)
 }
 
+/// What running a workflow as one call saves the model, measured on its whole runs whose calls
+/// all have usage: the turns that issued steps 2..N (a step issued in the same turn as an
+/// earlier one saves none) and their tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Savings {
+    /// Whole runs whose calls all have usage.
+    pub runs: usize,
+    pub turns_total: u64,
+    pub turns_median: f64,
+    pub tokens_total: u64,
+    pub tokens_median: f64,
+    /// The share of all the tokens of the log's sessions that `tokens_total` is.
+    pub tokens_share: f64,
+}
+
+/// The [`Savings`] of `w`; `None` when the log has no usage or no run of it has usage for
+/// every call (unknown, not zero).
+pub fn savings(
+    w: &Workflow,
+    report: &MineReport,
+    log: &EventLog,
+    opts: &MineOptions,
+) -> Option<Savings> {
+    let ex = &*report.parts;
+    let empty = Vec::new();
+    let usage = log.usage.as_ref().unwrap_or(&empty);
+    let occurrences = match log.usage {
+        Some(_) => occurrences(w, &report.seqs, opts.max_gap),
+        None => Vec::new(),
+    };
+    let runs: Vec<(u64, u64)> = (occurrences.iter())
+        .filter_map(|(_, e)| {
+            let calls: Vec<_> = log.collapsed(e.session, opts.keep_repeats).collect();
+            let first = *e.positions.iter().min()?;
+            let mut saved = (0u64, 0u64);
+            for &p in e.positions.iter().filter(|&&p| p != first) {
+                for i in calls[p].clone() {
+                    match usage[i] {
+                        NO_USAGE => return None,
+                        SAME_TURN => {}
+                        tokens => saved = (saved.0 + 1, saved.1 + u64::from(tokens)),
+                    }
+                }
+            }
+            Some(saved)
+        })
+        .collect();
+    let all: u64 = (usage.iter())
+        .filter(|&&u| u != NO_USAGE && u != SAME_TURN)
+        .map(|&u| u64::from(u))
+        .sum();
+    let all = exchange::sum(ex, all);
+    let runs = exchange::gather(ex, runs);
+    if runs.is_empty() {
+        return None;
+    }
+    let median = |mut v: Vec<u64>| {
+        v.sort_unstable();
+        let n = v.len();
+        match n % 2 {
+            1 => v[n / 2] as f64,
+            _ => (v[n / 2 - 1] + v[n / 2]) as f64 / 2.0,
+        }
+    };
+    let tokens_total: u64 = runs.iter().map(|r| r.1).sum();
+    Some(Savings {
+        runs: runs.len(),
+        turns_total: runs.iter().map(|r| r.0).sum(),
+        turns_median: median(runs.iter().map(|r| r.0).collect()),
+        tokens_total,
+        tokens_median: median(runs.iter().map(|r| r.1).collect()),
+        tokens_share: tokens_total as f64 / all.max(1) as f64,
+    })
+}
+
+/// The savings of a workflow as JSON fields for `--json` and the templates: `round_trips_saved`
+/// (one per step after the first, per run: what the step count says) and, measured,
+/// `turns_saved` and `tokens_saved` (`null`: the log has no usage, unknown).
+pub fn savings_fields(w: &Workflow, savings: Option<&Savings>) -> Map<String, Value> {
+    let mut out = Map::new();
+    let steps = w.mined.pattern.len() as u64;
+    out.insert(
+        "round_trips_saved".into(),
+        json!((steps - 1) * w.mined.occurrences),
+    );
+    let round = |v: f64| (v * 1e4).round() / 1e4;
+    out.insert(
+        "turns_saved".into(),
+        savings.map_or(
+            Value::Null,
+            |s| json!({"runs": s.runs, "total": s.turns_total, "median": s.turns_median}),
+        ),
+    );
+    out.insert(
+        "tokens_saved".into(),
+        savings.map_or(Value::Null, |s| {
+            json!({
+                "runs": s.runs,
+                "total": s.tokens_total,
+                "median": s.tokens_median,
+                "share_of_all_tokens": round(s.tokens_share),
+            })
+        }),
+    );
+    out
+}
+
 /// The occurrences of `w`, as (ordering, occurrence): the summary's whole runs, or a scan of
 /// the log for each ordering of a chain.
 pub fn occurrences(
@@ -435,7 +542,11 @@ pub fn template_stats(
         last_seen,
         retries,
         avg_duration_ms,
-        folded: folded_fields(w, log, report.sessions),
+        folded: {
+            let mut fields = folded_fields(w, log, report.sessions);
+            fields.extend(savings_fields(w, savings(w, report, log, opts).as_ref()));
+            fields
+        },
     };
     (chain, stats)
 }

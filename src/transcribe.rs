@@ -83,10 +83,13 @@ pub fn transcribe(csv_text: &[u8], kind: Kind, mut out: impl Write) -> anyhow::R
                 };
                 let mut call = common(format!("{id}-a"), r.start);
                 call["type"] = "assistant".into();
+                let (input, written, read, output) = usage(&id);
                 call["message"] = json!({
                     "id": format!("msg_{i:08}"), "role": "assistant", "type": "message",
                     "model": "claude-sonnet-4",
                     "content": [{"type": "tool_use", "id": id, "name": r.tool, "input": r.arguments}],
+                    "usage": {"input_tokens": input, "cache_creation_input_tokens": written,
+                        "cache_read_input_tokens": read, "output_tokens": output},
                 });
                 line(&mut out, call)?;
                 let mut result = common(format!("{id}-u"), end);
@@ -149,6 +152,8 @@ pub fn transcribe(csv_text: &[u8], kind: Kind, mut out: impl Write) -> anyhow::R
                     json!({"key": k, "value": match v {
                         Value::String(s) => json!({"stringValue": s}),
                         Value::Bool(b) => json!({"boolValue": b}),
+                        // 64-bit integers are decimal strings in OTLP/JSON.
+                        Value::Number(n) => json!({"intValue": n.to_string()}),
                         other => json!({"stringValue": other.to_string()}),
                     }})
                 };
@@ -160,6 +165,18 @@ pub fn transcribe(csv_text: &[u8], kind: Kind, mut out: impl Write) -> anyhow::R
                             attr("gen_ai.conversation.id", r.session.clone().into())],
                         "status": {}}));
                 }
+                // The model call that issued the tool call, just before it, with its usage.
+                let (input, written, read, output) = usage(&id);
+                let chat = (r.start - 1_000) * 1000;
+                spans.push(
+                    json!({"traceId": trace, "spanId": format!("{:016x}", ((i + 1) << 32) | 1),
+                    "name": "chat claude-sonnet-4", "kind": 3,
+                    "startTimeUnixNano": chat.to_string(), "endTimeUnixNano": chat.to_string(),
+                    "attributes": [attr("gen_ai.operation.name", "chat".into()),
+                        attr("gen_ai.usage.input_tokens", (input + written + read).into()),
+                        attr("gen_ai.usage.output_tokens", output.into())],
+                    "status": {}}),
+                );
                 let mut attributes = vec![
                     attr("gen_ai.operation.name", "execute_tool".into()),
                     attr("gen_ai.tool.name", r.tool.clone().into()),
@@ -240,6 +257,19 @@ pub fn transcribe(csv_text: &[u8], kind: Kind, mut out: impl Write) -> anyhow::R
 }
 
 /// Writes `v` as one line of JSON.
+/// The usage of the model turn that issued call `id` (input, cache writes, cache reads,
+/// output): made up, of the size real turns of a coding agent have.
+fn usage(id: &str) -> (u64, u64, u64, u64) {
+    let h = fnv1a(id);
+    let part = |shift: u32, modulo: u128| ((h >> shift) % modulo) as u64;
+    (
+        3 + part(0, 5),
+        200 + part(8, 800),
+        12_000 + part(20, 20_000),
+        40 + part(40, 400),
+    )
+}
+
 fn line(out: &mut impl Write, v: Value) -> std::io::Result<()> {
     serde_json::to_writer(&mut *out, &v)?;
     out.write_all(b"\n")

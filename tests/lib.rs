@@ -14,6 +14,7 @@ mod outcomes;
 mod real_data;
 mod report;
 mod run;
+mod savings;
 mod serve;
 mod spark;
 mod structure;

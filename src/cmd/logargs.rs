@@ -32,6 +32,10 @@ pub struct LogArgs {
     /// Column holding each call's result as JSON text (optional; feeds data flow)
     #[arg(long, value_name = "NAME", help_heading = "Columns")]
     result_col: Option<String>,
+    /// Column holding the tokens of the model turn that issued each call (optional; feeds the
+    /// tokens workflows save) [default: tokens/total_tokens]
+    #[arg(long, value_name = "NAME", help_heading = "Columns")]
+    tokens_col: Option<String>,
     /// Column holding each session's task outcome: true/false, 1/0, resolved, or a numeric
     /// reward [default: outcome/reward/resolved/task_success/solved]; with --outcomes, the
     /// column of that file
@@ -69,6 +73,7 @@ impl LogArgs {
                 arguments: self.arguments_col.clone(),
                 result: self.result_col.clone(),
                 outcome: self.outcome_col.clone(),
+                tokens: self.tokens_col.clone(),
                 outcome_elsewhere: self.outcomes.is_some(),
             },
             outcomes: self.outcomes.clone(),

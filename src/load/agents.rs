@@ -11,7 +11,8 @@ use super::calls::{BAD_TIME, Calls, Row};
 use super::columns::Field;
 use super::columns::Mapping;
 use super::input::{FileSummary, Kind, McpNames};
-use super::json::{lookup, payload, text, time};
+use super::json::{lookup, number, payload, text, time};
+use crate::events::SAME_TURN;
 
 /// The kind of a JSON input, from its first records.
 pub(super) fn kind_of(sample: &[&Map<String, Value>]) -> Kind {
@@ -84,6 +85,16 @@ pub(super) struct Call {
     /// An id unique across files, when the format has one: a call found again in another file
     /// (a resumed session copies its history) is the same call.
     pub id: Option<String>,
+    /// The model turn that issued the call, when the format says.
+    pub turn: Option<Turn>,
+}
+
+/// A model turn: its id (unique in its session) and its tokens (input, cache reads and writes,
+/// output), when known.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Turn {
+    pub id: String,
+    pub tokens: Option<u64>,
 }
 
 /// The calls of one file, and what could not be read as the format says.
@@ -112,6 +123,8 @@ pub(super) fn push(assembled: Assembled, calls: &mut Calls, summary: &mut FileSu
     summary.mapping = Mapping::of_calls();
     summary.has_success = true;
     let lines = summary.lines.get_or_insert_with(Vec::new);
+    // The turns whose tokens a call of theirs carries already.
+    let mut counted: std::collections::HashSet<(String, String)> = Default::default();
     for call in assembled.calls {
         if let Some(id) = &call.id
             && !calls.call_ids.insert(id.as_str().into())
@@ -135,6 +148,12 @@ pub(super) fn push(assembled: Assembled, calls: &mut Calls, summary: &mut FileSu
                 .end
                 .filter(|_| call.start != BAD_TIME)
                 .map(|end| (end - call.start).max(0) as f64 / 1000.0),
+            usage: call.turn.map(
+                |turn| match counted.insert((call.session.clone(), turn.id)) {
+                    true => super::calls::tokens(turn.tokens.map(|t| t as f64)),
+                    false => SAME_TURN,
+                },
+            ),
             arguments: call.arguments,
             result: call.result,
             outcome: None,
@@ -220,6 +239,21 @@ struct Claude {
     subagents: std::collections::HashSet<String>,
 }
 
+/// The tokens of a Claude message's `usage`: input, cache writes and reads, and output.
+fn claude_tokens(usage: &Value) -> Option<u64> {
+    let usage = usage.as_object()?;
+    let keys = [
+        "input_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+        "output_tokens",
+    ];
+    let counts: Vec<u64> = (keys.iter())
+        .filter_map(|k| usage.get(*k)?.as_u64())
+        .collect();
+    (!counts.is_empty()).then(|| counts.iter().sum())
+}
+
 /// The text of a `tool_result` block's content: a string, or its text blocks joined.
 fn content_text(v: &Value) -> Option<Box<str>> {
     match v {
@@ -244,6 +278,14 @@ impl Assembler for Claude {
             return;
         };
         let when = time(m.get("timestamp"));
+        // One API response may be written as several records, each with the response's usage.
+        let turn = lookup(&m, "message.id")
+            .or_else(|| m.get("requestId"))
+            .and_then(Value::as_str)
+            .map(|id| Turn {
+                id: id.to_string(),
+                tokens: lookup(&m, "message.usage").and_then(claude_tokens),
+            });
         let mut session = str_at(&m, "sessionId").unwrap_or("").to_string();
         // A subagent's transcript is a session of its own.
         if m.get("isSidechain").and_then(Value::as_bool) == Some(true) {
@@ -270,6 +312,7 @@ impl Assembler for Claude {
                             result: None,
                             at,
                             id: Some(id.to_string()).filter(|id| !id.is_empty()),
+                            turn: turn.clone(),
                         },
                     );
                 }
@@ -384,6 +427,7 @@ impl Assembler for Codex {
                     result: None,
                     at,
                     id: None,
+                    turn: None,
                 };
                 match kind {
                     "function_call" | "custom_tool_call" => {
@@ -456,6 +500,8 @@ impl Assembler for Codex {
 struct Otlp {
     /// Tool spans with their trace id; the session is known only once every span was seen.
     spans: Vec<(String, Call)>,
+    /// Per trace, its model calls (`chat` spans): start, span id and tokens.
+    chats: HashMap<String, Vec<(i64, String, Option<u64>)>>,
     /// `gen_ai.conversation.id` by trace id, from any span of the trace.
     conversations: HashMap<String, String>,
 }
@@ -563,6 +609,23 @@ impl Assembler for Otlp {
                         .or_insert_with(|| conversation.into_owned());
                 }
                 let operation = attrs.get("gen_ai.operation.name").and_then(Value::as_str);
+                if matches!(
+                    operation,
+                    Some("chat" | "text_completion" | "generate_content")
+                ) {
+                    let tokens: Vec<u64> =
+                        ["gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"]
+                            .iter()
+                            .filter_map(|k| number(attrs.get(*k)).map(|n| n as u64))
+                            .collect();
+                    let id = span.get("spanId").and_then(Value::as_str).unwrap_or("");
+                    self.chats.entry(trace.clone()).or_default().push((
+                        nanos(span.get("startTimeUnixNano")).unwrap_or(BAD_TIME),
+                        hex_id(id),
+                        (!tokens.is_empty()).then(|| tokens.iter().sum()),
+                    ));
+                    continue;
+                }
                 // OpenInference (Phoenix, Arize) marks tool spans by kind, with its own names.
                 let open_inference =
                     attrs.get("openinference.span.kind").and_then(Value::as_str) == Some("TOOL");
@@ -589,17 +652,29 @@ impl Assembler for Otlp {
                     result: json_payload(attr("gen_ai.tool.call.result", "output.value")),
                     at,
                     id: None,
+                    turn: None,
                 };
                 self.spans.push((trace, call));
             }
         }
     }
 
-    fn finish(self: Box<Self>) -> Assembled {
+    fn finish(mut self: Box<Self>) -> Assembled {
+        for chats in self.chats.values_mut() {
+            chats.sort_by_key(|c| c.0);
+        }
         let mut calls: Vec<Call> = self
             .spans
             .into_iter()
             .map(|(trace, mut call)| {
+                // The model call that issued a tool call is the last one of its trace that
+                // started before it.
+                let chats = self.chats.get(&trace).map_or(&[][..], |c| &c[..]);
+                let before = chats.partition_point(|c| c.0 <= call.start);
+                call.turn = before.checked_sub(1).map(|i| Turn {
+                    id: chats[i].1.clone(),
+                    tokens: chats[i].2,
+                });
                 call.session = self.conversations.get(&trace).cloned().unwrap_or(trace);
                 call
             })
@@ -647,6 +722,7 @@ impl Assembler for Langfuse {
             result: json_payload(first(&["output"])),
             at,
             id: None,
+            turn: None,
         });
     }
 

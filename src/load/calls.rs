@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::columns::Field;
-use crate::events::{EventLog, Payloads, Texts, TimeKind};
+use crate::events::{EventLog, NO_USAGE, Payloads, Texts, TimeKind};
 
 /// A missing session or tool.
 pub(super) const NONE_ID: u32 = u32::MAX;
@@ -53,6 +53,8 @@ pub(super) struct Calls {
     /// JSON text of arguments and results (`None` when absent); empty while no file had them.
     pub arguments: Texts,
     pub results: Texts,
+    /// The model usage of each row (see [`EventLog::usage`]); empty while no file had any.
+    pub usage: Vec<u32>,
     /// The task outcome of each row's session (`NO_OUTCOME`, `BAD_OUTCOME`); empty while no
     /// file had an outcome column.
     pub outcomes: Vec<f64>,
@@ -81,6 +83,8 @@ pub(super) struct Row<'a> {
     pub result: Option<Box<str>>,
     /// The session's task outcome, when the row has an outcome column.
     pub outcome: Option<f64>,
+    /// The model usage of the call, when the log has usage (see [`EventLog::usage`]).
+    pub usage: Option<u32>,
 }
 
 /// A duration in milliseconds as stored: rounded, `NO_DURATION` when not a finite, non-negative
@@ -89,6 +93,16 @@ pub(super) fn duration_ms(ms: Option<f64>) -> u32 {
     match ms {
         Some(ms) if ms.is_finite() && ms >= 0.0 => (ms.round() as u32).min(NO_DURATION - 1),
         _ => NO_DURATION,
+    }
+}
+
+/// A count of tokens as stored: rounded, [`NO_USAGE`] when not a finite, non-negative number.
+pub(super) fn tokens(n: Option<f64>) -> u32 {
+    match n {
+        Some(n) if n.is_finite() && n >= 0.0 => {
+            (n.round() as u32).min(crate::events::SAME_TURN - 1)
+        }
+        _ => NO_USAGE,
     }
 }
 
@@ -107,6 +121,7 @@ impl Calls {
         self.arguments.truncate(len);
         self.results.truncate(len);
         self.outcomes.truncate(len);
+        self.usage.truncate(len);
     }
 
     /// Appends one row; blank session and tool names are missing ones.
@@ -127,6 +142,14 @@ impl Calls {
                 self.durations.push(duration_ms(row.duration));
             }
             None if !self.durations.is_empty() => self.durations.push(NO_DURATION),
+            None => {}
+        }
+        match row.usage {
+            Some(u) => {
+                self.usage.resize(before, NO_USAGE);
+                self.usage.push(u);
+            }
+            None if !self.usage.is_empty() => self.usage.push(NO_USAGE),
             None => {}
         }
         match row.outcome {
@@ -335,6 +358,8 @@ impl Calls {
         let timestamps = gather(&order, std::mem::take(&mut self.timestamps), |t| t);
         let durations = std::mem::take(&mut self.durations);
         let durations = (!durations.is_empty()).then(|| gather(&order, durations, |d| d));
+        let usage = std::mem::take(&mut self.usage);
+        let usage = (!usage.is_empty()).then(|| gather(&order, usage, |u| u));
         let payloads = (!self.arguments.is_empty() || !self.results.is_empty()).then(|| {
             Payloads::new(
                 order,
@@ -353,6 +378,7 @@ impl Calls {
             timestamps,
             durations,
             payloads,
+            usage,
             offsets,
             session_keys,
             time_kind: if self.any_order_key {

@@ -14,6 +14,8 @@ pub enum Field {
     Result,
     /// The task outcome of the call's session.
     Outcome,
+    /// The tokens of the model turn that issued the call.
+    Tokens,
 }
 
 impl Field {
@@ -27,6 +29,7 @@ impl Field {
             Field::Arguments => "arguments",
             Field::Result => "result",
             Field::Outcome => "outcome",
+            Field::Tokens => "tokens",
         }
     }
 
@@ -40,6 +43,7 @@ impl Field {
             Field::Arguments => "--arguments-col",
             Field::Result => "--result-col",
             Field::Outcome => "--outcome-col",
+            Field::Tokens => "--tokens-col",
         }
     }
 
@@ -69,6 +73,7 @@ impl Field {
             Field::Arguments => &["arguments", "args", "params", "input"],
             Field::Result => &["result", "output"],
             Field::Outcome => &["outcome", "reward", "resolved", "task_success", "solved"],
+            Field::Tokens => &["tokens", "total_tokens", "gen_ai.usage.total_tokens"],
         }
     }
 }
@@ -117,6 +122,7 @@ pub struct ColumnNames {
     pub arguments: Option<String>,
     pub result: Option<String>,
     pub outcome: Option<String>,
+    pub tokens: Option<String>,
     /// The outcomes are read from a file of their own (`--outcomes`): the log's columns are not
     /// searched for one.
     pub outcome_elsewhere: bool,
@@ -145,6 +151,8 @@ pub struct Mapping {
     pub result: Option<String>,
     /// The task outcome of the row's session.
     pub outcome: Option<String>,
+    /// The tokens of the model turn that issued each call.
+    pub tokens: Option<String>,
 }
 
 impl Mapping {
@@ -159,6 +167,7 @@ impl Mapping {
             arguments: Some(Field::Arguments.name().into()),
             result: Some(Field::Result.name().into()),
             outcome: None,
+            tokens: None,
         }
     }
 
@@ -176,6 +185,7 @@ impl Mapping {
             Field::Arguments => self.arguments.as_deref().unwrap_or(""),
             Field::Result => self.result.as_deref().unwrap_or(""),
             Field::Outcome => self.outcome.as_deref().unwrap_or(""),
+            Field::Tokens => self.tokens.as_deref().unwrap_or(""),
         }
     }
 
@@ -215,6 +225,7 @@ impl Mapping {
             true => None,
             false => keep(pick(Field::Outcome, &given.outcome)),
         };
+        let tokens = keep(pick(Field::Tokens, &given.tokens));
         let (Some(session), Some(timestamp), Some(tool), true) =
             (session, timestamp, tool, problems.is_empty())
         else {
@@ -235,6 +246,7 @@ impl Mapping {
             arguments,
             result,
             outcome,
+            tokens,
         })
     }
 }

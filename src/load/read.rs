@@ -10,12 +10,13 @@ use rayon::prelude::*;
 
 use super::calls::{
     BAD_OUTCOME, BAD_SUCCESS, BAD_TIME, Calls, Interner, NO_DURATION, NO_OUTCOME, NONE_ID,
-    duration_ms,
+    duration_ms, tokens,
 };
 use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
 use super::error::LoadError;
 use super::input::{FileSummary, Format, Input};
 use super::values::{Stamp, float_stamp, int_stamp, parse_outcome, parse_success, parse_timestamp};
+use crate::events::NO_USAGE;
 
 /// Rows per batch handed over by polars' streaming engine: the loader holds a few batches of
 /// text at a time, never the whole file.
@@ -379,6 +380,10 @@ pub(super) fn read(
     if let Some(c) = &mapping.outcome {
         select.push(text(c, "a task outcome")?.alias("outcome"));
     }
+    if let Some(c) = &mapping.tokens {
+        // Like a duration: a count that is not a number is unknown, not a bad row.
+        select.push(col(c).cast(DataType::Float64).alias("tokens"));
+    }
     let mut batches = Batches {
         calls,
         ts_dtype,
@@ -516,6 +521,16 @@ impl Batches<'_> {
                 .calls
                 .durations
                 .extend(std::iter::repeat_n(NO_DURATION, df.height())),
+            Err(_) => {}
+        }
+        match df.column("tokens").and_then(|c| c.f64()) {
+            Ok(values) => {
+                self.calls.usage.resize(before, NO_USAGE);
+                self.calls.usage.extend(values.iter().map(tokens));
+            }
+            Err(_) if !self.calls.usage.is_empty() => {
+                (self.calls.usage).extend(std::iter::repeat_n(NO_USAGE, df.height()))
+            }
             Err(_) => {}
         }
         if let Ok(values) = df.column("outcome").and_then(|c| c.str()) {

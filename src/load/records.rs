@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use super::agents::{self, Assembler};
-use super::calls::{BAD_OUTCOME, BAD_SUCCESS, BAD_TIME, Calls, NO_OUTCOME, Row};
+use super::calls::{BAD_OUTCOME, BAD_SUCCESS, BAD_TIME, Calls, NO_OUTCOME, Row, tokens};
 use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
 use super::error::{BadRow, LoadError, Location};
 use super::input::{FileSummary, Input, Kind, LoadOptions};
@@ -309,6 +309,8 @@ fn detect(
         &names.duration,
         &names.arguments,
         &names.result,
+        &names.outcome,
+        &names.tokens,
     ];
     for name in given.into_iter().flatten() {
         if sample.iter().any(|m| lookup(m, name).is_some()) {
@@ -349,6 +351,7 @@ struct Converted {
     arguments: Option<Box<str>>,
     result: Option<Box<str>>,
     outcome: Option<f64>,
+    usage: Option<u32>,
     /// The raw text of the values that did not parse.
     bad: Vec<(Field, String)>,
 }
@@ -370,6 +373,7 @@ fn convert(map: &Map<String, Value>, m: &Mapping) -> Converted {
         arguments: field(&m.arguments).and_then(payload),
         result: field(&m.result).and_then(payload),
         outcome: m.outcome.as_deref().map(|c| outcome(get(c))),
+        usage: m.tokens.as_deref().map(|c| tokens(number(get(c)))),
         bad: Vec::new(),
     };
     // A session or tool that is there but not text (an object, an array) is shown as it is.
@@ -540,6 +544,7 @@ pub(super) fn read_records(
                 arguments: c.arguments,
                 result: c.result,
                 outcome: c.outcome,
+                usage: c.usage,
             });
             lines.push(at as u32);
         }

@@ -156,6 +156,7 @@ pub(super) fn read_xes(
                 result: None,
                 at: i + 1,
                 id: None,
+                turn: None,
             };
             match (paired, e.transition.as_deref()) {
                 (false, None | Some("complete")) => assembled.calls.push(call(e.time, None)),
@@ -192,6 +193,7 @@ pub(super) fn read_xes(
                 result: None,
                 at: 0,
                 id: None,
+                turn: None,
             });
         }
     }

@@ -39,7 +39,10 @@ pub struct ChainStats {
 }
 
 /// The metadata fields that `mine` owns besides the figures: refreshed on every re-mine.
-pub const MINED_FIELDS: [&str; 16] = [
+pub const MINED_FIELDS: [&str; 19] = [
+    "round_trips_saved",
+    "turns_saved",
+    "tokens_saved",
     "outcome_kind",
     "outcome_rate",
     "outcome_rate_without",

@@ -176,7 +176,12 @@ impl<'a> JsonPattern<'a> {
                 .flatten(),
             overlap: w.overlap.map(|o| (o * 1000.0).round() / 1000.0),
             avg_duration_ms: pipeline::duration_ms(w, report, log, options),
-            folded: pipeline::folded_fields(w, log, report.sessions),
+            folded: {
+                let mut fields = pipeline::folded_fields(w, log, report.sessions);
+                let savings = pipeline::savings(w, report, log, options);
+                fields.extend(pipeline::savings_fields(w, savings.as_ref()));
+                fields
+            },
             pattern,
             support: p.support,
             occurrences: p.occurrences,
