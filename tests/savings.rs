@@ -74,6 +74,10 @@ fn claude_code_usage_gives_the_turns_and_tokens_saved_computed_by_hand() {
     assert_eq!(p["round_trips_saved"], 4, "two per run, by the step count");
 }
 
+/// A trace's model call: its trace, start (s), input and output tokens, and the tool calls it
+/// issued with their starts (s).
+type Turn<'a> = (&'a str, u64, u64, u64, &'a [(&'a str, u64)]);
+
 #[test]
 fn otel_chat_spans_give_the_same_figures() {
     let w = Workdir::new();
@@ -82,8 +86,7 @@ fn otel_chat_spans_give_the_same_figures() {
         v => json!({"key": k, "value": {"stringValue": v}}),
     };
     let mut lines = Vec::new();
-    // (trace, chat start s, tokens in, out, tools with their start s)
-    let turns: [(&str, u64, u64, u64, &[(&str, u64)]); 5] = [
+    let turns: [Turn; 5] = [
         ("01", 0, 60, 5, &[("a", 1)]),
         ("01", 10, 100, 7, &[("b", 11), ("c", 12)]),
         ("02", 0, 6, 4, &[("a", 1)]),
