@@ -72,6 +72,17 @@ fn claude_code_usage_gives_the_turns_and_tokens_saved_computed_by_hand() {
     let share = (saved as f64 / all as f64 * 1e4).round() / 1e4;
     assert_eq!(p["tokens_saved"]["share_of_all_tokens"], share);
     assert_eq!(p["round_trips_saved"], 4, "two per run, by the step count");
+    // The report's savings: turns 3, median 186 tokens per run, 372 in all.
+    let report = ["report", "t.jsonl", "--min-support", "2", "-o", "r.html"];
+    crate::common::run_ok(w.patterns().args(report));
+    let page = std::fs::read_to_string(w.path("r.html")).unwrap();
+    let row = (page.lines())
+        .find(|l| l.starts_with("<tr><td><a href=\"#wf-a-b-c\">"))
+        .expect("a savings row");
+    let cells: Vec<&str> = (row.split("<td class=\"num\">").skip(1))
+        .map(|c| c.split('<').next().unwrap())
+        .collect();
+    assert_eq!(cells[..6], ["2", "3", "4", "3", "186", "372"], "{row}");
 }
 
 /// A trace's model call: its trace, start (s), input and output tokens, and the tool calls it
@@ -148,4 +159,19 @@ fn a_table_with_a_tokens_column_counts_each_call_as_a_turn_and_one_without_says_
     assert!(json["patterns"][0]["tokens_saved"].is_null());
     assert!(json["patterns"][0]["turns_saved"].is_null());
     assert!(json["patterns"][0]["round_trips_saved"].as_u64().unwrap() > 0);
+    let sample = data("sample.csv");
+    let report = [
+        "report",
+        sample.to_str().unwrap(),
+        "--top",
+        "1",
+        "-o",
+        "r.html",
+    ];
+    crate::common::run_ok(w.patterns().args(report));
+    let page = std::fs::read_to_string(w.path("r.html")).unwrap();
+    assert!(
+        page.contains("<td class=\"num\">unknown</td>"),
+        "unknown, never 0"
+    );
 }

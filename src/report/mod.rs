@@ -120,6 +120,9 @@ pub struct Card {
     /// Model round-trips that running it as a template saves: one per step after the first, per
     /// occurrence.
     pub round_trips_saved: u64,
+    /// Turns and tokens that running it as one call saves, measured from the log's usage;
+    /// `None`: unknown (the log has no usage).
+    pub savings: Option<pipeline::Savings>,
     /// Time its parallel stages save over its runs: the steps' durations against the critical
     /// path (runs whose calls all have durations).
     pub parallel_saved_ms: Option<u64>,
@@ -341,6 +344,7 @@ fn card(
     let folded = w.folded.as_ref();
     Card {
         round_trips_saved: (chain.len() as u64 - 1) * w.mined.occurrences,
+        savings: pipeline::savings(w, mined, log, opts),
         parallel_saved_ms,
         support: w.mined.support,
         occurrences: w.mined.occurrences,

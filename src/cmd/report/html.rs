@@ -555,21 +555,32 @@ fn paths_to_failure(page: &mut String, r: &Report) {
 fn savings(page: &mut String, r: &Report) {
     page.push_str(
         "<section id=\"savings\">\n<h2>What workflows would save</h2>\n<p class=\"muted\">Running a workflow as a template \
-         saves the model a round-trip per step after the first, each time it runs; its parallel stages save the steps' \
-         time beyond the longest step of each stage.</p>\n\
+         saves the model a round-trip per step after the first, each time it runs (by the step count); measured where the \
+         log records the model's usage (Claude Code transcripts, OpenTelemetry chat spans, a tokens column): the turns \
+         that issued steps 2 and on, and their tokens (median per run, total, and the share of the tokens of all the \
+         log's tool-calling turns). Its parallel stages save the steps' time beyond the longest step of each stage.</p>\n\
          <table class=\"savings\"><tr><th>Workflow</th><th class=\"num\">runs</th><th class=\"num\">steps</th>\
-         <th class=\"num\">round-trips saved</th><th class=\"num\">time saved</th></tr>\n",
+         <th class=\"num\">round-trips saved</th><th class=\"num\">turns saved</th><th class=\"num\">tokens per run</th>\
+         <th class=\"num\">tokens saved</th><th class=\"num\">share of tokens</th><th class=\"num\">time saved</th></tr>\n",
     );
     for c in &r.workflows {
+        let measured = |f: &dyn Fn(&crate::pipeline::Savings) -> String| {
+            c.savings.as_ref().map_or("unknown".to_string(), f)
+        };
         let _ = writeln!(
             page,
             "<tr><td><a href=\"#wf-{}\">{}</a></td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(&c.template.name),
             esc(&c.template.name),
             count(c.occurrences),
             c.chain.len(),
             count(c.round_trips_saved),
+            measured(&|s| count(s.turns_total)),
+            measured(&|s| count(s.tokens_median.round() as u64)),
+            measured(&|s| count(s.tokens_total)),
+            measured(&|s| percent(s.tokens_share)),
             c.parallel_saved_ms
                 .map_or("–".into(), |ms| duration(ms as f64)),
         );
