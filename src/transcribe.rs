@@ -122,6 +122,16 @@ pub fn transcribe(csv_text: &[u8], kind: Kind, mut out: impl Write) -> anyhow::R
                     "payload": {"type": "function_call", "name": r.tool,
                         "arguments": r.arguments.to_string(), "call_id": id}}),
                 )?;
+                // The usage of the response that made the call.
+                let (input, written, read, output) = usage(&id);
+                let input = input + written + read;
+                line(
+                    &mut out,
+                    json!({"timestamp": iso(r.start), "type": "event_msg",
+                    "payload": {"type": "token_count", "info": {"last_token_usage": {
+                        "input_tokens": input, "cached_input_tokens": read, "output_tokens": output,
+                        "reasoning_output_tokens": 0, "total_tokens": input + output}}}}),
+                )?;
                 let printed = match &r.result {
                     Value::Null => String::new(),
                     v => v.to_string(),

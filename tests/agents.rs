@@ -49,7 +49,9 @@ fn every_format_reads_into_the_same_calls_as_the_flat_table() {
         // usage that transcripts and traces record (and a table of calls has not).
         json["input"]["files"] = serde_json::Value::Null;
         json["input"]["formats"] = serde_json::Value::Null;
-        let measured = ["claude-code", "otlp"].iter().any(|k| file.starts_with(k));
+        let measured = ["claude-code", "codex", "otlp"]
+            .iter()
+            .any(|k| file.starts_with(k));
         for p in json["patterns"].as_array_mut().unwrap() {
             for field in ["turns_saved", "tokens_saved"] {
                 let usage = p.as_object_mut().unwrap().remove(field).unwrap();

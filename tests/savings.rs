@@ -175,3 +175,42 @@ fn a_table_with_a_tokens_column_counts_each_call_as_a_turn_and_one_without_says_
         "unknown, never 0"
     );
 }
+
+#[test]
+fn codex_token_counts_give_the_same_figures() {
+    let w = Workdir::new();
+    let mut lines = Vec::new();
+    let mut at = 0;
+    // (session, turns: tokens and the calls the response made)
+    let sessions: [(&str, &[(u64, &[&str])]); 2] = [
+        ("s1", &[(65, &["a"]), (107, &["b", "c"])]),
+        ("s2", &[(10, &["a"]), (209, &["b"]), (56, &["c"])]),
+    ];
+    for (session, turns) in sessions {
+        let time = |at: u32| format!("2026-01-01T00:{:02}:{:02}Z", at / 60, at % 60);
+        lines.push(json!({"timestamp": time(at), "type": "session_meta",
+            "payload": {"id": session, "timestamp": time(at)}}));
+        for (tokens, tools) in turns {
+            for tool in *tools {
+                at += 1;
+                let id = format!("{session}-{at}");
+                lines.push(json!({"timestamp": time(at), "type": "response_item",
+                    "payload": {"type": "function_call", "name": tool, "arguments": "{}", "call_id": id}}));
+                lines.push(json!({"timestamp": time(at), "type": "response_item",
+                    "payload": {"type": "function_call_output", "call_id": id,
+                        "output": "{\"output\":\"\",\"metadata\":{\"exit_code\":0}}"}}));
+            }
+            lines.push(json!({"timestamp": time(at), "type": "event_msg",
+                "payload": {"type": "token_count", "info": {"last_token_usage": {"total_tokens": tokens}}}}));
+        }
+    }
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    w.write("rollout.jsonl", text.join("\n"));
+    let json = mine(&w, "rollout.jsonl");
+    let p = abc(&json);
+    assert_eq!(
+        p["turns_saved"],
+        json!({"runs": 2, "total": 3, "median": 1.5})
+    );
+    assert_eq!(p["tokens_saved"]["total"], 107 + 209 + 56);
+}

@@ -186,6 +186,8 @@ pub(super) fn assembler(kind: Kind, file: &str, mcp: Option<McpNames>) -> Box<dy
             session: String::new(),
             pending: Pending::default(),
             assumed: 0,
+            turns: 0,
+            unturned: 0,
         }),
         Kind::Otlp => Box::new(Otlp::default()),
         Kind::Langfuse => Box::new(Langfuse::default()),
@@ -354,6 +356,10 @@ struct Codex {
     session: String,
     pending: Pending,
     assumed: usize,
+    /// Model turns counted so far, and the first call not yet given its turn: a `token_count`
+    /// event follows each model response and counts the calls it made.
+    turns: usize,
+    unturned: usize,
 }
 
 /// What a command printed and the exit code its output reports. Shell outputs come wrapped as
@@ -481,6 +487,21 @@ impl Assembler for Codex {
                     }
                     _ => {}
                 }
+            }
+            Some("event_msg") if str_at(p, "type") == Some("token_count") => {
+                // The usage of the response that made the calls since the last count.
+                let Some(usage) = lookup(p, "info.last_token_usage") else {
+                    return;
+                };
+                self.turns += 1;
+                let turn = Turn {
+                    id: format!("{}#{}", self.session, self.turns),
+                    tokens: usage.get("total_tokens").and_then(Value::as_u64),
+                };
+                for call in &mut self.pending.calls[self.unturned..] {
+                    call.turn = Some(turn.clone());
+                }
+                self.unturned = self.pending.calls.len();
             }
             _ => {}
         }
