@@ -176,13 +176,15 @@ fn a_table_with_a_tokens_column_counts_each_call_as_a_turn_and_one_without_says_
     );
 }
 
+/// A model response of a rollout: its tokens and the tools it called.
+type Response<'a> = (u64, &'a [&'a str]);
+
 #[test]
 fn codex_token_counts_give_the_same_figures() {
     let w = Workdir::new();
     let mut lines = Vec::new();
     let mut at = 0;
-    // (session, turns: tokens and the calls the response made)
-    let sessions: [(&str, &[(u64, &[&str])]); 2] = [
+    let sessions: [(&str, &[Response]); 2] = [
         ("s1", &[(65, &["a"]), (107, &["b", "c"])]),
         ("s2", &[(10, &["a"]), (209, &["b"]), (56, &["c"])]),
     ];
