@@ -23,7 +23,9 @@ use crate::template::{ChainStats, Library, SaveOptions};
 #[command(after_help = "\
 Input: one row per tool call with a session id, a timestamp and a tool name (and optionally a
 success flag). Columns are found by name (session_id/session/trace_id/case_id…, timestamp/ts/time…,
-tool/tool_name/name/activity…, success/ok/status/outcome/error) unless given by the --*-col flags.
+tool/tool_name/name/activity…, success/ok/status/error) unless given by the --*-col flags.
+A session's task outcome (outcome/reward/resolved/…, or a results file given by --outcomes)
+makes the score support × solved and lists the paths to failure.
 Timestamps: RFC 3339 / ISO 8601 text (no zone = UTC), epoch seconds, milliseconds, microseconds or
 nanoseconds, or integers below 100,000,000 as plain order keys. Calls in a session are ordered by
 timestamp, ties by input order. Several files are one log: a session id found in two files is one
@@ -48,6 +50,7 @@ Examples:
   patterns mine 'logs/*.jsonl' logs/extra.parquet --min-support 0.01 --top 50
   patterns mine data/helpdesk.csv --json --no-write | jq '.patterns[0].funnel'
   patterns mine data/helpdesk.csv --max-gap 0 --keep all --json
+  patterns mine data/taubench_airline_gpt4o.csv --outcomes data/taubench_airline_gpt4o.outcomes.csv
   cat today.csv | patterns mine - --strict
 
 On Spark, with the same flags and the same answer (README, \"Beyond one machine\"):
