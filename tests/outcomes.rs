@@ -100,6 +100,24 @@ fn planted_outcomes_are_found_per_workflow_with_intervals_that_hold_the_truth() 
         );
         assert!(f(&m["success_rate"]) > 0.9, "{name}: its calls succeed");
         rates.push((f(&p["solves"]), found, name));
+        // Where runs left it: never after the last stage, and no more sessions than those that
+        // reached a stage of it without a whole run.
+        let exits = m["exits"].as_array().unwrap();
+        let last = m["funnel"].as_array().unwrap().last().unwrap()["step"].clone();
+        assert!(
+            exits.iter().all(|e| e["after"] != last),
+            "{name}: {exits:?}"
+        );
+        let left: u64 = exits.iter().map(|e| e["sessions"].as_u64().unwrap()).sum();
+        let reached = (m["funnel"].as_array().unwrap().iter())
+            .map(|s| s["sessions"].as_u64().unwrap())
+            .max()
+            .unwrap();
+        let partial = reached - m["support"].as_u64().unwrap();
+        assert!(
+            left > 0 && left <= partial,
+            "{name}: {left} left of {partial}"
+        );
     }
     // Ranked by the planted chance wherever the chances are 0.1 or more apart.
     for a in &rates {

@@ -64,6 +64,7 @@ pub fn paths_to_failure(
     log: &EventLog,
     workflows: &[Workflow],
     min_support: usize,
+    keep_repeats: bool,
     ex: &dyn Exchange,
 ) -> Vec<FailurePath> {
     if exchange::sum(ex, usize::from(log.outcomes.is_some())) == 0 {
@@ -148,10 +149,9 @@ pub fn paths_to_failure(
                 let (Some(v), Some(&last)) = (known(e.session), e.positions.iter().max()) else {
                     continue;
                 };
-                let after = seqs
-                    .session(e.session)
-                    .nth(last + 1)
-                    .map_or(END, |(t, _)| t);
+                // Whole runs are in the log's positions (loops not folded), as the calls are.
+                let after = (log.collapsed(e.session, keep_repeats).nth(last + 1))
+                    .map_or(END, |calls| log.tools[calls.start]);
                 next.0.entry(after).or_default().push(v);
             }
         }

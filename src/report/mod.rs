@@ -130,6 +130,8 @@ pub struct Card {
     pub status: Option<Status>,
     /// The task outcomes of its sessions against the others', in words, when the log has them.
     pub outcome: Option<String>,
+    /// Where runs left it and how those sessions fared, in words, when the log has outcomes.
+    pub exits: Option<String>,
 }
 
 /// The whole runs of a workflow that took one ordering.
@@ -380,6 +382,7 @@ fn card(
             .map(|b| pipeline::branch_text(b, log)),
         status,
         outcome: w.outcome.as_ref().and_then(pipeline::outcome_text),
+        exits: pipeline::exits_text(w, log),
     }
 }
 

@@ -9,7 +9,7 @@ pub use parallel::{ParallelParams, merge_orderings, stage_overlap};
 
 use crate::mining::summary::{Branch, Found, Loop, Variant};
 use crate::mining::{Embedding, Mined};
-use crate::outcome::Comparison;
+use crate::outcome::{Comparison, Moments};
 
 /// A mined workflow: a chain, or several orderings of one chain merged.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +28,9 @@ pub struct Workflow {
     /// The task outcomes of the sessions that ran it whole against the others', when the log
     /// has outcomes.
     pub outcome: Option<Comparison>,
+    /// With outcomes: per stage, the outcomes of the sessions whose runs left the workflow
+    /// after it (reached it, went no further, none whole).
+    pub exits: Vec<Moments>,
 }
 
 /// What the summary folded into a workflow: where its runs stopped and how they differed.
@@ -42,6 +45,8 @@ pub struct Folded {
     pub variants: Vec<Variant>,
     /// The first whole run of each supporting session, positions in canonical step order.
     pub whole: Vec<Embedding>,
+    /// This part's sessions with a run but none whole, with the last stage their runs reached.
+    pub stopped: Vec<(usize, usize)>,
     /// Steps that runs repeat back to back, with their rounds.
     pub loops: Vec<Loop>,
     /// The trunk shared with other workflows, when it is a branch.
@@ -71,12 +76,14 @@ impl From<Found> for Workflow {
             blocks,
             overlap: None,
             outcome: None,
+            exits: Vec::new(),
             folded: Some(Folded {
                 sessions: f.sessions,
                 funnel: f.funnel,
                 ordering_sessions: orderings.iter().map(|(_, n)| *n).collect(),
                 variants: f.variants,
                 whole: f.whole,
+                stopped: f.stopped,
                 loops: f.loops,
                 branch: f.branch,
             }),
@@ -94,6 +101,7 @@ impl Workflow {
             overlap: None,
             folded: None,
             outcome: None,
+            exits: Vec::new(),
         }
     }
 

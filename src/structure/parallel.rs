@@ -217,6 +217,7 @@ fn sibling(
             overlap,
             folded: None,
             outcome: None,
+            exits: Vec::new(),
         };
         return Some((j, workflow));
     }

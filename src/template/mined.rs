@@ -39,7 +39,8 @@ pub struct ChainStats {
 }
 
 /// The metadata fields that `mine` owns besides the figures: refreshed on every re-mine.
-pub const MINED_FIELDS: [&str; 19] = [
+pub const MINED_FIELDS: [&str; 20] = [
+    "exits",
     "round_trips_saved",
     "turns_saved",
     "tokens_saved",

@@ -175,6 +175,7 @@ fn detail_lines(w: &Workflow, log: &EventLog) -> Vec<String> {
         lines.push(format!("branches: {}", pipeline::branch_text(b, log)));
     }
     lines.extend(outcome);
+    lines.extend(pipeline::exits_text(w, log));
     lines
 }
 

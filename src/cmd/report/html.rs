@@ -227,7 +227,7 @@ fn card(page: &mut String, i: usize, c: &Card) {
     if let Some(b) = &c.branches {
         let _ = writeln!(page, "<p class=\"branches\">branches: {}</p>", esc(b));
     }
-    if let Some(o) = &c.outcome {
+    for o in c.outcome.iter().chain(&c.exits) {
         let _ = writeln!(page, "<p class=\"outcome\">{}</p>", esc(o));
     }
     let _ = writeln!(page, "<div class=\"drawing\">{}</div>", dag(i, c));

@@ -52,6 +52,7 @@ pub(super) fn describe(
         ..RunFigures::default()
     };
     let mut whole = Vec::new();
+    let mut stopped = Vec::new();
     for (s, session_runs) in runs {
         let s = *s;
         let live = residual.live(s);
@@ -89,6 +90,10 @@ pub(super) fn describe(
             *f.extras.0.entry(e).or_default() += 1;
         }
         let Some(run) = session_runs.iter().find(|r| r.is_whole()) else {
+            let last = (session_runs.iter())
+                .filter_map(|r| r.at.iter().rposition(|a| !a.is_empty()))
+                .max();
+            stopped.extend(last.map(|k| (s, k)));
             continue;
         };
         f.support += 1;
@@ -223,6 +228,7 @@ pub(super) fn describe(
         variants,
         orderings,
         whole,
+        stopped,
         ends,
         loops,
         trunk: Vec::new(),

@@ -125,6 +125,9 @@ pub struct Found {
     /// The first whole run of each supporting session, positions in canonical step order (the
     /// flattened stages).
     pub whole: Vec<Embedding>,
+    /// This part's sessions with a run but none whole, each with the last stage its runs
+    /// reached (where they left the workflow).
+    pub stopped: Vec<(usize, usize)>,
     /// Sessions whose whole run is followed by no call no other workflow explains: how often
     /// the workflow is the whole of what a session did.
     pub ends: usize,

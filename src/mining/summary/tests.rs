@@ -193,8 +193,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(12))]
 
     /// Every decision of the summary is taken on counts summed over the parts: split by
-    /// session into 2 or 3 parts, each part finds what the whole log gives (the runs, `whole`,
-    /// are each part's own).
+    /// session into 2 or 3 parts, each part finds what the whole log gives (the runs, `whole`
+    /// and `stopped`, are each part's own).
     #[test]
     fn parts_that_exchange_their_counts_find_what_the_whole_log_gives(
         sessions in sessions(),
@@ -204,6 +204,7 @@ proptest! {
         let mut alone = summarise_alone(&whole);
         for f in &mut alone {
             f.whole.clear();
+            f.stopped.clear();
         }
         let hub = Arc::new(Hub {
             parts: k,
@@ -223,6 +224,7 @@ proptest! {
                         let mut found = summarise(&seqs, &params(), &part, &|_| {});
                         for f in &mut found {
                             f.whole.clear();
+                            f.stopped.clear();
                         }
                         found
                     })
