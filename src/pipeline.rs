@@ -696,13 +696,8 @@ pub fn exits_text(w: &Workflow, log: &EventLog) -> Option<String> {
 /// A path to failure as `--json` and the report give it: its kind (`tool`, `calls` in a row,
 /// `workflow`), chain, outcome fields (see [`Comparison::fields`]) and what came next.
 pub fn failure_fields(p: &FailurePath, log: &EventLog) -> Value {
-    let kind = match (p.workflow, p.chain.len()) {
-        (true, _) => "workflow",
-        (false, 1) => "tool",
-        (false, _) => "calls",
-    };
     let mut out = Map::new();
-    out.insert("kind".into(), json!(kind));
+    out.insert("kind".into(), json!(p.kind()));
     out.insert(
         "chain".into(),
         json!(log.names(&p.chain).collect::<Vec<_>>()),
@@ -723,11 +718,6 @@ pub fn failure_fields(p: &FailurePath, log: &EventLog) -> Value {
 /// 56.1% of the others; then (end) 402 · think 31`.
 pub fn failure_text(p: &FailurePath, log: &EventLog) -> String {
     let c = &p.comparison;
-    let value = |v: Option<f64>| match (v, c.binary) {
-        (None, _) => "-".to_string(),
-        (Some(v), true) => format!("{:.1}%", v * 100.0),
-        (Some(v), false) => format!("{v:.2}"),
-    };
     let then = (p.then.iter().take(3))
         .map(|(t, m)| {
             let what = t.map_or("(end)", |t| log.tool_names[t as usize].as_str());
@@ -739,9 +729,9 @@ pub fn failure_text(p: &FailurePath, log: &EventLog) -> String {
         "{}: {} {} of {} sessions, {} of the others; then {then}",
         log.names(&p.chain).collect::<Vec<_>>().join(" → "),
         if c.binary { "solved in" } else { "mean reward" },
-        value(c.with.mean()),
+        c.shown(c.with.mean()),
         crate::numbers::count(c.with.n),
-        value(c.without.mean()),
+        c.shown(c.without.mean()),
     )
 }
 

@@ -213,8 +213,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         watch.abort();
         let f = server.figures();
         eprintln!(
-            "serve: {} calls ({} succeeded): {} tool calls ran, {} model round-trips saved",
-            f.calls, f.succeeded, f.tool_calls, f.round_trips_saved
+            "serve: {} calls ({} succeeded): {} tool calls ran, {} model round-trips saved, {}",
+            f.calls,
+            f.succeeded,
+            f.tool_calls,
+            f.round_trips_saved,
+            match f.calls_with_tokens {
+                0 => "tokens saved unknown (the logs had no usage)".to_string(),
+                n => format!(
+                    "~{} tokens saved by the mined medians of {n} of them",
+                    crate::numbers::count(f.tokens_saved)
+                ),
+            }
         );
         quit
     });

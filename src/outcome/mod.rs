@@ -145,6 +145,16 @@ impl Comparison {
         self.effect_at(Z)
     }
 
+    /// A mean as people read it: a rate in percent (`56.2%`), a reward as it is (`0.41`);
+    /// `-` when there is none.
+    pub fn shown(&self, mean: Option<f64>) -> String {
+        match (mean, self.binary) {
+            (None, _) => "-".into(),
+            (Some(v), true) => format!("{:.1}%", v * 100.0),
+            (Some(v), false) => format!("{v:.2}"),
+        }
+    }
+
     /// [`Comparison::effect`] with the interval of the normal quantile `z`.
     pub fn effect_at(&self, z: f64) -> Effect {
         match self.difference_at(z) {

@@ -33,6 +33,17 @@ pub struct FailurePath {
     pub then: Vec<(Option<u32>, Moments)>,
 }
 
+impl FailurePath {
+    /// `tool`, `calls` (two in a row) or `workflow`.
+    pub fn kind(&self) -> &'static str {
+        match (self.workflow, self.chain.len()) {
+            (true, _) => "workflow",
+            (false, 1) => "tool",
+            (false, _) => "calls",
+        }
+    }
+}
+
 /// A chain of one tool (`[t, END]`) or two calls in a row (`[a, b]`), as a key.
 type Key = (u32, u32);
 

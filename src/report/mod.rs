@@ -273,11 +273,7 @@ pub fn build(
         loops: loops::loops(log),
         paths_to_failure: (mined.paths_to_failure.iter())
             .map(|p| FailureRow {
-                kind: match (p.workflow, p.chain.len()) {
-                    (true, _) => "workflow",
-                    (false, 1) => "tool",
-                    (false, _) => "calls",
-                },
+                kind: p.kind(),
                 chain: log.names(&p.chain).map(String::from).collect(),
                 comparison: p.comparison,
                 then: (p.then.iter())

@@ -69,6 +69,10 @@ pub struct Figures {
     pub tool_calls: u64,
     /// Model round-trips the calls replaced: each step's tool call would have been one.
     pub round_trips_saved: u64,
+    /// Tokens the calls replaced, by the median their workflow saved per run in the logs it was
+    /// mined from, and how many calls that figure was known for.
+    pub tokens_saved: u64,
+    pub calls_with_tokens: u64,
 }
 
 /// The MCP server of a library's workflows.
@@ -387,6 +391,10 @@ impl Workflows {
             forward.await.ok();
         }
         let ran = (end.steps.values()).filter(|r| r.attempts > 0).count() as u64;
+        // What a run of this workflow saved in the logs it was mined from (median tokens).
+        let tokens = (plan.template.metadata.extra.get("tokens_saved"))
+            .and_then(|t| t.get("median")?.as_f64())
+            .map(|t| t.round() as u64);
         {
             let mut f = self.figures.lock().unwrap_or_else(|e| e.into_inner());
             f.succeeded += u64::from(matches!(
@@ -395,12 +403,20 @@ impl Workflows {
             ));
             f.tool_calls += ran;
             f.round_trips_saved += ran.saturating_sub(1);
+            if let Some(t) = tokens {
+                f.tokens_saved += t;
+                f.calls_with_tokens += 1;
+            }
         }
         say!(
-            "serve: {name} {}: {ran} tool calls in {:.1} s ({} model round-trips saved), run {}",
+            "serve: {name} {}: {ran} tool calls in {:.1} s ({} model round-trips saved, {}), run {}",
             end.status.as_str(),
             started.elapsed().as_secs_f64(),
             ran.saturating_sub(1),
+            match tokens {
+                Some(t) => format!("~{} tokens by the mined median", crate::numbers::count(t)),
+                None => "tokens unknown".into(),
+            },
             end.run_id
         );
         result_of(&plan.template, &end)

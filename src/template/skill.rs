@@ -59,12 +59,59 @@ pub fn describe(t: &WorkflowTemplate, variables: &IndexMap<String, Variable>) ->
             rate * 100.0
         ));
     }
+    out.push_str(&worth(m));
     if !variables.is_empty() {
         let names: Vec<&str> = variables.keys().map(String::as_str).collect();
         out.push_str(&format!(" Arguments: {}.", names.join(", ")));
     }
     out.push_str(" Returns each step's result, the final step's first.");
     out
+}
+
+/// What the logs said the workflow is worth, when they knew: the task outcomes of the sessions
+/// that ran it (a caution when markedly worse than the others'), and the model turns and tokens
+/// that running it as one call saved (medians per run).
+fn worth(m: &super::Metadata) -> String {
+    let number = |k: &str| m.extra.get(k).and_then(serde_json::Value::as_f64);
+    let mut out = String::new();
+    if let (Some(rate), Some(others)) = (number("outcome_rate"), number("outcome_rate_without")) {
+        let rate_word = m.extra.get("outcome_kind").and_then(|k| k.as_str()) == Some("rate");
+        let (a, b) = match rate_word {
+            true => (
+                format!("{:.0}%", rate * 100.0),
+                format!("{:.0}%", others * 100.0),
+            ),
+            false => (
+                format!("a mean reward of {rate:.2}"),
+                format!("{others:.2}"),
+            ),
+        };
+        let said = match m.extra.get("outcome_effect").and_then(|e| e.as_str()) {
+            Some("drop") => format!(
+                " Caution: sessions that ran it solved their task markedly less often ({a}) than the others ({b})."
+            ),
+            Some("lift") => format!(
+                " Sessions that ran it solved their task markedly more often ({a}) than the others ({b})."
+            ),
+            _ => format!(
+                " Sessions that ran it solved their task {a} of the time ({b} for the others)."
+            ),
+        };
+        out.push_str(&said);
+    }
+    let median = |k: &str| lookup(m, k, "median");
+    if let (Some(turns), Some(tokens)) = (median("turns_saved"), median("tokens_saved")) {
+        out.push_str(&format!(
+            " One call instead of the chain saves a median {turns} model turns and {} tokens per run.",
+            crate::numbers::count(tokens.round() as u64)
+        ));
+    }
+    out
+}
+
+/// `metadata[key][field]` as a number.
+fn lookup(m: &super::Metadata, key: &str, field: &str) -> Option<f64> {
+    m.extra.get(key)?.get(field)?.as_f64()
 }
 
 /// A skill's name for template `name`: lower-case letters, digits and single hyphens, at most 64
@@ -175,6 +222,36 @@ pub fn skill(t: &WorkflowTemplate, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_workflow_is_worth_is_said_when_the_logs_knew_it() {
+        let t = |extra: serde_json::Value| -> WorkflowTemplate {
+            serde_json::from_value(serde_json::json!({
+                "name": "w", "steps": [{"step_id": "a", "tool_name": "a"}],
+                "metadata": extra,
+            }))
+            .unwrap()
+        };
+        let plain = describe(&t(serde_json::json!({})), &IndexMap::new());
+        assert!(
+            !plain.contains("solved") && !plain.contains("tokens"),
+            "{plain}"
+        );
+        let worse = describe(
+            &t(
+                serde_json::json!({"outcome_kind": "rate", "outcome_rate": 0.104,
+                "outcome_rate_without": 0.562, "outcome_effect": "drop",
+                "turns_saved": {"runs": 9, "total": 27, "median": 3.0},
+                "tokens_saved": {"runs": 9, "total": 668515, "median": 72366.0}}),
+            ),
+            &IndexMap::new(),
+        );
+        assert!(
+            worse.contains(" Caution: sessions that ran it solved their task markedly less often (10%) than the others (56%).")
+                && worse.contains(" saves a median 3 model turns and 72,366 tokens per run."),
+            "{worse}"
+        );
+    }
 
     #[test]
     fn skill_names_follow_the_spec() {

@@ -118,11 +118,7 @@ fn duration(ms: f64) -> String {
 /// The outcome rate of a workflow's sessions (`56.2%`, or a mean reward `0.41`), marked when it
 /// is markedly above (`↑`) or below (`↓`) the other sessions'.
 fn outcome_cell(c: &Comparison) -> String {
-    let value = match (c.with.mean(), c.binary) {
-        (None, _) => return "-".into(),
-        (Some(rate), true) => format!("{:.1}%", rate * 100.0),
-        (Some(mean), false) => format!("{mean:.2}"),
-    };
+    let value = c.shown(c.with.mean());
     match c.effect() {
         Effect::Lift => format!("{value} ↑"),
         Effect::Drop => format!("{value} ↓"),

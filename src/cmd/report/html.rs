@@ -519,18 +519,9 @@ fn paths_to_failure(page: &mut String, r: &Report) {
     );
     for p in &r.paths_to_failure {
         let c = &p.comparison;
-        let value = |v: Option<f64>| match (v, c.binary) {
-            (None, _) => "–".to_string(),
-            (Some(v), true) => percent(v),
-            (Some(v), false) => format!("{v:.2}"),
-        };
+        let value = |v: f64| c.shown(Some(v));
         let difference = c.difference().map_or("–".into(), |(d, low, high)| {
-            format!(
-                "{} ({} to {})",
-                value(Some(d)),
-                value(Some(low)),
-                value(Some(high))
-            )
+            format!("{} ({} to {})", value(d), value(low), value(high))
         });
         let then = (p.then.iter().take(3))
             .map(|(what, n)| format!("{what} {}", count(*n)))
@@ -543,8 +534,8 @@ fn paths_to_failure(page: &mut String, r: &Report) {
             esc(&p.chain.join(" → ")),
             p.kind,
             count(c.with.n),
-            value(c.with.mean()),
-            value(c.without.mean()),
+            c.shown(c.with.mean()),
+            c.shown(c.without.mean()),
             esc(&difference),
             esc(&then),
         );
@@ -556,7 +547,7 @@ fn savings(page: &mut String, r: &Report) {
     page.push_str(
         "<section id=\"savings\">\n<h2>What workflows would save</h2>\n<p class=\"muted\">Running a workflow as a template \
          saves the model a round-trip per step after the first, each time it runs (by the step count); measured where the \
-         log records the model's usage (Claude Code transcripts, OpenTelemetry chat spans, a tokens column): the turns \
+         log records the model's usage (Claude Code transcripts, Codex rollouts, OpenTelemetry chat spans, a tokens column): the turns \
          that issued steps 2 and on, and their tokens (median per run, total, and the share of the tokens of all the \
          log's tool-calling turns). Its parallel stages save the steps' time beyond the longest step of each stage.</p>\n\
          <table class=\"savings\"><tr><th>Workflow</th><th class=\"num\">runs</th><th class=\"num\">steps</th>\
