@@ -217,6 +217,16 @@ pub fn transcribe(csv_text: &[u8], kind: Kind, mut out: impl Write) -> anyhow::R
                 )?;
             }
             Kind::Langfuse => {
+                // The generation that issued the call, just before it, with its usage.
+                let (input, written, read, output) = usage(&id);
+                line(
+                    &mut out,
+                    json!({"id": format!("gen_{i:08}"), "traceId": format!("t-{}", r.session),
+                    "sessionId": r.session, "type": "GENERATION", "name": "claude-sonnet-4",
+                    "startTime": iso(r.start - 1_000), "endTime": iso(r.start - 1_000),
+                    "usageDetails": {"input": input + written + read, "output": output,
+                        "total": input + written + read + output}}),
+                )?;
                 line(
                     &mut out,
                     json!({"id": id, "traceId": format!("t-{}", r.session), "sessionId": r.session,

@@ -49,7 +49,7 @@ fn every_format_reads_into_the_same_calls_as_the_flat_table() {
         // usage that transcripts and traces record (and a table of calls has not).
         json["input"]["files"] = serde_json::Value::Null;
         json["input"]["formats"] = serde_json::Value::Null;
-        let measured = ["claude-code", "codex", "otlp"]
+        let measured = ["claude-code", "codex", "otlp", "langfuse"]
             .iter()
             .any(|k| file.starts_with(k));
         for p in json["patterns"].as_array_mut().unwrap() {
@@ -336,6 +336,7 @@ fn a_langfuse_csv_export_reads_as_its_jsonl() {
         "input",
         "output",
         "level",
+        "usageDetails",
     ];
     let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(columns).unwrap();

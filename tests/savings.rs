@@ -216,3 +216,33 @@ fn codex_token_counts_give_the_same_figures() {
     );
     assert_eq!(p["tokens_saved"]["total"], 107 + 209 + 56);
 }
+
+/// The generator gives every call's turn the same usage in each kind: every reader must find
+/// the same savings, workflow by workflow.
+#[test]
+fn every_reader_of_usage_finds_the_same_savings() {
+    let w = Workdir::new();
+    let savings = |kind: &str| -> Vec<(Value, Value, Value)> {
+        let file = format!("{kind}.jsonl");
+        let generate = ["generate", "--sessions", "120", "--seed", "8", "--as", kind];
+        crate::common::run_ok(w.patterns().args(generate).args(["--output", &file]));
+        let json = mine(&w, &file);
+        (json["patterns"].as_array().unwrap().iter())
+            .map(|p| {
+                (
+                    p["pattern"].clone(),
+                    p["turns_saved"].clone(),
+                    p["tokens_saved"].clone(),
+                )
+            })
+            .collect()
+    };
+    let claude = savings("claude-code");
+    assert!(
+        claude.len() >= 5 && claude.iter().all(|s| !s.2.is_null()),
+        "{claude:?}"
+    );
+    for kind in ["codex", "otlp", "langfuse"] {
+        assert_eq!(savings(kind), claude, "{kind}");
+    }
+}

@@ -515,14 +515,29 @@ impl Assembler for Codex {
     }
 }
 
+// ---- Model calls of traces (OpenTelemetry, Langfuse) -----------------------------------------
+
+/// Per trace, its model calls: start, id and tokens (sorted by start before use).
+type Chats = HashMap<String, Vec<(i64, String, Option<u64>)>>;
+
+/// The model call that issued a tool call starting at `start` in `trace`: the last one of the
+/// trace that started before it.
+fn turn_before(chats: &Chats, trace: &str, start: i64) -> Option<Turn> {
+    let chats = chats.get(trace).map_or(&[][..], |c| &c[..]);
+    let before = chats.partition_point(|c| c.0 <= start);
+    before.checked_sub(1).map(|i| Turn {
+        id: chats[i].1.clone(),
+        tokens: chats[i].2,
+    })
+}
+
 // ---- OpenTelemetry ---------------------------------------------------------------------------
 
 #[derive(Default)]
 struct Otlp {
     /// Tool spans with their trace id; the session is known only once every span was seen.
     spans: Vec<(String, Call)>,
-    /// Per trace, its model calls (`chat` spans): start, span id and tokens.
-    chats: HashMap<String, Vec<(i64, String, Option<u64>)>>,
+    chats: Chats,
     /// `gen_ai.conversation.id` by trace id, from any span of the trace.
     conversations: HashMap<String, String>,
 }
@@ -688,14 +703,7 @@ impl Assembler for Otlp {
             .spans
             .into_iter()
             .map(|(trace, mut call)| {
-                // The model call that issued a tool call is the last one of its trace that
-                // started before it.
-                let chats = self.chats.get(&trace).map_or(&[][..], |c| &c[..]);
-                let before = chats.partition_point(|c| c.0 <= call.start);
-                call.turn = before.checked_sub(1).map(|i| Turn {
-                    id: chats[i].1.clone(),
-                    tokens: chats[i].2,
-                });
+                call.turn = turn_before(&self.chats, &trace, call.start);
                 call.session = self.conversations.get(&trace).cloned().unwrap_or(trace);
                 call
             })
@@ -713,14 +721,55 @@ impl Assembler for Otlp {
 
 #[derive(Default)]
 struct Langfuse {
-    calls: Vec<Call>,
+    /// Tool observations with their trace id.
+    calls: Vec<(String, Call)>,
+    /// Per trace, its generations.
+    generations: Chats,
+}
+
+/// A generation's tokens: `usageDetails` or `usage` (`total`, else `input` + `output`; an object
+/// or, in a CSV export, its JSON text), or the older `totalTokens`.
+fn langfuse_tokens(m: &Map<String, Value>) -> Option<u64> {
+    let usage = ["usageDetails", "usage_details", "usage"]
+        .iter()
+        .find_map(|k| match m.get(*k)? {
+            Value::Object(o) => Some(o.clone()),
+            Value::String(s) => serde_json::from_str::<Map<String, Value>>(s).ok(),
+            _ => None,
+        });
+    let count = |v: Option<&Value>| number(v).map(|n| n as u64);
+    match usage {
+        Some(u) => count(u.get("total")).or_else(|| {
+            let parts: Vec<u64> = ["input", "output"]
+                .iter()
+                .filter_map(|k| count(u.get(*k)))
+                .collect();
+            (!parts.is_empty()).then(|| parts.iter().sum())
+        }),
+        None => count(m.get("totalTokens")),
+    }
 }
 
 impl Assembler for Langfuse {
     fn record(&mut self, at: usize, m: Map<String, Value>) {
         let first = |keys: &[&str]| keys.iter().find_map(|k| m.get(*k).filter(|v| !v.is_null()));
-        if first(&["type"]).and_then(Value::as_str) != Some("TOOL") {
-            return;
+        let trace = first(&["traceId", "trace_id"])
+            .and_then(text)
+            .map(|s| s.into_owned())
+            .unwrap_or_default();
+        let start = time(first(&["startTime", "start_time"]));
+        match first(&["type"]).and_then(Value::as_str) {
+            Some("TOOL") => {}
+            Some("GENERATION") => {
+                let id = first(&["id"]).and_then(text).map(|s| s.into_owned());
+                self.generations.entry(trace).or_default().push((
+                    start,
+                    id.unwrap_or_else(|| format!("line {at}")),
+                    langfuse_tokens(&m),
+                ));
+                return;
+            }
+            _ => return,
         }
         let session = first(&["sessionId", "session_id", "traceId", "trace_id"])
             .and_then(text)
@@ -728,8 +777,7 @@ impl Assembler for Langfuse {
             .unwrap_or_default();
         let level = first(&["level"]).and_then(Value::as_str).unwrap_or("");
         let end = time(first(&["endTime", "end_time"]));
-        let start = time(first(&["startTime", "start_time"]));
-        self.calls.push(Call {
+        let call = Call {
             session,
             tool: first(&["name"])
                 .and_then(text)
@@ -744,12 +792,22 @@ impl Assembler for Langfuse {
             at,
             id: None,
             turn: None,
-        });
+        };
+        self.calls.push((trace, call));
     }
 
-    fn finish(self: Box<Self>) -> Assembled {
+    fn finish(mut self: Box<Self>) -> Assembled {
+        for generations in self.generations.values_mut() {
+            generations.sort_by_key(|g| g.0);
+        }
+        let calls = (self.calls.into_iter())
+            .map(|(trace, mut call)| {
+                call.turn = turn_before(&self.generations, &trace, call.start);
+                call
+            })
+            .collect();
         Assembled {
-            calls: self.calls,
+            calls,
             ..Assembled::default()
         }
     }

@@ -547,7 +547,7 @@ fn savings(page: &mut String, r: &Report) {
     page.push_str(
         "<section id=\"savings\">\n<h2>What workflows would save</h2>\n<p class=\"muted\">Running a workflow as a template \
          saves the model a round-trip per step after the first, each time it runs (by the step count); measured where the \
-         log records the model's usage (Claude Code transcripts, Codex rollouts, OpenTelemetry chat spans, a tokens column): the turns \
+         log records the model's usage (Claude Code, Codex, OpenTelemetry, Langfuse, a tokens column): the turns \
          that issued steps 2 and on, and their tokens (median per run, total, and the share of the tokens of all the \
          log's tool-calling turns). Its parallel stages save the steps' time beyond the longest step of each stage.</p>\n\
          <table class=\"savings\"><tr><th>Workflow</th><th class=\"num\">runs</th><th class=\"num\">steps</th>\
