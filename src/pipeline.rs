@@ -14,7 +14,7 @@ use crate::exchange::{self, Alone, Counts, Exchange};
 use crate::mining::summary::{self, Change, SummaryParams};
 use crate::mining::{self, Embedding, MinSupport, MineParams, Mined, Sequences};
 use crate::outcome::paths::{FailurePath, paths_to_failure};
-use crate::outcome::{Comparison, Moments};
+use crate::outcome::{Comparison, Moments, Totals};
 use crate::score::{self, Keep};
 use crate::structure::{self, FlowParams, ParallelParams, Workflow};
 use crate::template::{self, ChainStats};
@@ -100,6 +100,9 @@ pub struct MineReport {
     /// With task outcomes: the tools, calls in a row and workflows whose sessions solve the
     /// task markedly less often.
     pub paths_to_failure: Vec<FailurePath>,
+    /// When the log has model usage: the tokens of all its tool-calling turns (what a
+    /// workflow's savings are a share of).
+    pub usage_tokens: Option<u64>,
 }
 
 /// Where [`mine`] is, for progress bars.
@@ -148,6 +151,14 @@ pub fn mine_parts(
         (log.session_count(), log.event_count(), seqs.event_count()),
     );
     let min_support = opts.min_support.resolve(sessions);
+    // Every part has usage or none (`EventLog::align`).
+    let usage_tokens = log.usage.as_ref().map(|usage| {
+        let here: u64 = (usage.iter())
+            .filter(|&&u| u != NO_USAGE && u != SAME_TURN)
+            .map(|&u| u64::from(u))
+            .sum();
+        exchange::sum(ex, here)
+    });
     if opts.keep == Keep::Workflows {
         let params = SummaryParams {
             max_gap: opts.max_gap,
@@ -168,9 +179,8 @@ pub fn mine_parts(
                 w
             })
             .collect();
-        let workflows = weigh_outcomes(workflows, &seqs, log, opts, ex);
-        let paths_to_failure =
-            paths_to_failure(&seqs, log, &workflows, min_support, opts.keep_repeats, ex);
+        let (workflows, paths_to_failure) =
+            weigh_outcomes(workflows, &seqs, log, opts, min_support, ex);
         return Ok(MineReport {
             seqs,
             parts,
@@ -181,6 +191,7 @@ pub fn mine_parts(
             frequent: None,
             workflows,
             paths_to_failure,
+            usage_tokens,
         });
     }
     let params = MineParams {
@@ -217,9 +228,8 @@ pub fn mine_parts(
             ..parallel
         },
     );
-    let workflows = weigh_outcomes(workflows, &seqs, log, opts, ex);
-    let paths_to_failure =
-        paths_to_failure(&seqs, log, &workflows, min_support, opts.keep_repeats, ex);
+    let (workflows, paths_to_failure) =
+        weigh_outcomes(workflows, &seqs, log, opts, min_support, ex);
     Ok(MineReport {
         seqs,
         parts,
@@ -230,28 +240,41 @@ pub fn mine_parts(
         frequent: Some(frequent),
         workflows,
         paths_to_failure,
+        usage_tokens,
     })
 }
 
-/// When the log has task outcomes: each workflow's sessions against the others', and the
-/// workflows ranked by support × outcome rate (a stable sort: ties keep their order).
+/// When the log has task outcomes: each workflow's sessions against the others', the workflows
+/// ranked by support × outcome rate (a stable sort: ties keep their order), and the paths to
+/// failure.
 fn weigh_outcomes(
     mut workflows: Vec<Workflow>,
     seqs: &Sequences,
     log: &EventLog,
     opts: &MineOptions,
+    min_support: usize,
     ex: &dyn Exchange,
-) -> Vec<Workflow> {
-    if exchange::sum(ex, usize::from(log.outcomes.is_some())) == 0 {
-        return workflows;
-    }
+) -> (Vec<Workflow>, Vec<FailurePath>) {
+    // Every part has outcomes or none (`EventLog::align`).
+    let Some(totals) = Totals::of(log, ex) else {
+        return (workflows, Vec::new());
+    };
     for w in &mut workflows {
         let sessions = sessions_of(w, seqs, opts.max_gap);
-        w.outcome = Comparison::of(log, &sessions, ex);
+        w.outcome = Some(totals.compare_sessions(log, &sessions, ex));
         w.exits = exits(w, log, ex);
     }
     workflows.sort_by(|a, b| b.score().total_cmp(&a.score()));
-    workflows
+    let paths = paths_to_failure(
+        &totals,
+        seqs,
+        log,
+        &workflows,
+        min_support,
+        opts.keep_repeats,
+        ex,
+    );
+    (workflows, paths)
 }
 
 /// Per stage of a workflow the summary found, the outcomes of the sessions whose runs left it
@@ -384,16 +407,22 @@ pub fn savings(
     log: &EventLog,
     opts: &MineOptions,
 ) -> Option<Savings> {
-    let ex = &*report.parts;
-    let empty = Vec::new();
-    let usage = log.usage.as_ref().unwrap_or(&empty);
-    let occurrences = match log.usage {
-        Some(_) => occurrences(w, &report.seqs, opts.max_gap),
-        None => Vec::new(),
-    };
+    report.usage_tokens?;
+    let found = occurrences(w, &report.seqs, opts.max_gap);
+    savings_over(&found, report, log, opts.keep_repeats)
+}
+
+/// [`savings`] over occurrences already found (as [`occurrences`] gives them).
+pub fn savings_over(
+    occurrences: &[(usize, Embedding)],
+    report: &MineReport,
+    log: &EventLog,
+    keep_repeats: bool,
+) -> Option<Savings> {
+    let (all, usage) = (report.usage_tokens?, log.usage.as_ref()?);
     let runs: Vec<(u64, u64)> = (occurrences.iter())
         .filter_map(|(_, e)| {
-            let calls: Vec<_> = log.collapsed(e.session, opts.keep_repeats).collect();
+            let calls: Vec<_> = log.collapsed(e.session, keep_repeats).collect();
             let first = *e.positions.iter().min()?;
             let mut saved = (0u64, 0u64);
             for &p in e.positions.iter().filter(|&&p| p != first) {
@@ -408,12 +437,7 @@ pub fn savings(
             Some(saved)
         })
         .collect();
-    let all: u64 = (usage.iter())
-        .filter(|&&u| u != NO_USAGE && u != SAME_TURN)
-        .map(|&u| u64::from(u))
-        .sum();
-    let all = exchange::sum(ex, all);
-    let runs = exchange::gather(ex, runs);
+    let runs = exchange::gather(&*report.parts, runs);
     if runs.is_empty() {
         return None;
     }
@@ -565,7 +589,8 @@ pub fn template_stats(
         avg_duration_ms,
         folded: {
             let mut fields = folded_fields(w, log, report.sessions);
-            fields.extend(savings_fields(w, savings(w, report, log, opts).as_ref()));
+            let savings = savings_over(&occurrences, report, log, opts.keep_repeats);
+            fields.extend(savings_fields(w, savings.as_ref()));
             fields
         },
     };

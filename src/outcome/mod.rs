@@ -77,6 +77,59 @@ pub enum Effect {
     Unclear,
 }
 
+/// The known outcomes of a whole log (every part), counted once: what each workflow's sessions
+/// are compared against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Totals {
+    all: Moments,
+    /// Every known outcome is 1 or 0: the means are rates.
+    binary: bool,
+}
+
+impl Totals {
+    /// The totals of `log` over every part; `None` when the log has no outcomes.
+    pub fn of(log: &EventLog, ex: &dyn Exchange) -> Option<Totals> {
+        let outcomes = log.outcomes.as_ref()?;
+        let mut all = Moments::default();
+        let mut not_binary = 0usize;
+        for &v in outcomes.iter().filter(|v| !v.is_nan()) {
+            all.push(v);
+            not_binary += usize::from(v != 0.0 && v != 1.0);
+        }
+        let (all, not_binary) = exchange::sum(ex, (all, not_binary));
+        Some(Totals {
+            all,
+            binary: not_binary == 0,
+        })
+    }
+
+    /// Some sessions' outcomes (of every part) against those of all the others.
+    pub fn compare(&self, with: Moments) -> Comparison {
+        Comparison {
+            with,
+            without: self.all.minus(with),
+            binary: self.binary,
+        }
+    }
+
+    /// `sessions` (this part's, each once) against the rest of the log, over every part.
+    pub fn compare_sessions(
+        &self,
+        log: &EventLog,
+        sessions: &[usize],
+        ex: &dyn Exchange,
+    ) -> Comparison {
+        let outcomes = log.outcomes.as_deref().unwrap_or_default();
+        let mut with = Moments::default();
+        for v in sessions.iter().filter_map(|&s| outcomes.get(s)) {
+            if !v.is_nan() {
+                with.push(*v);
+            }
+        }
+        self.compare(exchange::sum(ex, with))
+    }
+}
+
 /// The outcomes of the sessions that ran a workflow whole against the others'.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Comparison {
@@ -87,30 +140,6 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    /// Compares `sessions` (this part's sessions that ran the workflow, each once) with the rest
-    /// of the log, over every part; `None` when the log has no outcomes.
-    pub fn of(log: &EventLog, sessions: &[usize], ex: &dyn Exchange) -> Option<Comparison> {
-        let outcomes = log.outcomes.as_ref()?;
-        let mut all = Moments::default();
-        let mut not_binary = 0usize;
-        for &v in outcomes.iter().filter(|v| !v.is_nan()) {
-            all.push(v);
-            not_binary += usize::from(v != 0.0 && v != 1.0);
-        }
-        let mut with = Moments::default();
-        for &s in sessions {
-            if !outcomes[s].is_nan() {
-                with.push(outcomes[s]);
-            }
-        }
-        let (all, with, not_binary) = exchange::sum(ex, (all, with, not_binary));
-        Some(Comparison {
-            with,
-            without: all.minus(with),
-            binary: not_binary == 0,
-        })
-    }
-
     /// The difference of the means (with − without), and its 95 % interval: Newcombe's hybrid
     /// score interval for rates (Wilson intervals of each rate combined, which keeps its
     /// coverage with few sessions and rates near 0 or 1), Welch's normal interval for rewards.

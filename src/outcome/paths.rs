@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::{Comparison, Effect, Moments, Z_SCAN};
+use super::{Comparison, Effect, Moments, Totals, Z_SCAN};
 use crate::events::EventLog;
 use crate::exchange::{self, Counts, Exchange};
 use crate::mining::Sequences;
@@ -47,6 +47,10 @@ impl FailurePath {
 /// A chain of one tool (`[t, END]`) or two calls in a row (`[a, b]`), as a key.
 type Key = (u32, u32);
 
+/// A thread's tally, and its buffers of a session's calls and of the chains seen in it (with the
+/// call after each).
+type Scratch = (Tally, Vec<u32>, FxHashMap<Key, u32>);
+
 /// Per chain, the outcomes of the sessions with it, and per next call, of those that went on so.
 #[derive(Default)]
 struct Tally {
@@ -66,11 +70,12 @@ impl Tally {
     }
 }
 
-/// The paths to failure of a log with outcomes (empty without): tools and pairs of calls in a
+/// The paths to failure of a log with outcomes (whose `totals` they are compared with): tools and pairs of calls in a
 /// row that at least `min_support` sessions with a known outcome ran, and the `workflows`, whose
 /// difference is a drop; chains worst first (a pair only when its sessions also do markedly
 /// worse than the other sessions of its worse tool), then workflows in their order.
 pub fn paths_to_failure(
+    totals: &Totals,
     seqs: &Sequences,
     log: &EventLog,
     workflows: &[Workflow],
@@ -78,44 +83,40 @@ pub fn paths_to_failure(
     keep_repeats: bool,
     ex: &dyn Exchange,
 ) -> Vec<FailurePath> {
-    if exchange::sum(ex, usize::from(log.outcomes.is_some())) == 0 {
-        return Vec::new();
-    }
     let outcomes = log.outcomes.as_deref().unwrap_or_default();
     let known = |s: usize| outcomes.get(s).copied().filter(|v| !v.is_nan());
     let tally = (0..seqs.len())
         .into_par_iter()
         .filter_map(|s| Some((s, known(s)?)))
-        .fold(Tally::default, |mut tally, (s, v)| {
-            let calls: Vec<u32> = seqs.session(s).map(|(t, _)| t).collect();
-            let mut seen: FxHashMap<Key, u32> = FxHashMap::default();
-            for (i, &t) in calls.iter().enumerate() {
-                let next = calls.get(i + 1).copied().unwrap_or(END);
-                seen.entry((t, END)).or_insert(next);
-                if next != END {
-                    let after = calls.get(i + 2).copied().unwrap_or(END);
-                    seen.entry((t, next)).or_insert(after);
+        // One buffer of calls and of chains seen per thread, cleared per session.
+        .fold(
+            Default::default,
+            |(mut tally, mut calls, mut seen): Scratch, (s, v)| {
+                calls.clear();
+                calls.extend(seqs.session(s).map(|(t, _)| t));
+                for (i, &t) in calls.iter().enumerate() {
+                    let next = calls.get(i + 1).copied().unwrap_or(END);
+                    seen.entry((t, END)).or_insert(next);
+                    if next != END {
+                        let after = calls.get(i + 2).copied().unwrap_or(END);
+                        seen.entry((t, next)).or_insert(after);
+                    }
                 }
-            }
-            for (key, next) in seen {
-                tally.chains.entry(key).or_default().push(v);
-                tally.then.entry((key, next)).or_default().push(v);
-            }
-            tally
-        })
+                for (key, next) in seen.drain() {
+                    tally.chains.entry(key).or_default().push(v);
+                    tally.then.entry((key, next)).or_default().push(v);
+                }
+                (tally, calls, seen)
+            },
+        )
+        .map(|(tally, ..)| tally)
         .reduce(Tally::default, Tally::merge);
     let chains = exchange::sum(ex, Counts(tally.chains)).0;
     let then = exchange::sum(ex, Counts(tally.then)).0;
-    let none = Comparison::of(log, &[], ex).expect("the log has outcomes");
-    let compare = |with: Moments| Comparison {
-        with,
-        without: none.without.minus(with),
-        binary: none.binary,
-    };
     let tool = |t: u32| chains.get(&(t, END)).copied().unwrap_or_default();
     let mut found: Vec<(Key, Comparison)> = (chains.iter())
         .filter(|(_, m)| m.n >= min_support as u64)
-        .map(|(&k, &m)| (k, compare(m)))
+        .map(|(&k, &m)| (k, totals.compare(m)))
         .filter(|(_, c)| c.effect_at(Z_SCAN) == Effect::Drop)
         .filter(|((a, b), c)| {
             // Two calls in a row say more than their tools only when their sessions do markedly

@@ -342,7 +342,7 @@ fn card(
     let folded = w.folded.as_ref();
     Card {
         round_trips_saved: (chain.len() as u64 - 1) * w.mined.occurrences,
-        savings: pipeline::savings(w, mined, log, opts),
+        savings: pipeline::savings_over(&occurrences, mined, log, opts.keep_repeats),
         parallel_saved_ms,
         support: w.mined.support,
         occurrences: w.mined.occurrences,

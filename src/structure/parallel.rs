@@ -350,6 +350,7 @@ mod tests {
             frequent: None,
             workflows: vec![w.clone()],
             paths_to_failure: Vec::new(),
+            usage_tokens: None,
         };
         let (chain, stats) = pipeline::template_stats(&w, &report, &l, &MineOptions::default());
         let t = template::from_chain("t".into(), &chain, &stats);
