@@ -278,16 +278,14 @@ fn weigh_outcomes(
 }
 
 /// Per stage of a workflow the summary found, the outcomes of the sessions whose runs left it
-/// after that stage (the last stage: none); empty for a chain of `--keep closed|all`.
+/// after that stage; empty for a chain of `--keep closed|all`.
 fn exits(w: &Workflow, log: &EventLog, ex: &dyn Exchange) -> Vec<Moments> {
     let Some(f) = &w.folded else {
         return Vec::new();
     };
     let outcomes = log.outcomes.as_deref().unwrap_or_default();
     let mut exits = vec![Moments::default(); f.funnel.len()];
-    // A run that reached the last stage but is not whole skipped a step: it did not leave.
-    let last = f.funnel.len() - 1;
-    for &(s, k) in f.stopped.iter().filter(|(_, k)| *k < last) {
+    for &(s, k) in &f.stopped {
         if let Some(&v) = outcomes.get(s).filter(|v| !v.is_nan()) {
             exits[k].push(v);
         }
@@ -700,19 +698,16 @@ pub fn outcome_text(c: &Comparison) -> Option<String> {
 /// Where runs left `w` with a known outcome, and how those sessions fared, in words: `left
 /// after: get_booking 566 (12.3% solved) · cancel_booking 4 (0.0% solved)`; `None` without.
 pub fn exits_text(w: &Workflow, log: &EventLog) -> Option<String> {
-    let binary = w.outcome?.binary;
+    let c = w.outcome?;
     let stages = stage_names(w, log);
     let exits: Vec<String> = (stages.iter().zip(&w.exits))
-        .filter_map(|(s, m)| {
-            let v = m.mean()?;
-            Some(match binary {
-                true => format!(
-                    "{s} {} ({:.1}% solved)",
-                    crate::numbers::count(m.n),
-                    v * 100.0
-                ),
-                false => format!("{s} {} (mean reward {v:.2})", crate::numbers::count(m.n)),
-            })
+        .filter(|(_, m)| m.n > 0)
+        .map(|(s, m)| {
+            let (n, v) = (crate::numbers::count(m.n), c.shown(m.mean()));
+            match c.binary {
+                true => format!("{s} {n} ({v} solved)"),
+                false => format!("{s} {n} (mean reward {v})"),
+            }
         })
         .collect();
     (!exits.is_empty()).then(|| format!("left after: {}", exits.join(" · ")))

@@ -44,6 +44,18 @@ fn claude(session: &str, message: &str, usage: [u64; 4], calls: &[(&str, &str)],
     lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
+/// What every fixture of two sessions gives (`a`; `b` and `c` from one turn of 107 tokens, then
+/// `a`, `b` (209), `c` (56)): one turn saved in the first run, two in the second.
+fn the_savings_of_the_fixture(json: &Value) -> &Value {
+    let p = abc(json);
+    assert_eq!(
+        p["turns_saved"],
+        json!({"runs": 2, "total": 3, "median": 1.5})
+    );
+    assert_eq!(p["tokens_saved"]["total"], 107 + 209 + 56);
+    p
+}
+
 #[test]
 fn claude_code_usage_gives_the_turns_and_tokens_saved_computed_by_hand() {
     let w = Workdir::new();
@@ -59,15 +71,10 @@ fn claude_code_usage_gives_the_turns_and_tokens_saved_computed_by_hand() {
     .concat();
     w.write("t.jsonl", transcript);
     let json = mine(&w, "t.jsonl");
-    let p = abc(&json);
     // Run 1 saves one turn (b and c share it): 107 tokens; run 2 two turns: 209 + 56.
-    assert_eq!(
-        p["turns_saved"],
-        json!({"runs": 2, "total": 3, "median": 1.5})
-    );
+    let p = the_savings_of_the_fixture(&json);
     let all = 65 + 107 + 10 + 209 + 56;
     let saved = 107 + 209 + 56;
-    assert_eq!(p["tokens_saved"]["total"], saved);
     assert_eq!(p["tokens_saved"]["median"], (107.0 + 265.0) / 2.0);
     let share = (saved as f64 / all as f64 * 1e4).round() / 1e4;
     assert_eq!(p["tokens_saved"]["share_of_all_tokens"], share);
@@ -127,12 +134,7 @@ fn otel_chat_spans_give_the_same_figures() {
     }
     w.write("t.jsonl", lines.join("\n"));
     let json = mine(&w, "t.jsonl");
-    let p = abc(&json);
-    assert_eq!(
-        p["turns_saved"],
-        json!({"runs": 2, "total": 3, "median": 1.5})
-    );
-    assert_eq!(p["tokens_saved"]["total"], 107 + 209 + 56);
+    the_savings_of_the_fixture(&json);
 }
 
 #[test]
@@ -209,12 +211,7 @@ fn codex_token_counts_give_the_same_figures() {
     let text: Vec<String> = lines.iter().map(Value::to_string).collect();
     w.write("rollout.jsonl", text.join("\n"));
     let json = mine(&w, "rollout.jsonl");
-    let p = abc(&json);
-    assert_eq!(
-        p["turns_saved"],
-        json!({"runs": 2, "total": 3, "median": 1.5})
-    );
-    assert_eq!(p["tokens_saved"]["total"], 107 + 209 + 56);
+    the_savings_of_the_fixture(&json);
 }
 
 /// The generator gives every call's turn the same usage in each kind: every reader must find

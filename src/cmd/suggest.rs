@@ -138,7 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     score: s.template.metadata.score,
                     support: s.template.metadata.usage_count,
                     success_rate: s.template.metadata.success_rate,
-                    outcome_rate: outcome_rate(s.template),
+                    outcome_rate: s.template.metadata.measured("outcome_rate", None),
                     remaining: s.remaining.clone(),
                 })
                 .collect(),
@@ -154,7 +154,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         writeln!(out)?;
     } else if !shown.is_empty() {
         // A column of task outcomes when some workflow shown was mined from a log with them.
-        let outcomes = shown.iter().any(|s| outcome_rate(s.template).is_some());
+        let outcomes = shown
+            .iter()
+            .any(|s| s.template.metadata.measured("outcome_rate", None).is_some());
         let mut columns = vec![
             ("rank", true),
             ("match", false),
@@ -184,7 +186,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     .map_or("-".into(), |r| format!("{:.1}%", r * 100.0)),
             ];
             if outcomes {
-                let rate = outcome_rate(s.template);
+                let rate = s.template.metadata.measured("outcome_rate", None);
                 row.push(rate.map_or("-".into(), |r| format!("{:.1}%", r * 100.0)));
             }
             row.extend([
@@ -211,14 +213,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-/// The task outcome rate of a template's sessions, when it was mined from a log with outcomes.
-fn outcome_rate(t: &WorkflowTemplate) -> Option<f64> {
-    t.metadata
-        .extra
-        .get("outcome_rate")
-        .and_then(|v| v.as_f64())
 }
 
 /// Templates for the workflows mined from `--logs` with mine's defaults, and the next tools

@@ -96,6 +96,20 @@ pub(super) fn duration_ms(ms: Option<f64>) -> u32 {
     }
 }
 
+/// Appends `value` to an optional column that holds `before` rows' values once some row had
+/// one (and none before): the rows before the first value get `missing`, as does a row without
+/// one after it.
+fn push_optional<T: Copy>(column: &mut Vec<T>, before: usize, value: Option<T>, missing: T) {
+    match value {
+        Some(v) => {
+            column.resize(before, missing);
+            column.push(v);
+        }
+        None if !column.is_empty() => column.push(missing),
+        None => {}
+    }
+}
+
 /// A count of tokens as stored: rounded, [`NO_USAGE`] when not a finite, non-negative number.
 pub(super) fn tokens(n: Option<f64>) -> u32 {
     match n {
@@ -136,30 +150,10 @@ impl Calls {
         self.timestamps.push(row.time);
         self.success.push(row.success);
         // Optional columns exist from the first row that has them; earlier rows get none.
-        match row.duration {
-            Some(_) => {
-                self.durations.resize(before, NO_DURATION);
-                self.durations.push(duration_ms(row.duration));
-            }
-            None if !self.durations.is_empty() => self.durations.push(NO_DURATION),
-            None => {}
-        }
-        match row.usage {
-            Some(u) => {
-                self.usage.resize(before, NO_USAGE);
-                self.usage.push(u);
-            }
-            None if !self.usage.is_empty() => self.usage.push(NO_USAGE),
-            None => {}
-        }
-        match row.outcome {
-            Some(v) => {
-                self.outcomes.resize(before, NO_OUTCOME);
-                self.outcomes.push(v);
-            }
-            None if !self.outcomes.is_empty() => self.outcomes.push(NO_OUTCOME),
-            None => {}
-        }
+        let duration = row.duration.map(|_| duration_ms(row.duration));
+        push_optional(&mut self.durations, before, duration, NO_DURATION);
+        push_optional(&mut self.usage, before, row.usage, NO_USAGE);
+        push_optional(&mut self.outcomes, before, row.outcome, NO_OUTCOME);
         for (value, column) in [
             (row.arguments, &mut self.arguments),
             (row.result, &mut self.results),

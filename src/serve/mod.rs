@@ -392,8 +392,8 @@ impl Workflows {
         }
         let ran = (end.steps.values()).filter(|r| r.attempts > 0).count() as u64;
         // What a run of this workflow saved in the logs it was mined from (median tokens).
-        let tokens = (plan.template.metadata.extra.get("tokens_saved"))
-            .and_then(|t| t.get("median")?.as_f64())
+        let tokens = (plan.template.metadata)
+            .measured("tokens_saved", Some("median"))
             .map(|t| t.round() as u64);
         {
             let mut f = self.figures.lock().unwrap_or_else(|e| e.into_inner());

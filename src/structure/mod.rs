@@ -45,7 +45,8 @@ pub struct Folded {
     pub variants: Vec<Variant>,
     /// The first whole run of each supporting session, positions in canonical step order.
     pub whole: Vec<Embedding>,
-    /// This part's sessions with a run but none whole, with the last stage their runs reached.
+    /// This part's sessions with a run but none whole, with the last stage their runs reached
+    /// before the last one.
     pub stopped: Vec<(usize, usize)>,
     /// Steps that runs repeat back to back, with their rounds.
     pub loops: Vec<Loop>,

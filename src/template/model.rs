@@ -240,6 +240,18 @@ pub struct Metadata {
     pub extra: Map<String, Value>,
 }
 
+impl Metadata {
+    /// A number `mine` measured and kept among the other fields: `extra[key]`, or with a
+    /// `field`, `extra[key][field]` (`outcome_rate`; `tokens_saved.median`).
+    pub fn measured(&self, key: &str, field: Option<&str>) -> Option<f64> {
+        let v = self.extra.get(key)?;
+        match field {
+            Some(f) => v.get(f)?.as_f64(),
+            None => v.as_f64(),
+        }
+    }
+}
+
 impl WorkflowTemplate {
     /// The JSON written to a library file: pretty, stable key order, trailing newline.
     pub fn to_json(&self) -> String {

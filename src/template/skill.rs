@@ -72,7 +72,7 @@ pub fn describe(t: &WorkflowTemplate, variables: &IndexMap<String, Variable>) ->
 /// that ran it (a caution when markedly worse than the others'), and the model turns and tokens
 /// that running it as one call saved (medians per run).
 fn worth(m: &super::Metadata) -> String {
-    let number = |k: &str| m.extra.get(k).and_then(serde_json::Value::as_f64);
+    let number = |k: &str| m.measured(k, None);
     let mut out = String::new();
     if let (Some(rate), Some(others)) = (number("outcome_rate"), number("outcome_rate_without")) {
         let rate_word = m.extra.get("outcome_kind").and_then(|k| k.as_str()) == Some("rate");
@@ -99,7 +99,7 @@ fn worth(m: &super::Metadata) -> String {
         };
         out.push_str(&said);
     }
-    let median = |k: &str| lookup(m, k, "median");
+    let median = |k: &str| m.measured(k, Some("median"));
     if let (Some(turns), Some(tokens)) = (median("turns_saved"), median("tokens_saved")) {
         out.push_str(&format!(
             " One call instead of the chain saves a median {turns} model turns and {} tokens per run.",
@@ -107,11 +107,6 @@ fn worth(m: &super::Metadata) -> String {
         ));
     }
     out
-}
-
-/// `metadata[key][field]` as a number.
-fn lookup(m: &super::Metadata, key: &str, field: &str) -> Option<f64> {
-    m.extra.get(key)?.get(field)?.as_f64()
 }
 
 /// A skill's name for template `name`: lower-case letters, digits and single hyphens, at most 64

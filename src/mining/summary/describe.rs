@@ -93,7 +93,9 @@ pub(super) fn describe(
             let last = (session_runs.iter())
                 .filter_map(|r| r.at.iter().rposition(|a| !a.is_empty()))
                 .max();
-            stopped.extend(last.map(|k| (s, k)));
+            // A run that reached the last stage without being whole skipped a step: it did not
+            // leave the workflow.
+            stopped.extend(last.filter(|&k| k + 1 < n).map(|k| (s, k)));
             continue;
         };
         f.support += 1;

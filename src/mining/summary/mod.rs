@@ -126,7 +126,7 @@ pub struct Found {
     /// flattened stages).
     pub whole: Vec<Embedding>,
     /// This part's sessions with a run but none whole, each with the last stage its runs
-    /// reached (where they left the workflow).
+    /// reached, before the last one (where they left the workflow).
     pub stopped: Vec<(usize, usize)>,
     /// Sessions whose whole run is followed by no call no other workflow explains: how often
     /// the workflow is the whole of what a session did.
