@@ -215,6 +215,9 @@ fn a_flaky_tool_succeeds_on_its_third_attempt_and_every_attempt_is_logged() {
     let cols = |i: usize| rows.iter().map(|r| r[i].to_string()).collect::<Vec<_>>();
     assert_eq!(cols(3), ["false", "false", "true"], "success");
     assert_eq!(cols(9), ["1", "2", "3"], "attempt");
+    assert_eq!(cols(10), ["flow", "flow", "flow"], "workflow");
+    // Run from a shell, not served to an agent: no model round-trips replaced.
+    assert_eq!(cols(11), ["", "", ""], "round_trips_saved");
     assert_eq!(cols(7)[0], "exit status 1: flaky failure 1");
 
     // With one retry fewer it fails, after 2 attempts.

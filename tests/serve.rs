@@ -315,6 +315,10 @@ fn a_client_lists_calls_and_follows_the_workflows_of_a_library() {
     let log = std::fs::read_to_string(w.path(".patterns/calls.csv")).unwrap();
     let rows: Vec<&str> = log.lines().filter(|l| l.starts_with(run_id)).collect();
     assert_eq!(rows.len(), 3, "{log}");
+    // Each row names its workflow and what it replaced (tokens unknown: an empty field).
+    for (row, trips) in rows.iter().zip(["0", "1", "1"]) {
+        assert!(row.ends_with(&format!(",github_pr,{trips},")), "{log}");
+    }
     assert!(stderr.contains("serve: 5 calls (2 succeeded)"), "{stderr}");
     assert!(stderr.contains("model round-trips saved"), "{stderr}");
     // The sample has no model usage: the tokens the calls replaced are unknown, not 0.
@@ -652,6 +656,69 @@ fn echo_library(w: &Workdir) {
              "parameters": {"title": "Fix in {{list.repo}}"}}
         ]),
     );
+}
+
+/// The rows of the CSV at `path` in `w`, header first.
+fn csv_rows(w: &Workdir, path: &str) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(w.path(path)).unwrap();
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn the_run_log_says_what_each_served_call_replaced_and_sums_to_the_line_at_exit() {
+    let w = Workdir::new();
+    echo_library(&w);
+    // As `mine` writes it for logs with model usage: a run saved 4,000 tokens (median).
+    let path = w.path("workflows/pr_flow.json");
+    let mut t: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    t["metadata"] = json!({"tokens_saved": {"runs": 7, "total": 30000, "median": 4000.0}});
+    std::fs::write(&path, t.to_string()).unwrap();
+    w.write(
+        "calls.json",
+        json!([["pr_flow", {"repo": "acme/app"}], ["pr_flow", {"repo": "acme/web"}]]).to_string(),
+    );
+    let (seen, stderr) = client_with(&w, "calls", &[], &[]);
+    assert_eq!(seen["calls"][1]["is_error"], false, "{seen:#}");
+
+    let rows = csv_rows(&w, ".patterns/calls.csv");
+    let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    let (workflow, trips, tokens) = (
+        col("workflow"),
+        col("round_trips_saved"),
+        col("tokens_saved"),
+    );
+    let calls = &rows[1..];
+    assert_eq!(calls.len(), 4, "{rows:?}");
+    assert!(calls.iter().all(|r| r[workflow] == "pr_flow"), "{rows:?}");
+    // Per run: the first call replaced none, the second one round-trip; the tokens on the first.
+    for run in calls.chunks(2) {
+        assert_eq!(run[0][0], run[1][0], "one run id per call: {rows:?}");
+        assert_eq!([&run[0][trips], &run[1][trips]], ["0", "1"], "{rows:?}");
+        assert_eq!([&run[0][tokens], &run[1][tokens]], ["4000", ""], "{rows:?}");
+    }
+    assert!(
+        stderr.contains("2 model round-trips saved, ~8,000 tokens saved by the mined medians of 2"),
+        "{stderr}"
+    );
+
+    // A run log of an earlier version (without these columns) is appended to in its own.
+    let earlier =
+        "session_id,timestamp,tool,success,duration_ms,arguments,result,error,step_id,attempt";
+    w.write("old.csv", format!("{earlier}\n"));
+    let (_, stderr) = client_with(&w, "calls", &["--run-log", "old.csv"], &[]);
+    assert!(
+        stderr.contains("has the columns of an earlier version"),
+        "{stderr}"
+    );
+    let rows = csv_rows(&w, "old.csv");
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert!(rows.iter().all(|r| r.len() == 10), "{rows:?}");
 }
 
 #[test]

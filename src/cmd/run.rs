@@ -235,6 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             max_parallel: args.max_parallel.map(|n| n as usize),
             run_log,
             cancel,
+            served: None,
         };
         // On a terminal, each step is reported as it finishes (the table comes at the end).
         let progress = std::io::stderr().is_terminal();

@@ -221,12 +221,26 @@ pub struct Options {
     pub run_log: Option<Arc<RunLog>>,
     /// Becomes `true` on Ctrl-C: running calls are stopped, nothing new starts.
     pub cancel: watch::Receiver<bool>,
+    /// A run served to an agent: the run log says what each call replaced.
+    pub served: Option<Served>,
+}
+
+/// A run an agent asked for in one call instead of calling each tool itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Served {
+    /// The tokens a run of the workflow saved in the logs it was mined from (their median).
+    pub tokens_saved: Option<u64>,
 }
 
 /// What every step task shares.
 struct Shared {
     run_id: String,
     run_log: Option<Arc<RunLog>>,
+    /// The template's name, for the run log.
+    workflow: String,
+    served: Option<Served>,
+    /// Set once the run log has the run's first call.
+    logged: AtomicBool,
     cancel: watch::Receiver<bool>,
     /// Set by a failure that stops the run: nothing new starts.
     stop: AtomicBool,
@@ -248,6 +262,9 @@ pub async fn execute(
     let shared = Arc::new(Shared {
         run_id: state.run_id.clone(),
         run_log: options.run_log.clone(),
+        workflow: plan.template.name.clone(),
+        served: options.served,
+        logged: AtomicBool::new(false),
         cancel: options.cancel.clone(),
         stop: AtomicBool::new(false),
         permits: Arc::new(Semaphore::new(
@@ -712,6 +729,7 @@ impl Call<'_> {
             _ = cancel.wait_for(|c| *c) => Err(CallFailure::Cancelled),
         };
         if let Some(log) = &shared.run_log {
+            let first = !shared.logged.swap(true, Ordering::SeqCst);
             let row = CallRow {
                 run_id: &shared.run_id,
                 timestamp,
@@ -727,6 +745,9 @@ impl Call<'_> {
                     .unwrap_or_default(),
                 step_id: self.step_id,
                 attempt,
+                workflow: &shared.workflow,
+                round_trips_saved: shared.served.map(|_| u64::from(!first && attempt == 1)),
+                tokens_saved: shared.served.and_then(|s| s.tokens_saved).filter(|_| first),
             };
             if let Err(e) = log.append(&row) {
                 say!(

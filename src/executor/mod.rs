@@ -18,7 +18,7 @@ pub mod state;
 pub mod tool;
 pub mod toolbox;
 
-pub use execute::{Options, RunState, RunStatus, Status, StepRecord, execute};
+pub use execute::{Options, RunState, RunStatus, Served, Status, StepRecord, execute};
 pub use plan::{Plan, PlanError, Problem, prepare};
 pub use tool::{Hints, Tool, ToolError};
 pub use toolbox::Toolbox;

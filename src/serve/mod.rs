@@ -27,7 +27,7 @@ use crate::executor::mcp::Server;
 use crate::executor::runlog::{CallRow, RunLog};
 use crate::executor::state::{self, RunLock, execute_checkpointed};
 use crate::executor::tool::Secrets;
-use crate::executor::{Options, RunState, RunStatus, Status, Toolbox, prepare};
+use crate::executor::{Options, RunState, RunStatus, Served, Status, Toolbox, prepare};
 use crate::template::{Library, Source, WorkflowTemplate};
 use offer::{LeftOut, Offered, SUGGEST};
 
@@ -187,6 +187,9 @@ impl Workflows {
                 error: secrets.text(error),
                 step_id: "",
                 attempt: 1,
+                workflow: "",
+                round_trips_saved: None,
+                tokens_saved: None,
             };
             if let Err(e) = log.append(&row) {
                 say!("serve: cannot write to {}: {e}", log.path().display());
@@ -377,10 +380,17 @@ impl Workflows {
                 }
             }
         };
+        // What a run of this workflow saved in the logs it was mined from (median tokens).
+        let tokens = (plan.template.metadata)
+            .measured("tokens_saved", Some("median"))
+            .map(|t| t.round() as u64);
         let options = Options {
             max_parallel: None,
             run_log: self.settings.run_log.clone(),
             cancel,
+            served: Some(Served {
+                tokens_saved: tokens,
+            }),
         };
         let state = RunState::new(run_id, &plan);
         let end =
@@ -391,10 +401,6 @@ impl Workflows {
             forward.await.ok();
         }
         let ran = (end.steps.values()).filter(|r| r.attempts > 0).count() as u64;
-        // What a run of this workflow saved in the logs it was mined from (median tokens).
-        let tokens = (plan.template.metadata)
-            .measured("tokens_saved", Some("median"))
-            .map(|t| t.round() as u64);
         {
             let mut f = self.figures.lock().unwrap_or_else(|e| e.into_inner());
             f.succeeded += u64::from(matches!(
