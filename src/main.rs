@@ -14,10 +14,15 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 fn main() -> ExitCode {
     // Polars' reader threads free their buffers in their own heaps; by default mimalloc keeps
-    // freed pages for a while, which on a 10M-call log was most of the peak memory above the
-    // data itself. Returning them at once keeps the peak near what is in use.
-    // SAFETY: sets a process-wide allocator option; valid at any time.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    // freed pages for 10 ms, which on a 10M-call log was most of the peak memory above the
+    // data itself: returning them at once keeps the peak near what is in use. On smaller logs
+    // memory is not the limit, and returning pages only to fault them in again (zeroed) cost
+    // a sixth of the time (1M calls: 1.58 s against 1.31 s; BENCHMARKS.md), so it is done for
+    // large inputs only. A setting of the user's own (`MIMALLOC_PURGE_DELAY`) wins.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() && large_input() {
+        // SAFETY: sets a process-wide allocator option; valid at any time.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    }
     // Polars memory-maps a local log while it reads it, and every page it touched counted in
     // the process's resident memory: a 1 GB CSV of 10M calls peaked at 2.0 GB, half of it the
     // file. Its asynchronous reader reads files in chunks instead: 1.2 GB, as fast (BENCHMARKS.md).
@@ -42,6 +47,19 @@ fn main() -> ExitCode {
             ExitCode::from(patterns::exit_code(&err) as u8)
         }
     }
+}
+
+/// Whether the files named on the command line come to 256 MiB or more: a log of several
+/// million calls, where the peak memory counts.
+fn large_input() -> bool {
+    const LARGE: u64 = 256 << 20;
+    let size: u64 = std::env::args_os()
+        .skip(1)
+        .filter_map(|a| std::fs::metadata(a).ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    size >= LARGE
 }
 
 /// Logs may be read through memory maps (with `POLARS_FORCE_ASYNC=0`, and wherever a reader maps
