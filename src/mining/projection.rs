@@ -175,6 +175,16 @@ fn for_each_extension(
     mut f: impl FnMut(u32, u32, bool),
 ) {
     let position = |e: u32| (e & !OK) as usize;
+    if reach == usize::MAX {
+        // No gap limit (classic mining): every later call extends the first end, and a call
+        // extends a successful embedding when it comes after the first successful end.
+        let first_ok = (ends.iter().find(|&&e| e & OK != 0)).map_or(usize::MAX, |&e| position(e));
+        let from = position(ends[0]) + 1;
+        for (q, &call) in calls[..limit as usize].iter().enumerate().skip(from) {
+            f(q as u32, call & TOOL, call & OK != 0 && q > first_ok);
+        }
+        return;
+    }
     let stop = position(ends[ends.len() - 1])
         .saturating_add(reach)
         .min(limit as usize - 1);
