@@ -1,9 +1,12 @@
-//! Criterion benchmarks, one group per stage, in events per second, on a generated log.
+//! Criterion benchmarks, one group per stage, in events per second, on a generated log: load,
+//! sequences, mine (chains) or summarise (workflows), structure (orderings merged into
+//! stages), templates (what each workflow's template keeps: figures, retries, data flow).
 //!
 //! `PATTERNS_BENCH_SESSIONS` sets the log size (default 100,000 sessions ≈ 1M events).
 //! The `load` group also times polars alone reading the same CSV: the floor that loading is
 //! compared with in BENCHMARKS.md.
 
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -15,6 +18,7 @@ use patterns::mining::summary::{SummaryParams, summarise};
 use patterns::mining::{MineParams, Sequences, mine};
 use patterns::pipeline::{self, MineOptions};
 use patterns::score::{DEFAULT_TOLERANCE, Keep, rank};
+use patterns::structure::{ParallelParams, merge_orderings};
 use polars::prelude::*;
 
 #[global_allocator]
@@ -85,6 +89,35 @@ fn bench(c: &mut Criterion) {
     };
     group.bench_function("summarise", |b| {
         b.iter(|| black_box(summarise(&seqs, &summary, &Alone, &|_| {})))
+    });
+    let supports: HashMap<Vec<u32>, usize> = mined
+        .iter()
+        .map(|m| (m.pattern.clone(), m.support))
+        .collect();
+    let closed = rank(mined.clone(), Keep::Closed, DEFAULT_TOLERANCE);
+    group.bench_function("structure", |b| {
+        b.iter(|| {
+            black_box(merge_orderings(
+                &Alone,
+                closed.clone(),
+                &supports,
+                &seqs,
+                &log,
+                false,
+                params.max_gap,
+                &ParallelParams::default(),
+            ))
+        })
+    });
+    let options = MineOptions::default();
+    let report = pipeline::mine(&log, &options, &|_| {}).expect("within the limit");
+    group.bench_function("templates", |b| {
+        b.iter(|| {
+            let stats: Vec<_> = (report.workflows.iter())
+                .map(|w| pipeline::template_stats(w, &report, &log, &options))
+                .collect();
+            black_box(stats)
+        })
     });
     group.finish();
 
