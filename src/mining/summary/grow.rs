@@ -1,6 +1,8 @@
 //! Growing a workflow: the step most runs go on with, a tool that joins a stage, or where the
 //! runs split into branches.
 
+use smallvec::SmallVec;
+
 use super::*;
 
 /// Per (slot, tool), over the whole runs: runs with the tool there, and for joins the runs with
@@ -154,8 +156,6 @@ pub(super) fn grow(
             }
         }
         // Where runs split: at an end, a common way that most runs do not take; between two
-        // stages, two common ways (one alone is a variant: an extra call in some runs).
-        // Where runs split: at an end, a common way that most runs do not take; between two
         // stages, two or more common ways that most runs take one of (one alone is a variant:
         // an extra call in some runs).
         let rivals = |slot: Slot, tool: u32| {
@@ -211,7 +211,7 @@ pub(super) fn tally(
     // Every (slot, tool, side) of the run; side 0 before the stage, 1 inside, 2 after it.
     seen.clear();
     // The number of calls each slot looked at, for the chance of finding a tool there.
-    let mut lengths: Vec<(Slot, usize)> = Vec::with_capacity(3 * n + 1);
+    let mut lengths: SmallVec<[(Slot, usize); 16]> = SmallVec::with_capacity(3 * n + 1);
     let mut window = |slot: Slot, range: std::ops::Range<usize>, side: u8| {
         match lengths.last_mut() {
             Some((s, _)) if *s == slot => {}

@@ -1,13 +1,19 @@
 //! Runs of a workflow in a session's calls: whole, or leniently (stopped early, a stage skipped,
 //! resumed after a long gap).
 
+use smallvec::SmallVec;
+
 use super::*;
+
+/// The live indices where a stage's tools were matched, in the order they ran. On the stack:
+/// runs are found at every call of every session, and most stages have a tool or two.
+pub(super) type Steps = SmallVec<[usize; 4]>;
 
 /// One run of a workflow in a session: for each stage, the indices (into the session's live
 /// calls) where its tools were matched, in the order they ran; empty when not reached or skipped.
 #[derive(Debug, Clone)]
 pub(super) struct Run {
-    pub(super) at: Vec<Vec<usize>>,
+    pub(super) at: Vec<Steps>,
     /// The stage skipped, if any.
     pub(super) skipped: Option<usize>,
     /// Live indices of the first and last matched call.
@@ -39,9 +45,11 @@ pub(super) fn match_stage(
     start: usize,
     after: Option<usize>,
     reach: usize,
-) -> Option<Vec<usize>> {
-    let mut need: Vec<u32> = stage.to_vec();
-    let mut at = Vec::with_capacity(stage.len());
+) -> Option<Steps> {
+    // Called at every call of every session, and most calls fail at once: nothing on the heap
+    // (a fifth of the summary's time was allocating and freeing these two as vectors).
+    let mut need: SmallVec<[u32; 8]> = SmallVec::from_slice(stage);
+    let mut at = Steps::new();
     let mut last = after;
     let mut j = start;
     if after.is_none() {
@@ -82,7 +90,7 @@ pub(super) fn runs_in(tools: &[u32], stages: &[Vec<u32>], reach: usize, lenient:
         let run = starts.iter().find_map(|&k| {
             let first = match_stage(tools, &stages[k], i, None, reach)?;
             let mut run = Run {
-                at: vec![Vec::new(); n],
+                at: vec![Steps::new(); n],
                 skipped: (k == 1).then_some(0),
                 first: i,
                 last: top(&first),
@@ -104,7 +112,7 @@ pub(super) fn runs_in(tools: &[u32], stages: &[Vec<u32>], reach: usize, lenient:
                 // A stage skipped is a variant of this workflow only when the run goes on with
                 // two of its stages after the skip: a run that skips one stage and then goes its
                 // own way (or only has the last stage in common) is another workflow's.
-                let bridged = |m: &Vec<usize>| {
+                let bridged = |m: &Steps| {
                     let end = top(m);
                     next + 2 < n
                         && match_stage(tools, &stages[next + 2], end + 1, Some(end), reach)
