@@ -1,5 +1,6 @@
 """The reference for classic sequential pattern mining: prefixspan-py (PyPI `prefixspan`) on a
-log of the input schema, every chain of at most MAXLEN tools in at least MINSUP sessions.
+log of the input schema with numeric timestamps (FIFA's), every chain of at most MAXLEN tools in
+at least MINSUP sessions.
 
     python benches/prefixspan_py.py fifa.csv 4000 4 > prefixspan-4000.json
 

@@ -17,16 +17,15 @@ fn main() -> ExitCode {
     // freed pages for 10 ms, which on a 10M-call log was most of the peak memory above the
     // data itself: returning them at once keeps the peak near what is in use. On smaller logs
     // memory is not the limit, and returning pages only to fault them in again (zeroed) cost
-    // a sixth of the time (1M calls: 1.58 s against 1.31 s; BENCHMARKS.md), so it is done for
-    // large inputs only. A setting of the user's own (`MIMALLOC_PURGE_DELAY`) wins.
+    // a tenth of the time (1M calls: 1.448 s against 1.296 s, system time 0.54 s against
+    // 0.21 s; BENCHMARKS.md), so it is done for large inputs only. A setting of the user's own (`MIMALLOC_PURGE_DELAY`) wins.
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() && large_input() {
         // SAFETY: sets a process-wide allocator option; valid at any time.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     }
     // Transparent huge pages: a first touch of memory the reader allocates zeroes 2 MiB at
-    // once, whether used or not (1M calls: system time 0.30 s → 0.23 s on average, single
-    // runs up to 1.2 s; 10M: peak 1.19 GB → 1.15 GB; BENCHMARKS.md). A setting of the user's
-    // own (`MIMALLOC_ALLOW_THP`) wins.
+    // once, whether used or not (1M calls: system time 0.30 s → 0.23 s on average; 10M: peak
+    // 1.22 GB → 1.17 GB; BENCHMARKS.md). A setting of the user's own (`MIMALLOC_ALLOW_THP`) wins.
     #[cfg(target_os = "linux")]
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
         // SAFETY: sets a flag of this process's memory; fails harmlessly on kernels without it.

@@ -47,7 +47,7 @@ pub(super) fn match_stage(
     reach: usize,
 ) -> Option<Steps> {
     // Called at every call of every session, and most calls fail at once: nothing on the heap
-    // (a fifth of the summary's time was allocating and freeing these two as vectors).
+    // (as two vectors, their allocation and freeing were a tenth of the summary's time).
     let mut need: SmallVec<[u32; 8]> = SmallVec::from_slice(stage);
     let mut at = Steps::new();
     let mut last = after;
