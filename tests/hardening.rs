@@ -750,7 +750,7 @@ fn a_named_fifo_is_read_once_not_waited_on_forever() {
 fn sigbus_while_reading_is_an_error_not_a_core_dump() {
     // A log truncated under a memory map raises SIGBUS; the signal is sent by hand here, to a
     // `mine` waiting on standard input, once its handler is in place.
-    let child = Command::new(assert_cmd::cargo::cargo_bin("patterns"))
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("patterns"))
         .args(["mine", "-", "--no-write"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -758,22 +758,33 @@ fn sigbus_while_reading_is_an_error_not_a_core_dump() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    // Bit 7 (SIGBUS) of the caught-signals mask in /proc: set once main installed its handler.
-    loop {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let caught = status
-            .lines()
-            .find_map(|l| l.strip_prefix("SigCgt:"))
-            .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
-            .unwrap();
-        if caught & (1 << (libc::SIGBUS - 1)) != 0 {
-            break;
-        }
-        std::thread::yield_now();
+    // Standard input stays open until the child is gone: at its end of file, `mine` would say
+    // the log is empty and exit before the signal reached it.
+    let stdin = child.stdin.take();
+    // Once a thread of it waits on standard input, main has installed its handler (the mask of
+    // caught signals in /proc would not tell: Rust's runtime catches SIGBUS before main, for its
+    // stack guard, and lets a sent one pass). A thread waits on fd 0 when its system call is
+    // read(0, …) ("0 0x0 …" in /proc), or, where that is hidden, when it sleeps in a pipe read.
+    let waits_on_stdin = |task: &std::path::Path| {
+        let syscall = std::fs::read_to_string(task.join("syscall")).unwrap_or_default();
+        let wchan = std::fs::read_to_string(task.join("wchan")).unwrap_or_default();
+        syscall.starts_with("0 0x0 ") || wchan.contains("pipe_read")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .any(|task| waits_on_stdin(&task.unwrap().path()))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no thread of `mine` waited on standard input within a minute"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     // SAFETY: signalling our own child.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGBUS) }, 0);
     let out = child.wait_with_output().unwrap();
+    drop(stdin);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("shrank while it was being read"),
