@@ -19,6 +19,18 @@ pub enum Field {
 }
 
 impl Field {
+    pub const ALL: [Field; 9] = [
+        Field::Session,
+        Field::Timestamp,
+        Field::Tool,
+        Field::Success,
+        Field::Duration,
+        Field::Arguments,
+        Field::Result,
+        Field::Outcome,
+        Field::Tokens,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Field::Session => "session_id",

@@ -12,7 +12,7 @@ use super::calls::{BAD_OUTCOME, Calls};
 use super::columns::{ColumnNames, Field, find};
 use super::error::LoadError;
 use super::input::{Format, Input};
-use super::records::{self, Record};
+use super::records::{self, Batch, Record};
 use super::values::parse_outcome;
 
 /// How many problems with outcomes are kept with their details.
@@ -98,8 +98,8 @@ pub fn read(path: &Path, names: &ColumnNames) -> Result<Outcomes, LoadError> {
         Format::Parquet => super::read::parquet_records(&input, memory.as_deref())?,
         Format::Json | Format::Csv { .. } => {
             let mut rows: Vec<Record> = Vec::new();
-            let mut keep = |batch: Vec<Record>| {
-                rows.extend(batch);
+            let mut keep = |batch: Batch| {
+                rows.extend(batch.into_records());
                 Ok(())
             };
             match format {

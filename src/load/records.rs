@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader};
 
 use indexmap::IndexSet;
 use rayon::prelude::*;
+use serde::de;
 use serde_json::{Map, Value};
 
 use super::agents::{self, Assembler};
@@ -49,8 +50,31 @@ impl NotObject {
     }
 }
 
-/// What takes the records of an input, a batch at a time.
-pub(super) type Each<'a> = dyn FnMut(Vec<Record>) -> Result<(), LoadError> + 'a;
+/// A batch of an input's documents as its source hands them over.
+pub(super) enum Batch {
+    /// One document per line, not parsed yet, each with its 1-based line number: a table whose
+    /// columns are known reads only the fields it uses ([`Wanted`]).
+    Lines(Vec<(usize, Vec<u8>)>),
+    /// Documents parsed whole.
+    Records(Vec<Record>),
+}
+
+impl Batch {
+    /// Its documents, parsed whole.
+    pub(super) fn into_records(self) -> Vec<Record> {
+        match self {
+            Batch::Lines(lines) => lines
+                .par_iter()
+                .with_min_len(256)
+                .map(|(at, line)| parse_line(*at, trim_line(line, *at == 1)))
+                .collect(),
+            Batch::Records(records) => records,
+        }
+    }
+}
+
+/// What takes the documents of an input, a batch at a time.
+pub(super) type Each<'a> = dyn FnMut(Batch) -> Result<(), LoadError> + 'a;
 
 /// Lines parsed per parallel batch.
 const CHUNK_LINES: usize = 1 << 14;
@@ -79,11 +103,17 @@ fn reason(e: &serde_json::Error) -> String {
     }
 }
 
-fn parse_line(at: usize, line: &[u8]) -> Record {
-    let value = serde_json::from_slice::<Map<String, Value>>(line).map_err(|e| NotObject {
-        reason: reason(&e),
+/// Why `line` is not a JSON object, said as a bad row says it.
+fn not_object(line: &[u8], e: &serde_json::Error) -> NotObject {
+    NotObject {
+        reason: reason(e),
         text: quote(line),
-    });
+    }
+}
+
+fn parse_line(at: usize, line: &[u8]) -> Record {
+    let value =
+        serde_json::from_slice::<Map<String, Value>>(line).map_err(|e| not_object(line, &e));
     Record { at, value }
 }
 
@@ -181,12 +211,7 @@ pub(super) fn records(
                 if batch.is_empty() {
                     return Ok(false);
                 }
-                let parsed = batch
-                    .par_iter()
-                    .with_min_len(256)
-                    .map(|(at, line)| parse_line(*at, trim_line(line, *at == 1)))
-                    .collect();
-                each(parsed)?;
+                each(Batch::Lines(batch))?;
             }
         }
         Layout::Documents => {
@@ -260,7 +285,7 @@ pub(super) fn records(
                     }
                 }
             }
-            each(out)?;
+            each(Batch::Records(out))?;
             Ok(elements)
         }
     }
@@ -342,6 +367,7 @@ fn detect(
 }
 
 /// One record of a table, converted.
+#[derive(Debug)]
 struct Converted {
     session: Option<String>,
     tool: Option<String>,
@@ -356,9 +382,163 @@ struct Converted {
     bad: Vec<(Field, String)>,
 }
 
-fn convert(map: &Map<String, Value>, m: &Mapping) -> Converted {
-    let get = |c: &str| lookup(map, c);
-    let field = |c: &Option<String>| c.as_deref().and_then(get);
+/// The keys of a record that a table's columns read: each column's name and, for a dotted path,
+/// each of its prefixes (all that [`lookup`] may look at).
+struct Wanted {
+    keys: Vec<String>,
+}
+
+/// The values of a record's wanted keys, in the order of [`Wanted::keys`].
+type Fields = Vec<Option<Value>>;
+
+impl Wanted {
+    fn new(m: &Mapping) -> Wanted {
+        let mut keys: IndexSet<&str> = IndexSet::new();
+        for field in Field::ALL {
+            let column = m.column(field);
+            if !column.is_empty() {
+                keys.extend(column.match_indices('.').map(|(i, _)| &column[..i]));
+                keys.insert(column);
+            }
+        }
+        Wanted {
+            keys: keys.into_iter().map(String::from).collect(),
+        }
+    }
+
+    /// The wanted fields of one line, which must be a JSON object as [`parse_line`] asks:
+    /// the same lines fail, with the same errors, but the values of other keys are checked
+    /// without being kept.
+    fn read(&self, line: &[u8]) -> Result<Fields, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_slice(line);
+        let fields = de::DeserializeSeed::deserialize(self, &mut de)?;
+        de.end()?;
+        Ok(fields)
+    }
+
+    /// The value at `path` in `fields`, as [`lookup`] finds it in the whole record.
+    fn lookup<'f>(&self, fields: &'f Fields, path: &str) -> Option<&'f Value> {
+        let key = |k: &str| {
+            let i = self.keys.iter().position(|w| w == k)?;
+            fields[i].as_ref()
+        };
+        key(path).or_else(|| {
+            path.match_indices('.')
+                .find_map(|(i, _)| match key(&path[..i]) {
+                    Some(Value::Object(inner)) => lookup(inner, &path[i + 1..]),
+                    _ => None,
+                })
+        })
+    }
+}
+
+impl<'de> de::DeserializeSeed<'de> for &Wanted {
+    type Value = Fields;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Fields, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for &Wanted {
+    type Value = Fields;
+
+    /// What serde_json's own map says, so that errors read the same.
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a map")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+        let mut fields: Fields = vec![None; self.keys.len()];
+        while let Some(key) = map.next_key_seed(Key(self))? {
+            match key {
+                // A key given twice keeps its last value, as a map does.
+                Some(i) => fields[i] = Some(map.next_value()?),
+                None => map.next_value::<Checked>().map(drop)?,
+            }
+        }
+        Ok(fields)
+    }
+}
+
+/// A key of a record: which wanted key it is, if any.
+struct Key<'w>(&'w Wanted);
+
+impl<'de> de::DeserializeSeed<'de> for Key<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Key<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.keys.iter().position(|w| w == key))
+    }
+}
+
+/// A value read and dropped, checked as a [`Value`] would be (text is UTF-8, nesting within
+/// serde_json's limit), which serde's `IgnoredAny` does not do.
+struct Checked;
+
+impl<'de> de::Deserialize<'de> for Checked {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Checked, D::Error> {
+        d.deserialize_any(Checked)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Checked {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+}
+
+/// Converts one record, whose values `get` finds by column.
+fn convert<'v>(get: impl Fn(&str) -> Option<&'v Value>, m: &Mapping) -> Converted {
+    let field = |c: &Option<String>| c.as_deref().and_then(&get);
     let error_column = matches!(m.success, Some(SuccessColumn::Error(_)));
     let success_value = match &m.success {
         Some(SuccessColumn::Flag(c) | SuccessColumn::Error(c)) => Some(get(c)),
@@ -457,10 +637,10 @@ pub(super) fn csv_records(
             .collect::<Result<Map<String, Value>, NotObject>>();
         batch.push(Record { at, value });
         if batch.len() == CHUNK_LINES {
-            each(std::mem::take(&mut batch))?;
+            each(Batch::Records(std::mem::take(&mut batch)))?;
         }
     }
-    each(batch)?;
+    each(Batch::Records(batch))?;
     Ok(false)
 }
 
@@ -476,45 +656,72 @@ pub(super) fn read_records(
     let names = &options.columns;
     let mut kind = options.format.filter(|&k| k != Kind::Xes);
     let mut mapping: Option<Mapping> = None;
+    let mut wanted: Option<Wanted> = None;
     let mut assembler: Option<Box<dyn Assembler>> = None;
     let mut lines = Vec::new();
     let mut raw: Vec<(usize, Field, String)> = Vec::new();
     let mut broken = Vec::new();
     let mut broken_count = 0;
     let is_row = source(&mut |batch| {
-        // Until the kind and its columns are known, from the first good records.
-        if mapping.is_none() && assembler.is_none() {
-            let sample: Vec<&Map<String, Value>> = batch
-                .iter()
-                .filter_map(|r| r.value.as_ref().ok())
-                .take(SAMPLE)
-                .collect();
-            if !sample.is_empty() {
-                match *kind.get_or_insert_with(|| agents::kind_of(&sample)) {
-                    Kind::Table => mapping = Some(detect(&path, &sample, names)?),
-                    k => assembler = Some(agents::assembler(k, &path, options.mcp_names)),
+        let converted: Vec<(usize, Result<Converted, NotObject>)> = match batch {
+            // Lines of a table whose columns are known: only the fields they use are kept.
+            Batch::Lines(batch) if wanted.is_some() => {
+                let (m, w) = (
+                    mapping.as_ref().expect("known"),
+                    wanted.as_ref().expect("known"),
+                );
+                batch
+                    .into_par_iter()
+                    .with_min_len(256)
+                    .map(|(at, line)| {
+                        let line = trim_line(&line, at == 1);
+                        let fields = w.read(line).map_err(|e| not_object(line, &e));
+                        (at, fields.map(|f| convert(|c| w.lookup(&f, c), m)))
+                    })
+                    .collect()
+            }
+            batch => {
+                let batch = batch.into_records();
+                // Until the kind and its columns are known, from the first good records.
+                if mapping.is_none() && assembler.is_none() {
+                    let sample: Vec<&Map<String, Value>> = batch
+                        .iter()
+                        .filter_map(|r| r.value.as_ref().ok())
+                        .take(SAMPLE)
+                        .collect();
+                    if !sample.is_empty() {
+                        match *kind.get_or_insert_with(|| agents::kind_of(&sample)) {
+                            Kind::Table => {
+                                let m = detect(&path, &sample, names)?;
+                                wanted = Some(Wanted::new(&m));
+                                mapping = Some(m);
+                            }
+                            k => assembler = Some(agents::assembler(k, &path, options.mcp_names)),
+                        }
+                    }
+                }
+                // A table's records are converted in parallel; a transcript's go through its
+                // assembler in order.
+                match (&mapping, &assembler) {
+                    (Some(m), None) => batch
+                        .into_par_iter()
+                        .with_min_len(256)
+                        .map(|r| (r.at, r.value.map(|map| convert(|c| lookup(&map, c), m))))
+                        .collect(),
+                    // Without a mapping or an assembler, a batch has no good record: only broken
+                    // ones.
+                    _ => batch
+                        .into_iter()
+                        .filter_map(|r| match (r.value, assembler.as_mut()) {
+                            (Ok(map), Some(assembler)) => {
+                                assembler.record(r.at, map);
+                                None
+                            }
+                            (value, _) => value.err().map(|bad| (r.at, Err(bad))),
+                        })
+                        .collect(),
                 }
             }
-        }
-        // A table's records are converted in parallel; a transcript's go through its
-        // assembler in order.
-        let converted: Vec<(usize, Result<Converted, NotObject>)> = match (&mapping, &assembler) {
-            (Some(m), None) => batch
-                .into_par_iter()
-                .with_min_len(256)
-                .map(|r| (r.at, r.value.map(|map| convert(&map, m))))
-                .collect(),
-            // Without a mapping or an assembler, a batch has no good record: only broken ones.
-            _ => batch
-                .into_iter()
-                .filter_map(|r| match (r.value, assembler.as_mut()) {
-                    (Ok(map), Some(assembler)) => {
-                        assembler.record(r.at, map);
-                        None
-                    }
-                    (value, _) => value.err().map(|bad| (r.at, Err(bad))),
-                })
-                .collect(),
         };
         for (at, c) in converted {
             let c = match c {
@@ -569,4 +776,150 @@ pub(super) fn read_records(
         agents::push(assembler.finish(), calls, &mut summary);
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Columns at the top and inside objects, as flags name them.
+    fn mapping() -> Mapping {
+        Mapping {
+            session: "s".into(),
+            timestamp: "t".into(),
+            tool: "tool.name".into(),
+            success: Some(SuccessColumn::Flag("ok".into())),
+            duration: Some("d".into()),
+            arguments: Some("a".into()),
+            result: Some("r.x.y".into()),
+            outcome: Some("o".into()),
+            tokens: Some("u.n".into()),
+        }
+    }
+
+    /// A line converted as the first batch is (whole map) and as the others are (wanted
+    /// fields), each as its `Debug` text or the bad row's reason.
+    fn both_ways(line: &[u8]) -> (String, String) {
+        let m = mapping();
+        let w = Wanted::new(&m);
+        let whole = serde_json::from_slice::<Map<String, Value>>(line)
+            .map(|map| format!("{:?}", convert(|c| lookup(&map, c), &m)));
+        let wanted = w
+            .read(line)
+            .map(|f| format!("{:?}", convert(|c| w.lookup(&f, c), &m)));
+        let said = |r: Result<String, serde_json::Error>| r.unwrap_or_else(|e| reason(&e));
+        (said(whole), said(wanted))
+    }
+
+    fn key() -> impl Strategy<Value = &'static str> + Clone {
+        prop::sample::select(vec![
+            "s",
+            "t",
+            "tool",
+            "tool.name",
+            "name",
+            "ok",
+            "d",
+            "a",
+            "r",
+            "r.x",
+            "x",
+            "x.y",
+            "y",
+            "o",
+            "u",
+            "u.n",
+            "n",
+            "z",
+        ])
+    }
+
+    fn object(value: impl Strategy<Value = Value>) -> impl Strategy<Value = Value> {
+        prop::collection::vec((key(), value), 0..8).prop_map(|entries| {
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            )
+        })
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            (-1e6f64..1e6).prop_map(Value::from),
+            prop::sample::select(vec![
+                "",
+                " ",
+                "x",
+                "2026-01-05T09:00:22Z",
+                "1700000000",
+                "true",
+                "ok",
+                "0",
+                "1.5",
+                "{\"k\":1}",
+                "é\n\"",
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                object(inner),
+            ]
+        })
+    }
+
+    proptest! {
+        /// The same lines are good, converted to the same calls, and the same are bad, for
+        /// the same reason; lines cut short and bytes changed included.
+        #[test]
+        fn reading_the_wanted_fields_converts_as_reading_the_whole_record(
+            record in object(value()),
+            cut in any::<prop::sample::Index>(),
+            byte in prop::option::of((any::<prop::sample::Index>(), any::<u8>())),
+            twice in prop::option::of(key()),
+        ) {
+            let mut line = record.to_string().into_bytes();
+            if let Some(key) = twice.filter(|_| line.len() > 2) {
+                // A key given twice: the last value counts.
+                let entry = format!("\"{key}\":\"2026-01-05T09:00:22Z\",");
+                line.splice(1..1, entry.into_bytes());
+            }
+            if let Some((at, b)) = byte {
+                let at = at.index(line.len());
+                line[at] = b;
+            }
+            if cut.index(8) == 0 {
+                line.truncate(cut.index(line.len()));
+            }
+            let (whole, wanted) = both_ways(&line);
+            prop_assert_eq!(whole, wanted, "{}", String::from_utf8_lossy(&line));
+        }
+    }
+
+    #[test]
+    fn a_bad_value_of_an_unused_key_is_a_bad_line_as_before() {
+        let deep = format!("{{\"z\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        for line in [
+            &b"{\"s\":\"a\",\"z\":\"b\xffd\"}"[..],
+            deep.as_bytes(),
+            b"{\"s\":\"a\",\"z\":[1,]}",
+            b"[{\"s\":\"a\"}]",
+            b"{\"s\":\"a\"} x",
+        ] {
+            let (whole, wanted) = both_ways(line);
+            assert!(!whole.starts_with("Converted"), "{whole}");
+            assert_eq!(whole, wanted);
+        }
+        let (whole, wanted) = both_ways(b"{\"s\":\"a\",\"z\":{\"q\":[1,{}]}}");
+        assert!(whole.starts_with("Converted"), "{whole}");
+        assert_eq!(whole, wanted);
+    }
 }
