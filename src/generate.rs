@@ -20,7 +20,8 @@ pub struct Planted {
     pub weight: f64,
     /// Sessions it was planted in (started).
     pub sessions: usize,
-    /// Per step of `tools`, the sessions whose run got that far (runs are abandoned on the way).
+    /// Per step of `tools`, the sessions whose run got that far, a skipped step included (runs
+    /// are abandoned on the way).
     pub funnel: Vec<usize>,
     /// Share of the runs that stop after each step but the last (5–20 % at noise 1).
     pub abandon: f64,
@@ -649,6 +650,8 @@ pub fn generate(params: GenerateParams, out: impl Write) -> csv::Result<Truth> {
             let mut ran_variant = false;
             for (i, step) in steps.into_iter().enumerate() {
                 if skip == Some(i) {
+                    // The run goes past the step it skips (the last is never skipped).
+                    planted[w].funnel[i] += 1;
                     ran_variant = true;
                     continue;
                 }

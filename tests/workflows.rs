@@ -249,6 +249,8 @@ fn funnels_and_variants_match_the_truth() {
             .map(|f| f["sessions"].as_u64().unwrap())
             .collect();
         assert_eq!(found.len(), stages.len(), "{name}");
+        // A session that got to a stage went past the ones before it: a funnel never rises.
+        assert!(found.windows(2).all(|p| p[1] <= p[0]), "{name}: {found:?}");
         for k in 1..stages.len() {
             let (p, f) = (planted_funnel[k] as f64, found[k] as f64);
             assert!(
@@ -379,6 +381,18 @@ fn no_entry_repeats_another_on_real_logs() {
         let patterns = json["patterns"].as_array().unwrap();
         let entries: Vec<Vec<String>> = patterns.iter().map(|e| strings(&e["pattern"])).collect();
         assert!(!entries.is_empty(), "{}: nothing found", log.display());
+        // Real runs skip steps, stop early and loop: their funnels still never rise.
+        for e in patterns {
+            let funnel: Vec<u64> = (e["funnel"].as_array().unwrap().iter())
+                .map(|f| f["sessions"].as_u64().unwrap())
+                .collect();
+            assert!(
+                funnel.windows(2).all(|p| p[1] <= p[0]),
+                "{}: {}: {funnel:?}",
+                log.display(),
+                e["pattern"]
+            );
+        }
         // Branches after a shared start (or before a shared end) are different workflows when
         // each says so: the same trunk, the other among its siblings.
         let siblings = |i: usize, j: usize| {

@@ -107,7 +107,7 @@ pub struct Card {
     pub support: usize,
     pub occurrences: u64,
     pub success_rate: f64,
-    /// Sessions with a run of at least two stages, and per stage the sessions that reached it
+    /// Sessions with a run of at least two stages, and per stage the sessions that reached it or a later one
     /// (with `--keep workflows`).
     pub sessions: Option<usize>,
     pub funnel: Vec<(String, usize)>,

@@ -38,7 +38,7 @@ pub struct Workflow {
 pub struct Folded {
     /// Sessions with a run of at least two of its stages.
     pub sessions: usize,
-    /// Per stage, the sessions whose run reached it.
+    /// Per stage, the sessions whose run reached it or a later one: it never rises.
     pub funnel: Vec<usize>,
     /// Per ordering (as in [`Workflow::orderings`]), the sessions whose whole run took it.
     pub ordering_sessions: Vec<usize>,

@@ -36,8 +36,9 @@ What is listed (--keep workflows, the default): the distinct workflows, each who
 at a time is grown from the strongest pair of calls that no workflow explains yet: a step belongs
 to it when most of its runs (--continuation) go on with it; tools that run in any order form one
 stage. Its runs are then taken out of the log. A piece, a window or a one-call variant of a
-workflow is folded into it: its funnel (sessions that reached each stage), its variants (a step
-skipped, an extra call, a related chain) and its orderings. There is no length cap.
+workflow is folded into it: its funnel (sessions that reached each stage or a later one), its
+variants (a step skipped, an extra call, a related chain) and its orderings. There is no length
+cap.
 --keep all lists every frequent chain of --min-len..--max-len tools instead; --keep closed drops
 the chains that a longer one nearly always extends.
 

@@ -3,7 +3,7 @@
 use super::*;
 
 /// What the runs of a workflow did, counted in one part and summed over the parts (alone: the
-/// log's): per stage the sessions that reached it and that skipped it, the calls between steps
+/// log's): per stage the sessions that reached it or a later one and that skipped it, the calls between steps
 /// by the stage they follow, the tool after a whole run, the orderings and the loop rounds of
 /// the whole runs, and the sessions with a whole run, a successful one, the whole runs, and the
 /// sessions with any run.
@@ -57,10 +57,13 @@ pub(super) fn describe(
         let s = *s;
         let live = residual.live(s);
         let tool = |j: usize| residual.tool(s, live[j]);
-        for (k, reached) in f.funnel.iter_mut().enumerate() {
-            if session_runs.iter().any(|r| !r.at[k].is_empty()) {
-                *reached += 1;
-            }
+        // The furthest stage its runs got to: the session reached every stage up to it, a
+        // skipped one too (it went past it), so that a funnel never rises.
+        let furthest = (session_runs.iter())
+            .filter_map(|r| r.at.iter().rposition(|a| !a.is_empty()))
+            .max();
+        for reached in &mut f.funnel[..furthest.map_or(0, |k| k + 1)] {
+            *reached += 1;
         }
         let mut session_skips = FxHashSet::default();
         let mut session_extras = FxHashSet::default();
@@ -90,12 +93,9 @@ pub(super) fn describe(
             *f.extras.0.entry(e).or_default() += 1;
         }
         let Some(run) = session_runs.iter().find(|r| r.is_whole()) else {
-            let last = (session_runs.iter())
-                .filter_map(|r| r.at.iter().rposition(|a| !a.is_empty()))
-                .max();
             // A run that reached the last stage without being whole skipped a step: it did not
             // leave the workflow.
-            stopped.extend(last.filter(|&k| k + 1 < n).map(|k| (s, k)));
+            stopped.extend(furthest.filter(|&k| k + 1 < n).map(|k| (s, k)));
             continue;
         };
         f.support += 1;

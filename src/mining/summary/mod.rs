@@ -116,7 +116,8 @@ pub struct Found {
     pub occurrences: u64,
     /// Sessions with a run of at least two stages (whole, stopped early, or with a step skipped).
     pub sessions: usize,
-    /// Per stage, the sessions whose run reached it (ran its tools).
+    /// Per stage, the sessions whose run reached it or a later one (a run that skipped it went
+    /// past it): it never rises.
     pub funnel: Vec<usize>,
     /// What runs did differently, most sessions first.
     pub variants: Vec<Variant>,
