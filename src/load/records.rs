@@ -406,6 +406,10 @@ impl Wanted {
         }
     }
 
+    fn index(&self, key: &str) -> Option<usize> {
+        self.keys.iter().position(|w| w == key)
+    }
+
     /// The wanted fields of one line, which must be a JSON object as [`parse_line`] asks:
     /// the same lines fail, with the same errors, but the values of other keys are checked
     /// without being kept.
@@ -418,10 +422,7 @@ impl Wanted {
 
     /// The value at `path` in `fields`, as [`lookup`] finds it in the whole record.
     fn lookup<'f>(&self, fields: &'f Fields, path: &str) -> Option<&'f Value> {
-        let key = |k: &str| {
-            let i = self.keys.iter().position(|w| w == k)?;
-            fields[i].as_ref()
-        };
+        let key = |k: &str| fields[self.index(k)?].as_ref();
         key(path).or_else(|| {
             path.match_indices('.')
                 .find_map(|(i, _)| match key(&path[..i]) {
@@ -480,7 +481,7 @@ impl<'de> de::Visitor<'de> for Key<'_> {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
-        Ok(self.0.keys.iter().position(|w| w == key))
+        Ok(self.0.index(key))
     }
 }
 
