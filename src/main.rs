@@ -18,7 +18,8 @@ fn main() -> ExitCode {
     // data itself: returning them at once keeps the peak near what is in use. On smaller logs
     // memory is not the limit, and returning pages only to fault them in again (zeroed) cost
     // a tenth of the time (1M calls: 1.448 s against 1.296 s, system time 0.54 s against
-    // 0.21 s; BENCHMARKS.md), so it is done for large inputs only. A setting of the user's own (`MIMALLOC_PURGE_DELAY`) wins.
+    // 0.21 s; BENCHMARKS.md), so it is done for large inputs only. A setting of the user's own
+    // (`MIMALLOC_PURGE_DELAY`) wins.
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() && large_input() {
         // SAFETY: sets a process-wide allocator option; valid at any time.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };

@@ -382,9 +382,10 @@ struct Converted {
     bad: Vec<(Field, String)>,
 }
 
-/// The keys of a record that a table's columns read: each column's name and, for a dotted path,
-/// each of its prefixes (all that [`lookup`] may look at).
+/// A table's columns, and the keys of a record that they read: each column's name and, for a
+/// dotted path, each of its prefixes (all that [`lookup`] may look at).
 struct Wanted {
+    mapping: Mapping,
     keys: Vec<String>,
 }
 
@@ -392,18 +393,17 @@ struct Wanted {
 type Fields = Vec<Option<Value>>;
 
 impl Wanted {
-    fn new(m: &Mapping) -> Wanted {
+    fn new(mapping: Mapping) -> Wanted {
         let mut keys: IndexSet<&str> = IndexSet::new();
         for field in Field::ALL {
-            let column = m.column(field);
+            let column = mapping.column(field);
             if !column.is_empty() {
                 keys.extend(column.match_indices('.').map(|(i, _)| &column[..i]));
                 keys.insert(column);
             }
         }
-        Wanted {
-            keys: keys.into_iter().map(String::from).collect(),
-        }
+        let keys = keys.into_iter().map(String::from).collect();
+        Wanted { mapping, keys }
     }
 
     fn index(&self, key: &str) -> Option<usize> {
@@ -656,8 +656,8 @@ pub(super) fn read_records(
     let path = input.to_string();
     let names = &options.columns;
     let mut kind = options.format.filter(|&k| k != Kind::Xes);
-    let mut mapping: Option<Mapping> = None;
-    let mut wanted: Option<Wanted> = None;
+    // A table's columns, once known.
+    let mut table: Option<Wanted> = None;
     let mut assembler: Option<Box<dyn Assembler>> = None;
     let mut lines = Vec::new();
     let mut raw: Vec<(usize, Field, String)> = Vec::new();
@@ -666,25 +666,19 @@ pub(super) fn read_records(
     let is_row = source(&mut |batch| {
         let converted: Vec<(usize, Result<Converted, NotObject>)> = match batch {
             // Lines of a table whose columns are known: only the fields they use are kept.
-            Batch::Lines(batch) if wanted.is_some() => {
-                let (m, w) = (
-                    mapping.as_ref().expect("known"),
-                    wanted.as_ref().expect("known"),
-                );
-                batch
-                    .into_par_iter()
-                    .with_min_len(256)
-                    .map(|(at, line)| {
-                        let line = trim_line(&line, at == 1);
-                        let fields = w.read(line).map_err(|e| not_object(line, &e));
-                        (at, fields.map(|f| convert(|c| w.lookup(&f, c), m)))
-                    })
-                    .collect()
-            }
+            Batch::Lines(batch) if let Some(w) = &table => batch
+                .into_par_iter()
+                .with_min_len(256)
+                .map(|(at, line)| {
+                    let line = trim_line(&line, at == 1);
+                    let fields = w.read(line).map_err(|e| not_object(line, &e));
+                    (at, fields.map(|f| convert(|c| w.lookup(&f, c), &w.mapping)))
+                })
+                .collect(),
             batch => {
                 let batch = batch.into_records();
                 // Until the kind and its columns are known, from the first good records.
-                if mapping.is_none() && assembler.is_none() {
+                if table.is_none() && assembler.is_none() {
                     let sample: Vec<&Map<String, Value>> = batch
                         .iter()
                         .filter_map(|r| r.value.as_ref().ok())
@@ -693,9 +687,7 @@ pub(super) fn read_records(
                     if !sample.is_empty() {
                         match *kind.get_or_insert_with(|| agents::kind_of(&sample)) {
                             Kind::Table => {
-                                let m = detect(&path, &sample, names)?;
-                                wanted = Some(Wanted::new(&m));
-                                mapping = Some(m);
+                                table = Some(Wanted::new(detect(&path, &sample, names)?))
                             }
                             k => assembler = Some(agents::assembler(k, &path, options.mcp_names)),
                         }
@@ -703,11 +695,14 @@ pub(super) fn read_records(
                 }
                 // A table's records are converted in parallel; a transcript's go through its
                 // assembler in order.
-                match (&mapping, &assembler) {
-                    (Some(m), None) => batch
+                match (&table, &assembler) {
+                    (Some(w), None) => batch
                         .into_par_iter()
                         .with_min_len(256)
-                        .map(|r| (r.at, r.value.map(|map| convert(|c| lookup(&map, c), m))))
+                        .map(|r| {
+                            let converted = |map| convert(|c| lookup(&map, c), &w.mapping);
+                            (r.at, r.value.map(converted))
+                        })
                         .collect(),
                     // Without a mapping or an assembler, a batch has no good record: only broken
                     // ones.
@@ -764,8 +759,8 @@ pub(super) fn read_records(
         .collect();
     let mut summary = FileSummary {
         kind: kind.unwrap_or(Kind::Table),
-        has_success: mapping.as_ref().is_none_or(|m| m.success.is_some()),
-        mapping: mapping.unwrap_or_default(),
+        has_success: table.as_ref().is_none_or(|w| w.mapping.success.is_some()),
+        mapping: table.map(|w| w.mapping).unwrap_or_default(),
         raw,
         lines: Some(lines),
         is_row,
@@ -803,13 +798,13 @@ mod tests {
     /// A line converted as the first batch is (whole map) and as the others are (wanted
     /// fields), each as its `Debug` text or the bad row's reason.
     fn both_ways(line: &[u8]) -> (String, String) {
-        let m = mapping();
-        let w = Wanted::new(&m);
+        let w = Wanted::new(mapping());
+        let m = &w.mapping;
         let whole = serde_json::from_slice::<Map<String, Value>>(line)
-            .map(|map| format!("{:?}", convert(|c| lookup(&map, c), &m)));
+            .map(|map| format!("{:?}", convert(|c| lookup(&map, c), m)));
         let wanted = w
             .read(line)
-            .map(|f| format!("{:?}", convert(|c| w.lookup(&f, c), &m)));
+            .map(|f| format!("{:?}", convert(|c| w.lookup(&f, c), m)));
         let said = |r: Result<String, serde_json::Error>| r.unwrap_or_else(|e| reason(&e));
         (said(whole), said(wanted))
     }

@@ -3,10 +3,10 @@
 use super::*;
 
 /// What the runs of a workflow did, counted in one part and summed over the parts (alone: the
-/// log's): per stage the sessions that reached it or a later one and that skipped it, the calls between steps
-/// by the stage they follow, the tool after a whole run, the orderings and the loop rounds of
-/// the whole runs, and the sessions with a whole run, a successful one, the whole runs, and the
-/// sessions with any run.
+/// log's): per stage the sessions that reached it or a later one and that skipped it, the calls
+/// between steps by the stage they follow, the tool after a whole run, the orderings and the
+/// loop rounds of the whole runs, and the sessions with a whole run, a successful one, the whole
+/// runs, and the sessions with any run.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct RunFigures {
     funnel: Vec<usize>,
