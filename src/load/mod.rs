@@ -8,6 +8,7 @@
 mod agents;
 mod calls;
 mod columns;
+mod csv_rows;
 mod error;
 mod input;
 mod json;

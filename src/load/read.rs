@@ -13,6 +13,7 @@ use super::calls::{
     duration_ms, tokens,
 };
 use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
+use super::csv_rows;
 use super::error::LoadError;
 use super::input::{FileSummary, Format, Input};
 use super::values::{Stamp, float_stamp, int_stamp, parse_outcome, parse_success, parse_timestamp};
@@ -315,7 +316,12 @@ pub(super) fn read(
     keep_raw: usize,
 ) -> Result<FileSummary, LoadError> {
     let path = input.to_string();
-    let mut lf = scan(input, format, memory).map_err(|e| unreadable(input, format, e))?;
+    // A CSV's columns come from its header; the rows are read apart (`csv_rows`).
+    let head = match (format, memory) {
+        (Format::Csv { .. }, Some(m)) => Some(&m[..csv_rows::data_start(m).unwrap_or(m.len())]),
+        _ => memory,
+    };
+    let mut lf = scan(input, format, head).map_err(|e| unreadable(input, format, e))?;
     let schema = lf
         .collect_schema()
         .map_err(|e| unreadable(input, format, e))?;
@@ -393,7 +399,35 @@ pub(super) fn read(
         raw: Vec::new(),
     };
     let has_success = mapping.success.is_some();
-    stream(lf.select(select), |df| batches.append(&df)).map_err(|e| match format {
+    let read = match format {
+        Format::Csv { separator } => {
+            let used: Vec<&str> = (Field::ALL.iter()).map(|&f| mapping.column(f)).collect();
+            let projection: Vec<usize> = (schema.iter_names().enumerate())
+                .filter(|(_, name)| used.contains(&name.as_str()))
+                .map(|(i, _)| i)
+                .collect();
+            let options = CsvParseOptions::default().with_separator(separator);
+            let parser = csv_rows::Parser {
+                options: &options,
+                schema: &schema,
+                projection: &projection,
+            };
+            let mut each = |df: DataFrame| -> PolarsResult<()> {
+                batches.append(&df.lazy().select(select.clone()).collect()?);
+                Ok(())
+            };
+            match (memory, input) {
+                (Some(m), _) => csv_rows::read(m, &parser, csv_rows::PIECE, &mut each),
+                (None, Input::File(file) | Input::Found(file)) => {
+                    let file = std::fs::File::open(file).map_err(|e| LoadError::io(file, e))?;
+                    csv_rows::read(file, &parser, csv_rows::PIECE, &mut each)
+                }
+                (None, Input::Stdin) => unreachable!("standard input is read into memory"),
+            }
+        }
+        _ => stream(lf.select(select), |df| batches.append(&df)),
+    };
+    read.map_err(|e| match format {
         Format::Csv { separator } => super::lines::find_ragged(input, memory, separator)
             .unwrap_or_else(|| unreadable(input, format, e)),
         _ => unreadable(input, format, e),
@@ -473,9 +507,9 @@ impl Batches<'_> {
                 .get(i)
                 .ok()
                 .filter(|v| !v.is_null())
-                .map_or(String::new(), |v| match v {
-                    AnyValue::String(s) => s.to_string(),
-                    v => v.to_string(),
+                .map_or(String::new(), |v| match v.get_str() {
+                    Some(s) => s.to_string(),
+                    None => v.to_string(),
                 });
             self.raw.push((self.rows + i, Field::Timestamp, text));
         }
