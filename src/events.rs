@@ -71,6 +71,17 @@ impl Texts {
         (end > start).then(|| &self.bytes[start..end])
     }
 
+    /// Makes room for `rows` more values, of the mean size of those from value `start` on.
+    pub fn reserve_like(&mut self, start: usize, rows: usize) {
+        if self.len() <= start {
+            return;
+        }
+        let before = start.checked_sub(1).map_or(0, |j| self.ends[j]) as usize;
+        let mean = (self.bytes.len() - before) as f64 / (self.len() - start) as f64;
+        self.ends.reserve(rows);
+        self.bytes.reserve((mean * rows as f64).ceil() as usize);
+    }
+
     pub fn push(&mut self, value: Option<&str>) {
         self.bytes.push_str(value.unwrap_or(""));
         self.ends.push(self.bytes.len() as u64);

@@ -138,6 +138,27 @@ impl Calls {
         self.usage.truncate(len);
     }
 
+    /// Makes room for `rows` more rows like those from row `start` on: in the columns they
+    /// filled, and for texts of the sizes theirs had. A big file's columns are then not regrown
+    /// (each time copied, and their fresh pages touched) while it is read; room never used costs
+    /// no memory, as its pages are never touched.
+    pub(super) fn reserve_like(&mut self, start: usize, rows: usize) {
+        fn reserve<T>(column: &mut Vec<T>, start: usize, rows: usize) {
+            if column.len() > start {
+                column.reserve(rows);
+            }
+        }
+        reserve(&mut self.sessions, start, rows);
+        reserve(&mut self.tools, start, rows);
+        reserve(&mut self.timestamps, start, rows);
+        reserve(&mut self.success, start, rows);
+        reserve(&mut self.durations, start, rows);
+        reserve(&mut self.outcomes, start, rows);
+        reserve(&mut self.usage, start, rows);
+        self.arguments.reserve_like(start, rows);
+        self.results.reserve_like(start, rows);
+    }
+
     /// Appends one row; blank session and tool names are missing ones.
     pub(super) fn push(&mut self, row: Row) {
         let before = self.len();

@@ -168,13 +168,13 @@ impl Parser<'_> {
 }
 
 /// Reads the rows of the CSV text `source` after its header and hands them to `each` as frames
-/// in order, `piece` bytes parsed per thread. Stops at the first error, of reading, parsing or
+/// in order, each with the bytes of text it came from, `piece` bytes parsed per thread. Stops at the first error, of reading, parsing or
 /// `each`.
 pub(super) fn read(
     source: impl Read + Send,
     parser: &Parser<'_>,
     piece: usize,
-    mut each: impl FnMut(DataFrame) -> PolarsResult<()>,
+    mut each: impl FnMut(DataFrame, usize) -> PolarsResult<()>,
 ) -> PolarsResult<()> {
     let threads = rayon::current_num_threads();
     // A few blocks of frames waiting at most: the loader holds a few blocks, never the file.
@@ -184,7 +184,7 @@ pub(super) fn read(
         for frame in rx {
             match frame {
                 // Dropping the receiver stops the producer at its next frame.
-                Ok(df) => each(df)?,
+                Ok((df, bytes)) => each(df, bytes)?,
                 Err(e) => return Err(e),
             }
         }
@@ -199,7 +199,7 @@ fn produce(
     parser: &Parser<'_>,
     piece: usize,
     threads: usize,
-    tx: mpsc::SyncSender<PolarsResult<DataFrame>>,
+    tx: mpsc::SyncSender<PolarsResult<(DataFrame, usize)>>,
 ) -> PolarsResult<()> {
     let block = piece.saturating_mul(threads);
     let mut text: Vec<u8> = Vec::new();
@@ -224,7 +224,7 @@ fn produce(
             .map(|&(end, rows)| (std::mem::replace(&mut start, end), end, rows))
             .collect();
         let frames: Vec<_> = (ranges.par_iter())
-            .map(|&(from, to, rows)| parser.parse(&text[from..to], rows))
+            .map(|&(from, to, rows)| Ok((parser.parse(&text[from..to], rows)?, to - from)))
             .collect();
         for frame in frames {
             let failed = frame.is_err();
@@ -267,7 +267,7 @@ mod tests {
             projection: &projection,
         };
         let mut out = header.clone();
-        read(Cursor::new(text), &parser, piece, |df| {
+        read(Cursor::new(text), &parser, piece, |df, _| {
             out.vstack_mut(&df).map(drop)
         })?;
         Ok(out)

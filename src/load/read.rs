@@ -412,15 +412,26 @@ pub(super) fn read(
                 schema: &schema,
                 projection: &projection,
             };
-            let mut each = |df: DataFrame| -> PolarsResult<()> {
+            let (mut first, start) = (true, batches.calls.len());
+            let mut each = |df: DataFrame, bytes: usize, size: usize| -> PolarsResult<()> {
                 batches.append(&df.lazy().select(select.clone()).collect()?);
+                // Room for the rest of the file, from the size of its first rows (and a little
+                // more: a bad guess below only regrows the columns as before).
+                if std::mem::take(&mut first) && bytes < size {
+                    let rows =
+                        (size - bytes) as f64 / bytes as f64 * (batches.calls.len() - start) as f64;
+                    batches.calls.reserve_like(start, (rows * 1.02) as usize);
+                }
                 Ok(())
             };
             match (memory, input) {
-                (Some(m), _) => csv_rows::read(m, &parser, csv_rows::PIECE, &mut each),
-                (None, Input::File(file) | Input::Found(file)) => {
-                    let file = std::fs::File::open(file).map_err(|e| LoadError::io(file, e))?;
-                    csv_rows::read(file, &parser, csv_rows::PIECE, &mut each)
+                (Some(m), _) => {
+                    csv_rows::read(m, &parser, csv_rows::PIECE, |df, n| each(df, n, m.len()))
+                }
+                (None, Input::File(path) | Input::Found(path)) => {
+                    let file = std::fs::File::open(path).map_err(|e| LoadError::io(path, e))?;
+                    let size = file.metadata().map_or(0, |m| m.len() as usize);
+                    csv_rows::read(file, &parser, csv_rows::PIECE, |df, n| each(df, n, size))
                 }
                 (None, Input::Stdin) => unreachable!("standard input is read into memory"),
             }
