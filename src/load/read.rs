@@ -1,4 +1,5 @@
-//! The only place polars is used: one file in, typed columns out.
+//! Where polars reads a table (with `csv_rows`, which finds a CSV's rows for it): one file in,
+//! typed columns out.
 
 use std::io::Read;
 use std::num::NonZeroUsize;
