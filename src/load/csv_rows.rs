@@ -167,20 +167,23 @@ impl Parser<'_> {
     }
 }
 
-/// Reads the rows of the CSV text `source` after its header and hands them to `each` as frames
-/// in order, each with the bytes of text it came from, `piece` bytes parsed per thread. Stops at the first error, of reading, parsing or
+/// Reads the rows of the CSV text `source` after its header, `piece` bytes parsed per thread,
+/// and hands what `finish` makes of each frame (on the same threads) to `each` in order, with
+/// the bytes of text it came from. Stops at the first error, of reading, parsing, `finish` or
 /// `each`.
-pub(super) fn read(
+pub(super) fn read<T: Send>(
     source: impl Read + Send,
     parser: &Parser<'_>,
     piece: usize,
-    mut each: impl FnMut(DataFrame, usize) -> PolarsResult<()>,
+    finish: impl Fn(DataFrame) -> PolarsResult<T> + Sync,
+    mut each: impl FnMut(T, usize) -> PolarsResult<()>,
 ) -> PolarsResult<()> {
     let threads = rayon::current_num_threads();
     // A few blocks of frames waiting at most: the loader holds a few blocks, never the file.
     let (tx, rx) = mpsc::sync_channel(2 * threads);
     std::thread::scope(|scope| {
-        let producer = scope.spawn(move || produce(source, parser, piece, threads, tx));
+        let finish = &finish;
+        let producer = scope.spawn(move || produce(source, parser, finish, piece, threads, tx));
         for frame in rx {
             match frame {
                 // Dropping the receiver stops the producer at its next frame.
@@ -192,14 +195,15 @@ pub(super) fn read(
     })
 }
 
-/// Reads `source` block by block, parses each block's pieces on `threads` threads and sends
-/// their frames in order.
-fn produce(
+/// Reads `source` block by block, parses and finishes each block's pieces on `threads` threads
+/// and sends them in order.
+fn produce<T: Send>(
     mut source: impl Read,
     parser: &Parser<'_>,
+    finish: &(impl Fn(DataFrame) -> PolarsResult<T> + Sync),
     piece: usize,
     threads: usize,
-    tx: mpsc::SyncSender<PolarsResult<(DataFrame, usize)>>,
+    tx: mpsc::SyncSender<PolarsResult<(T, usize)>>,
 ) -> PolarsResult<()> {
     let block = piece.saturating_mul(threads);
     let mut text: Vec<u8> = Vec::new();
@@ -224,7 +228,7 @@ fn produce(
             .map(|&(end, rows)| (std::mem::replace(&mut start, end), end, rows))
             .collect();
         let frames: Vec<_> = (ranges.par_iter())
-            .map(|&(from, to, rows)| Ok((parser.parse(&text[from..to], rows)?, to - from)))
+            .map(|&(from, to, rows)| Ok((finish(parser.parse(&text[from..to], rows)?)?, to - from)))
             .collect();
         for frame in frames {
             let failed = frame.is_err();
@@ -267,7 +271,7 @@ mod tests {
             projection: &projection,
         };
         let mut out = header.clone();
-        read(Cursor::new(text), &parser, piece, |df, _| {
+        read(Cursor::new(text), &parser, piece, Ok, |df, _| {
             out.vstack_mut(&df).map(drop)
         })?;
         Ok(out)

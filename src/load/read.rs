@@ -413,9 +413,17 @@ pub(super) fn read(
                 schema: &schema,
                 projection: &projection,
             };
+            // Columns are selected and timestamps parsed on the threads that parse the rows; the
+            // rest, in order, on this one.
+            let ts_dtype = batches.ts_dtype.clone();
+            let finish = |df: DataFrame| -> PolarsResult<_> {
+                let df = df.lazy().select(select.clone()).collect()?;
+                let stamps = timestamps(df.column("timestamp")?, &ts_dtype);
+                Ok((df, stamps))
+            };
             let (mut first, start) = (true, batches.calls.len());
-            let mut each = |df: DataFrame, bytes: usize, size: usize| -> PolarsResult<()> {
-                batches.append(&df.lazy().select(select.clone()).collect()?);
+            let mut each = |(df, stamps), bytes: usize, size: usize| -> PolarsResult<()> {
+                batches.append_parsed(&df, stamps);
                 // Room for the rest of the file, from the size of its first rows (and a little
                 // more: a bad guess below only regrows the columns as before).
                 if std::mem::take(&mut first) && bytes < size {
@@ -427,12 +435,14 @@ pub(super) fn read(
             };
             match (memory, input) {
                 (Some(m), _) => {
-                    csv_rows::read(m, &parser, csv_rows::PIECE, |df, n| each(df, n, m.len()))
+                    let each = |parsed, n| each(parsed, n, m.len());
+                    csv_rows::read(m, &parser, csv_rows::PIECE, finish, each)
                 }
                 (None, Input::File(path) | Input::Found(path)) => {
                     let file = std::fs::File::open(path).map_err(|e| LoadError::io(path, e))?;
                     let size = file.metadata().map_or(0, |m| m.len() as usize);
-                    csv_rows::read(file, &parser, csv_rows::PIECE, |df, n| each(df, n, size))
+                    let each = |parsed, n| each(parsed, n, size);
+                    csv_rows::read(file, &parser, csv_rows::PIECE, finish, each)
                 }
                 (None, Input::Stdin) => unreachable!("standard input is read into memory"),
             }
@@ -494,6 +504,12 @@ struct Batches<'a> {
 
 impl Batches<'_> {
     fn append(&mut self, df: &DataFrame) {
+        let ts = df.column("timestamp").expect("selected");
+        self.append_parsed(df, timestamps(ts, &self.ts_dtype));
+    }
+
+    /// As [`Batches::append`], with the frame's timestamps parsed already.
+    fn append_parsed(&mut self, df: &DataFrame, (parsed, any_order_key): (Vec<i64>, bool)) {
         let strings = |name: &str| df.column(name).and_then(|c| c.str()).expect("cast to text");
         intern(
             strings("session"),
@@ -507,7 +523,6 @@ impl Batches<'_> {
         );
 
         let ts = df.column("timestamp").expect("selected");
-        let (parsed, any_order_key) = timestamps(ts, &self.ts_dtype);
         self.calls.any_order_key |= any_order_key;
         let bad = parsed
             .iter()
