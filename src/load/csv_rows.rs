@@ -3,10 +3,10 @@
 //!
 //! Polars' readers find where rows end one byte at a time, on one thread (its vectorised scan
 //! needs a nightly compiler): a fifth of `mine`'s time at 1M calls, and a floor under it at 10M.
-//! Here row ends are found eight bytes at a time (below), each block of the
-//! text is cut at row ends into a piece per thread, the pieces are parsed at the same time, and
-//! their frames are handed over in the text's order while the next block is parsed. Rows end
-//! where polars' would: at a line end outside quotes, every quote opening or closing one.
+//! Here row ends are found eight bytes at a time (below), each block of the text is cut at row
+//! ends into a piece per thread, the pieces are parsed (and finished, see [`read`]) at the same
+//! time, and handed over in the text's order while the next block is parsed. Rows end where
+//! polars' would: at a line end outside quotes, every quote opening or closing one.
 
 use std::io::Read;
 use std::sync::mpsc;
