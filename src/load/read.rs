@@ -421,31 +421,33 @@ pub(super) fn read(
                 let stamps = timestamps(df.column("timestamp")?, &ts_dtype);
                 Ok((df, stamps))
             };
-            let (mut first, start) = (true, batches.calls.len());
-            let mut each = |(df, stamps), bytes: usize, size: usize| -> PolarsResult<()> {
-                batches.append_parsed(&df, stamps);
-                // Room for the rest of the file, from the size of its first rows (and a little
-                // more: a bad guess below only regrows the columns as before).
-                if std::mem::take(&mut first) && bytes < size {
-                    let rows =
-                        (size - bytes) as f64 / bytes as f64 * (batches.calls.len() - start) as f64;
-                    batches.calls.reserve_like(start, (rows * 1.02) as usize);
-                }
-                Ok(())
-            };
-            match (memory, input) {
-                (Some(m), _) => {
-                    let each = |parsed, n| each(parsed, n, m.len());
-                    csv_rows::read(m, &parser, csv_rows::PIECE, finish, each)
-                }
+            let (source, size): (Box<dyn Read + Send>, usize) = match (memory, input) {
+                (Some(m), _) => (Box::new(m), m.len()),
                 (None, Input::File(path) | Input::Found(path)) => {
                     let file = std::fs::File::open(path).map_err(|e| LoadError::io(path, e))?;
                     let size = file.metadata().map_or(0, |m| m.len() as usize);
-                    let each = |parsed, n| each(parsed, n, size);
-                    csv_rows::read(file, &parser, csv_rows::PIECE, finish, each)
+                    (Box::new(file), size)
                 }
                 (None, Input::Stdin) => unreachable!("standard input is read into memory"),
-            }
+            };
+            let (mut first, start) = (true, batches.calls.len());
+            csv_rows::read(
+                source,
+                &parser,
+                csv_rows::PIECE,
+                finish,
+                |(df, stamps), bytes| {
+                    batches.append_parsed(&df, stamps);
+                    // Room for the rest of the file, from the size of its first rows (and a little
+                    // more: a bad guess below only regrows the columns as before).
+                    if std::mem::take(&mut first) && bytes < size {
+                        let rows = (size - bytes) as f64 / bytes as f64
+                            * (batches.calls.len() - start) as f64;
+                        batches.calls.reserve_like(start, (rows * 1.02) as usize);
+                    }
+                    Ok(())
+                },
+            )
         }
         _ => stream(lf.select(select), |df| batches.append(&df)),
     };
