@@ -3,18 +3,18 @@
 //!
 //! Polars' readers find where rows end one byte at a time, on one thread (its vectorised scan
 //! needs a nightly compiler): a fifth of `mine`'s time at 1M calls, and a floor under it at 10M.
-//! Here row ends are found eight bytes at a time (below), each block of the text is cut at row
-//! ends into a piece per thread, the pieces are parsed (and finished, see [`read`]) at the same
-//! time, and handed over in the text's order while the next block is parsed. Rows end where
-//! polars' would: at a line end outside quotes, every quote opening or closing one.
+//! Here row ends are found eight bytes at a time (below), and the text is read in blocks cut at
+//! row ends into a piece per thread ([`super::blocks`]), parsed (and finished, see [`read`]) at
+//! the same time. Rows end where polars' would: at a line end outside quotes, every quote
+//! opening or closing one.
 
 use std::io::Read;
-use std::sync::mpsc;
 
 use polars::prelude::_csv_read_internal::read_chunk;
 use polars::prelude::builder::validate_utf8;
 use polars::prelude::*;
-use rayon::prelude::*;
+
+use super::blocks;
 
 const EOL: u8 = b'\n';
 const QUOTE: u8 = b'"';
@@ -176,71 +176,14 @@ pub(super) fn read<T: Send>(
     parser: &Parser<'_>,
     piece: usize,
     finish: impl Fn(DataFrame) -> PolarsResult<T> + Sync,
-    mut each: impl FnMut(T, usize) -> PolarsResult<()>,
+    each: impl FnMut(T, usize) -> PolarsResult<()>,
 ) -> PolarsResult<()> {
-    let threads = rayon::current_num_threads();
-    // A few blocks of frames waiting at most: the loader holds a few blocks, never the file.
-    let (tx, rx) = mpsc::sync_channel(2 * threads);
-    std::thread::scope(|scope| {
-        let finish = &finish;
-        let producer = scope.spawn(move || produce(source, parser, finish, piece, threads, tx));
-        for frame in rx {
-            match frame {
-                // Dropping the receiver stops the producer at its next frame.
-                Ok((df, bytes)) => each(df, bytes)?,
-                Err(e) => return Err(e),
-            }
-        }
-        producer.join().expect("the producer does not panic")
-    })
-}
-
-/// Reads `source` block by block, parses and finishes each block's pieces on `threads` threads
-/// and sends them in order.
-fn produce<T: Send>(
-    mut source: impl Read,
-    parser: &Parser<'_>,
-    finish: &(impl Fn(DataFrame) -> PolarsResult<T> + Sync),
-    piece: usize,
-    threads: usize,
-    tx: mpsc::SyncSender<PolarsResult<(T, usize)>>,
-) -> PolarsResult<()> {
-    let block = piece.saturating_mul(threads);
-    let mut text: Vec<u8> = Vec::new();
-    let mut header = true;
-    loop {
-        let want = block.saturating_sub(text.len()).max(piece);
-        let got = (&mut source).take(want as u64).read_to_end(&mut text)?;
-        let eof = got < want;
-        if header {
-            match data_start(&text) {
-                Some(start) => {
-                    text.drain(..start);
-                    header = false;
-                }
-                None if eof => return Ok(()),
-                None => continue,
-            }
-        }
-        let cut = pieces(&text, threads, eof);
-        let mut start = 0;
-        let ranges: Vec<_> = (cut.iter())
-            .map(|&(end, rows)| (std::mem::replace(&mut start, end), end, rows))
-            .collect();
-        let frames: Vec<_> = (ranges.par_iter())
-            .map(|&(from, to, rows)| Ok((finish(parser.parse(&text[from..to], rows)?)?, to - from)))
-            .collect();
-        for frame in frames {
-            let failed = frame.is_err();
-            if tx.send(frame).is_err() || failed {
-                return Ok(());
-            }
-        }
-        if eof {
-            return Ok(());
-        }
-        text.drain(..start);
-    }
+    let reader = blocks::Reader {
+        start: |text: &[u8], _| data_start(text),
+        cut: pieces,
+        parse: |piece: &[u8], rows| finish(parser.parse(piece, rows)?),
+    };
+    blocks::read(source, reader, piece, each)
 }
 
 #[cfg(test)]

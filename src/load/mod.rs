@@ -6,6 +6,7 @@
 //! line and value, and with `strict` the first one is an error.
 
 mod agents;
+mod blocks;
 mod calls;
 mod columns;
 mod csv_rows;
