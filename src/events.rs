@@ -87,6 +87,13 @@ impl Texts {
         self.ends.push(self.bytes.len() as u64);
     }
 
+    /// Appends the values of `other`.
+    pub fn append(&mut self, other: &Texts) {
+        let base = self.bytes.len() as u64;
+        self.bytes.push_str(&other.bytes);
+        self.ends.extend(other.ends.iter().map(|end| end + base));
+    }
+
     /// Appends missing values up to `len` values.
     pub fn pad(&mut self, len: usize) {
         let end = self.bytes.len() as u64;

@@ -159,6 +159,91 @@ impl Calls {
         self.results.reserve_like(start, rows);
     }
 
+    /// Makes room for the rest of a file of `size` bytes (and a little more), from the rows its
+    /// first `read` bytes made, from row `start` on: a bad guess only regrows the columns.
+    pub(super) fn reserve_rest(&mut self, start: usize, read: usize, size: usize) {
+        if read < size {
+            let rows = (size - read) as f64 / read as f64 * (self.len() - start) as f64;
+            self.reserve_like(start, (rows * 1.02) as usize);
+        }
+    }
+
+    /// Appends the rows of `other`, read apart (on another thread), its names interned here;
+    /// of its outcome values that did not parse, as many as keep `keep` in all.
+    pub(super) fn append(&mut self, other: Calls, keep: usize) {
+        fn ids(ids: &mut Interner, local: &Interner, column: &mut Vec<u32>, values: &[u32]) {
+            let map: Vec<u32> = local.names.iter().map(|name| ids.intern(name)).collect();
+            column.extend(values.iter().map(|&id| match id {
+                NONE_ID => NONE_ID,
+                id => map[id as usize],
+            }));
+        }
+        // Optional columns: `values` is empty when no row of `other` had one.
+        fn optional<T: Copy>(
+            column: &mut Vec<T>,
+            before: usize,
+            values: &[T],
+            rows: usize,
+            missing: T,
+        ) {
+            match values.is_empty() {
+                false => {
+                    column.resize(before, missing);
+                    column.extend_from_slice(values);
+                }
+                true if !column.is_empty() => column.resize(before + rows, missing),
+                true => {}
+            }
+        }
+        let (before, rows) = (self.len(), other.len());
+        ids(
+            &mut self.session_ids,
+            &other.session_ids,
+            &mut self.sessions,
+            &other.sessions,
+        );
+        ids(
+            &mut self.tool_ids,
+            &other.tool_ids,
+            &mut self.tools,
+            &other.tools,
+        );
+        self.timestamps.extend_from_slice(&other.timestamps);
+        self.success.extend_from_slice(&other.success);
+        optional(
+            &mut self.durations,
+            before,
+            &other.durations,
+            rows,
+            NO_DURATION,
+        );
+        optional(&mut self.usage, before, &other.usage, rows, NO_USAGE);
+        optional(
+            &mut self.outcomes,
+            before,
+            &other.outcomes,
+            rows,
+            NO_OUTCOME,
+        );
+        for (column, values) in [
+            (&mut self.arguments, &other.arguments),
+            (&mut self.results, &other.results),
+        ] {
+            match values.is_empty() {
+                false => {
+                    column.pad(before);
+                    column.append(values);
+                }
+                true if !column.is_empty() => column.pad(before + rows),
+                true => {}
+            }
+        }
+        let room = keep.saturating_sub(self.bad_outcomes.len());
+        (self.bad_outcomes).extend(other.bad_outcomes.into_iter().take(room));
+        self.any_order_key |= other.any_order_key;
+        self.call_ids.extend(other.call_ids);
+    }
+
     /// Appends one row; blank session and tool names are missing ones.
     pub(super) fn push(&mut self, row: Row) {
         let before = self.len();

@@ -438,12 +438,8 @@ pub(super) fn read(
                 finish,
                 |(df, stamps), bytes| {
                     batches.append_parsed(&df, stamps);
-                    // Room for the rest of the file, from the size of its first rows (and a little
-                    // more: a bad guess below only regrows the columns as before).
-                    if std::mem::take(&mut first) && bytes < size {
-                        let rows = (size - bytes) as f64 / bytes as f64
-                            * (batches.calls.len() - start) as f64;
-                        batches.calls.reserve_like(start, (rows * 1.02) as usize);
+                    if std::mem::take(&mut first) {
+                        batches.calls.reserve_rest(start, bytes, size);
                     }
                     Ok(())
                 },

@@ -6,7 +6,7 @@
 //! (`--tool-col tool.name`).
 
 use std::borrow::Cow;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 
 use indexmap::IndexSet;
 use rayon::prelude::*;
@@ -14,6 +14,7 @@ use serde::de;
 use serde_json::{Map, Value};
 
 use super::agents::{self, Assembler};
+use super::blocks;
 use super::calls::{BAD_OUTCOME, BAD_SUCCESS, BAD_TIME, Calls, NO_OUTCOME, Row, tokens};
 use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
 use super::error::{BadRow, LoadError, Location};
@@ -204,7 +205,11 @@ pub(super) fn records(
                     }
                     number += 1;
                     bytes += n;
-                    if !line.iter().all(u8::is_ascii_whitespace) {
+                    // A line of only a byte order mark is blank too.
+                    if !trim_line(&line, number == 1)
+                        .iter()
+                        .all(u8::is_ascii_whitespace)
+                    {
                         batch.push((number, line));
                     }
                 }
@@ -420,6 +425,24 @@ impl Wanted {
         Ok(fields)
     }
 
+    /// The rows of `piece`, whole lines of a table, and how many lines it spans: as the lines
+    /// are read one at a time ([`records`]), numbered from the piece's start.
+    fn part(&self, piece: &[u8], keep: usize) -> (Part, usize) {
+        let mut part = Part::default();
+        let mut lines = 0;
+        for line in piece.split_inclusive(|&b| b == b'\n') {
+            lines += 1;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let line = trim_line(line, false);
+            let fields = self.read(line).map_err(|e| not_object(line, &e));
+            let converted = fields.map(|f| convert(|c| self.lookup(&f, c), &self.mapping));
+            part.push(lines, converted, keep);
+        }
+        (part, lines)
+    }
+
     /// The value at `path` in `fields`, as [`lookup`] finds it in the whole record.
     fn lookup<'f>(&self, fields: &'f Fields, path: &str) -> Option<&'f Value> {
         let key = |k: &str| fields[self.index(k)?].as_ref();
@@ -577,6 +600,104 @@ fn convert<'v>(get: impl Fn(&str) -> Option<&'v Value>, m: &Mapping) -> Converte
     c
 }
 
+/// Rows of a table converted apart (on a parsing thread, for JSON lines), to be appended in
+/// order by [`Rows::append`].
+#[derive(Default)]
+struct Part {
+    calls: Calls,
+    /// The line of each row, counted from the part's own start.
+    lines: Vec<u32>,
+    /// The raw text of the first `keep` values per field that did not parse, by row of the part.
+    raw: Vec<(usize, Field, String)>,
+    /// The first `keep` records that are not objects, by line; and how many there were.
+    broken: Vec<(usize, NotObject)>,
+    broken_count: usize,
+}
+
+impl Part {
+    /// Adds the record at line `at`, converted, keeping `keep` of each kind of bad value.
+    fn push(&mut self, at: usize, converted: Result<Converted, NotObject>, keep: usize) {
+        let c = match converted {
+            Ok(c) => c,
+            Err(bad) => {
+                self.broken_count += 1;
+                if self.broken.len() < keep {
+                    self.broken.push((at, bad));
+                }
+                return;
+            }
+        };
+        let r = self.lines.len();
+        for (f, value) in c.bad {
+            if f == Field::Outcome {
+                self.calls
+                    .note_bad_outcome(c.session.as_deref(), value, keep);
+            } else if kept(&self.raw, f) < keep {
+                self.raw.push((r, f, value));
+            }
+        }
+        self.calls.push(Row {
+            session: c.session.as_deref(),
+            tool: c.tool.as_deref(),
+            time: c.time,
+            success: c.success,
+            duration: c.duration,
+            arguments: c.arguments,
+            result: c.result,
+            outcome: c.outcome,
+            usage: c.usage,
+        });
+        self.lines.push(at as u32);
+    }
+}
+
+/// How many values of `field` `raw` holds.
+fn kept(raw: &[(usize, Field, String)], field: Field) -> usize {
+    raw.iter().filter(|(_, f, _)| *f == field).count()
+}
+
+/// What a file's rows leave besides the calls: each row's line, the bad values and broken
+/// records kept for messages.
+#[derive(Default)]
+struct Rows {
+    lines: Vec<u32>,
+    raw: Vec<(usize, Field, String)>,
+    broken: Vec<(usize, NotObject)>,
+    broken_count: usize,
+}
+
+impl Rows {
+    /// Appends `part`, whose lines are counted from line `line` on, its calls to `calls`.
+    fn append(&mut self, calls: &mut Calls, part: Part, line: usize, keep: usize) {
+        let row = self.lines.len();
+        for (r, f, value) in part.raw {
+            if kept(&self.raw, f) < keep {
+                self.raw.push((row + r, f, value));
+            }
+        }
+        calls.append(part.calls, keep);
+        (self.lines).extend(part.lines.iter().map(|&at| at + line as u32));
+        self.broken_count += part.broken_count;
+        let room = keep.saturating_sub(self.broken.len());
+        let broken = part.broken.into_iter().take(room);
+        (self.broken).extend(broken.map(|(at, bad)| (at + line, bad)));
+    }
+
+    /// What a file's summary says of them.
+    fn into_summary(self, path: &str, is_row: bool) -> FileSummary {
+        FileSummary {
+            raw: self.raw,
+            lines: Some(self.lines),
+            is_row,
+            broken: self.broken_count,
+            first_broken: (self.broken.into_iter())
+                .map(|(at, bad)| bad.into_bad_row(path, at, is_row))
+                .collect(),
+            ..FileSummary::default()
+        }
+    }
+}
+
 /// How many records the columns are detected from.
 const SAMPLE: usize = 1000;
 
@@ -589,13 +710,138 @@ pub(super) fn read_json(
     calls: &mut Calls,
     keep_raw: usize,
 ) -> Result<FileSummary, LoadError> {
-    read_records(
-        input,
-        &mut |each| records(input, memory, each),
-        options,
-        calls,
-        keep_raw,
-    )
+    match lines_table(input, memory, options)? {
+        Some(table) => read_lines_table(input, memory, table, calls, keep_raw),
+        None => read_records(
+            input,
+            &mut |each| records(input, memory, each),
+            options,
+            calls,
+            keep_raw,
+        ),
+    }
+}
+
+/// The columns of a JSON lines table, known from its first good records; `None` for other
+/// layouts and kinds (and a table without a good record in its first lines).
+fn lines_table(
+    input: &Input,
+    memory: Option<&[u8]>,
+    options: &LoadOptions,
+) -> Result<Option<Wanted>, LoadError> {
+    if layout(input, memory)? != Layout::Lines {
+        return Ok(None);
+    }
+    let mut reader = open(input, memory)?;
+    let (mut sample, mut line) = (Vec::new(), Vec::new());
+    for number in 1..=CHUNK_LINES {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| io_error(input, e))?;
+        if n == 0 || sample.len() == SAMPLE {
+            break;
+        }
+        if let Ok(map) = serde_json::from_slice(trim_line(&line, number == 1)) {
+            sample.push(map);
+        }
+    }
+    let sample: Vec<&Map<String, Value>> = sample.iter().collect();
+    let kind = options.format.filter(|&k| k != Kind::Xes);
+    if sample.is_empty() || kind.unwrap_or_else(|| agents::kind_of(&sample)) != Kind::Table {
+        return Ok(None);
+    }
+    let mapping = detect(&input.to_string(), &sample, &options.columns)?;
+    Ok(Some(Wanted::new(mapping)))
+}
+
+/// Reads a JSON lines table into `calls` on every thread: the text is cut into pieces at line
+/// ends ([`blocks`]), each piece's lines converted into a [`Part`], the parts appended in order.
+fn read_lines_table(
+    input: &Input,
+    memory: Option<&[u8]>,
+    table: Wanted,
+    calls: &mut Calls,
+    keep: usize,
+) -> Result<FileSummary, LoadError> {
+    let (source, size): (Box<dyn Read + Send>, usize) = match (memory, input) {
+        (Some(m), _) => (Box::new(m), m.len()),
+        (None, Input::File(path) | Input::Found(path)) => {
+            let file = std::fs::File::open(path).map_err(|e| LoadError::io(path, e))?;
+            let size = file.metadata().map_or(0, |m| m.len() as usize);
+            (Box::new(file), size)
+        }
+        (None, Input::Stdin) => unreachable!("standard input is read into memory"),
+    };
+    let rows =
+        table_rows(source, size, &table, PIECE, calls, keep).map_err(|e| io_error(input, e))?;
+    Ok(FileSummary {
+        kind: Kind::Table,
+        has_success: table.mapping.success.is_some(),
+        mapping: table.mapping,
+        ..rows.into_summary(&input.to_string(), false)
+    })
+}
+
+/// Reads the lines of a table of `size` bytes from `source` into `calls`, `piece` bytes
+/// converted per thread.
+fn table_rows(
+    source: impl Read + Send,
+    size: usize,
+    table: &Wanted,
+    piece: usize,
+    calls: &mut Calls,
+    keep: usize,
+) -> std::io::Result<Rows> {
+    let reader = blocks::Reader {
+        start: |text: &[u8], eof: bool| match text.starts_with(BOM) {
+            true => Some(BOM.len()),
+            false if text.len() < BOM.len() && !eof => None,
+            false => Some(0),
+        },
+        cut: line_pieces,
+        parse: |piece: &[u8], _| Ok::<_, std::io::Error>(table.part(piece, keep)),
+    };
+    let (mut rows, mut line, start) = (Rows::default(), 0, calls.len());
+    blocks::read(source, reader, piece, |(part, lines), bytes| {
+        rows.append(calls, part, line, keep);
+        if line == 0 {
+            calls.reserve_rest(start, bytes, size);
+        }
+        line += lines;
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+const BOM: &[u8] = b"\xef\xbb\xbf";
+/// Bytes of JSON lines converted as one piece, on one thread.
+const PIECE: usize = 4 << 20;
+
+/// `bytes` (starting a line) cut at line ends into up to `n` pieces of about equal size: the end
+/// of each (and 0, as [`blocks::Reader::cut`] asks). Bytes after the last line end are in no
+/// piece unless `eof`: then they are the last.
+fn line_pieces(bytes: &[u8], n: usize, eof: bool) -> Vec<(usize, usize)> {
+    let step = bytes.len().div_ceil(n.max(1)).max(1);
+    let mut out = Vec::with_capacity(n + 1);
+    let mut from = 0;
+    while from < bytes.len() {
+        let to = (from + step).min(bytes.len());
+        // The first line end from `to` on, else the last before it.
+        let end = match bytes[to - 1..].iter().position(|&b| b == b'\n') {
+            Some(i) => to + i,
+            None => match bytes[from..to].iter().rposition(|&b| b == b'\n') {
+                Some(i) => from + i + 1,
+                None => break,
+            },
+        };
+        out.push((end, 0));
+        from = end;
+    }
+    if eof && from < bytes.len() {
+        out.push((bytes.len(), 0));
+    }
+    out
 }
 
 /// The rows of a CSV file as records of text values, keyed by the header's names (for kinds
@@ -659,114 +905,58 @@ pub(super) fn read_records(
     // A table's columns, once known.
     let mut table: Option<Wanted> = None;
     let mut assembler: Option<Box<dyn Assembler>> = None;
-    let mut lines = Vec::new();
-    let mut raw: Vec<(usize, Field, String)> = Vec::new();
-    let mut broken = Vec::new();
-    let mut broken_count = 0;
+    let mut rows = Rows::default();
     let is_row = source(&mut |batch| {
-        let converted: Vec<(usize, Result<Converted, NotObject>)> = match batch {
-            // Lines of a table whose columns are known: only the fields they use are kept.
-            Batch::Lines(batch) if let Some(w) = &table => batch
+        let batch = batch.into_records();
+        // Until the kind and its columns are known, from the first good records.
+        if table.is_none() && assembler.is_none() {
+            let sample: Vec<&Map<String, Value>> = batch
+                .iter()
+                .filter_map(|r| r.value.as_ref().ok())
+                .take(SAMPLE)
+                .collect();
+            if !sample.is_empty() {
+                match *kind.get_or_insert_with(|| agents::kind_of(&sample)) {
+                    Kind::Table => table = Some(Wanted::new(detect(&path, &sample, names)?)),
+                    k => assembler = Some(agents::assembler(k, &path, options.mcp_names)),
+                }
+            }
+        }
+        // A table's records are converted in parallel; a transcript's go through its
+        // assembler in order.
+        let converted: Vec<(usize, Result<Converted, NotObject>)> = match (&table, &assembler) {
+            (Some(w), None) => batch
                 .into_par_iter()
                 .with_min_len(256)
-                .map(|(at, line)| {
-                    let line = trim_line(&line, at == 1);
-                    let fields = w.read(line).map_err(|e| not_object(line, &e));
-                    (at, fields.map(|f| convert(|c| w.lookup(&f, c), &w.mapping)))
+                .map(|r| {
+                    let converted = |map| convert(|c| lookup(&map, c), &w.mapping);
+                    (r.at, r.value.map(converted))
                 })
                 .collect(),
-            batch => {
-                let batch = batch.into_records();
-                // Until the kind and its columns are known, from the first good records.
-                if table.is_none() && assembler.is_none() {
-                    let sample: Vec<&Map<String, Value>> = batch
-                        .iter()
-                        .filter_map(|r| r.value.as_ref().ok())
-                        .take(SAMPLE)
-                        .collect();
-                    if !sample.is_empty() {
-                        match *kind.get_or_insert_with(|| agents::kind_of(&sample)) {
-                            Kind::Table => {
-                                table = Some(Wanted::new(detect(&path, &sample, names)?))
-                            }
-                            k => assembler = Some(agents::assembler(k, &path, options.mcp_names)),
-                        }
+            // Without a mapping or an assembler, a batch has no good record: only broken ones.
+            _ => batch
+                .into_iter()
+                .filter_map(|r| match (r.value, assembler.as_mut()) {
+                    (Ok(map), Some(assembler)) => {
+                        assembler.record(r.at, map);
+                        None
                     }
-                }
-                // A table's records are converted in parallel; a transcript's go through its
-                // assembler in order.
-                match (&table, &assembler) {
-                    (Some(w), None) => batch
-                        .into_par_iter()
-                        .with_min_len(256)
-                        .map(|r| {
-                            let converted = |map| convert(|c| lookup(&map, c), &w.mapping);
-                            (r.at, r.value.map(converted))
-                        })
-                        .collect(),
-                    // Without a mapping or an assembler, a batch has no good record: only broken
-                    // ones.
-                    _ => batch
-                        .into_iter()
-                        .filter_map(|r| match (r.value, assembler.as_mut()) {
-                            (Ok(map), Some(assembler)) => {
-                                assembler.record(r.at, map);
-                                None
-                            }
-                            (value, _) => value.err().map(|bad| (r.at, Err(bad))),
-                        })
-                        .collect(),
-                }
-            }
+                    (value, _) => value.err().map(|bad| (r.at, Err(bad))),
+                })
+                .collect(),
         };
+        let mut part = Part::default();
         for (at, c) in converted {
-            let c = match c {
-                Ok(c) => c,
-                Err(bad) => {
-                    broken_count += 1;
-                    if broken.len() < keep_raw {
-                        broken.push((at, bad));
-                    }
-                    continue;
-                }
-            };
-            let r = lines.len();
-            for (f, value) in c.bad {
-                if f == Field::Outcome {
-                    calls.note_bad_outcome(c.session.as_deref(), value, keep_raw);
-                } else if raw.iter().filter(|(_, g, _)| *g == f).count() < keep_raw {
-                    raw.push((r, f, value));
-                }
-            }
-            calls.push(Row {
-                session: c.session.as_deref(),
-                tool: c.tool.as_deref(),
-                time: c.time,
-                success: c.success,
-                duration: c.duration,
-                arguments: c.arguments,
-                result: c.result,
-                outcome: c.outcome,
-                usage: c.usage,
-            });
-            lines.push(at as u32);
+            part.push(at, c, keep_raw);
         }
+        rows.append(calls, part, 0, keep_raw);
         Ok(())
     })?;
-    let first_broken = broken
-        .into_iter()
-        .map(|(at, bad)| bad.into_bad_row(&path, at, is_row))
-        .collect();
     let mut summary = FileSummary {
         kind: kind.unwrap_or(Kind::Table),
         has_success: table.as_ref().is_none_or(|w| w.mapping.success.is_some()),
         mapping: table.map(|w| w.mapping).unwrap_or_default(),
-        raw,
-        lines: Some(lines),
-        is_row,
-        broken: broken_count,
-        first_broken,
-        ..FileSummary::default()
+        ..rows.into_summary(&path, is_row)
     };
     if let Some(assembler) = assembler {
         agents::push(assembler.finish(), calls, &mut summary);
@@ -778,6 +968,7 @@ pub(super) fn read_records(
 mod tests {
     use proptest::prelude::*;
 
+    use super::super::calls::{Interner, NONE_ID};
     use super::*;
 
     /// Columns at the top and inside objects, as flags name them.
@@ -897,6 +1088,75 @@ mod tests {
             }
             let (whole, wanted) = both_ways(&line);
             prop_assert_eq!(whole, wanted, "{}", String::from_utf8_lossy(&line));
+        }
+    }
+
+    /// The calls and rows read, as text to compare.
+    fn render(calls: &Calls, rows: &Rows) -> String {
+        let names = |ids: &Interner, column: &[u32]| -> Vec<Option<String>> {
+            let name = |&id: &u32| (id != NONE_ID).then(|| ids.names[id as usize].to_string());
+            column.iter().map(name).collect()
+        };
+        let texts = |t: &crate::events::Texts| -> Vec<Option<String>> {
+            (0..t.len()).map(|i| t.get(i).map(String::from)).collect()
+        };
+        let broken: Vec<_> = (rows.broken.iter())
+            .map(|(at, bad)| (at, &bad.reason, &bad.text))
+            .collect();
+        format!(
+            "{:?}",
+            (
+                names(&calls.session_ids, &calls.sessions),
+                names(&calls.tool_ids, &calls.tools),
+                (&calls.timestamps, &calls.success, &calls.durations),
+                (&calls.usage, &calls.outcomes, &calls.bad_outcomes),
+                (texts(&calls.arguments), texts(&calls.results)),
+                (&rows.lines, &rows.raw, broken, rows.broken_count),
+            )
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(100))]
+        /// Whatever the size of the pieces, JSON lines read on every thread are the rows read
+        /// one line at a time, in order, with the same lines and bad values.
+        #[test]
+        fn lines_read_in_pieces_are_the_lines_read_one_at_a_time(
+            lines in prop::collection::vec(prop_oneof![
+                4 => object(value()).prop_map(|v| v.to_string()),
+                1 => Just(String::new()),
+                1 => Just(" \r".to_string()),
+                1 => Just("{\"s\":".to_string()),
+                1 => Just("[1]".to_string()),
+            ], 0..40),
+            piece in 1usize..300,
+            bom in any::<bool>(),
+            crlf in any::<bool>(),
+            last_eol in any::<bool>(),
+        ) {
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let mut text = if bom { "\u{feff}".to_string() } else { String::new() };
+            text.push_str(&lines.join(eol));
+            if last_eol {
+                text.push_str(eol);
+            }
+            let table = Wanted::new(mapping());
+            let keep = 3;
+            let (mut calls, mut part) = (Calls::default(), Part::default());
+            for (i, line) in text.as_bytes().split_inclusive(|&b| b == b'\n').enumerate() {
+                if !trim_line(line, i == 0).iter().all(u8::is_ascii_whitespace) {
+                    let record = parse_line(i + 1, trim_line(line, i == 0));
+                    let converted = |map| convert(|c| lookup(&map, c), &table.mapping);
+                    part.push(record.at, record.value.map(converted), keep);
+                }
+            }
+            let mut rows = Rows::default();
+            rows.append(&mut calls, part, 0, keep);
+            let expected = render(&calls, &rows);
+            let mut calls = Calls::default();
+            let rows = table_rows(text.as_bytes(), text.len(), &table, piece, &mut calls, keep)
+                .expect("reads from memory");
+            prop_assert_eq!(render(&calls, &rows), expected);
         }
     }
 
