@@ -154,8 +154,8 @@ pub(super) fn push(assembled: Assembled, calls: &mut Calls, summary: &mut FileSu
                     false => SAME_TURN,
                 },
             ),
-            arguments: call.arguments,
-            result: call.result,
+            arguments: call.arguments.as_deref(),
+            result: call.result.as_deref(),
             outcome: None,
         });
     }

@@ -24,17 +24,29 @@ pub(super) const BAD_OUTCOME: f64 = f64::INFINITY;
 pub(super) struct Interner {
     ids: FxHashMap<Box<str>, u32>,
     pub(super) names: Vec<Box<str>>,
+    /// The id interned last: logs list a session's calls together, so the next value is often
+    /// the same, and is then not hashed.
+    last: Option<u32>,
 }
 
 impl Interner {
     pub(super) fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
+        if let Some(last) = self.last
+            && *self.names[last as usize] == *s
+        {
+            return last;
         }
-        let id = self.names.len() as u32;
-        assert!(id < NONE_ID, "more than 2^32 - 1 distinct values");
-        self.names.push(s.into());
-        self.ids.insert(s.into(), id);
+        let id = match self.ids.get(s) {
+            Some(&id) => id,
+            None => {
+                let id = self.names.len() as u32;
+                assert!(id < NONE_ID, "more than 2^32 - 1 distinct values");
+                self.names.push(s.into());
+                self.ids.insert(s.into(), id);
+                id
+            }
+        };
+        self.last = Some(id);
         id
     }
 }
@@ -79,8 +91,8 @@ pub(super) struct Row<'a> {
     pub success: u8,
     /// Milliseconds.
     pub duration: Option<f64>,
-    pub arguments: Option<Box<str>>,
-    pub result: Option<Box<str>>,
+    pub arguments: Option<&'a str>,
+    pub result: Option<&'a str>,
     /// The session's task outcome, when the row has an outcome column.
     pub outcome: Option<f64>,
     /// The model usage of the call, when the log has usage (see [`EventLog::usage`]).
@@ -267,7 +279,7 @@ impl Calls {
             match value {
                 Some(v) => {
                     column.pad(before);
-                    column.push(Some(&*v));
+                    column.push(Some(v));
                 }
                 None if !column.is_empty() => column.push(None),
                 None => {}

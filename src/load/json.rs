@@ -33,10 +33,15 @@ pub fn text(v: &Value) -> Option<Cow<'_, str>> {
 /// A payload (arguments, result) as JSON text: objects and arrays as they are, a string as its
 /// content; `None` for null and blank text.
 pub fn payload(v: &Value) -> Option<Box<str>> {
+    payload_text(v).map(Box::from)
+}
+
+/// [`payload`], borrowed where it can be.
+pub fn payload_text(v: &Value) -> Option<Cow<'_, str>> {
     match v {
         Value::Null => None,
-        Value::String(s) => Some(s.trim()).filter(|s| !s.is_empty()).map(Box::from),
-        other => Some(other.to_string().into_boxed_str()),
+        Value::String(s) => Some(s.trim()).filter(|s| !s.is_empty()).map(Cow::Borrowed),
+        other => Some(Cow::Owned(other.to_string())),
     }
 }
 

@@ -19,7 +19,7 @@ use super::calls::{BAD_OUTCOME, BAD_SUCCESS, BAD_TIME, Calls, NO_OUTCOME, Row, t
 use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
 use super::error::{BadRow, LoadError, Location};
 use super::input::{FileSummary, Input, Kind, LoadOptions};
-use super::json::{lookup, number, payload, text, time};
+use super::json::{lookup, number, payload_text, text, time};
 use super::values::{parse_outcome, parse_success};
 
 /// One JSON document of an input: where it is, and the object or why it is not one.
@@ -373,14 +373,14 @@ fn detect(
 
 /// One record of a table, converted.
 #[derive(Debug)]
-struct Converted {
-    session: Option<String>,
-    tool: Option<String>,
+struct Converted<'v> {
+    session: Option<Cow<'v, str>>,
+    tool: Option<Cow<'v, str>>,
     time: i64,
     success: u8,
     duration: Option<f64>,
-    arguments: Option<Box<str>>,
-    result: Option<Box<str>>,
+    arguments: Option<Cow<'v, str>>,
+    result: Option<Cow<'v, str>>,
     outcome: Option<f64>,
     usage: Option<u32>,
     /// The raw text of the values that did not parse.
@@ -436,9 +436,14 @@ impl Wanted {
                 continue;
             }
             let line = trim_line(line, false);
-            let fields = self.read(line).map_err(|e| not_object(line, &e));
-            let converted = fields.map(|f| convert(|c| self.lookup(&f, c), &self.mapping));
-            part.push(lines, converted, keep);
+            match self.read(line) {
+                Ok(f) => part.push(
+                    lines,
+                    Ok(convert(|c| self.lookup(&f, c), &self.mapping)),
+                    keep,
+                ),
+                Err(e) => part.push(lines, Err(not_object(line, &e)), keep),
+            }
         }
         (part, lines)
     }
@@ -561,7 +566,7 @@ impl<'de> de::Visitor<'de> for Checked {
 }
 
 /// Converts one record, whose values `get` finds by column.
-fn convert<'v>(get: impl Fn(&str) -> Option<&'v Value>, m: &Mapping) -> Converted {
+fn convert<'v>(get: impl Fn(&str) -> Option<&'v Value>, m: &Mapping) -> Converted<'v> {
     let field = |c: &Option<String>| c.as_deref().and_then(&get);
     let error_column = matches!(m.success, Some(SuccessColumn::Error(_)));
     let success_value = match &m.success {
@@ -569,13 +574,13 @@ fn convert<'v>(get: impl Fn(&str) -> Option<&'v Value>, m: &Mapping) -> Converte
         None => None,
     };
     let mut c = Converted {
-        session: get(&m.session).and_then(text).map(Cow::into_owned),
-        tool: get(&m.tool).and_then(text).map(Cow::into_owned),
+        session: get(&m.session).and_then(text),
+        tool: get(&m.tool).and_then(text),
         time: time(get(&m.timestamp)),
         success: success_value.map_or(1, |v| success(v, error_column)),
         duration: number(field(&m.duration)),
-        arguments: field(&m.arguments).and_then(payload),
-        result: field(&m.result).and_then(payload),
+        arguments: field(&m.arguments).and_then(payload_text),
+        result: field(&m.result).and_then(payload_text),
         outcome: m.outcome.as_deref().map(|c| outcome(get(c))),
         usage: m.tokens.as_deref().map(|c| tokens(number(get(c)))),
         bad: Vec::new(),
@@ -642,8 +647,8 @@ impl Part {
             time: c.time,
             success: c.success,
             duration: c.duration,
-            arguments: c.arguments,
-            result: c.result,
+            arguments: c.arguments.as_deref(),
+            result: c.result.as_deref(),
             outcome: c.outcome,
             usage: c.usage,
         });
@@ -924,32 +929,37 @@ pub(super) fn read_records(
         }
         // A table's records are converted in parallel; a transcript's go through its
         // assembler in order.
-        let converted: Vec<(usize, Result<Converted, NotObject>)> = match (&table, &assembler) {
+        let parts: Vec<Part> = match (&table, &assembler) {
             (Some(w), None) => batch
                 .into_par_iter()
                 .with_min_len(256)
-                .map(|r| {
-                    let converted = |map| convert(|c| lookup(&map, c), &w.mapping);
-                    (r.at, r.value.map(converted))
+                .fold(Part::default, |mut part, r| {
+                    match r.value {
+                        Ok(map) => {
+                            let converted = convert(|c| lookup(&map, c), &w.mapping);
+                            part.push(r.at, Ok(converted), keep_raw);
+                        }
+                        Err(bad) => part.push(r.at, Err(bad), keep_raw),
+                    }
+                    part
                 })
                 .collect(),
             // Without a mapping or an assembler, a batch has no good record: only broken ones.
-            _ => batch
-                .into_iter()
-                .filter_map(|r| match (r.value, assembler.as_mut()) {
-                    (Ok(map), Some(assembler)) => {
-                        assembler.record(r.at, map);
-                        None
+            _ => {
+                let mut part = Part::default();
+                for r in batch {
+                    match (r.value, assembler.as_mut()) {
+                        (Ok(map), Some(assembler)) => assembler.record(r.at, map),
+                        (Ok(_), None) => {}
+                        (Err(bad), _) => part.push(r.at, Err(bad), keep_raw),
                     }
-                    (value, _) => value.err().map(|bad| (r.at, Err(bad))),
-                })
-                .collect(),
+                }
+                vec![part]
+            }
         };
-        let mut part = Part::default();
-        for (at, c) in converted {
-            part.push(at, c, keep_raw);
+        for part in parts {
+            rows.append(calls, part, 0, keep_raw);
         }
-        rows.append(calls, part, 0, keep_raw);
         Ok(())
     })?;
     let mut summary = FileSummary {
