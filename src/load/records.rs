@@ -1156,8 +1156,13 @@ mod tests {
             for (i, line) in text.as_bytes().split_inclusive(|&b| b == b'\n').enumerate() {
                 if !trim_line(line, i == 0).iter().all(u8::is_ascii_whitespace) {
                     let record = parse_line(i + 1, trim_line(line, i == 0));
-                    let converted = |map| convert(|c| lookup(&map, c), &table.mapping);
-                    part.push(record.at, record.value.map(converted), keep);
+                    match record.value {
+                        Ok(map) => {
+                            let converted = convert(|c| lookup(&map, c), &table.mapping);
+                            part.push(record.at, Ok(converted), keep);
+                        }
+                        Err(bad) => part.push(record.at, Err(bad), keep),
+                    }
                 }
             }
             let mut rows = Rows::default();
