@@ -19,7 +19,7 @@ use super::calls::{BAD_OUTCOME, BAD_SUCCESS, BAD_TIME, Calls, NO_OUTCOME, Row, t
 use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
 use super::error::{BadRow, LoadError, Location};
 use super::input::{FileSummary, Input, Kind, LoadOptions};
-use super::json::{lookup, number, payload_text, text, time};
+use super::json::{Json, lookup};
 use super::values::{parse_outcome, parse_success};
 
 /// One JSON document of an input: where it is, and the object or why it is not one.
@@ -146,6 +146,18 @@ fn trim_line(line: &[u8], first: bool) -> &[u8] {
         true => line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(line),
         false => line,
     }
+}
+
+/// The lines of `text`, each with its line end (the last one may have none).
+fn lines_of(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut from = 0;
+    let ends = memchr::memchr_iter(b'\n', text).map(|i| i + 1);
+    ends.chain((!text.ends_with(b"\n") && !text.is_empty()).then_some(text.len()))
+        .map(move |end| {
+            let line = &text[from..end];
+            from = end;
+            line
+        })
 }
 
 /// Lines when the first non-blank line is a whole document, else documents.
@@ -298,25 +310,25 @@ pub(super) fn records(
 
 /// A task outcome: a flag, a word or a number ([`parse_outcome`]); `BAD_OUTCOME` for anything
 /// else.
-fn outcome(v: Option<&Value>) -> f64 {
+fn outcome(v: Option<Json>) -> f64 {
     match v {
-        None | Some(Value::Null) => NO_OUTCOME,
-        Some(Value::Bool(b)) => f64::from(u8::from(*b)),
-        Some(v) => text(v)
+        None | Some(Json::Other(Value::Null)) => NO_OUTCOME,
+        Some(Json::Other(Value::Bool(b))) => f64::from(u8::from(*b)),
+        Some(v) => (v.text())
             .and_then(|s| parse_outcome(&s))
             .unwrap_or(BAD_OUTCOME),
     }
 }
 
 /// A success flag (`true`, `1`, `"ok"`, …) or, for an error column, whether there is no error.
-fn success(v: Option<&Value>, error_column: bool) -> u8 {
+fn success(v: Option<Json>, error_column: bool) -> u8 {
     match (v, error_column) {
-        (None | Some(Value::Null), true) => 1,
-        (Some(Value::Bool(b)), true) => u8::from(!b),
-        (Some(Value::String(s)), true) => u8::from(s.trim().is_empty()),
+        (None | Some(Json::Other(Value::Null)), true) => 1,
+        (Some(Json::Other(Value::Bool(b))), true) => u8::from(!b),
+        (Some(Json::Str(s)), true) => u8::from(s.trim().is_empty()),
         (Some(_), true) => 0,
-        (Some(Value::Bool(b)), false) => u8::from(*b),
-        (Some(v), false) => text(v)
+        (Some(Json::Other(Value::Bool(b))), false) => u8::from(*b),
+        (Some(v), false) => (v.text())
             .and_then(|s| parse_success(&s))
             .map_or(BAD_SUCCESS, u8::from),
         (None, false) => BAD_SUCCESS,
@@ -394,8 +406,25 @@ struct Wanted {
     keys: Vec<String>,
 }
 
-/// The values of a record's wanted keys, in the order of [`Wanted::keys`].
-type Fields = Vec<Option<Value>>;
+/// The values of a record's wanted keys, in the order of [`Wanted::keys`]: text borrowed from
+/// the line where it has no escapes, so that most rows are read without a copy of their text.
+type Fields<'l> = Vec<Option<Slot<'l>>>;
+
+/// The value of a wanted key of a line.
+#[derive(Debug)]
+enum Slot<'l> {
+    Text(Cow<'l, str>),
+    Other(Value),
+}
+
+impl Slot<'_> {
+    fn json(&self) -> Json<'_> {
+        match self {
+            Slot::Text(s) => Json::Str(s),
+            Slot::Other(v) => Json::from(v),
+        }
+    }
+}
 
 impl Wanted {
     fn new(mapping: Mapping) -> Wanted {
@@ -411,18 +440,27 @@ impl Wanted {
         Wanted { mapping, keys }
     }
 
+    /// Which wanted key `key` is. Called for every key of every line and every column of every
+    /// row: the keys are few and short, compared inline (a call of `memcmp` for each was a
+    /// twentieth of reading the lines), the length and last byte first.
     fn index(&self, key: &str) -> Option<usize> {
-        self.keys.iter().position(|w| w == key)
+        let key = key.as_bytes();
+        self.keys.iter().position(|w| {
+            let w = w.as_bytes();
+            w.len() == key.len() && w.last() == key.last() && w.iter().zip(key).all(|(a, b)| a == b)
+        })
     }
 
     /// The wanted fields of one line, which must be a JSON object as [`parse_line`] asks:
     /// the same lines fail, with the same errors, but the values of other keys are checked
     /// without being kept.
-    fn read(&self, line: &[u8]) -> Result<Fields, serde_json::Error> {
+    /// `fields` is cleared first.
+    fn read<'l>(&self, line: &'l [u8], fields: &mut Fields<'l>) -> Result<(), serde_json::Error> {
+        fields.clear();
+        fields.resize_with(self.keys.len(), || None);
         let mut de = serde_json::Deserializer::from_slice(line);
-        let fields = de::DeserializeSeed::deserialize(self, &mut de)?;
-        de.end()?;
-        Ok(fields)
+        de::DeserializeSeed::deserialize(Fill(self, fields), &mut de)?;
+        de.end()
     }
 
     /// The rows of `piece`, whole lines of a table, and how many lines it spans: as the lines
@@ -430,16 +468,17 @@ impl Wanted {
     fn part(&self, piece: &[u8], keep: usize) -> (Part, usize) {
         let mut part = Part::default();
         let mut lines = 0;
-        for line in piece.split_inclusive(|&b| b == b'\n') {
+        let mut fields = Fields::new();
+        for line in lines_of(piece) {
             lines += 1;
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             let line = trim_line(line, false);
-            match self.read(line) {
-                Ok(f) => part.push(
+            match self.read(line, &mut fields) {
+                Ok(()) => part.push(
                     lines,
-                    Ok(convert(|c| self.lookup(&f, c), &self.mapping)),
+                    Ok(convert(|c| self.lookup(&fields, c), &self.mapping)),
                     keep,
                 ),
                 Err(e) => part.push(lines, Err(not_object(line, &e)), keep),
@@ -449,44 +488,104 @@ impl Wanted {
     }
 
     /// The value at `path` in `fields`, as [`lookup`] finds it in the whole record.
-    fn lookup<'f>(&self, fields: &'f Fields, path: &str) -> Option<&'f Value> {
+    fn lookup<'f>(&self, fields: &'f Fields, path: &str) -> Option<Json<'f>> {
         let key = |k: &str| fields[self.index(k)?].as_ref();
-        key(path).or_else(|| {
+        key(path).map(Slot::json).or_else(|| {
             path.match_indices('.')
                 .find_map(|(i, _)| match key(&path[..i]) {
-                    Some(Value::Object(inner)) => lookup(inner, &path[i + 1..]),
+                    Some(Slot::Other(Value::Object(inner))) => lookup(inner, &path[i + 1..]),
                     _ => None,
                 })
+                .map(Json::from)
         })
     }
 }
 
-impl<'de> de::DeserializeSeed<'de> for &Wanted {
-    type Value = Fields;
+/// Reads a line's wanted fields into the slots it holds.
+struct Fill<'w, 'f, 'l>(&'w Wanted, &'f mut Fields<'l>);
 
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Fields, D::Error> {
+impl<'l> de::DeserializeSeed<'l> for Fill<'_, '_, 'l> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'l>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> de::Visitor<'de> for &Wanted {
-    type Value = Fields;
+impl<'l> de::Visitor<'l> for Fill<'_, '_, 'l> {
+    type Value = ();
 
     /// What serde_json's own map says, so that errors read the same.
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a map")
     }
 
-    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
-        let mut fields: Fields = vec![None; self.keys.len()];
-        while let Some(key) = map.next_key_seed(Key(self))? {
+    fn visit_map<A: de::MapAccess<'l>>(self, mut map: A) -> Result<(), A::Error> {
+        let Fill(wanted, fields) = self;
+        while let Some(key) = map.next_key_seed(Key(wanted))? {
             match key {
                 // A key given twice keeps its last value, as a map does.
-                Some(i) => fields[i] = Some(map.next_value()?),
+                Some(i) => fields[i] = Some(map.next_value_seed(SlotSeed)?),
                 None => map.next_value::<Checked>().map(drop)?,
             }
         }
-        Ok(fields)
+        Ok(())
+    }
+}
+
+/// The value of a wanted key: a string borrowed when it can be, anything else as a [`Value`]
+/// (read as serde_json reads one, so that errors and numbers are the same).
+struct SlotSeed;
+
+impl<'l> de::DeserializeSeed<'l> for SlotSeed {
+    type Value = Slot<'l>;
+
+    fn deserialize<D: de::Deserializer<'l>>(self, d: D) -> Result<Slot<'l>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'l> de::Visitor<'l> for SlotSeed {
+    type Value = Slot<'l>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, s: &'l str) -> Result<Slot<'l>, E> {
+        Ok(Slot::Text(Cow::Borrowed(s)))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Slot<'l>, E> {
+        Ok(Slot::Text(Cow::Owned(s.to_owned())))
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Slot<'l>, E> {
+        Ok(Slot::Other(Value::Bool(b)))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Slot<'l>, E> {
+        Ok(Slot::Other(Value::from(n)))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Slot<'l>, E> {
+        Ok(Slot::Other(Value::from(n)))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Slot<'l>, E> {
+        Ok(Slot::Other(Value::from(n)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Slot<'l>, E> {
+        Ok(Slot::Other(Value::Null))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'l>>(self, seq: A) -> Result<Slot<'l>, A::Error> {
+        de::Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Slot::Other)
+    }
+
+    fn visit_map<A: de::MapAccess<'l>>(self, map: A) -> Result<Slot<'l>, A::Error> {
+        de::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map)).map(Slot::Other)
     }
 }
 
@@ -566,7 +665,7 @@ impl<'de> de::Visitor<'de> for Checked {
 }
 
 /// Converts one record, whose values `get` finds by column.
-fn convert<'v>(get: impl Fn(&str) -> Option<&'v Value>, m: &Mapping) -> Converted<'v> {
+fn convert<'v>(get: impl Fn(&str) -> Option<Json<'v>>, m: &Mapping) -> Converted<'v> {
     let field = |c: &Option<String>| c.as_deref().and_then(&get);
     let error_column = matches!(m.success, Some(SuccessColumn::Error(_)));
     let success_value = match &m.success {
@@ -574,19 +673,19 @@ fn convert<'v>(get: impl Fn(&str) -> Option<&'v Value>, m: &Mapping) -> Converte
         None => None,
     };
     let mut c = Converted {
-        session: get(&m.session).and_then(text),
-        tool: get(&m.tool).and_then(text),
-        time: time(get(&m.timestamp)),
+        session: get(&m.session).and_then(Json::text),
+        tool: get(&m.tool).and_then(Json::text),
+        time: get(&m.timestamp).map_or(BAD_TIME, Json::time),
         success: success_value.map_or(1, |v| success(v, error_column)),
-        duration: number(field(&m.duration)),
-        arguments: field(&m.arguments).and_then(payload_text),
-        result: field(&m.result).and_then(payload_text),
+        duration: field(&m.duration).and_then(Json::number),
+        arguments: field(&m.arguments).and_then(Json::payload),
+        result: field(&m.result).and_then(Json::payload),
         outcome: m.outcome.as_deref().map(|c| outcome(get(c))),
-        usage: m.tokens.as_deref().map(|c| tokens(number(get(c)))),
+        usage: (m.tokens.as_deref()).map(|c| tokens(get(c).and_then(Json::number))),
         bad: Vec::new(),
     };
     // A session or tool that is there but not text (an object, an array) is shown as it is.
-    let unreadable = |v: Option<&Value>| v.is_some_and(|v| !v.is_null() && text(v).is_none());
+    let unreadable = |v: Option<Json>| v.is_some_and(|v| !v.is_null() && v.text().is_none());
     for (is_bad, f) in [
         (unreadable(get(&m.session)), Field::Session),
         (unreadable(get(&m.tool)), Field::Tool),
@@ -595,10 +694,7 @@ fn convert<'v>(get: impl Fn(&str) -> Option<&'v Value>, m: &Mapping) -> Converte
         (c.outcome == Some(BAD_OUTCOME), Field::Outcome),
     ] {
         if is_bad {
-            let value = get(m.column(f)).map_or(String::new(), |v| match v {
-                Value::String(s) => s.clone(),
-                v => v.to_string(),
-            });
+            let value = get(m.column(f)).map_or(String::new(), Json::raw);
             c.bad.push((f, value));
         }
     }
@@ -833,9 +929,9 @@ fn line_pieces(bytes: &[u8], n: usize, eof: bool) -> Vec<(usize, usize)> {
     while from < bytes.len() {
         let to = (from + step).min(bytes.len());
         // The first line end from `to` on, else the last before it.
-        let end = match bytes[to - 1..].iter().position(|&b| b == b'\n') {
+        let end = match memchr::memchr(b'\n', &bytes[to - 1..]) {
             Some(i) => to + i,
-            None => match bytes[from..to].iter().rposition(|&b| b == b'\n') {
+            None => match memchr::memrchr(b'\n', &bytes[from..to]) {
                 Some(i) => from + i + 1,
                 None => break,
             },
@@ -936,7 +1032,8 @@ pub(super) fn read_records(
                 .fold(Part::default, |mut part, r| {
                     match r.value {
                         Ok(map) => {
-                            let converted = convert(|c| lookup(&map, c), &w.mapping);
+                            let converted =
+                                convert(|c| lookup(&map, c).map(Json::from), &w.mapping);
                             part.push(r.at, Ok(converted), keep_raw);
                         }
                         Err(bad) => part.push(r.at, Err(bad), keep_raw),
@@ -1002,10 +1099,10 @@ mod tests {
         let w = Wanted::new(mapping());
         let m = &w.mapping;
         let whole = serde_json::from_slice::<Map<String, Value>>(line)
-            .map(|map| format!("{:?}", convert(|c| lookup(&map, c), m)));
-        let wanted = w
-            .read(line)
-            .map(|f| format!("{:?}", convert(|c| w.lookup(&f, c), m)));
+            .map(|map| format!("{:?}", convert(|c| lookup(&map, c).map(Json::from), m)));
+        let mut fields = Fields::new();
+        let wanted = (w.read(line, &mut fields))
+            .map(|()| format!("{:?}", convert(|c| w.lookup(&fields, c), m)));
         let said = |r: Result<String, serde_json::Error>| r.unwrap_or_else(|e| reason(&e));
         (said(whole), said(wanted))
     }
@@ -1158,7 +1255,7 @@ mod tests {
                     let record = parse_line(i + 1, trim_line(line, i == 0));
                     match record.value {
                         Ok(map) => {
-                            let converted = convert(|c| lookup(&map, c), &table.mapping);
+                            let converted = convert(|c| lookup(&map, c).map(Json::from), &table.mapping);
                             part.push(record.at, Ok(converted), keep);
                         }
                         Err(bad) => part.push(record.at, Err(bad), keep),
