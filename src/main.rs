@@ -11,18 +11,19 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// `mi_option_purge_delay` of mimalloc's `mi_option_t` (not among libmimalloc-sys's constants).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+const PURGE_DELAY_MS: std::ffi::c_long = 100;
 
 fn main() -> ExitCode {
-    // Polars' reader threads free their buffers in their own heaps; by default mimalloc keeps
-    // freed pages for 10 ms, which on a 10M-call log was most of the peak memory above the
-    // data itself: returning them at once keeps the peak near what is in use. On smaller logs
-    // memory is not the limit, and returning pages only to fault them in again (zeroed) cost
-    // a tenth of the time (1M calls: 1.448 s against 1.296 s, system time 0.54 s against
-    // 0.21 s; BENCHMARKS.md), so it is done for large inputs only. A setting of the user's own
+    // Freed pages go back to the system after this many milliseconds. mimalloc's default of 10
+    // returns pages that the next stage faults in again (zeroed), 0 does so at once: measured at
+    // 1M and 10M calls, 100 was the fastest at both sizes (1M: 669 ms against 732 ms for 10 and
+    // 712 ms for never; 10M: 6.4 s against 6.9 s for 0) and keeps the 10M peak within 1.2× the
+    // CSV (1.19 GB against 1.17 GB for 0; longer delays keep polars' freed buffers through the
+    // read: 1.36 GB for 1000). BENCHMARKS.md. A setting of the user's own
     // (`MIMALLOC_PURGE_DELAY`) wins.
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() && large_input() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets a process-wide allocator option; valid at any time.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     }
     // Transparent huge pages: a first touch of memory the reader allocates zeroes 2 MiB at
     // once, whether used or not (1M calls: system time 0.30 s → 0.23 s on average; 10M: peak
@@ -56,19 +57,6 @@ fn main() -> ExitCode {
             ExitCode::from(patterns::exit_code(&err) as u8)
         }
     }
-}
-
-/// Whether the files named on the command line come to 256 MiB or more: a log of several
-/// million calls, where the peak memory counts.
-fn large_input() -> bool {
-    const LARGE: u64 = 256 << 20;
-    let size: u64 = std::env::args_os()
-        .skip(1)
-        .filter_map(|a| std::fs::metadata(a).ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum();
-    size >= LARGE
 }
 
 /// Logs may be read through memory maps (with `POLARS_FORCE_ASYNC=0`, and wherever a reader maps
