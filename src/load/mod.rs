@@ -189,37 +189,57 @@ pub struct FormatSummary {
     pub repeated: usize,
 }
 
-/// Notes the sessions of rows `start..` (file number `file`) whose calls in an earlier file are
-/// more than [`SPLIT_GAP_US`] away from these.
-fn split_sessions(
-    calls: &Calls,
-    start: usize,
-    file: usize,
-    spans: &mut rustc_hash::FxHashMap<u32, (usize, i64, i64)>,
-    report: &mut LoadReport,
-) {
-    let mut here: rustc_hash::FxHashMap<u32, (i64, i64)> = Default::default();
-    for r in (start..calls.len()).filter(|&r| calls.problem(r).is_none()) {
-        let t = calls.timestamps[r];
-        let range = here.entry(calls.sessions[r]).or_insert((t, t));
-        *range = (range.0.min(t), range.1.max(t));
-    }
-    for (session, (lo, hi)) in here {
-        let entry = spans.entry(session).or_insert((file, lo, hi));
-        if entry.0 != file {
-            let gap = (lo - entry.2).max(entry.1 - hi);
-            if gap > SPLIT_GAP_US && !calls.any_order_key {
-                report.split_sessions += 1;
-                report.split_example.get_or_insert_with(|| {
-                    (
-                        calls.session_ids.names[session as usize].to_string(),
-                        report.files[entry.0].clone(),
-                        report.files[file].clone(),
-                    )
-                });
+/// Per session id, where its calls were in the files read so far: for noting a session split
+/// across files (see [`Spans::note`]). Vectors indexed by session id, not maps: a 10M-call log
+/// has a million sessions, and hashing each row's id was a tenth of the time after the read.
+#[derive(Default)]
+struct Spans {
+    /// The last file the session was in (`usize::MAX`: none yet) and its time range so far.
+    seen: Vec<(usize, i64, i64)>,
+    /// The time range of each session in the file being noted (empty, `lo > hi`, elsewhere).
+    here: Vec<(i64, i64)>,
+    /// The sessions of the file being noted, in order of first appearance.
+    touched: Vec<u32>,
+}
+
+impl Spans {
+    const EMPTY: (i64, i64) = (i64::MAX, i64::MIN);
+
+    /// Notes the sessions of rows `start..` (file number `file`) whose calls in an earlier file
+    /// are more than [`SPLIT_GAP_US`] away from these.
+    fn note(&mut self, calls: &Calls, start: usize, file: usize, report: &mut LoadReport) {
+        let sessions = calls.session_ids.names.len();
+        self.seen.resize(sessions, (usize::MAX, 0, 0));
+        self.here.resize(sessions, Spans::EMPTY);
+        self.touched.clear();
+        for r in (start..calls.len()).filter(|&r| calls.problem(r).is_none()) {
+            let (t, session) = (calls.timestamps[r], calls.sessions[r]);
+            let range = &mut self.here[session as usize];
+            if range.0 > range.1 {
+                self.touched.push(session);
             }
+            *range = (range.0.min(t), range.1.max(t));
         }
-        *entry = (file, entry.1.min(lo), entry.2.max(hi));
+        for &session in &self.touched {
+            let (lo, hi) = std::mem::replace(&mut self.here[session as usize], Spans::EMPTY);
+            let entry = &mut self.seen[session as usize];
+            if entry.0 == usize::MAX {
+                *entry = (file, lo, hi);
+            } else if entry.0 != file {
+                let gap = (lo - entry.2).max(entry.1 - hi);
+                if gap > SPLIT_GAP_US && !calls.any_order_key {
+                    report.split_sessions += 1;
+                    report.split_example.get_or_insert_with(|| {
+                        (
+                            calls.session_ids.names[session as usize].to_string(),
+                            report.files[entry.0].clone(),
+                            report.files[file].clone(),
+                        )
+                    });
+                }
+            }
+            *entry = (file, entry.1.min(lo), entry.2.max(hi));
+        }
     }
 }
 
@@ -256,9 +276,9 @@ pub fn load(
         false => Vec::new(),
     };
     let mut report = LoadReport::default();
-    let mut sessions_by_format: Vec<rustc_hash::FxHashSet<u32>> = Vec::new();
-    // Per session id: the last file it was in, and its time range so far.
-    let mut spans: rustc_hash::FxHashMap<u32, (usize, i64, i64)> = Default::default();
+    // Per format, whether each session id has a good row among its files.
+    let mut sessions_by_format: Vec<Vec<bool>> = Vec::new();
+    let mut spans = Spans::default();
     let mut calls = Calls {
         mcp_names: options.mcp_names,
         ..Calls::default()
@@ -362,7 +382,7 @@ pub fn load(
         if options.session_per_file {
             calls.sessions_of_file(start, file_number);
         } else {
-            split_sessions(&calls, start, file_number, &mut spans, &mut report);
+            spans.note(&calls, start, file_number, &mut report);
         }
         report.rows += calls.len() - start + file.broken;
         report.skipped += file.broken;
@@ -415,11 +435,12 @@ pub fn load(
         summary.subagent_sessions += file.subagent_sessions;
         summary.assumed_success += file.assumed_success;
         summary.repeated += file.repeated;
-        sessions_by_format[i].extend(
-            (start..calls.len())
-                .filter(|&r| calls.problem(r).is_none())
-                .map(|r| calls.sessions[r]),
-        );
+        let seen = &mut sessions_by_format[i];
+        seen.resize(calls.session_ids.names.len(), false);
+        for r in (start..calls.len()).filter(|&r| calls.problem(r).is_none()) {
+            let first = !std::mem::replace(&mut seen[calls.sessions[r] as usize], true);
+            summary.sessions += usize::from(first);
+        }
         // Polars fills the missing fields of a short CSV row with nulls: such a row is not
         // merely bad, the file is malformed.
         if let (Format::Csv { separator }, true) = (format, problems > 0)
@@ -449,9 +470,6 @@ pub fn load(
         }
         let room = REPORTED_BAD_ROWS - report.bad_rows.len();
         report.bad_rows.extend(bad.into_iter().take(room));
-    }
-    for (summary, sessions) in report.formats.iter_mut().zip(sessions_by_format) {
-        summary.sessions = sessions.len();
     }
     // Nothing to mine is a failure, not an empty answer: a nightly job must notice, and
     // `--prune` must not take it for every workflow gone.
