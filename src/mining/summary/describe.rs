@@ -45,110 +45,29 @@ pub(super) fn describe(
 ) -> Found {
     let n = stages.len();
     let flat: Vec<u32> = stages.iter().flatten().copied().collect();
-    let mut f = RunFigures {
-        funnel: vec![0; n],
-        skipped: vec![0; n],
-        sessions: runs.len(),
-        ..RunFigures::default()
-    };
-    let mut whole = Vec::new();
-    let mut stopped = Vec::new();
-    for (s, session_runs) in runs {
-        let s = *s;
-        let live = residual.live(s);
-        let tool = |j: usize| residual.tool(s, live[j]);
-        // The furthest stage its runs got to: the session reached every stage up to it, a
-        // skipped one too (it went past it), so that a funnel never rises.
-        let furthest = (session_runs.iter())
-            .filter_map(|r| r.at.iter().rposition(|a| !a.is_empty()))
-            .max();
-        for reached in &mut f.funnel[..furthest.map_or(0, |k| k + 1)] {
-            *reached += 1;
-        }
-        let mut session_skips = FxHashSet::default();
-        let mut session_extras = FxHashSet::default();
-        for run in session_runs {
-            if let Some(k) = run.skipped
-                && run.at[k + 1..].iter().any(|a| !a.is_empty())
-            {
-                session_skips.insert(k);
-            }
-            // Calls between the steps of a run, by the stage they follow.
-            let mut stage_of_last = None;
-            for j in run.span() {
-                match run.at.iter().position(|a| a.contains(&j)) {
-                    Some(k) => stage_of_last = Some(k),
-                    None => {
-                        if let Some(k) = stage_of_last {
-                            session_extras.insert((k, tool(j)));
-                        }
-                    }
-                }
-            }
-        }
-        for k in session_skips {
-            f.skipped[k] += 1;
-        }
-        for e in session_extras {
-            *f.extras.0.entry(e).or_default() += 1;
-        }
-        let Some(run) = session_runs.iter().find(|r| r.is_whole()) else {
-            // A run that reached the last stage without being whole skipped a step: it did not
-            // leave the workflow.
-            stopped.extend(furthest.filter(|&k| k + 1 < n).map(|k| (s, k)));
-            continue;
+    // Sessions on every thread, each thread's figures summed; the runs stay in session order
+    // (rayon reduces neighbouring parts, left before right).
+    let start = || {
+        let f = RunFigures {
+            funnel: vec![0; n],
+            skipped: vec![0; n],
+            ..RunFigures::default()
         };
-        f.support += 1;
-        if let Some(&next) = live.get(run.last + 1) {
-            *f.then.0.entry(residual.tool(s, next)).or_default() += 1;
-        }
-        f.occurrences += session_runs.iter().filter(|r| r.is_whole()).count() as u64;
-        let ok = session_runs.iter().filter(|r| r.is_whole()).any(|r| {
-            r.at.iter()
-                .flatten()
-                .all(|&j| residual.call(s, live[j]) & OK != 0)
+        (f, Vec::new(), Vec::new())
+    };
+    let (mut f, whole, stopped) = runs
+        .par_iter()
+        .fold(start, |mut part, (s, session_runs)| {
+            session_figures(residual, &stages, *s, session_runs, &mut part);
+            part
+        })
+        .reduce(start, |mut a, b| {
+            a.0.add(b.0);
+            a.1.extend(b.1);
+            a.2.extend(b.2);
+            a
         });
-        if ok {
-            f.successes += 1;
-        }
-        let order: Vec<u32> = run.at.iter().flatten().map(|&j| tool(j)).collect();
-        *f.orderings.0.entry(order).or_default() += 1;
-        // Positions in canonical order: each stage's tools as the stage lists them.
-        let positions: Vec<usize> = stages
-            .iter()
-            .zip(&run.at)
-            .flat_map(|(stage, at)| {
-                stage.iter().map(move |&t| {
-                    at.iter()
-                        .copied()
-                        .find(|&j| tool(j) == t)
-                        .expect("a whole run matched every tool")
-                })
-            })
-            .map(|j| live[j] as usize)
-            .collect();
-        let retries = positions
-            .iter()
-            .map(|&p| retries_of(residual.call(s, p as u32)))
-            .collect();
-        // A step that starts a folded loop whose body is the next steps of the run.
-        for (i, &p) in positions.iter().enumerate() {
-            if let Some((body, r)) = residual.seqs.loop_at(s, p)
-                && positions
-                    .get(i..i + body)
-                    .is_some_and(|b| b.iter().eq(&(p..p + body).collect::<Vec<_>>()))
-            {
-                *f.rounds.0.entry((i, i + body, r)).or_default() += 1;
-            }
-        }
-        whole.push(Embedding {
-            session: s,
-            positions: (positions.iter())
-                .map(|&p| residual.seqs.origin(s, p))
-                .collect(),
-            retries,
-        });
-    }
+    f.sessions = runs.len();
     // The figures of the whole log; the runs (`whole`) stay this part's.
     let RunFigures {
         funnel,
@@ -236,6 +155,111 @@ pub(super) fn describe(
         trunk: Vec::new(),
         branch: None,
     }
+}
+
+/// The figures of session `s`'s runs of `stages`, added to `part`; its first whole run (or where
+/// its runs stopped) appended.
+fn session_figures(
+    residual: &Residual,
+    stages: &[Vec<u32>],
+    s: usize,
+    session_runs: &[Run],
+    (f, whole, stopped): &mut (RunFigures, Vec<Embedding>, Vec<(usize, usize)>),
+) {
+    let n = stages.len();
+    let live = residual.live(s);
+    let tool = |j: usize| residual.tool(s, live[j]);
+    // The furthest stage its runs got to: the session reached every stage up to it, a
+    // skipped one too (it went past it), so that a funnel never rises.
+    let furthest = (session_runs.iter())
+        .filter_map(|r| r.at.iter().rposition(|a| !a.is_empty()))
+        .max();
+    for reached in &mut f.funnel[..furthest.map_or(0, |k| k + 1)] {
+        *reached += 1;
+    }
+    let mut session_skips = FxHashSet::default();
+    let mut session_extras = FxHashSet::default();
+    for run in session_runs {
+        if let Some(k) = run.skipped
+            && run.at[k + 1..].iter().any(|a| !a.is_empty())
+        {
+            session_skips.insert(k);
+        }
+        // Calls between the steps of a run, by the stage they follow.
+        let mut stage_of_last = None;
+        for j in run.span() {
+            match run.at.iter().position(|a| a.contains(&j)) {
+                Some(k) => stage_of_last = Some(k),
+                None => {
+                    if let Some(k) = stage_of_last {
+                        session_extras.insert((k, tool(j)));
+                    }
+                }
+            }
+        }
+    }
+    for k in session_skips {
+        f.skipped[k] += 1;
+    }
+    for e in session_extras {
+        *f.extras.0.entry(e).or_default() += 1;
+    }
+    let Some(run) = session_runs.iter().find(|r| r.is_whole()) else {
+        // A run that reached the last stage without being whole skipped a step: it did not
+        // leave the workflow.
+        stopped.extend(furthest.filter(|&k| k + 1 < n).map(|k| (s, k)));
+        return;
+    };
+    f.support += 1;
+    if let Some(&next) = live.get(run.last + 1) {
+        *f.then.0.entry(residual.tool(s, next)).or_default() += 1;
+    }
+    f.occurrences += session_runs.iter().filter(|r| r.is_whole()).count() as u64;
+    let ok = session_runs.iter().filter(|r| r.is_whole()).any(|r| {
+        r.at.iter()
+            .flatten()
+            .all(|&j| residual.call(s, live[j]) & OK != 0)
+    });
+    if ok {
+        f.successes += 1;
+    }
+    let order: Vec<u32> = run.at.iter().flatten().map(|&j| tool(j)).collect();
+    *f.orderings.0.entry(order).or_default() += 1;
+    // Positions in canonical order: each stage's tools as the stage lists them.
+    let positions: Vec<usize> = stages
+        .iter()
+        .zip(&run.at)
+        .flat_map(|(stage, at)| {
+            stage.iter().map(move |&t| {
+                at.iter()
+                    .copied()
+                    .find(|&j| tool(j) == t)
+                    .expect("a whole run matched every tool")
+            })
+        })
+        .map(|j| live[j] as usize)
+        .collect();
+    let retries = positions
+        .iter()
+        .map(|&p| retries_of(residual.call(s, p as u32)))
+        .collect();
+    // A step that starts a folded loop whose body is the next steps of the run.
+    for (i, &p) in positions.iter().enumerate() {
+        if let Some((body, r)) = residual.seqs.loop_at(s, p)
+            && positions
+                .get(i..i + body)
+                .is_some_and(|b| b.iter().copied().eq(p..p + body))
+        {
+            *f.rounds.0.entry((i, i + body, r)).or_default() += 1;
+        }
+    }
+    whole.push(Embedding {
+        session: s,
+        positions: (positions.iter())
+            .map(|&p| residual.seqs.origin(s, p))
+            .collect(),
+        retries,
+    });
 }
 
 /// The loops of a workflow from the sessions of its `support` whose whole run repeated a body

@@ -309,19 +309,18 @@ pub fn summarise(
         // A branch's runs go through its trunk (those that stop after it show in its funnel);
         // it takes out only those that went on into the branch: the others are the other
         // branches'.
-        let mut cover = Vec::new();
-        if !trunk.is_empty() {
-            runs = through(runs, &trunk, false);
-            cover = through(runs.clone(), &trunk, true);
-        }
-        let mut workflow = describe(&residual, stages, &runs, min_support);
-        if !trunk.is_empty() {
-            workflow.sessions = exchange::sum(ex, cover.len());
+        let took = |r: &Run| went_on(r, &trunk);
+        let mut workflow;
+        if trunk.is_empty() {
+            workflow = describe(&residual, stages, &runs, min_support);
         } else {
-            cover = runs;
+            runs = through(runs, &trunk);
+            workflow = describe(&residual, stages, &runs, min_support);
+            let into_branch = runs.iter().filter(|(_, r)| r.iter().any(took)).count();
+            workflow.sessions = exchange::sum(ex, into_branch);
         }
+        let covered = residual.cover(&runs, &took);
         workflow.trunk = trunk;
-        let covered = residual.cover(&cover);
         if workflow.support >= min_support {
             if seed.is_none() && covered > 0 {
                 // The trunk again, for its next branch.
@@ -389,26 +388,27 @@ fn stage_indices(part: &[Vec<u32>], stages: &[Vec<u32>]) -> Vec<usize> {
 }
 
 /// The runs of a branch: those that went through the shared start of its `trunk` (stage
-/// indices; the trunk's stages before the first stage of its own), and with `on`, or when the
-/// trunk is an end that runs came to, only those that took a stage of its own. A run that has
-/// some of the branch's stages without the shared start, or only the trunk, is another
-/// workflow's; one that went through the start and stopped shows in the funnel.
-fn through(runs: Vec<(usize, Vec<Run>)>, trunk: &[usize], on: bool) -> Vec<(usize, Vec<Run>)> {
+/// indices; the trunk's stages before the first stage of its own), or when the trunk is an end
+/// that runs came to, those that took a stage of its own. A run that has some of the branch's
+/// stages without the shared start, or only the trunk, is another workflow's; one that went
+/// through the start and stopped shows in the funnel.
+fn through(runs: Vec<(usize, Vec<Run>)>, trunk: &[usize]) -> Vec<(usize, Vec<Run>)> {
     let n = runs.first().map_or(0, |(_, r)| r[0].at.len());
     let own = (0..n).find(|k| !trunk.contains(k)).unwrap_or(n);
-    let on = on || own == 0;
     runs.into_iter()
-        .filter_map(|(s, session_runs)| {
-            let took: Vec<Run> = (session_runs.into_iter())
-                .filter(|r| {
-                    let ran = |k: usize| !r.at[k].is_empty();
-                    let went_on = (0..n).any(|k| ran(k) && !trunk.contains(&k));
-                    (0..own).all(ran) && (!on || went_on)
-                })
-                .collect();
-            (!took.is_empty()).then_some((s, took))
+        .filter_map(|(s, mut session_runs)| {
+            session_runs.retain(|r| {
+                (0..own).all(|k| !r.at[k].is_empty()) && (own > 0 || went_on(r, trunk))
+            });
+            (!session_runs.is_empty()).then_some((s, session_runs))
         })
         .collect()
+}
+
+/// Whether run `r` of a branch went on into a stage of its own, past its `trunk` (stage
+/// indices); every run of a workflow that is no branch does.
+fn went_on(r: &Run, trunk: &[usize]) -> bool {
+    trunk.is_empty() || (r.at.iter().enumerate()).any(|(k, a)| !a.is_empty() && !trunk.contains(&k))
 }
 
 /// The share `k / n` less one standard error: the lower end of its 68 % (Wilson score)

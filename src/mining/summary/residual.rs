@@ -265,19 +265,24 @@ impl<'a> Residual<'a> {
         exchange::sum(self.ex, here)
     }
 
-    /// Takes the spans of `runs` out of the live calls and updates the counts; returns the
-    /// number of calls taken out (in the whole log).
-    pub(super) fn cover(&mut self, runs: &[(usize, Vec<Run>)]) -> usize {
+    /// Takes the spans of the `runs` that `take` takes out of the live calls and updates the
+    /// counts; returns the number of calls taken out (in the whole log).
+    pub(super) fn cover(
+        &mut self,
+        runs: &[(usize, Vec<Run>)],
+        take: &(dyn Fn(&Run) -> bool + Sync),
+    ) -> usize {
         let this = &*self;
         let covered = runs
             .par_iter()
+            .filter(|(_, session_runs)| session_runs.iter().any(take))
             .fold(Covered::default, |mut c, (s, session_runs)| {
                 let s = *s;
                 this.live_tools(s, &mut c.calls);
                 this.pairs_of(&c.calls, &mut c.old);
                 c.keep.clear();
                 c.keep.resize(this.live_len[s] as usize, true);
-                for j in session_runs.iter().flat_map(Run::span) {
+                for j in session_runs.iter().filter(|r| take(r)).flat_map(Run::span) {
                     c.keep[j] = false;
                 }
                 let start = c.left.len();
