@@ -2,6 +2,7 @@
 //! seeds, growth and branches decide on; taking the runs of a workflow out updates them.
 
 use super::*;
+use itertools::Itertools;
 
 /// The calls that no workflow explains yet, with the support of every pair and tool among them.
 pub(super) struct Residual<'a> {
@@ -338,15 +339,12 @@ impl<'a> Residual<'a> {
     }
 
     /// Sessions that may hold a run of `stages`: those with a tool of the first two stages.
+    /// The lists of sessions per tool are in order: merged, not sorted.
     pub(super) fn candidates(&self, stages: &[Vec<u32>]) -> Vec<usize> {
-        let mut out: Vec<usize> = stages
-            .iter()
-            .take(2)
-            .flatten()
-            .flat_map(|&t| self.with_tool[t as usize].iter().map(|&s| s as usize))
-            .collect();
-        out.sort_unstable();
-        out.dedup();
-        out
+        let lists = (stages.iter().take(2).flatten()).map(|&t| self.with_tool[t as usize].iter());
+        itertools::kmerge(lists)
+            .dedup()
+            .map(|&s| s as usize)
+            .collect()
     }
 }
