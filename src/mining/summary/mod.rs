@@ -310,12 +310,11 @@ pub fn summarise(
         // it takes out only those that went on into the branch: the others are the other
         // branches'.
         let took = |r: &Run| went_on(r, &trunk);
-        let mut workflow;
-        if trunk.is_empty() {
-            workflow = describe(&residual, stages, &runs, min_support);
-        } else {
+        if !trunk.is_empty() {
             runs = through(runs, &trunk);
-            workflow = describe(&residual, stages, &runs, min_support);
+        }
+        let mut workflow = describe(&residual, stages, &runs, min_support);
+        if !trunk.is_empty() {
             let into_branch = runs.iter().filter(|(_, r)| r.iter().any(took)).count();
             workflow.sessions = exchange::sum(ex, into_branch);
         }
