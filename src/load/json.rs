@@ -21,73 +21,90 @@ pub fn lookup<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> 
 }
 
 /// A JSON value as read: a string (borrowed from the text it was read from, when a reader
-/// kept it apart from values) or any other value. The readers below take either.
+/// kept it apart from values) or any other value. A string is always held as text, however it
+/// was read ([`Json::str`], or `From<&Value>`), so the readers below see one form of it.
 #[derive(Debug, Clone, Copy)]
-pub enum Json<'a> {
+pub struct Json<'a>(Repr<'a>);
+
+#[derive(Debug, Clone, Copy)]
+enum Repr<'a> {
     Str(&'a str),
+    /// Never a string.
     Other(&'a Value),
 }
 
 impl<'a> From<&'a Value> for Json<'a> {
     fn from(v: &'a Value) -> Json<'a> {
         match v {
-            Value::String(s) => Json::Str(s),
-            v => Json::Other(v),
+            Value::String(s) => Json::str(s),
+            v => Json(Repr::Other(v)),
         }
     }
 }
 
 impl<'a> Json<'a> {
-    /// A string as `Str` however it was read.
-    fn plain(self) -> Json<'a> {
-        match self {
-            Json::Other(v) => Json::from(v),
-            str => str,
-        }
+    pub fn str(s: &'a str) -> Json<'a> {
+        Json(Repr::Str(s))
     }
 
     pub fn is_null(self) -> bool {
-        matches!(self, Json::Other(Value::Null))
+        matches!(self.0, Repr::Other(Value::Null))
+    }
+
+    /// The value, when it is a boolean.
+    pub fn as_bool(self) -> Option<bool> {
+        match self.0 {
+            Repr::Other(Value::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The text, when the value is a string.
+    pub fn as_str(self) -> Option<&'a str> {
+        match self.0 {
+            Repr::Str(s) => Some(s),
+            Repr::Other(_) => None,
+        }
     }
 
     /// A scalar as text; `None` for null and for objects and arrays.
     pub fn text(self) -> Option<Cow<'a, str>> {
-        match self.plain() {
-            Json::Str(s) => Some(Cow::Borrowed(s)),
-            Json::Other(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
-            Json::Other(Value::Bool(b)) => Some(Cow::Owned(b.to_string())),
-            Json::Other(_) => None,
+        match self.0 {
+            Repr::Str(s) => Some(Cow::Borrowed(s)),
+            Repr::Other(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
+            Repr::Other(Value::Bool(b)) => Some(Cow::Owned(b.to_string())),
+            Repr::Other(_) => None,
         }
     }
 
     /// The value as the text of a bad value: a string as it is, anything else as JSON.
     pub fn raw(self) -> String {
-        match self.plain() {
-            Json::Str(s) => s.to_owned(),
-            Json::Other(v) => v.to_string(),
+        match self.0 {
+            Repr::Str(s) => s.to_owned(),
+            Repr::Other(v) => v.to_string(),
         }
     }
 
     /// A payload (arguments, result) as JSON text: objects and arrays as they are, a string as
     /// its content; `None` for null and blank text.
     pub fn payload(self) -> Option<Cow<'a, str>> {
-        match self.plain() {
-            Json::Str(s) => Some(s.trim()).filter(|s| !s.is_empty()).map(Cow::Borrowed),
-            Json::Other(Value::Null) => None,
-            Json::Other(v) => Some(Cow::Owned(v.to_string())),
+        match self.0 {
+            Repr::Str(s) => Some(s.trim()).filter(|s| !s.is_empty()).map(Cow::Borrowed),
+            Repr::Other(Value::Null) => None,
+            Repr::Other(v) => Some(Cow::Owned(v.to_string())),
         }
     }
 
     /// A timestamp: ISO text or a number of (milli-, micro-, nano)seconds; `BAD_TIME`
     /// otherwise.
     pub fn time(self) -> i64 {
-        let stamp = match self.plain() {
-            Json::Str(s) => parse_timestamp(s),
-            Json::Other(Value::Number(n)) => match n.as_i64() {
+        let stamp = match self.0 {
+            Repr::Str(s) => parse_timestamp(s),
+            Repr::Other(Value::Number(n)) => match n.as_i64() {
                 Some(i) => Some(int_stamp(i)),
                 None => n.as_f64().and_then(float_stamp),
             },
-            Json::Other(_) => None,
+            Repr::Other(_) => None,
         };
         match stamp {
             Some(Stamp::Time(t) | Stamp::Order(t)) => t,
@@ -97,10 +114,10 @@ impl<'a> Json<'a> {
 
     /// A number, or a number written as text.
     pub fn number(self) -> Option<f64> {
-        match self.plain() {
-            Json::Str(s) => s.trim().parse().ok(),
-            Json::Other(Value::Number(n)) => n.as_f64(),
-            Json::Other(_) => None,
+        match self.0 {
+            Repr::Str(s) => s.trim().parse().ok(),
+            Repr::Other(Value::Number(n)) => n.as_f64(),
+            Repr::Other(_) => None,
         }
     }
 }

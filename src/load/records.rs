@@ -311,27 +311,29 @@ pub(super) fn records(
 /// A task outcome: a flag, a word or a number ([`parse_outcome`]); `BAD_OUTCOME` for anything
 /// else.
 fn outcome(v: Option<Json>) -> f64 {
-    match v {
-        None | Some(Json::Other(Value::Null)) => NO_OUTCOME,
-        Some(Json::Other(Value::Bool(b))) => f64::from(u8::from(*b)),
-        Some(v) => (v.text())
-            .and_then(|s| parse_outcome(&s))
-            .unwrap_or(BAD_OUTCOME),
+    match v.filter(|v| !v.is_null()) {
+        None => NO_OUTCOME,
+        Some(v) => match v.as_bool() {
+            Some(b) => f64::from(u8::from(b)),
+            None => (v.text())
+                .and_then(|s| parse_outcome(&s))
+                .unwrap_or(BAD_OUTCOME),
+        },
     }
 }
 
 /// A success flag (`true`, `1`, `"ok"`, …) or, for an error column, whether there is no error.
 fn success(v: Option<Json>, error_column: bool) -> u8 {
-    match (v, error_column) {
-        (None | Some(Json::Other(Value::Null)), true) => 1,
-        (Some(Json::Other(Value::Bool(b))), true) => u8::from(!b),
-        (Some(Json::Str(s)), true) => u8::from(s.trim().is_empty()),
-        (Some(_), true) => 0,
-        (Some(Json::Other(Value::Bool(b))), false) => u8::from(*b),
-        (Some(v), false) => (v.text())
+    let v = v.filter(|v| !v.is_null());
+    match (v, v.and_then(Json::as_bool), error_column) {
+        (None, _, true) => 1,
+        (_, Some(b), true) => u8::from(!b),
+        (Some(v), None, true) => u8::from(v.as_str().is_some_and(|s| s.trim().is_empty())),
+        (_, Some(b), false) => u8::from(b),
+        (Some(v), None, false) => (v.text())
             .and_then(|s| parse_success(&s))
             .map_or(BAD_SUCCESS, u8::from),
-        (None, false) => BAD_SUCCESS,
+        (None, _, false) => BAD_SUCCESS,
     }
 }
 
@@ -420,7 +422,7 @@ enum Slot<'l> {
 impl Slot<'_> {
     fn json(&self) -> Json<'_> {
         match self {
-            Slot::Text(s) => Json::Str(s),
+            Slot::Text(s) => Json::str(s),
             Slot::Other(v) => Json::from(v),
         }
     }
