@@ -18,8 +18,8 @@ fn main() -> ExitCode {
     // returns pages that the next stage faults in again (zeroed), 0 does so at once: measured at
     // 1M and 10M calls, 100 was the fastest at both sizes (1M: 669 ms against 732 ms for 10 and
     // 712 ms for never; 10M: 6.4 s against 6.9 s for 0) and keeps the 10M peak within 1.2× the
-    // CSV (1.19 GB against 1.17 GB for 0; longer delays keep polars' freed buffers through the
-    // read: 1.36 GB for 1000). BENCHMARKS.md. A setting of the user's own
+    // CSV (1.16× against 1.13× for 0; longer delays keep polars' freed buffers through the
+    // read: 1.32× for 1000). BENCHMARKS.md. A setting of the user's own
     // (`MIMALLOC_PURGE_DELAY`) wins.
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets a process-wide allocator option; valid at any time.
