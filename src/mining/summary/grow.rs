@@ -28,6 +28,33 @@ impl Sum for Tally {
 /// runs has a standard error under 0.4 %.
 pub(super) const GROW_SAMPLE: usize = 20_000;
 
+/// What the whole runs of a workflow in some sessions did around its stages.
+#[derive(Default)]
+struct Tallied {
+    /// The sessions with a whole run, in order.
+    sessions: Vec<usize>,
+    /// Whole runs.
+    runs: usize,
+    /// Per [`key`] of slot and tool, and per slot and window length (see [`tally`]).
+    counts: FxHashMap<u64, Tally>,
+    windows: FxHashMap<u64, usize>,
+}
+
+impl Tallied {
+    /// `self` and then `other`, of the sessions after `self`'s.
+    fn merge(mut self, other: Tallied) -> Tallied {
+        self.sessions.extend(other.sessions);
+        self.runs += other.runs;
+        for (k, t) in other.counts {
+            self.counts.entry(k).or_default().add(t);
+        }
+        for (k, n) in other.windows {
+            *self.windows.entry(k).or_default() += n;
+        }
+        self
+    }
+}
+
 /// Where a candidate step goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(super) enum Slot {
@@ -65,36 +92,42 @@ pub(super) fn grow(
     }
     let mut branch = None;
     while stages.iter().map(Vec::len).sum::<usize>() < params.max_steps {
-        let runs = whole_runs(residual, &stages, &sessions);
-        sessions = runs.iter().map(|(s, _)| *s).collect();
-        let total: usize = runs.iter().map(|(_, r)| r.len()).sum();
-        type Found = (
-            FxHashMap<(Slot, u32), Tally>,
-            FxHashMap<(Slot, usize), usize>,
-        );
-        let (counts, windows): Found = runs
+        // One pass per session: its whole runs, tallied as they are found.
+        let tallied = sessions
             .par_iter()
             .fold(
-                || (Found::default(), Vec::new(), Vec::new()),
-                |((mut counts, mut windows), mut tools, mut seen), (s, session_runs)| {
-                    residual.live_tools(*s, &mut tools);
-                    for run in session_runs {
-                        let found = (&mut counts, &mut windows);
-                        tally(&tools, &stages, run, look, &mut seen, found.0, found.1);
+                || (Tallied::default(), Vec::new(), Vec::new()),
+                |(mut tallied, mut tools, mut seen), &s| {
+                    residual.live_tools(s, &mut tools);
+                    let runs = runs_in(&tools, &stages, residual.reach, false);
+                    if !runs.is_empty() {
+                        tallied.sessions.push(s);
+                        tallied.runs += runs.len();
                     }
-                    ((counts, windows), tools, seen)
+                    for run in &runs {
+                        let (counts, windows) = (&mut tallied.counts, &mut tallied.windows);
+                        tally(&tools, &stages, run, look, &mut seen, counts, windows);
+                    }
+                    (tallied, tools, seen)
                 },
             )
-            .map(|(found, _, _)| found)
-            .reduce(Found::default, |mut a, b| {
-                for (k, t) in b.0 {
-                    a.0.entry(k).or_default().add(t);
-                }
-                for (k, n) in b.1 {
-                    *a.1.entry(k).or_default() += n;
-                }
-                a
-            });
+            .map(|(tallied, _, _)| tallied)
+            .reduce(Tallied::default, Tallied::merge);
+        let Tallied {
+            sessions: with_runs,
+            runs: total,
+            counts,
+            windows,
+        } = tallied;
+        sessions = with_runs;
+        let counts: FxHashMap<(Slot, u32), Tally> =
+            counts.into_iter().map(|(k, t)| (unkey(k), t)).collect();
+        let windows: FxHashMap<(Slot, usize), usize> = (windows.into_iter())
+            .map(|(k, n)| {
+                let (slot, len) = unkey(k);
+                ((slot, len as usize), n)
+            })
+            .collect();
         let (total, Counts(counts), Counts(windows)) =
             exchange::sum(ex, (total, Counts(counts), Counts(windows)));
         if (total as f64) * scale < min_support as f64 {
@@ -192,48 +225,73 @@ pub(super) fn grow(
     (order_stages(residual, stages, &sessions), branch)
 }
 
+/// A slot as a number below 2^30, the two kinds apart.
+fn slot_code(slot: Slot) -> u64 {
+    match slot {
+        Slot::Before(k) => k as u64,
+        Slot::Join(k) => 1 << 29 | k as u64,
+    }
+}
+
+/// A slot and a tool (or a count of calls) as one key: the slot's code, then the 32 bits.
+fn key(slot: Slot, low: u32) -> u64 {
+    slot_code(slot) << 32 | u64::from(low)
+}
+
+/// The slot and the tool (or count) of a [`key`].
+fn unkey(k: u64) -> (Slot, u32) {
+    let code = k >> 32;
+    let slot = match code >> 29 {
+        0 => Slot::Before(code as usize),
+        _ => Slot::Join((code & ((1 << 29) - 1)) as usize),
+    };
+    (slot, k as u32)
+}
+
 /// Counts, for one whole run, the tools in each slot: before the first stage, between stages,
 /// after the last (within `look`), and around each stage (for joins). `seen` is a buffer.
+/// `counts` is keyed by [`key`] of slot and tool, `windows` by slot and the calls it looked at.
 pub(super) fn tally(
     tools: &[u32],
     stages: &[Vec<u32>],
     run: &Run,
     look: usize,
-    seen: &mut Vec<(Slot, u32, u8)>,
-    counts: &mut FxHashMap<(Slot, u32), Tally>,
-    windows: &mut FxHashMap<(Slot, usize), usize>,
+    seen: &mut Vec<u64>,
+    counts: &mut FxHashMap<u64, Tally>,
+    windows: &mut FxHashMap<u64, usize>,
 ) {
-    const ANY: u8 = 3;
+    // Sides: 0 before the stage, 1 inside, 2 after it, `ANY` anywhere in the slot. A seen entry
+    // is the slot and tool's key shifted by two bits, and the side.
+    const ANY: u64 = 3;
     let n = stages.len();
     let lo = |k: usize| *run.at[k].iter().min().expect("whole");
     let hi = |k: usize| *run.at[k].iter().max().expect("whole");
-    let matched = |j: usize| run.at.iter().any(|a| a.contains(&j));
-    // Every (slot, tool, side) of the run; side 0 before the stage, 1 inside, 2 after it.
     seen.clear();
     // The number of calls each slot looked at, for the chance of finding a tool there.
-    let mut lengths: SmallVec<[(Slot, usize); 16]> = SmallVec::with_capacity(3 * n + 1);
-    let mut window = |slot: Slot, range: std::ops::Range<usize>, side: u8| {
+    let mut lengths: SmallVec<[(Slot, u32); 16]> = SmallVec::with_capacity(3 * n + 1);
+    // A run's steps are in stage order, so only the calls inside a stage (between its first and
+    // last step) can be steps: `inside` is that stage's.
+    let mut window = |slot: Slot, range: std::ops::Range<usize>, side: u64, inside: &[usize]| {
         match lengths.last_mut() {
             Some((s, _)) if *s == slot => {}
             _ => lengths.push((slot, 0)),
         }
-        for j in range.filter(|&j| !matched(j)) {
+        let code = slot_code(slot) << 32;
+        for j in range.filter(|j| !inside.contains(j)) {
             lengths.last_mut().expect("pushed").1 += 1;
-            seen.push((slot, tools[j], ANY));
+            let k = (code | u64::from(tools[j])) << 2;
+            seen.push(k | ANY);
             if matches!(slot, Slot::Join(_)) {
-                seen.push((slot, tools[j], side));
+                seen.push(k | side);
             }
         }
     };
-    window(Slot::Before(0), lo(0).saturating_sub(look)..lo(0), 1);
+    window(Slot::Before(0), lo(0).saturating_sub(look)..lo(0), 1, &[]);
     for k in 1..n {
-        window(Slot::Before(k), hi(k - 1) + 1..lo(k), 1);
+        window(Slot::Before(k), hi(k - 1) + 1..lo(k), 1, &[]);
     }
-    window(
-        Slot::Before(n),
-        hi(n - 1) + 1..(hi(n - 1) + 1 + look).min(tools.len()),
-        1,
-    );
+    let after_end = hi(n - 1) + 1..(hi(n - 1) + 1 + look).min(tools.len());
+    window(Slot::Before(n), after_end, 1, &[]);
     for k in 0..n {
         // Around stage k: from the previous stage (or look before) to the next (or look after).
         let start = match k {
@@ -244,24 +302,24 @@ pub(super) fn tally(
             true => (hi(k) + 1 + look).min(tools.len()),
             false => lo(k + 1),
         };
-        window(Slot::Join(k), start..lo(k), 0);
-        window(Slot::Join(k), lo(k) + 1..hi(k), 1);
-        window(Slot::Join(k), hi(k) + 1..end, 2);
+        window(Slot::Join(k), start..lo(k), 0, &[]);
+        window(Slot::Join(k), lo(k) + 1..hi(k), 1, &run.at[k]);
+        window(Slot::Join(k), hi(k) + 1..end, 2, &[]);
     }
     for (slot, len) in lengths {
-        *windows.entry((slot, len)).or_default() += 1;
+        *windows.entry(key(slot, len)).or_default() += 1;
     }
     // Each (slot, tool) and each side counts once per run.
     seen.sort_unstable();
     seen.dedup();
-    for (i, &(slot, tool, side)) in seen.iter().enumerate() {
-        let e = counts.entry((slot, tool)).or_default();
-        match side {
+    for (i, &entry) in seen.iter().enumerate() {
+        let e = counts.entry(entry >> 2).or_default();
+        match entry & 3 {
             0 => e.before += 1,
             2 => {
                 e.after += 1;
                 // Sides sort 0, 1, 2: side 0 of this key is at most two entries back.
-                if seen[i.saturating_sub(2)..i].contains(&(slot, tool, 0)) {
+                if seen[i.saturating_sub(2)..i].contains(&(entry & !3)) {
                     e.both += 1;
                 }
             }
@@ -325,4 +383,24 @@ pub(super) fn order_stages(
         }
     }
     stages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_gives_back_its_slot_and_tool() {
+        for slot in [
+            Slot::Before(0),
+            Slot::Before(64),
+            Slot::Join(0),
+            Slot::Join(63),
+        ] {
+            for low in [0, 7, u32::MAX] {
+                assert_eq!(unkey(key(slot, low)), (slot, low));
+            }
+        }
+        assert_ne!(key(Slot::Before(3), 1), key(Slot::Join(3), 1));
+    }
 }

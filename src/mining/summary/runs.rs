@@ -84,18 +84,28 @@ pub(super) fn runs_in(tools: &[u32], stages: &[Vec<u32>], reach: usize, lenient:
     let n = stages.len();
     let top = |m: &[usize]| *m.iter().max().expect("a stage has a tool");
     let mut out = Vec::new();
+    // Every attempt fills this one run: only a run that counts is copied out (most attempts
+    // fail, and a run's stages are on the heap).
+    let mut run = Run {
+        at: Vec::with_capacity(n),
+        skipped: None,
+        first: 0,
+        last: 0,
+        resumed: Vec::new(),
+    };
+    let starts: &[usize] = if lenient && n > 2 { &[0, 1] } else { &[0] };
     let mut i = 0;
     while i < tools.len() {
-        let starts: &[usize] = if lenient && n > 2 { &[0, 1] } else { &[0] };
-        let run = starts.iter().find_map(|&k| {
-            let first = match_stage(tools, &stages[k], i, None, reach)?;
-            let mut run = Run {
-                at: vec![Steps::new(); n],
-                skipped: (k == 1).then_some(0),
-                first: i,
-                last: top(&first),
-                resumed: Vec::new(),
+        let counts = starts.iter().any(|&k| {
+            let Some(first) = match_stage(tools, &stages[k], i, None, reach) else {
+                return false;
             };
+            run.at.clear();
+            run.at.resize(n, Steps::new());
+            run.skipped = (k == 1).then_some(0);
+            run.first = i;
+            run.last = top(&first);
+            run.resumed.clear();
             run.at[k] = first;
             let mut next = k + 1;
             while next < n {
@@ -152,20 +162,17 @@ pub(super) fn runs_in(tools: &[u32], stages: &[Vec<u32>], reach: usize, lenient:
                 run.at[next + 1] = then;
                 next += 2;
             }
-            let matched = run.at.iter().filter(|a| !a.is_empty()).count();
-            let counts = if lenient {
-                matched >= 2
-            } else {
-                run.is_whole()
-            };
-            counts.then_some(run)
-        });
-        match run {
-            Some(run) => {
-                i = run.last + 1;
-                out.push(run);
+            match lenient {
+                true => run.at.iter().filter(|a| !a.is_empty()).count() >= 2,
+                false => run.is_whole(),
             }
-            None => i += 1,
+        });
+        match counts {
+            true => {
+                i = run.last + 1;
+                out.push(run.clone());
+            }
+            false => i += 1,
         }
     }
     out
