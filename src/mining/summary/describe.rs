@@ -40,7 +40,7 @@ impl Sum for RunFigures {
 pub(super) fn describe(
     residual: &Residual,
     stages: Vec<Vec<u32>>,
-    runs: &[(usize, Vec<Run>)],
+    runs: &[(usize, SessionRuns)],
     min_support: usize,
 ) -> Found {
     let n = stages.len();

@@ -391,7 +391,7 @@ fn stage_indices(part: &[Vec<u32>], stages: &[Vec<u32>]) -> Vec<usize> {
 /// that runs came to, those that took a stage of its own. A run that has some of the branch's
 /// stages without the shared start, or only the trunk, is another workflow's; one that went
 /// through the start and stopped shows in the funnel.
-fn through(runs: Vec<(usize, Vec<Run>)>, trunk: &[usize]) -> Vec<(usize, Vec<Run>)> {
+fn through(runs: Vec<(usize, SessionRuns)>, trunk: &[usize]) -> Vec<(usize, SessionRuns)> {
     let n = runs.first().map_or(0, |(_, r)| r[0].at.len());
     let own = (0..n).find(|k| !trunk.contains(k)).unwrap_or(n);
     runs.into_iter()

@@ -270,7 +270,7 @@ impl<'a> Residual<'a> {
     /// counts; returns the number of calls taken out (in the whole log).
     pub(super) fn cover(
         &mut self,
-        runs: &[(usize, Vec<Run>)],
+        runs: &[(usize, SessionRuns)],
         take: &(dyn Fn(&Run) -> bool + Sync),
     ) -> usize {
         let this = &*self;

@@ -9,6 +9,9 @@ use super::*;
 /// runs are found at every call of every session, and most stages have a tool or two.
 pub(super) type Steps = SmallVec<[usize; 4]>;
 
+/// The runs of a workflow in one session: most sessions have one, kept inline.
+pub(super) type SessionRuns = SmallVec<[Run; 1]>;
+
 /// One run of a workflow in a session: for each stage, the indices (into the session's live
 /// calls) where its tools were matched, in the order they ran; empty when not reached or skipped.
 #[derive(Debug, Clone)]
@@ -80,10 +83,15 @@ pub(super) fn match_stage(
 /// too), may stop early, and may resume after a gap longer than the reach when the next two
 /// stages follow each other there and no new run has started before; it counts when it matched
 /// at least two stages.
-pub(super) fn runs_in(tools: &[u32], stages: &[Vec<u32>], reach: usize, lenient: bool) -> Vec<Run> {
+pub(super) fn runs_in(
+    tools: &[u32],
+    stages: &[Vec<u32>],
+    reach: usize,
+    lenient: bool,
+) -> SessionRuns {
     let n = stages.len();
     let top = |m: &[usize]| *m.iter().max().expect("a stage has a tool");
-    let mut out = Vec::new();
+    let mut out = SessionRuns::new();
     // Every attempt fills this one run: only a run that counts is copied out (most attempts
     // fail, and a run's stages are on the heap).
     let mut run = Run {
@@ -183,7 +191,7 @@ pub(super) fn whole_runs(
     residual: &Residual,
     stages: &[Vec<u32>],
     sessions: &[usize],
-) -> Vec<(usize, Vec<Run>)> {
+) -> Vec<(usize, SessionRuns)> {
     runs_of(residual, stages, sessions, false)
 }
 
@@ -193,7 +201,7 @@ pub(super) fn runs_of(
     stages: &[Vec<u32>],
     sessions: &[usize],
     lenient: bool,
-) -> Vec<(usize, Vec<Run>)> {
+) -> Vec<(usize, SessionRuns)> {
     sessions
         .par_iter()
         .map_init(Vec::new, |tools, &s| {
@@ -206,6 +214,9 @@ pub(super) fn runs_of(
 }
 
 /// Every run of `stages` (lenient) in the sessions that may hold one.
-pub(super) fn runs_everywhere(residual: &Residual, stages: &[Vec<u32>]) -> Vec<(usize, Vec<Run>)> {
+pub(super) fn runs_everywhere(
+    residual: &Residual,
+    stages: &[Vec<u32>],
+) -> Vec<(usize, SessionRuns)> {
     runs_of(residual, stages, &residual.candidates(stages), true)
 }
