@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::calls::{
     BAD_OUTCOME, BAD_SUCCESS, BAD_TIME, Calls, Interner, NO_DURATION, NO_OUTCOME, NONE_ID,
-    duration_ms, tokens,
+    duration_ms, tokens, trim,
 };
 use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
 use super::csv_rows;
@@ -548,7 +548,7 @@ impl Batches<'_> {
             Ok(values) => {
                 let start = self.calls.success.len();
                 self.calls.success.extend(values.iter().map(|v| {
-                    match (v.map(str::trim), self.error_column) {
+                    match (v.map(trim), self.error_column) {
                         (None | Some(""), true) => 1,
                         (Some(_), true) => 0,
                         (None, false) => BAD_SUCCESS,
@@ -596,7 +596,7 @@ impl Batches<'_> {
             self.calls.outcomes.resize(before, NO_OUTCOME);
             let sessions = strings("session");
             for (i, v) in values.iter().enumerate() {
-                let parsed = match v.map(str::trim) {
+                let parsed = match v.map(trim) {
                     None | Some("") => NO_OUTCOME,
                     Some(s) => parse_outcome(s).unwrap_or_else(|| {
                         let value = s.to_string();
@@ -618,7 +618,7 @@ impl Batches<'_> {
                     // After files without this column, their rows get none.
                     column.pad(before);
                     for v in values.iter() {
-                        column.push(v.map(str::trim));
+                        column.push(v.map(trim));
                     }
                 }
                 Err(_) if !column.is_empty() => column.pad(before + df.height()),
@@ -637,7 +637,7 @@ impl Batches<'_> {
 fn intern(values: &StringChunked, ids: &mut Interner, out: &mut Vec<u32>) {
     // Logs usually list a session's calls together: a run of one value is hashed once.
     let mut last: Option<(&str, u32)> = None;
-    out.extend(values.iter().map(|v| match v.map(str::trim) {
+    out.extend(values.iter().map(|v| match v.map(trim) {
         None | Some("") => NONE_ID,
         Some(s) => match last {
             Some((prev, id)) if prev == s => id,
