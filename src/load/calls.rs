@@ -5,6 +5,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::columns::Field;
+use super::values::trim;
 use crate::events::{EventLog, NO_USAGE, Payloads, Texts, TimeKind};
 
 /// A missing session or tool.
@@ -18,17 +19,6 @@ pub(super) const BAD_SUCCESS: u8 = 2;
 pub(super) const NO_OUTCOME: f64 = f64::NAN;
 /// An outcome value that does not parse.
 pub(super) const BAD_OUTCOME: f64 = f64::INFINITY;
-
-/// `s` without leading and trailing whitespace; at once when it starts and ends with a visible
-/// ASCII character, as most logged values do (`str::trim` looks at the characters at both
-/// ends on every call: four times per row).
-pub(super) fn trim(s: &str) -> &str {
-    let visible = |b: Option<&u8>| b.is_some_and(|b| (b'!'..=b'~').contains(b));
-    match visible(s.as_bytes().first()) && visible(s.as_bytes().last()) {
-        true => s,
-        false => s.trim(),
-    }
-}
 
 /// Interns strings as dense ids in order of first appearance.
 #[derive(Default)]
@@ -512,29 +502,5 @@ impl Calls {
             outcomes,
         };
         (log, summary)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trim_is_str_trim() {
-        for s in [
-            "",
-            " ",
-            "a",
-            " a",
-            "a ",
-            "\ta\n",
-            "a b",
-            "\u{a0}a",
-            "a\u{3000}",
-            "é",
-            "\x7f",
-        ] {
-            assert_eq!(trim(s), s.trim(), "{s:?}");
-        }
     }
 }

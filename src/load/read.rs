@@ -11,13 +11,15 @@ use rayon::prelude::*;
 
 use super::calls::{
     BAD_OUTCOME, BAD_SUCCESS, BAD_TIME, Calls, Interner, NO_DURATION, NO_OUTCOME, NONE_ID,
-    duration_ms, tokens, trim,
+    duration_ms, tokens,
 };
 use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
 use super::csv_rows;
 use super::error::LoadError;
 use super::input::{FileSummary, Format, Input};
-use super::values::{Stamp, float_stamp, int_stamp, parse_outcome, parse_success, parse_timestamp};
+use super::values::{
+    Stamp, float_stamp, int_stamp, parse_outcome, parse_success, parse_timestamp, trim,
+};
 use crate::events::NO_USAGE;
 
 /// Rows per batch handed over by polars' streaming engine: the loader holds a few batches of
