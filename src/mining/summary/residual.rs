@@ -2,7 +2,6 @@
 //! seeds, growth and branches decide on; taking the runs of a workflow out updates them.
 
 use super::*;
-use itertools::Itertools;
 
 /// The calls that no workflow explains yet, with the support of every pair and tool among them.
 pub(super) struct Residual<'a> {
@@ -338,13 +337,29 @@ impl<'a> Residual<'a> {
         taken
     }
 
-    /// Sessions that may hold a run of `stages`: those with a tool of the first two stages.
-    /// The lists of sessions per tool are in order: merged, not sorted.
+    /// Sessions that may hold a run of `stages`: those with a tool of the first two stages, in
+    /// order. The lists of sessions per tool are marked in a bit per session and read back: at
+    /// 10M calls they hold a million sessions each, too many to merge one by one.
     pub(super) fn candidates(&self, stages: &[Vec<u32>]) -> Vec<usize> {
-        let lists = (stages.iter().take(2).flatten()).map(|&t| self.with_tool[t as usize].iter());
-        itertools::kmerge(lists)
-            .dedup()
-            .map(|&s| s as usize)
-            .collect()
+        let lists: Vec<&[u32]> = (stages.iter().take(2).flatten())
+            .map(|&t| self.with_tool[t as usize].as_slice())
+            .collect();
+        if let [one] = lists[..] {
+            return one.iter().map(|&s| s as usize).collect();
+        }
+        let mut marked = vec![0u64; self.seqs.len().div_ceil(64)];
+        for &s in lists.iter().copied().flatten() {
+            marked[s as usize / 64] |= 1 << (s % 64);
+        }
+        let most = lists.iter().map(|l| l.len()).sum::<usize>();
+        let mut out = Vec::with_capacity(most.min(self.seqs.len()));
+        for (w, &word) in marked.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                out.push(64 * w + bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+        }
+        out
     }
 }

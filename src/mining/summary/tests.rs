@@ -237,3 +237,27 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The candidate sessions of a workflow are those with a tool of its first two stages, in
+    /// order, each once.
+    #[test]
+    fn candidates_are_the_sessions_with_a_tool_of_the_first_two_stages(
+        sessions in sessions(),
+        stages in prop::collection::vec(prop::collection::vec(0..8u32, 1..3), 1..4),
+    ) {
+        let log = EventLog::from_sessions(&sessions);
+        let seqs = Sequences::with_loops(&log, false);
+        let residual = Residual::new(&seqs, DEFAULT_REACH, &Alone);
+        let stages: Vec<Vec<u32>> = (stages.into_iter())
+            .map(|s| s.into_iter().map(|t| t % seqs.tool_count as u32).collect())
+            .collect();
+        let first: Vec<u32> = stages.iter().take(2).flatten().copied().collect();
+        let want: Vec<usize> = (0..seqs.len())
+            .filter(|&s| (0..residual.live(s).len() as u32).any(|p| first.contains(&residual.tool(s, p))))
+            .collect();
+        prop_assert_eq!(residual.candidates(&stages), want);
+    }
+}
