@@ -457,12 +457,27 @@ impl Wanted {
     /// the same lines fail, with the same errors, but the values of other keys are checked
     /// without being kept.
     /// `fields` is cleared first.
-    fn read<'l>(&self, line: &'l [u8], fields: &mut Fields<'l>) -> Result<(), serde_json::Error> {
+    /// `text` is the line when it is known to be UTF-8: its strings are then not checked again.
+    fn read<'l>(
+        &self,
+        line: &'l [u8],
+        text: Option<&'l str>,
+        fields: &mut Fields<'l>,
+    ) -> Result<(), serde_json::Error> {
         fields.clear();
         fields.resize_with(self.keys.len(), || None);
-        let mut de = serde_json::Deserializer::from_slice(line);
-        de::DeserializeSeed::deserialize(Fill(self, fields), &mut de)?;
-        de.end()
+        fn fill<'l, R: serde_json::de::Read<'l>>(
+            wanted: &Wanted,
+            mut de: serde_json::Deserializer<R>,
+            fields: &mut Fields<'l>,
+        ) -> Result<(), serde_json::Error> {
+            de::DeserializeSeed::deserialize(Fill(wanted, fields), &mut de)?;
+            de.end()
+        }
+        match text {
+            Some(text) => fill(self, serde_json::Deserializer::from_str(text), fields),
+            None => fill(self, serde_json::Deserializer::from_slice(line), fields),
+        }
     }
 
     /// The rows of `piece`, whole lines of a table, and how many lines it spans: as the lines
@@ -471,13 +486,17 @@ impl Wanted {
         let mut part = Part::default();
         let mut lines = 0;
         let mut fields = Fields::new();
+        // Checked as UTF-8 once, rather than each string of each line as it is read.
+        let text = std::str::from_utf8(piece).ok();
         for line in lines_of(piece) {
             lines += 1;
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             let line = trim_line(line, false);
-            match self.read(line, &mut fields) {
+            let at = line.as_ptr() as usize - piece.as_ptr() as usize;
+            let text = text.map(|t| &t[at..at + line.len()]);
+            match self.read(line, text, &mut fields) {
                 Ok(()) => part.push(
                     lines,
                     Ok(convert(|c| self.lookup(&fields, c), &self.mapping)),
@@ -1102,11 +1121,17 @@ mod tests {
         let m = &w.mapping;
         let whole = serde_json::from_slice::<Map<String, Value>>(line)
             .map(|map| format!("{:?}", convert(|c| lookup(&map, c).map(Json::from), m)));
-        let mut fields = Fields::new();
-        let wanted = (w.read(line, &mut fields))
-            .map(|()| format!("{:?}", convert(|c| w.lookup(&fields, c), m)));
         let said = |r: Result<String, serde_json::Error>| r.unwrap_or_else(|e| reason(&e));
-        (said(whole), said(wanted))
+        // Read as bytes, and as text when the line is UTF-8: the same either way.
+        let wanted = |text: Option<&str>| {
+            let mut fields = Fields::new();
+            let read = (w.read(line, text, &mut fields))
+                .map(|()| format!("{:?}", convert(|c| w.lookup(&fields, c), m)));
+            said(read)
+        };
+        let (bytes, text) = (wanted(None), wanted(std::str::from_utf8(line).ok()));
+        assert_eq!(bytes, text, "{line:?}");
+        (said(whole), bytes)
     }
 
     fn key() -> impl Strategy<Value = &'static str> + Clone {
