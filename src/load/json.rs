@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use super::calls::BAD_TIME;
-use super::values::{Stamp, float_stamp, int_stamp, parse_timestamp};
+use super::values::{Stamp, float_stamp, int_stamp, parse_timestamp, trim};
 
 /// The value at `path` in `map`: the key itself (keys may contain dots, `gen_ai.tool.name`),
 /// else a dotted path into nested objects.
@@ -89,7 +89,7 @@ impl<'a> Json<'a> {
     /// its content; `None` for null and blank text.
     pub fn payload(self) -> Option<Cow<'a, str>> {
         match self.0 {
-            Repr::Str(s) => Some(s.trim()).filter(|s| !s.is_empty()).map(Cow::Borrowed),
+            Repr::Str(s) => Some(trim(s)).filter(|s| !s.is_empty()).map(Cow::Borrowed),
             Repr::Other(Value::Null) => None,
             Repr::Other(v) => Some(Cow::Owned(v.to_string())),
         }
@@ -115,7 +115,7 @@ impl<'a> Json<'a> {
     /// A number, or a number written as text.
     pub fn number(self) -> Option<f64> {
         match self.0 {
-            Repr::Str(s) => s.trim().parse().ok(),
+            Repr::Str(s) => trim(s).parse().ok(),
             Repr::Other(Value::Number(n)) => n.as_f64(),
             Repr::Other(_) => None,
         }

@@ -148,15 +148,15 @@ fn trim_line(line: &[u8], first: bool) -> &[u8] {
     }
 }
 
-/// The lines of `text`, each with its line end (the last one may have none).
-fn lines_of(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+/// The lines of `text`, each with its line end (the last one may have none) and where it
+/// starts.
+fn lines_of(text: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     let mut from = 0;
     let ends = memchr::memchr_iter(b'\n', text).map(|i| i + 1);
     ends.chain((!text.ends_with(b"\n") && !text.is_empty()).then_some(text.len()))
         .map(move |end| {
-            let line = &text[from..end];
-            from = end;
-            line
+            let start = std::mem::replace(&mut from, end);
+            (start, &text[start..end])
         })
 }
 
@@ -488,13 +488,13 @@ impl Wanted {
         let mut fields = Fields::new();
         // Checked as UTF-8 once, rather than each string of each line as it is read.
         let text = std::str::from_utf8(piece).ok();
-        for line in lines_of(piece) {
+        for (at, line) in lines_of(piece) {
             lines += 1;
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
+            // Only the line end is trimmed: the line still starts at `at`.
             let line = trim_line(line, false);
-            let at = line.as_ptr() as usize - piece.as_ptr() as usize;
             let text = text.map(|t| &t[at..at + line.len()]);
             match self.read(line, text, &mut fields) {
                 Ok(()) => part.push(

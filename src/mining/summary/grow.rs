@@ -251,7 +251,7 @@ fn unkey(k: u64) -> (Slot, u32) {
 /// Counts, for one whole run, the tools in each slot: before the first stage, between stages,
 /// after the last (within `look`), and around each stage (for joins). `seen` is a buffer.
 /// `counts` is keyed by [`key`] of slot and tool, `windows` by slot and the calls it looked at.
-pub(super) fn tally(
+fn tally(
     tools: &[u32],
     stages: &[Vec<u32>],
     run: &Run,
