@@ -82,6 +82,12 @@ impl Texts {
         self.bytes.reserve((mean * rows as f64).ceil() as usize);
     }
 
+    /// Makes room for `values` more values of `bytes` bytes in all.
+    pub fn reserve(&mut self, values: usize, bytes: usize) {
+        self.ends.reserve(values);
+        self.bytes.reserve(bytes);
+    }
+
     pub fn push(&mut self, value: Option<&str>) {
         self.bytes.push_str(value.unwrap_or(""));
         self.ends.push(self.bytes.len() as u64);

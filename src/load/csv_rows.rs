@@ -1,5 +1,5 @@
-//! CSV tables parsed on every thread: where rows end is found here, their fields are parsed by
-//! polars' own chunk parser.
+//! CSV tables parsed on every thread: where rows end is found here; so are the fields of plain
+//! rows ([`Fields`]), and polars' own chunk parser parses the rest.
 //!
 //! Polars' readers find where rows end one byte at a time, on one thread (its vectorised scan
 //! needs a nightly compiler): a fifth of `mine`'s time at 1M calls, and a floor under it at 10M.
@@ -7,11 +7,16 @@
 //! row ends into a piece per thread ([`super::blocks`]), parsed (and finished, see [`read`]) at
 //! the same time. Rows end where polars' would: at a line end outside quotes, every quote
 //! opening or closing one.
+//!
+//! Building polars' arrays of a piece's values was most of reading it, only for the loader to
+//! copy the values out again. A piece whose rows are plain (every field unquoted or quoted
+//! whole, no carriage return, as many fields as the header) has its fields found here, sixteen
+//! bytes at a time, and read where they are; the values are the ones polars reads (a proptest
+//! holds the two to each other). Any other piece goes to polars as before.
 
 use std::io::Read;
 
 use polars::prelude::_csv_read_internal::read_chunk;
-use polars::prelude::builder::validate_utf8;
 use polars::prelude::*;
 
 use super::blocks;
@@ -60,61 +65,66 @@ fn row_ends(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
 fn end_masks(bytes: &[u8]) -> impl Iterator<Item = (usize, u64)> + '_ {
     // All ones while inside quotes at the end of the block before.
     let mut inside = 0u64;
-    bytes.chunks(64).enumerate().map(move |(k, chunk)| {
-        let (quotes, eols) = match <&[u8; 64]>::try_from(chunk) {
-            Ok(block) => masks(block),
-            Err(_) => {
-                // The last block, filled with bytes that are neither.
-                let mut block = [0u8; 64];
-                block[..chunk.len()].copy_from_slice(chunk);
-                masks(&block)
-            }
-        };
+    blocks(bytes, [QUOTE, EOL]).map(move |(start, [quotes, eols])| {
         let quoted = prefix_xor(quotes) ^ inside;
         inside = ((quoted as i64) >> 63) as u64;
-        (64 * k, eols & !quoted)
+        (start, eols & !quoted)
     })
 }
 
-/// A bit per byte of `block`: where it is a quote, where a line end. Sixteen bytes at a time
-/// with SSE2, which every x86-64 processor has: five times as fast as eight bytes at a time in
-/// a `u64` ([`masks_in_words`], for other processors).
+/// Per block of 64 bytes of `bytes`: where it starts, and per byte of `of` a bit per byte of the
+/// block (the lowest first) set where it is that byte. The last block is filled out with zeros.
+fn blocks<const N: usize>(bytes: &[u8], of: [u8; N]) -> impl Iterator<Item = (usize, [u64; N])> {
+    bytes.chunks(64).enumerate().map(move |(k, chunk)| {
+        let masks = match <&[u8; 64]>::try_from(chunk) {
+            Ok(block) => masks(block, of),
+            Err(_) => {
+                let mut block = [0u8; 64];
+                block[..chunk.len()].copy_from_slice(chunk);
+                masks(&block, of)
+            }
+        };
+        (64 * k, masks)
+    })
+}
+
+/// Per byte of `of`, a bit per byte of `block` set where it is that byte. Sixteen bytes at a
+/// time with SSE2, which every x86-64 processor has: five times as fast as eight bytes at a time
+/// in a `u64` ([`masks_in_words`], for other processors).
 #[cfg(target_arch = "x86_64")]
-fn masks(block: &[u8; 64]) -> (u64, u64) {
+fn masks<const N: usize>(block: &[u8; 64], of: [u8; N]) -> [u64; N] {
     use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
-    let (mut quotes, mut eols) = (0u64, 0u64);
+    let mut out = [0u64; N];
     for k in 0..4 {
         // SAFETY: SSE2 is part of x86-64; the load reads bytes `16 * k..16 * (k + 1)` of
         // `block`, unaligned loads allowed.
-        let (q, e) = unsafe {
-            let v = _mm_loadu_si128(block.as_ptr().add(16 * k).cast());
-            (
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(QUOTE as i8))),
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(EOL as i8))),
-            )
-        };
-        // The low 16 bits hold a bit per byte.
-        quotes |= u64::from(q as u16) << (16 * k);
-        eols |= u64::from(e as u16) << (16 * k);
+        let v = unsafe { _mm_loadu_si128(block.as_ptr().add(16 * k).cast()) };
+        for (mask, &byte) in out.iter_mut().zip(&of) {
+            // SAFETY: as above, SSE2 only.
+            let m = unsafe { _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(byte as i8))) };
+            // The low 16 bits hold a bit per byte.
+            *mask |= u64::from(m as u16) << (16 * k);
+        }
     }
-    (quotes, eols)
+    out
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn masks(block: &[u8; 64]) -> (u64, u64) {
-    masks_in_words(block)
+fn masks<const N: usize>(block: &[u8; 64], of: [u8; N]) -> [u64; N] {
+    masks_in_words(block, of)
 }
 
 /// [`masks`] eight bytes at a time, in a `u64`.
 #[cfg(any(not(target_arch = "x86_64"), test))]
-fn masks_in_words(block: &[u8; 64]) -> (u64, u64) {
-    let (mut quotes, mut eols) = (0, 0);
+fn masks_in_words<const N: usize>(block: &[u8; 64], of: [u8; N]) -> [u64; N] {
+    let mut out = [0u64; N];
     for (k, word) in block.chunks_exact(8).enumerate() {
         let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        quotes |= equal_bytes(word, QUOTE) << (8 * k);
-        eols |= equal_bytes(word, EOL) << (8 * k);
+        for (mask, &byte) in out.iter_mut().zip(&of) {
+            *mask |= equal_bytes(word, byte) << (8 * k);
+        }
     }
-    (quotes, eols)
+    out
 }
 
 /// A bit per byte of `word` (little-endian: the first byte is the lowest bit) set where it is
@@ -172,11 +182,24 @@ pub(super) struct Parser<'a> {
     pub projection: &'a [usize],
 }
 
+/// A piece of rows parsed: the fields found here, or polars' frame of the projected columns.
+pub(super) enum Piece<'a> {
+    Fields(Fields<'a>),
+    Frame(DataFrame),
+}
+
 impl Parser<'_> {
-    /// One piece of whole rows as a frame of the projected columns; an error when the piece is
-    /// not UTF-8 or does not hold `rows` rows (a ragged row, a quote left open).
-    fn parse(&self, piece: &[u8], rows: usize) -> PolarsResult<DataFrame> {
-        polars_ensure!(validate_utf8(piece), ComputeError: "invalid utf-8 sequence");
+    /// One piece of whole rows parsed: here when its rows are plain ([`Fields::find`]), else by
+    /// polars' chunk parser. An error when the piece is not UTF-8 or does not hold `rows` rows
+    /// (a ragged row, a quote left open).
+    fn parse<'a>(&self, piece: &'a [u8], rows: usize) -> PolarsResult<Piece<'a>> {
+        let Ok(text) = std::str::from_utf8(piece) else {
+            polars_bail!(ComputeError: "invalid utf-8 sequence");
+        };
+        let (width, separator) = (self.schema.len(), self.options.separator);
+        if let Some(fields) = Fields::find(text, separator, width, self.projection, rows) {
+            return Ok(Piece::Fields(fields));
+        }
         let df = read_chunk(
             piece,
             self.options,
@@ -194,19 +217,184 @@ impl Parser<'_> {
             df.height() == rows,
             ComputeError: "CSV malformed: expected {} rows, actual {} rows", rows, df.height()
         );
-        Ok(df)
+        Ok(Piece::Frame(df))
+    }
+}
+
+/// Where a field's value is: `start..end` of the piece, of [`Fields`]' unescaped values (when
+/// `start` has [`UNESCAPED`] set), or nowhere (`start` is [`NULL`]: an empty field without
+/// quotes, which polars reads as null).
+#[derive(Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+const NULL: u32 = u32::MAX;
+
+/// The field [`Fields::find`] reads next: where it starts, its column, the quotes before it.
+#[derive(Default)]
+struct Next {
+    start: usize,
+    column: usize,
+    quotes_before: u32,
+}
+const UNESCAPED: u32 = 1 << 31;
+
+/// The fields of some columns of a piece of plain CSV rows, found sixteen bytes at a time: the
+/// values polars' parser would read, without building its arrays (most of reading a CSV file).
+pub(super) struct Fields<'a> {
+    text: &'a str,
+    /// The values of quoted fields with doubled quotes inside, undoubled.
+    unescaped: String,
+    /// Per column asked for, its field in each row.
+    columns: Vec<Vec<Span>>,
+    rows: usize,
+}
+
+impl<'a> Fields<'a> {
+    /// The fields of `columns` (indices, ascending) of the `rows` rows of `text`, rows of
+    /// `width` fields split by `separator`. `None` unless every row is plain, so that the values
+    /// are the ones polars reads: it has `width` fields, each one either without quotes or quoted
+    /// whole (a quote first and last, quotes inside doubled), and no carriage return is anywhere.
+    pub(super) fn find(
+        text: &'a str,
+        separator: u8,
+        width: usize,
+        columns: &[usize],
+        rows: usize,
+    ) -> Option<Fields<'a>> {
+        let bytes = text.as_bytes();
+        // With one column, an empty line is a row polars may skip.
+        if width < 2 || bytes.len() >= UNESCAPED as usize {
+            return None;
+        }
+        let mut slot = vec![usize::MAX; width];
+        for (k, &c) in columns.iter().enumerate() {
+            *slot.get_mut(c)? = k;
+        }
+        let mut fields = Fields {
+            text,
+            unescaped: String::new(),
+            columns: vec![Vec::with_capacity(rows); columns.len()],
+            rows,
+        };
+        let (mut at, mut quotes_seen, mut found, mut inside) = (Next::default(), 0, 0, 0u64);
+        for (block, [quotes, eols, separators, returns]) in
+            blocks(bytes, [QUOTE, EOL, separator, b'\r'])
+        {
+            if returns != 0 {
+                return None;
+            }
+            let quoted = prefix_xor(quotes) ^ inside;
+            inside = ((quoted as i64) >> 63) as u64;
+            let mut ends = (eols | separators) & !quoted;
+            while ends != 0 {
+                let bit = ends.trailing_zeros();
+                ends &= ends - 1;
+                let quotes_to = quotes_seen + (quotes & ((1 << bit) - 1)).count_ones();
+                fields.end_field(&mut at, &slot, block + bit as usize, quotes_to)?;
+                if eols >> bit & 1 == 1 {
+                    if at.column != width {
+                        return None;
+                    }
+                    at.column = 0;
+                    found += 1;
+                }
+            }
+            quotes_seen += quotes.count_ones();
+        }
+        // The last row, when the text does not end with a line end.
+        if at.start < bytes.len() || at.column > 0 {
+            fields.end_field(&mut at, &slot, bytes.len(), quotes_seen)?;
+            if at.column != width {
+                return None;
+            }
+            found += 1;
+        }
+        (found == rows).then_some(fields)
+    }
+
+    /// Ends the field at `at` at `end`, with `quotes_to` quotes before `end` in the text; `None`
+    /// when the row has more than `slot.len()` fields or the field is not plain.
+    fn end_field(
+        &mut self,
+        at: &mut Next,
+        slot: &[usize],
+        end: usize,
+        quotes_to: u32,
+    ) -> Option<()> {
+        let span = self.span(at.start, end, quotes_to - at.quotes_before)?;
+        if let Some(values) = self.columns.get_mut(*slot.get(at.column)?) {
+            values.push(span);
+        }
+        *at = Next {
+            start: end + 1,
+            column: at.column + 1,
+            quotes_before: quotes_to,
+        };
+        Some(())
+    }
+
+    /// Where the value of the field `start..end` of the text, holding `quotes` quotes, is;
+    /// `None` when it holds quotes but is not quoted whole.
+    fn span(&mut self, start: usize, end: usize, quotes: u32) -> Option<Span> {
+        let whole = |start, end| Span {
+            start: start as u32,
+            end: end as u32,
+        };
+        let field = &self.text.as_bytes()[start..end];
+        match quotes {
+            0 if start == end => return Some(whole(NULL as usize, NULL as usize)),
+            0 => return Some(whole(start, end)),
+            _ if field.len() < 2 || field[0] != QUOTE || field[field.len() - 1] != QUOTE => {
+                return None;
+            }
+            2 => return Some(whole(start + 1, end - 1)),
+            _ => {}
+        }
+        let from = self.unescaped.len();
+        let mut rest = &self.text[start + 1..end - 1];
+        while let Some(q) = memchr::memchr(QUOTE, rest.as_bytes()) {
+            if rest.as_bytes().get(q + 1) != Some(&QUOTE) {
+                return None;
+            }
+            self.unescaped.push_str(&rest[..=q]);
+            rest = &rest[q + 2..];
+        }
+        self.unescaped.push_str(rest);
+        Some(Span {
+            start: from as u32 | UNESCAPED,
+            end: self.unescaped.len() as u32,
+        })
+    }
+
+    pub(super) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The value of the `k`th column asked for in `row`: `None` where polars reads a null.
+    pub(super) fn get(&self, k: usize, row: usize) -> Option<&str> {
+        let Span { start, end } = self.columns[k][row];
+        match start {
+            NULL => None,
+            s if s & UNESCAPED != 0 => {
+                Some(&self.unescaped[(s & !UNESCAPED) as usize..end as usize])
+            }
+            s => Some(&self.text[s as usize..end as usize]),
+        }
     }
 }
 
 /// Reads the rows of the CSV text `source` after its header, `piece` bytes parsed per thread,
-/// and hands what `finish` makes of each frame (on the same threads) to `each` in order, with
+/// and hands what `finish` makes of each piece parsed (on the same threads) to `each` in order, with
 /// the bytes of text it came from. Stops at the first error, of reading, parsing, `finish` or
 /// `each`.
 pub(super) fn read<T: Send>(
     source: impl Read + Send,
     parser: &Parser<'_>,
     piece: usize,
-    finish: impl Fn(DataFrame) -> PolarsResult<T> + Sync,
+    finish: impl Fn(Piece<'_>) -> PolarsResult<T> + Sync,
     each: impl FnMut(T, usize) -> PolarsResult<()>,
 ) -> PolarsResult<()> {
     let reader = blocks::Reader {
@@ -245,10 +433,87 @@ mod tests {
             projection: &projection,
         };
         let mut out = header.clone();
-        read(Cursor::new(text), &parser, piece, Ok, |df, _| {
+        let finish = |piece: Piece<'_>| frame(piece, schema, &projection);
+        read(Cursor::new(text), &parser, piece, finish, |df, _| {
             out.vstack_mut(&df).map(drop)
         })?;
         Ok(out)
+    }
+
+    /// A piece parsed, as a frame of its `columns` of `schema`, all text.
+    fn frame(piece: Piece<'_>, schema: &Schema, columns: &[usize]) -> PolarsResult<DataFrame> {
+        let fields = match piece {
+            Piece::Frame(df) => return Ok(df),
+            Piece::Fields(fields) => fields,
+        };
+        let columns = (columns.iter().enumerate())
+            .map(|(k, &c)| {
+                let name = schema.get_at_index(c).expect("a column").0.clone();
+                let values: Vec<Option<&str>> =
+                    (0..fields.rows()).map(|i| fields.get(k, i)).collect();
+                Column::new(name, values)
+            })
+            .collect();
+        DataFrame::new(fields.rows(), columns)
+    }
+
+    /// The fields of `text` found here, as a frame of its `columns` of `width` named `0`, `1` …,
+    /// if its rows are plain; and what polars' chunk parser makes of it.
+    fn both_ways(
+        text: &str,
+        width: usize,
+        columns: &[usize],
+    ) -> (Option<DataFrame>, PolarsResult<DataFrame>) {
+        let schema: Schema = (0..width)
+            .map(|c| Field::new(c.to_string().into(), DataType::String))
+            .collect();
+        let rows = pieces(text.as_bytes(), 1, true).iter().map(|p| p.1).sum();
+        let ours = Fields::find(text, b',', width, columns, rows)
+            .map(|f| frame(Piece::Fields(f), &schema, columns).expect("a frame"));
+        let options = CsvParseOptions::default();
+        let theirs = read_chunk(
+            text.as_bytes(),
+            &options,
+            &schema,
+            false,
+            columns,
+            0,
+            rows,
+            None,
+            usize::MAX,
+            text.len(),
+            Some(0),
+        );
+        (ours, theirs)
+    }
+
+    #[test]
+    fn plain_rows_are_read_here_and_others_by_polars() {
+        let found = |text: &str| both_ways(text, 3, &[0, 2]).0.is_some();
+        assert!(found("a,b,c\n\"x,\"\"y\",,\"\"\n,\" \",é"));
+        // Not quoted whole, a carriage return, a ragged row, an empty line, an open quote.
+        for text in [
+            "a\"b,c,d\n",
+            "\"a\"b,c,d\n",
+            "a,b,c\r\n",
+            "a,b\n",
+            "a,b,c\n\na,b,c\n",
+            "\"a,b,c\n",
+        ] {
+            assert!(!found(text), "{text:?}");
+        }
+        let (ours, theirs) = both_ways("a,b,c\n\"x,\"\"y\",,\"\"\n,\" \",é", 3, &[0, 2]);
+        let ours = ours.expect("plain rows");
+        assert!(
+            ours.equals_missing(&theirs.expect("polars reads")),
+            "{ours:?}"
+        );
+        assert_eq!(
+            ours.column("0").unwrap().str().unwrap().get(1),
+            Some("x,\"y")
+        );
+        assert_eq!(ours.column("2").unwrap().str().unwrap().get(1), Some(""));
+        assert_eq!(ours.column("0").unwrap().str().unwrap().get(2), None);
     }
 
     #[test]
@@ -287,11 +552,11 @@ mod tests {
             bytes in prop::collection::vec(prop_oneof![Just(b'"'), Just(b'\n'), any::<u8>()], 64)
         ) {
             let block: &[u8; 64] = bytes.as_slice().try_into().expect("64 bytes");
-            let plainly = (0..64).fold((0u64, 0u64), |(q, e), i| {
-                (q | u64::from(block[i] == QUOTE) << i, e | u64::from(block[i] == EOL) << i)
+            let plainly = (0..64).fold([0u64; 2], |[q, e], i| {
+                [q | u64::from(block[i] == QUOTE) << i, e | u64::from(block[i] == EOL) << i]
             });
-            prop_assert_eq!(masks(block), plainly);
-            prop_assert_eq!(masks_in_words(block), plainly);
+            prop_assert_eq!(masks(block, [QUOTE, EOL]), plainly);
+            prop_assert_eq!(masks_in_words(block, [QUOTE, EOL]), plainly);
         }
 
         #[test]
@@ -331,6 +596,38 @@ mod tests {
             let ours = reads(text.as_bytes(), piece).expect("reads");
             let theirs = polars_reads(text.as_bytes()).expect("polars reads");
             prop_assert!(ours.equals_missing(&theirs), "{ours:?}\n{theirs:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// Wherever the rows are plain enough to be read here, the values are polars' own.
+        #[test]
+        fn fields_found_here_are_what_polars_parses(
+            rows in prop::collection::vec(
+                // Three fields, now and then one less or one more.
+                (prop::collection::vec(
+                    prop_oneof![
+                        4 => "[ab é]{0,3}",
+                        3 => "[ab,\n\" ]{0,4}".prop_map(|s| format!("\"{}\"", s.replace('"', "\"\""))),
+                        1 => "[ab\"\r ]{0,3}",
+                    ],
+                    4,
+                ), prop_oneof![1 => Just(2usize), 8 => Just(3), 1 => Just(4)])
+                    .prop_map(|(fields, n)| fields[..n].to_vec()),
+                0..6,
+            ),
+            last_eol in any::<bool>(),
+            columns in prop::sample::subsequence(vec![0usize, 1, 2], 1..=3),
+        ) {
+            let mut text = rows.iter().map(|row| row.join(",")).collect::<Vec<_>>().join("\n");
+            if last_eol {
+                text.push('\n');
+            }
+            if let (Some(ours), theirs) = both_ways(&text, 3, &columns) {
+                let theirs = theirs.expect("polars parses what is plain");
+                prop_assert!(ours.equals_missing(&theirs), "{ours:?}\n{theirs:?}");
+            }
         }
     }
 

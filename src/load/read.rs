@@ -6,6 +6,7 @@ use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::mpsc;
 
+use itertools::Either;
 use polars::prelude::*;
 use rayon::prelude::*;
 
@@ -365,13 +366,21 @@ pub(super) fn read(
         text(&mapping.tool, "a tool name")?.alias("tool"),
         ts_expr.alias("timestamp"),
     ];
+    // The column each one is read from, under its name.
+    let mut named = vec![
+        (mapping.session.as_str(), "session"),
+        (mapping.tool.as_str(), "tool"),
+        (mapping.timestamp.as_str(), "timestamp"),
+    ];
     let error_column = matches!(mapping.success, Some(SuccessColumn::Error(_)));
     if let Some(SuccessColumn::Flag(c) | SuccessColumn::Error(c)) = &mapping.success {
         select.push(text(c, "a success flag")?.alias("success"));
+        named.push((c, "success"));
     }
     if let Some(c) = &mapping.duration {
         // A duration that is not a number is unknown, not a bad row: it only feeds statistics.
         select.push(col(c).cast(DataType::Float64).alias("duration"));
+        named.push((c, "duration"));
     }
     // Payloads are JSON text; a column of another type (nested JSONL values) is not read.
     for (c, alias) in [
@@ -384,23 +393,19 @@ pub(super) fn read(
                 .is_some_and(|d| d.is_string() || d.is_categorical() || d.is_enum())
         {
             select.push(col(c).cast(DataType::String).alias(alias));
+            named.push((c, alias));
         }
     }
     if let Some(c) = &mapping.outcome {
         select.push(text(c, "a task outcome")?.alias("outcome"));
+        named.push((c, "outcome"));
     }
     if let Some(c) = &mapping.tokens {
         // Like a duration: a count that is not a number is unknown, not a bad row.
         select.push(col(c).cast(DataType::Float64).alias("tokens"));
+        named.push((c, "tokens"));
     }
-    let mut batches = Batches {
-        calls,
-        ts_dtype,
-        error_column,
-        keep_raw,
-        rows: 0,
-        raw: Vec::new(),
-    };
+    let mut batches = Batches::new(calls, &ts_dtype, error_column, keep_raw);
     let has_success = mapping.success.is_some();
     let read = match format {
         Format::Csv { separator } => {
@@ -409,19 +414,37 @@ pub(super) fn read(
                 .filter(|(_, name)| used.contains(&name.as_str()))
                 .map(|(i, _)| i)
                 .collect();
+            // Each name with its place among the columns parsed.
+            let names: Vec<(&str, usize)> = (named.iter())
+                .map(|&(c, name)| {
+                    let at = projection
+                        .iter()
+                        .position(|&i| schema.get_at_index(i).is_some_and(|(n, _)| n == c));
+                    (name, at.expect("mapped columns are parsed"))
+                })
+                .collect();
             let options = CsvParseOptions::default().with_separator(separator);
             let parser = csv_rows::Parser {
                 options: &options,
                 schema: &schema,
                 projection: &projection,
             };
-            // Columns are selected and timestamps parsed on the threads that parse the rows; the
-            // rest, in order, on this one.
-            let ts_dtype = batches.ts_dtype.clone();
-            let finish = |df: DataFrame| -> PolarsResult<_> {
-                let df = df.lazy().select(select.clone()).collect()?;
-                let stamps = timestamps(df.column("timestamp")?, &ts_dtype);
-                Ok((df, stamps))
+            // The rows of each piece are converted on the thread that parsed them, into calls of
+            // their own; they join the file's in order on this one.
+            let convert = |piece: csv_rows::Piece<'_>| -> PolarsResult<_> {
+                let mut local = Calls::default();
+                let mut converted = Batches::new(&mut local, &ts_dtype, error_column, keep_raw);
+                match piece {
+                    csv_rows::Piece::Fields(fields) => {
+                        converted.append(&Table::Fields(&fields, &names))
+                    }
+                    csv_rows::Piece::Frame(df) => {
+                        let df = df.lazy().select(select.clone()).collect()?;
+                        converted.append(&Table::Frame(&df))
+                    }
+                }
+                let raw = converted.raw;
+                Ok((local, raw))
             };
             let (source, size): (Box<dyn Read + Send>, usize) = match (memory, input) {
                 (Some(m), _) => (Box::new(m), m.len()),
@@ -437,9 +460,9 @@ pub(super) fn read(
                 source,
                 &parser,
                 csv_rows::PIECE,
-                finish,
-                |(df, stamps), bytes| {
-                    batches.append_parsed(&df, stamps);
+                convert,
+                |(local, raw), bytes| {
+                    batches.merge(local, raw);
                     if std::mem::take(&mut first) {
                         batches.calls.reserve_rest(start, bytes, size);
                     }
@@ -447,7 +470,7 @@ pub(super) fn read(
                 },
             )
         }
-        _ => stream(lf.select(select), |df| batches.append(&df)),
+        _ => stream(lf.select(select), |df| batches.append(&Table::Frame(&df))),
     };
     read.map_err(|e| match format {
         Format::Csv { separator } => super::lines::find_ragged(input, memory, separator)
@@ -502,15 +525,22 @@ struct Batches<'a> {
     raw: Vec<(usize, Field, String)>,
 }
 
-impl Batches<'_> {
-    fn append(&mut self, df: &DataFrame) {
-        let ts = df.column("timestamp").expect("selected");
-        self.append_parsed(df, timestamps(ts, &self.ts_dtype));
+impl<'a> Batches<'a> {
+    fn new(calls: &'a mut Calls, ts_dtype: &DataType, error_column: bool, keep_raw: usize) -> Self {
+        Batches {
+            calls,
+            ts_dtype: ts_dtype.clone(),
+            error_column,
+            keep_raw,
+            rows: 0,
+            raw: Vec::new(),
+        }
     }
 
-    /// As [`Batches::append`], with the frame's timestamps parsed already.
-    fn append_parsed(&mut self, df: &DataFrame, (parsed, any_order_key): (Vec<i64>, bool)) {
-        let strings = |name: &str| df.column(name).and_then(|c| c.str()).expect("cast to text");
+    /// Converts the rows of `table` into rows of the calls.
+    fn append(&mut self, table: &Table<'_>) {
+        let (parsed, any_order_key) = timestamps(table, &self.ts_dtype);
+        let strings = |name: &str| table.text(name).expect("selected");
         intern(
             strings("session"),
             &mut self.calls.session_ids,
@@ -522,7 +552,7 @@ impl Batches<'_> {
             &mut self.calls.tools,
         );
 
-        let ts = df.column("timestamp").expect("selected");
+        let height = table.height();
         self.calls.any_order_key |= any_order_key;
         let bad = parsed
             .iter()
@@ -530,24 +560,14 @@ impl Batches<'_> {
             .filter(|(_, t)| **t == BAD_TIME)
             .map(|(i, _)| i);
         for i in bad.take(self.keep_raw.saturating_sub(self.kept(Field::Timestamp))) {
-            let text = ts
-                .get(i)
-                .ok()
-                .filter(|v| !v.is_null())
-                .map_or(String::new(), |v| match v.get_str() {
-                    Some(s) => s.to_string(),
-                    None => v.to_string(),
-                });
+            let text = table.raw("timestamp", i);
             self.raw.push((self.rows + i, Field::Timestamp, text));
         }
         self.calls.timestamps.extend(parsed);
 
-        match df.column("success").and_then(|c| c.str()) {
-            Err(_) => self
-                .calls
-                .success
-                .extend(std::iter::repeat_n(1, df.height())),
-            Ok(values) => {
+        match table.text("success") {
+            None => self.calls.success.extend(std::iter::repeat_n(1, height)),
+            Some(values) => {
                 let start = self.calls.success.len();
                 self.calls.success.extend(values.iter().map(|v| {
                     match (v.map(trim), self.error_column) {
@@ -557,8 +577,7 @@ impl Batches<'_> {
                         (Some(s), false) => parse_success(s).map_or(BAD_SUCCESS, u8::from),
                     }
                 }));
-                let bad =
-                    (0..df.height()).filter(|&i| self.calls.success[start + i] == BAD_SUCCESS);
+                let bad = (0..height).filter(|&i| self.calls.success[start + i] == BAD_SUCCESS);
                 for i in bad
                     .take(self.keep_raw.saturating_sub(self.kept(Field::Success)))
                     .collect::<Vec<_>>()
@@ -571,30 +590,30 @@ impl Batches<'_> {
                 }
             }
         }
-        let before = self.calls.success.len() - df.height();
-        match df.column("duration").and_then(|c| c.f64()) {
-            Ok(values) => {
+        let before = self.calls.success.len() - height;
+        match table.numbers("duration") {
+            Some(values) => {
                 // After files without durations, their rows get none.
                 self.calls.durations.resize(before, NO_DURATION);
-                self.calls.durations.extend(values.iter().map(duration_ms));
+                self.calls.durations.extend(values.map(duration_ms));
             }
-            Err(_) if !self.calls.durations.is_empty() => self
+            None if !self.calls.durations.is_empty() => self
                 .calls
                 .durations
-                .extend(std::iter::repeat_n(NO_DURATION, df.height())),
-            Err(_) => {}
+                .extend(std::iter::repeat_n(NO_DURATION, height)),
+            None => {}
         }
-        match df.column("tokens").and_then(|c| c.f64()) {
-            Ok(values) => {
+        match table.numbers("tokens") {
+            Some(values) => {
                 self.calls.usage.resize(before, NO_USAGE);
-                self.calls.usage.extend(values.iter().map(tokens));
+                self.calls.usage.extend(values.map(tokens));
             }
-            Err(_) if !self.calls.usage.is_empty() => {
-                (self.calls.usage).extend(std::iter::repeat_n(NO_USAGE, df.height()))
+            None if !self.calls.usage.is_empty() => {
+                (self.calls.usage).extend(std::iter::repeat_n(NO_USAGE, height))
             }
-            Err(_) => {}
+            None => {}
         }
-        if let Ok(values) = df.column("outcome").and_then(|c| c.str()) {
+        if let Some(values) = table.text("outcome") {
             self.calls.outcomes.resize(before, NO_OUTCOME);
             let sessions = strings("session");
             for (i, v) in values.iter().enumerate() {
@@ -609,25 +628,39 @@ impl Batches<'_> {
                 self.calls.outcomes.push(parsed);
             }
         } else if !self.calls.outcomes.is_empty() {
-            (self.calls.outcomes).extend(std::iter::repeat_n(NO_OUTCOME, df.height()));
+            (self.calls.outcomes).extend(std::iter::repeat_n(NO_OUTCOME, height));
         }
-        for (alias, column) in [
+        for (name, column) in [
             ("arguments", &mut self.calls.arguments),
             ("result", &mut self.calls.results),
         ] {
-            match df.column(alias).and_then(|c| c.str()) {
-                Ok(values) => {
+            match table.text(name) {
+                Some(values) => {
                     // After files without this column, their rows get none.
                     column.pad(before);
+                    let bytes = values.iter().map(|v| v.map_or(0, |v| trim(v).len())).sum();
+                    column.reserve(height, bytes);
                     for v in values.iter() {
                         column.push(v.map(trim));
                     }
                 }
-                Err(_) if !column.is_empty() => column.pad(before + df.height()),
-                Err(_) => {}
+                None if !column.is_empty() => column.pad(before + height),
+                None => {}
             }
         }
-        self.rows += df.height();
+        self.rows += height;
+    }
+
+    /// Appends the rows of `calls`, converted apart, with the raw values `raw` kept of them (at
+    /// their rows).
+    fn merge(&mut self, calls: Calls, raw: Vec<(usize, Field, String)>) {
+        for (i, field, text) in raw {
+            if self.kept(field) < self.keep_raw {
+                self.raw.push((self.rows + i, field, text));
+            }
+        }
+        self.rows += calls.len();
+        self.calls.append(calls, self.keep_raw);
     }
 
     fn kept(&self, field: Field) -> usize {
@@ -635,8 +668,84 @@ impl Batches<'_> {
     }
 }
 
+/// A batch of rows as read: polars' frame of the selected columns (named as the fields they
+/// hold), or a CSV piece's fields found here, with the name of each column asked for and its
+/// place among them.
+enum Table<'a> {
+    Frame(&'a DataFrame),
+    Fields(&'a csv_rows::Fields<'a>, &'a [(&'a str, usize)]),
+}
+
+/// A text column of a [`Table`].
+#[derive(Clone, Copy)]
+enum Text<'a> {
+    Frame(&'a StringChunked),
+    Fields(&'a csv_rows::Fields<'a>, usize),
+}
+
+impl<'a> Table<'a> {
+    fn height(&self) -> usize {
+        match self {
+            Table::Frame(df) => df.height(),
+            Table::Fields(fields, _) => fields.rows(),
+        }
+    }
+
+    /// The text column `name`, if read.
+    fn text(&self, name: &str) -> Option<Text<'a>> {
+        match *self {
+            Table::Frame(df) => df.column(name).and_then(|c| c.str()).ok().map(Text::Frame),
+            Table::Fields(fields, names) => (names.iter())
+                .find(|(n, _)| *n == name)
+                .map(|&(_, k)| Text::Fields(fields, k)),
+        }
+    }
+
+    /// The number column `name`, if read: its values as polars casts text to numbers (a value
+    /// that is not one is null).
+    fn numbers(&self, name: &str) -> Option<impl Iterator<Item = Option<f64>> + 'a> {
+        Some(match *self {
+            Table::Frame(df) => Either::Left(df.column(name).and_then(|c| c.f64()).ok()?.iter()),
+            Table::Fields(..) => Either::Right(
+                (self.text(name)?.iter())
+                    .map(|v| v.and_then(|v| fast_float2::parse(v.as_bytes()).ok())),
+            ),
+        })
+    }
+
+    /// The text of the value of column `name` in row `i`, as the user wrote it (empty when null).
+    fn raw(&self, name: &str, i: usize) -> String {
+        match (self, self.text(name)) {
+            (_, Some(text)) => text.get(i).unwrap_or("").to_string(),
+            (Table::Frame(df), None) => (df.column(name).ok())
+                .and_then(|c| c.get(i).ok())
+                .filter(|v| !v.is_null())
+                .map_or(String::new(), |v| v.to_string()),
+            (Table::Fields(..), None) => String::new(),
+        }
+    }
+}
+
+impl<'a> Text<'a> {
+    fn get(self, i: usize) -> Option<&'a str> {
+        match self {
+            Text::Frame(values) => values.get(i),
+            Text::Fields(fields, k) => fields.get(k, i),
+        }
+    }
+
+    fn iter(self) -> impl Iterator<Item = Option<&'a str>> + 'a {
+        match self {
+            Text::Frame(values) => Either::Left(values.iter()),
+            Text::Fields(fields, k) => {
+                Either::Right((0..fields.rows()).map(move |i| fields.get(k, i)))
+            }
+        }
+    }
+}
+
 /// Interns the non-empty values of a text column into `out`; null and blank become `NONE_ID`.
-fn intern(values: &StringChunked, ids: &mut Interner, out: &mut Vec<u32>) {
+fn intern(values: Text<'_>, ids: &mut Interner, out: &mut Vec<u32>) {
     // Logs usually list a session's calls together: a run of one value is hashed once.
     let mut last: Option<(&str, u32)> = None;
     out.extend(values.iter().map(|v| match v.map(trim) {
@@ -652,21 +761,25 @@ fn intern(values: &StringChunked, ids: &mut Interner, out: &mut Vec<u32>) {
     }));
 }
 
-/// Parses a timestamp column in parallel; `BAD_TIME` marks a value that does not parse. Also
-/// says whether any value was a plain order key.
-fn timestamps(column: &Column, dtype: &DataType) -> (Vec<i64>, bool) {
+/// Parses the timestamps of `table` (of type `dtype`), text in parallel; `BAD_TIME` marks a value
+/// that does not parse. Also says whether any value was a plain order key.
+fn timestamps(table: &Table<'_>, dtype: &DataType) -> (Vec<i64>, bool) {
     let stamp = |s: Option<Stamp>| match s {
         Some(Stamp::Time(t)) => (t, false),
         Some(Stamp::Order(k)) => (k, true),
         None => (BAD_TIME, false),
     };
+    let column = |table: &Table<'_>| match *table {
+        Table::Frame(df) => df.column("timestamp").expect("selected").clone(),
+        Table::Fields(..) => unreachable!("the timestamps of CSV fields are text"),
+    };
     let parsed: Vec<(i64, bool)> = match dtype {
         DataType::String => {
-            let ca = column.str().expect("text column");
-            (0..ca.len())
+            let text = table.text("timestamp").expect("text column");
+            (0..table.height())
                 .into_par_iter()
                 .with_min_len(1 << 12)
-                .map(|i| stamp(ca.get(i).and_then(parse_timestamp)))
+                .map(|i| stamp(text.get(i).and_then(parse_timestamp)))
                 .collect()
         }
         DataType::Datetime(unit, _) => {
@@ -675,16 +788,19 @@ fn timestamps(column: &Column, dtype: &DataType) -> (Vec<i64>, bool) {
                 TimeUnit::Microseconds => v,
                 TimeUnit::Milliseconds => v.saturating_mul(1_000),
             };
+            let column = column(table);
             let ca = column.i64().expect("cast to i64");
             ca.iter()
                 .map(|v| stamp(v.map(|v| Stamp::Time(scale(v)))))
                 .collect()
         }
         d if d.is_float() => {
+            let column = column(table);
             let ca = column.f64().expect("cast to f64");
             ca.iter().map(|v| stamp(v.and_then(float_stamp))).collect()
         }
         _ => {
+            let column = column(table);
             let ca = column.i64().expect("cast to i64");
             ca.iter().map(|v| stamp(v.map(int_stamp))).collect()
         }
