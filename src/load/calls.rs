@@ -20,35 +20,84 @@ pub(super) const NO_OUTCOME: f64 = f64::NAN;
 /// An outcome value that does not parse.
 pub(super) const BAD_OUTCOME: f64 = f64::INFINITY;
 
-/// Interns strings as dense ids in order of first appearance.
+/// Interns strings as dense ids in order of first appearance. The names are kept in one buffer
+/// and the table holds only ids: a log of a million sessions no longer costs two allocations per
+/// session id (a key and a name).
 #[derive(Default)]
 pub(super) struct Interner {
-    ids: FxHashMap<Box<str>, u32>,
-    pub(super) names: Vec<Box<str>>,
+    /// Ids, hashed by their names.
+    ids: hashbrown::HashTable<u32>,
+    pub(super) names: Names,
     /// The id interned last: logs list a session's calls together, so the next value is often
     /// the same, and is then not hashed.
     last: Option<u32>,
 }
 
+fn hash(name: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(name)
+}
+
 impl Interner {
     pub(super) fn intern(&mut self, s: &str) -> u32 {
         if let Some(last) = self.last
-            && *self.names[last as usize] == *s
+            && self.names[last as usize] == *s
         {
             return last;
         }
-        let id = match self.ids.get(s) {
+        let hash = hash(s);
+        let id = match self.ids.find(hash, |&id| self.names[id as usize] == *s) {
             Some(&id) => id,
             None => {
                 let id = self.names.len() as u32;
                 assert!(id < NONE_ID, "more than 2^32 - 1 distinct values");
-                self.names.push(s.into());
-                self.ids.insert(s.into(), id);
+                self.names.push(s);
+                let names = &self.names;
+                (self.ids).insert_unique(hash, id, |&id| self::hash(&names[id as usize]));
                 id
             }
         };
         self.last = Some(id);
         id
+    }
+
+    /// The id of `s`, if interned.
+    pub(super) fn get(&self, s: &str) -> Option<u32> {
+        (self.ids)
+            .find(hash(s), |&id| self.names[id as usize] == *s)
+            .copied()
+    }
+}
+
+/// Names in one buffer, each at its id.
+#[derive(Default)]
+pub(super) struct Names {
+    bytes: String,
+    /// Where each name ends in `bytes` (it starts where the one before ends).
+    ends: Vec<usize>,
+}
+
+impl Names {
+    pub(super) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub(super) fn iter(&self) -> impl ExactSizeIterator<Item = &str> {
+        (0..self.len()).map(|i| &self[i])
+    }
+
+    fn push(&mut self, name: &str) {
+        self.bytes.push_str(name);
+        self.ends.push(self.bytes.len());
+    }
+}
+
+impl std::ops::Index<usize> for Names {
+    type Output = str;
+
+    fn index(&self, i: usize) -> &str {
+        let start = i.checked_sub(1).map_or(0, |j| self.ends[j]);
+        &self.bytes[start..self.ends[i]]
     }
 }
 
@@ -307,7 +356,7 @@ impl Calls {
             .rules
             .iter()
             .filter_map(|(tool, arg)| {
-                let id = *self.tool_ids.ids.get(tool.as_str())?;
+                let id = self.tool_ids.get(tool)?;
                 Some((id, tool.clone(), arg.clone()))
             })
             .collect();
@@ -350,7 +399,7 @@ impl Calls {
                 continue;
             }
             self.sessions[r] = *renamed.entry(old).or_insert_with(|| {
-                let name = format!("{file}\u{1f}{}", self.session_ids.names[old as usize]);
+                let name = format!("{file}\u{1f}{}", &self.session_ids.names[old as usize]);
                 self.session_ids.intern(&name)
             });
         }
@@ -502,5 +551,37 @@ impl Calls {
             outcomes,
         };
         (log, summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::Interner;
+
+    proptest! {
+        /// Ids are dense in order of first appearance, the same for the same name, and each
+        /// names its value.
+        #[test]
+        fn an_id_per_distinct_name(values in prop::collection::vec("[ab]{0,3}|[a-z]{4,9}", 0..200)) {
+            let mut interner = Interner::default();
+            let mut first: Vec<&str> = Vec::new();
+            for v in &values {
+                let id = interner.intern(v) as usize;
+                match first.iter().position(|f| f == v) {
+                    Some(seen) => prop_assert_eq!(id, seen),
+                    None => {
+                        prop_assert_eq!(id, first.len());
+                        first.push(v);
+                    }
+                }
+            }
+            prop_assert_eq!(interner.names.iter().collect::<Vec<_>>(), first.clone());
+            for (id, name) in first.iter().enumerate() {
+                prop_assert_eq!(interner.get(name), Some(id as u32));
+            }
+            prop_assert_eq!(interner.get("not interned"), None);
+        }
     }
 }

@@ -221,7 +221,7 @@ pub(super) fn of_sessions(
             summary.listed = file.by_session.len();
             summary.examples.extend(file.examples.iter().cloned());
             for (s, name) in calls.session_ids.names.iter().enumerate() {
-                match file.by_session.get(&**name) {
+                match file.by_session.get(name) {
                     Some(&Some(v)) => values[s] = v,
                     Some(None) => conflicting[s] = true,
                     None => continue,
