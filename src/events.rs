@@ -45,72 +45,107 @@ impl Payloads {
     }
 }
 
-/// One optional text per call, all in one buffer. A `Box<str>` per value would cost a pointer, a
-/// length and an allocation each: 32 bytes for a 12-byte `{"id":61868}`, which on a log of 10M
-/// calls with arguments and results was most of the memory it took.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One optional text per call, in a few large buffers. A `Box<str>` per value would cost a
+/// pointer, a length and an allocation each: 32 bytes for a 12-byte `{"id":61868}`, which on a
+/// log of 10M calls with arguments and results was most of the memory it took.
+///
+/// The values are kept in chunks (of under 4 GiB, so that a value's end fits in 4 bytes), as
+/// they were read, a piece of the log at a time: appending the texts of a piece read apart moves
+/// its chunk in, without copying its bytes.
+#[derive(Debug, Clone, Default)]
 pub struct Texts {
-    bytes: String,
-    /// Where each value ends in `bytes` (it starts where the one before ends).
-    ends: Vec<u64>,
+    chunks: Vec<Chunk>,
+    /// The index of the first value of each chunk.
+    starts: Vec<usize>,
 }
 
-impl Texts {
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
+#[derive(Debug, Clone, Default)]
+struct Chunk {
+    bytes: String,
+    /// Where each value ends in `bytes` (it starts where the one before ends).
+    ends: Vec<u32>,
+}
 
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// Value `i`; `None` when it is missing (or was empty).
-    pub fn get(&self, i: usize) -> Option<&str> {
+impl Chunk {
+    fn get(&self, i: usize) -> Option<&str> {
         let start = i.checked_sub(1).map_or(0, |j| self.ends[j]) as usize;
         let end = self.ends[i] as usize;
         (end > start).then(|| &self.bytes[start..end])
     }
 
-    /// Makes room for `rows` more values, of the mean size of those from value `start` on.
-    pub fn reserve_like(&mut self, start: usize, rows: usize) {
-        if self.len() <= start {
-            return;
+    fn end(&self) -> u32 {
+        self.ends.last().copied().unwrap_or(0)
+    }
+}
+
+impl Texts {
+    pub fn len(&self) -> usize {
+        (self.starts.last()).map_or(0, |&start| {
+            start + self.chunks.last().expect("a chunk per start").ends.len()
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Value `i`; `None` when it is missing (or was empty).
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let c = self.starts.partition_point(|&start| start <= i) - 1;
+        self.chunks[c].get(i - self.starts[c])
+    }
+
+    /// The chunk values are added to, with room for `bytes` more bytes.
+    fn last_with_room(&mut self, bytes: usize) -> &mut Chunk {
+        let full = self
+            .chunks
+            .last()
+            .is_none_or(|c| c.bytes.len() + bytes > u32::MAX as usize);
+        if full {
+            self.starts.push(self.len());
+            self.chunks.push(Chunk::default());
         }
-        let before = start.checked_sub(1).map_or(0, |j| self.ends[j]) as usize;
-        let mean = (self.bytes.len() - before) as f64 / (self.len() - start) as f64;
-        self.ends.reserve(rows);
-        self.bytes.reserve((mean * rows as f64).ceil() as usize);
+        self.chunks.last_mut().expect("a chunk")
     }
 
     /// Makes room for `values` more values of `bytes` bytes in all.
     pub fn reserve(&mut self, values: usize, bytes: usize) {
-        self.ends.reserve(values);
-        self.bytes.reserve(bytes);
+        let last = self.last_with_room(bytes);
+        last.ends.reserve(values);
+        last.bytes.reserve(bytes);
     }
 
     pub fn push(&mut self, value: Option<&str>) {
-        self.bytes.push_str(value.unwrap_or(""));
-        self.ends.push(self.bytes.len() as u64);
+        let value = value.unwrap_or("");
+        let last = self.last_with_room(value.len());
+        last.bytes.push_str(value);
+        last.ends.push(last.bytes.len() as u32);
     }
 
-    /// Appends the values of `other`.
-    pub fn append(&mut self, other: &Texts) {
-        let base = self.bytes.len() as u64;
-        self.bytes.push_str(&other.bytes);
-        self.ends.extend(other.ends.iter().map(|end| end + base));
+    /// Appends the values of `other`, moving its chunks in.
+    pub fn append(&mut self, other: Texts) {
+        for chunk in other.chunks.into_iter().filter(|c| !c.ends.is_empty()) {
+            self.starts.push(self.len());
+            self.chunks.push(chunk);
+        }
     }
 
     /// Appends missing values up to `len` values.
     pub fn pad(&mut self, len: usize) {
-        let end = self.bytes.len() as u64;
-        self.ends.resize(len.max(self.len()), end);
+        let missing = len.saturating_sub(self.len());
+        if missing > 0 {
+            let last = self.last_with_room(0);
+            last.ends.resize(last.ends.len() + missing, last.end());
+        }
     }
 
     pub fn truncate(&mut self, len: usize) {
-        if len < self.len() {
-            self.ends.truncate(len);
-            self.bytes
-                .truncate(self.ends.last().map_or(0, |&e| e as usize));
+        let kept = self.starts.partition_point(|&start| start < len);
+        self.chunks.truncate(kept);
+        self.starts.truncate(kept);
+        if let (Some(last), Some(&start)) = (self.chunks.last_mut(), self.starts.last()) {
+            last.ends.truncate(len - start);
+            last.bytes.truncate(last.end() as usize);
         }
     }
 }
@@ -312,6 +347,30 @@ mod tests {
             (t.len(), t.get(0), t.get(1)),
             (2, Some(r#"{"id":1}"#), Some("y"))
         );
+        // Chunks appended: values keep their places across them.
+        let mut more = Texts::default();
+        more.push(Some("z"));
+        more.pad(3);
+        t.append(more);
+        t.append(Texts::default());
+        t.push(Some("w"));
+        assert_eq!(t.len(), 6);
+        let values: Vec<_> = (0..6).map(|i| t.get(i)).collect();
+        assert_eq!(
+            values,
+            [
+                Some(r#"{"id":1}"#),
+                Some("y"),
+                Some("z"),
+                None,
+                None,
+                Some("w")
+            ]
+        );
+        t.truncate(3);
+        t.push(Some("v"));
+        assert_eq!((t.len(), t.get(2), t.get(3)), (4, Some("z"), Some("v")));
+        t.truncate(2);
         let p = super::Payloads::new(vec![1, 0], t, Texts::default());
         assert_eq!(
             (p.arguments(0), p.arguments(1)),

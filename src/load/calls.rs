@@ -200,8 +200,8 @@ impl Calls {
         self.usage.truncate(len);
     }
 
-    /// Makes room for `rows` more rows like those from row `start` on: in the columns they
-    /// filled, and for texts of the sizes theirs had. A big file's columns are then not regrown
+    /// Makes room for `rows` more rows like those from row `start` on, in the columns they
+    /// filled (texts come in chunks, see [`Texts::append`]). A big file's columns are then not regrown
     /// (each time copied, and their fresh pages touched) while it is read; room never used costs
     /// no memory, as its pages are never touched.
     pub(super) fn reserve_like(&mut self, start: usize, rows: usize) {
@@ -217,8 +217,6 @@ impl Calls {
         reserve(&mut self.durations, start, rows);
         reserve(&mut self.outcomes, start, rows);
         reserve(&mut self.usage, start, rows);
-        self.arguments.reserve_like(start, rows);
-        self.results.reserve_like(start, rows);
     }
 
     /// Makes room for the rest of a file of `size` bytes (and a little more), from the rows its
@@ -288,8 +286,8 @@ impl Calls {
             NO_OUTCOME,
         );
         for (column, values) in [
-            (&mut self.arguments, &other.arguments),
-            (&mut self.results, &other.results),
+            (&mut self.arguments, other.arguments),
+            (&mut self.results, other.results),
         ] {
             match values.is_empty() {
                 false => {
