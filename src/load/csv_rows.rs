@@ -232,6 +232,22 @@ struct Span {
 
 const NULL: u32 = u32::MAX;
 
+thread_local! {
+    /// The buffers of the last [`Fields`] of this thread, for the next: each piece would
+    /// otherwise allocate megabytes afresh, whose pages the system zeroes again.
+    static SPARE: std::cell::Cell<(String, Vec<Vec<Span>>)> = Default::default();
+}
+
+impl Drop for Fields<'_> {
+    fn drop(&mut self) {
+        let buffers = (
+            std::mem::take(&mut self.unescaped),
+            std::mem::take(&mut self.columns),
+        );
+        SPARE.set(buffers);
+    }
+}
+
 /// The field [`Fields::find`] reads next: where it starts, its column, the quotes before it.
 #[derive(Default)]
 struct Next {
@@ -273,10 +289,17 @@ impl<'a> Fields<'a> {
         for (k, &c) in columns.iter().enumerate() {
             *slot.get_mut(c)? = k;
         }
+        let (mut unescaped, mut spans) = SPARE.take();
+        unescaped.clear();
+        spans.resize_with(columns.len(), Vec::new);
+        for values in &mut spans {
+            values.clear();
+            values.reserve(rows);
+        }
         let mut fields = Fields {
             text,
-            unescaped: String::new(),
-            columns: vec![Vec::with_capacity(rows); columns.len()],
+            unescaped,
+            columns: spans,
             rows,
         };
         let (mut at, mut quotes_seen, mut found, mut inside) = (Next::default(), 0, 0, 0u64);
