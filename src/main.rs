@@ -11,16 +11,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// `mi_option_purge_delay` of mimalloc's `mi_option_t` (not among libmimalloc-sys's constants).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-const PURGE_DELAY_MS: std::ffi::c_long = 100;
+const PURGE_DELAY_MS: std::ffi::c_long = 1000;
 
 fn main() -> ExitCode {
     // Freed pages go back to the system after this many milliseconds. mimalloc's default of 10
-    // returns pages that the next stage faults in again (zeroed), 0 does so at once: measured at
-    // 1M and 10M calls, 100 was the fastest at both sizes (1M: 669 ms against 732 ms for 10 and
-    // 712 ms for never; 10M: 6.4 s against 6.9 s for 0) and keeps the 10M peak within 1.2× the
-    // CSV (1.16× against 1.13× for 0; longer delays keep polars' freed buffers through the
-    // read: 1.32× for 1000). BENCHMARKS.md. A setting of the user's own
-    // (`MIMALLOC_PURGE_DELAY`) wins.
+    // returns pages that the next stage faults in again (zeroed), 0 does so at once. Measured at
+    // 1M and 10M calls since CSV rows no longer go through polars' arrays (BENCHMARKS.md, "An
+    // eighth sitting"): at 1M every delay from 100 to 1000 is within the noise; at 10M 1000 is the
+    // fastest that keeps the peak within 1.2× the CSV (3.86–4.00 s, 1.16×; 100: 4.21–4.47 s,
+    // 1.10×; never: 3.78–3.81 s but 1.24×). A setting of the user's own (`MIMALLOC_PURGE_DELAY`)
+    // wins.
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets a process-wide allocator option; valid at any time.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
