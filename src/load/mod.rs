@@ -381,7 +381,8 @@ pub fn load(
         let file_number = report.files.len() - 1;
         if options.session_per_file {
             calls.sessions_of_file(start, file_number);
-        } else {
+        } else if inputs.len() > 1 {
+            // One input has no session split across files: its rows are not gone over again.
             spans.note(&calls, start, file_number, &mut report);
         }
         report.rows += calls.len() - start + file.broken;

@@ -205,6 +205,9 @@ pub(super) fn of_sessions(
     file: Option<&Outcomes>,
     column: Option<&str>,
 ) -> Option<(Vec<f64>, OutcomeSummary)> {
+    if file.is_none() && calls.outcomes.is_empty() {
+        return None;
+    }
     let sessions = calls.session_ids.names.len();
     let mut used = vec![false; sessions];
     for r in (0..calls.len()).filter(|&r| good[r]) {
@@ -229,7 +232,6 @@ pub(super) fn of_sessions(
                 summary.matched += usize::from(used[s]);
             }
         }
-        None if calls.outcomes.is_empty() => return None,
         None => {
             summary.source = format!("column '{}'", column.unwrap_or("outcome"));
             for r in (0..calls.len()).filter(|&r| good[r]) {
