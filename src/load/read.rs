@@ -1,4 +1,5 @@
-//! Where polars reads a table (with `csv_rows`, which finds a CSV's rows for it): one file in,
+//! Where a table is read (CSV by `csv_rows`, which finds its rows and the fields of plain ones;
+//! polars parses the rest and reads Parquet): one file in,
 //! typed columns out.
 
 use std::io::Read;
