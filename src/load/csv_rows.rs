@@ -231,22 +231,7 @@ struct Span {
 }
 
 const NULL: u32 = u32::MAX;
-
-thread_local! {
-    /// The buffers of the last [`Fields`] of this thread, for the next: each piece would
-    /// otherwise allocate megabytes afresh, whose pages the system zeroes again.
-    static SPARE: std::cell::Cell<(String, Vec<Vec<Span>>)> = Default::default();
-}
-
-impl Drop for Fields<'_> {
-    fn drop(&mut self) {
-        let buffers = (
-            std::mem::take(&mut self.unescaped),
-            std::mem::take(&mut self.columns),
-        );
-        SPARE.set(buffers);
-    }
-}
+const UNESCAPED: u32 = 1 << 31;
 
 /// The field [`Fields::find`] reads next: where it starts, its column, the quotes before it.
 #[derive(Default)]
@@ -255,7 +240,6 @@ struct Next {
     column: usize,
     quotes_before: u32,
 }
-const UNESCAPED: u32 = 1 << 31;
 
 /// The fields of some columns of a piece of plain CSV rows, found sixteen bytes at a time: the
 /// values polars' parser would read, without building its arrays (most of reading a CSV file).
@@ -406,6 +390,22 @@ impl<'a> Fields<'a> {
             }
             s => Some(&self.text[s as usize..end as usize]),
         }
+    }
+}
+
+thread_local! {
+    /// The buffers of the last [`Fields`] of this thread, for the next: each piece would
+    /// otherwise allocate megabytes afresh, whose pages the system zeroes again.
+    static SPARE: std::cell::Cell<(String, Vec<Vec<Span>>)> = Default::default();
+}
+
+impl Drop for Fields<'_> {
+    fn drop(&mut self) {
+        let buffers = (
+            std::mem::take(&mut self.unescaped),
+            std::mem::take(&mut self.columns),
+        );
+        SPARE.set(buffers);
     }
 }
 
@@ -572,14 +572,18 @@ mod tests {
         /// Both ways of finding quotes and line ends agree, with a bit per byte.
         #[test]
         fn masks_are_a_bit_per_byte(
-            bytes in prop::collection::vec(prop_oneof![Just(b'"'), Just(b'\n'), any::<u8>()], 64)
+            bytes in prop::collection::vec(
+                prop_oneof![Just(b'"'), Just(b'\n'), Just(b','), Just(b'\r'), any::<u8>()],
+                64,
+            )
         ) {
             let block: &[u8; 64] = bytes.as_slice().try_into().expect("64 bytes");
-            let plainly = (0..64).fold([0u64; 2], |[q, e], i| {
-                [q | u64::from(block[i] == QUOTE) << i, e | u64::from(block[i] == EOL) << i]
+            let of = [QUOTE, EOL, b',', b'\r'];
+            let plainly = of.map(|byte| {
+                (0..64).fold(0u64, |mask, i| mask | u64::from(block[i] == byte) << i)
             });
-            prop_assert_eq!(masks(block, [QUOTE, EOL]), plainly);
-            prop_assert_eq!(masks_in_words(block, [QUOTE, EOL]), plainly);
+            prop_assert_eq!(masks(block, of), plainly);
+            prop_assert_eq!(masks_in_words(block, of), plainly);
         }
 
         #[test]
