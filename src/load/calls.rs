@@ -69,17 +69,14 @@ impl Interner {
     }
 }
 
-/// Names in one buffer, each at its id.
+/// Names at their ids, kept as [`Texts`] (a few large buffers). No name is empty: interning
+/// leaves blank values missing.
 #[derive(Default)]
-pub(super) struct Names {
-    bytes: String,
-    /// Where each name ends in `bytes` (it starts where the one before ends).
-    ends: Vec<usize>,
-}
+pub(super) struct Names(Texts);
 
 impl Names {
     pub(super) fn len(&self) -> usize {
-        self.ends.len()
+        self.0.len()
     }
 
     pub(super) fn iter(&self) -> impl ExactSizeIterator<Item = &str> {
@@ -87,8 +84,7 @@ impl Names {
     }
 
     fn push(&mut self, name: &str) {
-        self.bytes.push_str(name);
-        self.ends.push(self.bytes.len());
+        self.0.push(Some(name));
     }
 }
 
@@ -96,8 +92,7 @@ impl std::ops::Index<usize> for Names {
     type Output = str;
 
     fn index(&self, i: usize) -> &str {
-        let start = i.checked_sub(1).map_or(0, |j| self.ends[j]);
-        &self.bytes[start..self.ends[i]]
+        self.0.get(i).unwrap_or_default()
     }
 }
 

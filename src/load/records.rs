@@ -1144,10 +1144,15 @@ mod tests {
         let whole = serde_json::from_slice::<Map<String, Value>>(line)
             .map(|map| format!("{:?}", convert(|c| lookup(&map, c).map(Json::from), m)));
         let said = |r: Result<String, serde_json::Error>| r.unwrap_or_else(|e| reason(&e));
-        // Read as bytes, and as text when the line is UTF-8: the same either way.
+        // Read as bytes, and as text when the line is UTF-8: the same either way. A line with
+        // escapes goes first, so that the buffers it leaves are reused.
+        let before = br#"{"s":"s\"1","t":"t\u0041","a":"{\"a\":[1,2,3,4,5,6]}"}"#;
         let wanted = |text: Option<&str>| {
-            let mut fields = Fields::new();
-            let read = (w.read(line, text, &mut fields, &mut Vec::new()))
+            let (mut fields, mut spare) = (Fields::new(), Vec::new());
+            (w.read(before, None, &mut fields, &mut spare)).expect("an object");
+            let owned = |f: &Option<Slot>| matches!(f, Some(Slot::Text(Cow::Owned(_))));
+            assert_eq!(fields.iter().filter(|f| owned(f)).count(), 3, "unescaped");
+            let read = (w.read(line, text, &mut fields, &mut spare))
                 .map(|()| format!("{:?}", convert(|c| w.lookup(&fields, c), m)));
             said(read)
         };
