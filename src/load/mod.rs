@@ -11,6 +11,7 @@ mod calls;
 mod columns;
 mod csv_rows;
 mod error;
+mod flat;
 mod input;
 mod json;
 mod lines;

@@ -18,6 +18,7 @@ use super::blocks;
 use super::calls::{BAD_OUTCOME, BAD_SUCCESS, BAD_TIME, Calls, NO_OUTCOME, Row, tokens};
 use super::columns::{ColumnNames, Field, Mapping, SuccessColumn};
 use super::error::{BadRow, LoadError, Location};
+use super::flat;
 use super::input::{FileSummary, Input, Kind, LoadOptions};
 use super::json::{Json, lookup};
 use super::values::{parse_outcome, parse_success};
@@ -406,6 +407,8 @@ struct Converted<'v> {
 struct Wanted {
     mapping: Mapping,
     keys: Vec<String>,
+    /// The key of each field's column, by [`Field`]; `None` for a column not given.
+    columns: [Option<usize>; Field::ALL.len()],
 }
 
 /// The values of a record's wanted keys, in the order of [`Wanted::keys`]: text borrowed from
@@ -414,7 +417,7 @@ type Fields<'l> = Vec<Option<Slot<'l>>>;
 
 /// The value of a wanted key of a line.
 #[derive(Debug)]
-enum Slot<'l> {
+pub(super) enum Slot<'l> {
     Text(Cow<'l, str>),
     Other(Value),
 }
@@ -438,8 +441,16 @@ impl Wanted {
                 keys.insert(column);
             }
         }
-        let keys = keys.into_iter().map(String::from).collect();
-        Wanted { mapping, keys }
+        let keys: Vec<String> = keys.into_iter().map(String::from).collect();
+        let columns = Field::ALL.map(|field| {
+            let column = mapping.column(field);
+            (!column.is_empty()).then(|| keys.iter().position(|k| k == column))?
+        });
+        Wanted {
+            mapping,
+            keys,
+            columns,
+        }
     }
 
     /// Which wanted key `key` is. Called for every key of every line and every column of every
@@ -457,7 +468,8 @@ impl Wanted {
     /// the same lines fail, with the same errors, but the values of other keys are checked
     /// without being kept.
     /// `fields` is cleared first.
-    /// `text` is the line when it is known to be UTF-8: its strings are then not checked again.
+    /// `text` is the line when it is known to be UTF-8: its strings are then not checked again,
+    /// and a flat line is read by [`flat::read`].
     /// Strings with escapes are unescaped into buffers taken from `spare`, where those of the
     /// line before go back: two allocations a row saved, on logs whose payloads are JSON text.
     fn read<'l>(
@@ -467,11 +479,14 @@ impl Wanted {
         fields: &mut Fields<'l>,
         spare: &mut Vec<String>,
     ) -> Result<(), serde_json::Error> {
-        spare.extend(fields.drain(..).filter_map(|slot| match slot {
-            Some(Slot::Text(Cow::Owned(s))) => Some(s),
-            _ => None,
-        }));
-        fields.resize_with(self.keys.len(), || None);
+        recycle(fields, spare, self.keys.len());
+        if let Some(text) = text {
+            if flat::read(text, |k| self.index(k), fields, spare).is_some() {
+                return Ok(());
+            }
+            // Not a flat object: serde_json reads it, and says why when it is bad.
+            recycle(fields, spare, self.keys.len());
+        }
         fn fill<'l, R: serde_json::de::Read<'l>>(
             wanted: &Wanted,
             mut de: serde_json::Deserializer<R>,
@@ -516,13 +531,24 @@ impl Wanted {
             match self.read(line, text, &mut fields, &mut spare) {
                 Ok(()) => part.push(
                     lines,
-                    Ok(convert(|c| self.lookup(&fields, c), &self.mapping)),
+                    Ok(convert(|f| self.get(&fields, f), &self.mapping)),
                     keep,
                 ),
                 Err(e) => part.push(lines, Err(not_object(line, &e)), keep),
             }
         }
         (part, lines)
+    }
+
+    /// The value of `field`'s column in `fields`, as [`lookup`] finds it in the whole record:
+    /// the key itself looked up by its place, not by its name, as it is for every field of
+    /// every row.
+    fn get<'f>(&self, fields: &'f Fields, field: Field) -> Option<Json<'f>> {
+        let key = self.columns[field as usize]?;
+        match &fields[key] {
+            Some(slot) => Some(slot.json()),
+            None => self.lookup(fields, self.mapping.column(field)),
+        }
     }
 
     /// The value at `path` in `fields`, as [`lookup`] finds it in the whole record.
@@ -537,6 +563,15 @@ impl Wanted {
                 .map(Json::from)
         })
     }
+}
+
+/// Empties `fields` into `len` empty slots, the buffers of its unescaped strings into `spare`.
+fn recycle(fields: &mut Fields, spare: &mut Vec<String>, len: usize) {
+    spare.extend(fields.drain(..).filter_map(|slot| match slot {
+        Some(Slot::Text(Cow::Owned(s))) => Some(s),
+        _ => None,
+    }));
+    fields.resize_with(len, || None);
 }
 
 /// Reads a line's wanted fields into the slots it holds.
@@ -706,25 +741,30 @@ impl<'de> de::Visitor<'de> for Checked {
     }
 }
 
-/// Converts one record, whose values `get` finds by column.
-fn convert<'v>(get: impl Fn(&str) -> Option<Json<'v>>, m: &Mapping) -> Converted<'v> {
-    let field = |c: &Option<String>| c.as_deref().and_then(&get);
+/// The value of `field`'s column in a whole record; `None` for a column not given.
+fn column<'v>(map: &'v Map<String, Value>, m: &Mapping, field: Field) -> Option<Json<'v>> {
+    let column = m.column(field);
+    (!column.is_empty()).then(|| lookup(map, column).map(Json::from))?
+}
+
+/// Converts one record, whose values `get` finds by field.
+fn convert<'v>(get: impl Fn(Field) -> Option<Json<'v>>, m: &Mapping) -> Converted<'v> {
     let error_column = matches!(m.success, Some(SuccessColumn::Error(_)));
-    let success_value = match &m.success {
-        Some(SuccessColumn::Flag(c) | SuccessColumn::Error(c)) => Some(get(c)),
-        None => None,
-    };
-    let (session, tool) = (get(&m.session), get(&m.tool));
+    let success_value = m.success.as_ref().map(|_| get(Field::Success));
+    let (session, tool) = (get(Field::Session), get(Field::Tool));
     let mut c = Converted {
         session: session.and_then(Json::text),
         tool: tool.and_then(Json::text),
-        time: get(&m.timestamp).map_or(BAD_TIME, Json::time),
+        time: get(Field::Timestamp).map_or(BAD_TIME, Json::time),
         success: success_value.map_or(1, |v| success(v, error_column)),
-        duration: field(&m.duration).and_then(Json::number),
-        arguments: field(&m.arguments).and_then(Json::payload),
-        result: field(&m.result).and_then(Json::payload),
-        outcome: m.outcome.as_deref().map(|c| outcome(get(c))),
-        usage: (m.tokens.as_deref()).map(|c| tokens(get(c).and_then(Json::number))),
+        duration: get(Field::Duration).and_then(Json::number),
+        arguments: get(Field::Arguments).and_then(Json::payload),
+        result: get(Field::Result).and_then(Json::payload),
+        outcome: m.outcome.as_ref().map(|_| outcome(get(Field::Outcome))),
+        usage: m
+            .tokens
+            .as_ref()
+            .map(|_| tokens(get(Field::Tokens).and_then(Json::number))),
         bad: Vec::new(),
     };
     // A session or tool that is there but not text (an object, an array) is shown as it is.
@@ -737,7 +777,7 @@ fn convert<'v>(get: impl Fn(&str) -> Option<Json<'v>>, m: &Mapping) -> Converted
         (c.outcome == Some(BAD_OUTCOME), Field::Outcome),
     ] {
         if is_bad {
-            let value = get(m.column(f)).map_or(String::new(), Json::raw);
+            let value = get(f).map_or(String::new(), Json::raw);
             c.bad.push((f, value));
         }
     }
@@ -1075,8 +1115,7 @@ pub(super) fn read_records(
                 .fold(Part::default, |mut part, r| {
                     match r.value {
                         Ok(map) => {
-                            let converted =
-                                convert(|c| lookup(&map, c).map(Json::from), &w.mapping);
+                            let converted = convert(|f| column(&map, &w.mapping, f), &w.mapping);
                             part.push(r.at, Ok(converted), keep_raw);
                         }
                         Err(bad) => part.push(r.at, Err(bad), keep_raw),
@@ -1142,7 +1181,7 @@ mod tests {
         let w = Wanted::new(mapping());
         let m = &w.mapping;
         let whole = serde_json::from_slice::<Map<String, Value>>(line)
-            .map(|map| format!("{:?}", convert(|c| lookup(&map, c).map(Json::from), m)));
+            .map(|map| format!("{:?}", convert(|f| column(&map, m, f), m)));
         let said = |r: Result<String, serde_json::Error>| r.unwrap_or_else(|e| reason(&e));
         // Read as bytes, and as text when the line is UTF-8: the same either way. A line with
         // escapes goes first, so that the buffers it leaves are reused.
@@ -1153,7 +1192,7 @@ mod tests {
             let owned = |f: &Option<Slot>| matches!(f, Some(Slot::Text(Cow::Owned(_))));
             assert_eq!(fields.iter().filter(|f| owned(f)).count(), 3, "unescaped");
             let read = (w.read(line, text, &mut fields, &mut spare))
-                .map(|()| format!("{:?}", convert(|c| w.lookup(&fields, c), m)));
+                .map(|()| format!("{:?}", convert(|f| w.get(&fields, f), m)));
             said(read)
         };
         let (bytes, text) = (wanted(None), wanted(std::str::from_utf8(line).ok()));
@@ -1309,7 +1348,7 @@ mod tests {
                     let record = parse_line(i + 1, trim_line(line, i == 0));
                     match record.value {
                         Ok(map) => {
-                            let converted = convert(|c| lookup(&map, c).map(Json::from), &table.mapping);
+                            let converted = convert(|f| column(&map, &table.mapping, f), &table.mapping);
                             part.push(record.at, Ok(converted), keep);
                         }
                         Err(bad) => part.push(record.at, Err(bad), keep),
