@@ -108,6 +108,11 @@ impl Texts {
         self.chunks.last_mut().expect("a chunk")
     }
 
+    /// The bytes of all values.
+    pub fn bytes(&self) -> usize {
+        self.chunks.iter().map(|c| c.bytes.len()).sum()
+    }
+
     /// Makes room for `values` more values of `bytes` bytes in all.
     pub fn reserve(&mut self, values: usize, bytes: usize) {
         let last = self.last_with_room(bytes);

@@ -223,6 +223,19 @@ impl Calls {
         }
     }
 
+    /// Makes room for the rest of a piece of `size` bytes read apart, from the rows its first
+    /// `read` bytes made: its texts too, which are moved whole into the calls of the file.
+    pub(super) fn reserve_piece(&mut self, read: usize, size: usize) {
+        let share = size.saturating_sub(read) as f64 / read as f64;
+        let rows = (self.len() as f64 * share * 1.02) as usize;
+        self.reserve_like(0, rows);
+        for texts in [&mut self.arguments, &mut self.results] {
+            if !texts.is_empty() {
+                texts.reserve(rows, (texts.bytes() as f64 * share * 1.02) as usize);
+            }
+        }
+    }
+
     /// Appends the rows of `other`, read apart (on another thread), its names interned here;
     /// of its outcome values that did not parse, as many as keep `keep` in all.
     pub(super) fn append(&mut self, other: Calls, keep: usize) {

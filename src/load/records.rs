@@ -518,6 +518,7 @@ impl Wanted {
         let mut part = Part::default();
         let mut lines = 0;
         let (mut fields, mut spare) = (Fields::new(), Vec::new());
+        let mut guessed = false;
         // Checked as UTF-8 once, rather than each string of each line as it is read.
         let text = std::str::from_utf8(piece).ok();
         for (at, line) in lines_of(piece) {
@@ -528,6 +529,10 @@ impl Wanted {
             // Only the line end is trimmed: the line still starts at `at`.
             let line = trim_line(line, false);
             let text = text.map(|t| &t[at..at + line.len()]);
+            if part.lines.len() == GUESS_FROM && !guessed {
+                part.calls.reserve_piece(at, piece.len());
+                guessed = true;
+            }
             match self.read(line, text, &mut fields, &mut spare) {
                 Ok(()) => part.push(
                     lines,
@@ -573,6 +578,9 @@ fn recycle(fields: &mut Fields, spare: &mut Vec<String>, len: usize) {
     }));
     fields.resize_with(len, || None);
 }
+
+/// How many rows of a piece of JSON lines the room for the rest is guessed from.
+const GUESS_FROM: usize = 64;
 
 /// Reads a line's wanted fields into the slots it holds.
 struct Fill<'w, 'f, 'l>(&'w Wanted, &'f mut Fields<'l>, &'f mut Vec<String>);
