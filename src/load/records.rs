@@ -469,19 +469,20 @@ impl Wanted {
     /// without being kept.
     /// `fields` is cleared first.
     /// `text` is the line when it is known to be UTF-8: its strings are then not checked again,
-    /// and a flat line is read by [`flat::read`].
+    /// and a flat line is read by [`flat::read`] (with `order`, the keys of the lines before).
     /// Strings with escapes are unescaped into buffers taken from `spare`, where those of the
     /// line before go back: two allocations a row saved, on logs whose payloads are JSON text.
     fn read<'l>(
         &self,
         line: &'l [u8],
         text: Option<&'l str>,
+        order: &mut flat::Order<'l>,
         fields: &mut Fields<'l>,
         spare: &mut Vec<String>,
     ) -> Result<(), serde_json::Error> {
         recycle(fields, spare, self.keys.len());
         if let Some(text) = text {
-            if flat::read(text, |k| self.index(k), fields, spare).is_some() {
+            if flat::read(text, |k| self.index(k), order, fields, spare).is_some() {
                 return Ok(());
             }
             // Not a flat object: serde_json reads it, and says why when it is bad.
@@ -517,7 +518,7 @@ impl Wanted {
     fn part(&self, piece: &[u8], keep: usize) -> (Part, usize) {
         let mut part = Part::default();
         let mut lines = 0;
-        let (mut fields, mut spare) = (Fields::new(), Vec::new());
+        let (mut fields, mut spare, mut order) = (Fields::new(), Vec::new(), flat::Order::new());
         let mut guessed = false;
         // Checked as UTF-8 once, rather than each string of each line as it is read.
         let text = std::str::from_utf8(piece).ok();
@@ -533,7 +534,7 @@ impl Wanted {
                 part.calls.reserve_piece(at, piece.len());
                 guessed = true;
             }
-            match self.read(line, text, &mut fields, &mut spare) {
+            match self.read(line, text, &mut order, &mut fields, &mut spare) {
                 Ok(()) => part.push(
                     lines,
                     Ok(convert(|f| self.get(&fields, f), &self.mapping)),
@@ -1192,14 +1193,16 @@ mod tests {
             .map(|map| format!("{:?}", convert(|f| column(&map, m, f), m)));
         let said = |r: Result<String, serde_json::Error>| r.unwrap_or_else(|e| reason(&e));
         // Read as bytes, and as text when the line is UTF-8: the same either way. A line with
-        // escapes goes first, so that the buffers it leaves are reused.
+        // escapes goes first, so that the buffers and the order of keys it leaves are reused.
         let before = br#"{"s":"s\"1","t":"t\u0041","a":"{\"a\":[1,2,3,4,5,6]}"}"#;
         let wanted = |text: Option<&str>| {
             let (mut fields, mut spare) = (Fields::new(), Vec::new());
-            (w.read(before, None, &mut fields, &mut spare)).expect("an object");
+            let mut order = flat::Order::new();
+            let text_before = std::str::from_utf8(before).ok();
+            (w.read(before, text_before, &mut order, &mut fields, &mut spare)).expect("an object");
             let owned = |f: &Option<Slot>| matches!(f, Some(Slot::Text(Cow::Owned(_))));
             assert_eq!(fields.iter().filter(|f| owned(f)).count(), 3, "unescaped");
-            let read = (w.read(line, text, &mut fields, &mut spare))
+            let read = (w.read(line, text, &mut order, &mut fields, &mut spare))
                 .map(|()| format!("{:?}", convert(|f| w.get(&fields, f), m)));
             said(read)
         };
