@@ -547,27 +547,19 @@ impl Wanted {
     }
 
     /// The value of `field`'s column in `fields`, as [`lookup`] finds it in the whole record:
-    /// the key itself looked up by its place, not by its name, as it is for every field of
-    /// every row.
+    /// the key itself by its place (not by its name, as it is for every field of every row),
+    /// else a dotted path into an object under one of its prefixes.
     fn get<'f>(&self, fields: &'f Fields, field: Field) -> Option<Json<'f>> {
-        let key = self.columns[field as usize]?;
-        match &fields[key] {
-            Some(slot) => Some(slot.json()),
-            None => self.lookup(fields, self.mapping.column(field)),
+        if let Some(slot) = &fields[self.columns[field as usize]?] {
+            return Some(slot.json());
         }
-    }
-
-    /// The value at `path` in `fields`, as [`lookup`] finds it in the whole record.
-    fn lookup<'f>(&self, fields: &'f Fields, path: &str) -> Option<Json<'f>> {
-        let key = |k: &str| fields[self.index(k)?].as_ref();
-        key(path).map(Slot::json).or_else(|| {
-            path.match_indices('.')
-                .find_map(|(i, _)| match key(&path[..i]) {
-                    Some(Slot::Other(Value::Object(inner))) => lookup(inner, &path[i + 1..]),
-                    _ => None,
-                })
-                .map(Json::from)
-        })
+        let path = self.mapping.column(field);
+        path.match_indices('.')
+            .find_map(|(i, _)| match &fields[self.index(&path[..i])?] {
+                Some(Slot::Other(Value::Object(inner))) => lookup(inner, &path[i + 1..]),
+                _ => None,
+            })
+            .map(Json::from)
     }
 }
 
