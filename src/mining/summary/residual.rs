@@ -33,16 +33,76 @@ pub(super) struct Residual<'a> {
 
 /// What one thread of [`Residual::cover`] took out: per session the calls left (a range of
 /// `left`), and the change of each pair's count; with its buffers.
-#[derive(Default)]
 pub(super) struct Covered {
     pub(super) sessions: Vec<(usize, std::ops::Range<usize>)>,
     pub(super) left: Vec<u32>,
-    pub(super) pairs: FxHashMap<u64, isize>,
-    pub(super) follows: FxHashMap<u64, isize>,
+    pub(super) pairs: PairTally,
+    pub(super) follows: PairTally,
     pub(super) keep: Vec<bool>,
     pub(super) calls: Vec<u32>,
     pub(super) old: Pairs,
     pub(super) new: Pairs,
+}
+
+impl Covered {
+    fn new(tools: usize) -> Covered {
+        Covered {
+            sessions: Vec::new(),
+            left: Vec::new(),
+            pairs: PairTally::new(tools),
+            follows: PairTally::new(tools),
+            keep: Vec::new(),
+            calls: Vec::new(),
+            old: Pairs::default(),
+            new: Pairs::default(),
+        }
+    }
+}
+
+/// Most tools whose pairs are tallied in a table (a slot per ordered pair: 64k slots, half a
+/// MiB per thread's part) rather than a hash map. Agents' logs have tens of tools; a hash
+/// entry per pair of every call was most of the time of counting the pairs and of covering.
+const TABLE_TOOLS: usize = 256;
+
+/// Changes to counts per ordered pair of tools (keyed `a << 32 | b`), added one at a time on
+/// one thread: a table when the tools are few, else a hash map.
+pub(super) enum PairTally {
+    Table { tools: usize, counts: Vec<isize> },
+    Map(FxHashMap<u64, isize>),
+}
+
+impl PairTally {
+    pub(super) fn new(tools: usize) -> PairTally {
+        match tools <= TABLE_TOOLS {
+            true => PairTally::Table {
+                tools,
+                counts: vec![0; tools * tools],
+            },
+            false => PairTally::Map(FxHashMap::default()),
+        }
+    }
+
+    pub(super) fn add(&mut self, key: u64, change: isize) {
+        match self {
+            PairTally::Table { tools, counts } => {
+                counts[(key >> 32) as usize * *tools + (key as u32) as usize] += change
+            }
+            PairTally::Map(map) => *map.entry(key).or_default() += change,
+        }
+    }
+
+    /// The pairs whose count changed, with the change.
+    pub(super) fn into_counts(self) -> Counts<u64, isize> {
+        match self {
+            PairTally::Table { tools, counts } => Counts(
+                (counts.into_iter().enumerate())
+                    .filter(|&(_, n)| n != 0)
+                    .map(|(i, n)| (((i / tools) as u64) << 32 | (i % tools) as u64, n))
+                    .collect(),
+            ),
+            PairTally::Map(map) => Counts(map.into_iter().filter(|&(_, n)| n != 0).collect()),
+        }
+    }
 }
 
 /// The pairs of a sequence of calls: distinct (for sessions) and per call (for follows).
@@ -73,32 +133,42 @@ impl<'a> Residual<'a> {
             with_tool: vec![Vec::new(); seqs.tool_count],
             frequency: vec![0.0; seqs.tool_count],
         };
-        type PairCounts = (Counts<u64, usize>, Counts<u64, usize>);
+        let tools = seqs.tool_count;
+        type PairCounts = (Counts<u64, isize>, Counts<u64, isize>);
         let (pairs, follows) = (0..seqs.len())
             .into_par_iter()
             .fold(
-                || (PairCounts::default(), Vec::new(), Pairs::default()),
-                |(mut counts, mut calls, mut pairs), s| {
+                || {
+                    (
+                        PairTally::new(tools),
+                        PairTally::new(tools),
+                        Vec::new(),
+                        Pairs::default(),
+                    )
+                },
+                |(mut sessions, mut calls_of, mut calls, mut pairs), s| {
                     r.live_tools(s, &mut calls);
                     r.pairs_of(&calls, &mut pairs);
                     for &k in &pairs.distinct {
-                        *counts.0.0.entry(k).or_insert(0) += 1;
+                        sessions.add(k, 1);
                     }
                     for &k in &pairs.per_call {
-                        *counts.1.0.entry(k).or_insert(0) += 1;
+                        calls_of.add(k, 1);
                     }
-                    (counts, calls, pairs)
+                    (sessions, calls_of, calls, pairs)
                 },
             )
-            .map(|(counts, _, _)| counts)
+            .map(|(sessions, calls_of, _, _)| (sessions.into_counts(), calls_of.into_counts()))
             .reduce(PairCounts::default, |mut a, b| {
                 a.add(b);
                 a
             });
         // This part's counts, then the whole log's.
+        let counts =
+            |c: Counts<u64, isize>| c.0.into_iter().map(|(k, n)| (k, n as usize)).collect();
         (r.pairs, r.follows) = (
-            exchange::sum_map(ex, pairs.0),
-            exchange::sum_map(ex, follows.0),
+            exchange::sum_map(ex, counts(pairs)),
+            exchange::sum_map(ex, counts(follows)),
         );
         let mut calls = vec![0usize; seqs.tool_count];
         for &c in &seqs.calls {
@@ -276,41 +346,44 @@ impl<'a> Residual<'a> {
         let covered = runs
             .par_iter()
             .filter(|(_, session_runs)| session_runs.iter().any(take))
-            .fold(Covered::default, |mut c, (s, session_runs)| {
-                let s = *s;
-                this.live_tools(s, &mut c.calls);
-                this.pairs_of(&c.calls, &mut c.old);
-                c.keep.clear();
-                c.keep.resize(this.live_len[s] as usize, true);
-                for j in session_runs.iter().filter(|r| take(r)).flat_map(Run::span) {
-                    c.keep[j] = false;
-                }
-                let start = c.left.len();
-                let kept = this.live(s).iter().zip(&c.keep).filter(|(_, k)| **k);
-                c.left.extend(kept.map(|(p, _)| *p));
-                c.sessions.push((s, start..c.left.len()));
-                c.calls.clear();
-                c.calls
-                    .extend(c.left[start..].iter().map(|&p| this.tool(s, p)));
-                this.pairs_of(&c.calls, &mut c.new);
-                for k in &c.old.distinct {
-                    if c.new.distinct.binary_search(k).is_err() {
-                        *c.pairs.entry(*k).or_default() -= 1;
+            .fold(
+                || Covered::new(this.seqs.tool_count),
+                |mut c, (s, session_runs)| {
+                    let s = *s;
+                    this.live_tools(s, &mut c.calls);
+                    this.pairs_of(&c.calls, &mut c.old);
+                    c.keep.clear();
+                    c.keep.resize(this.live_len[s] as usize, true);
+                    for j in session_runs.iter().filter(|r| take(r)).flat_map(Run::span) {
+                        c.keep[j] = false;
                     }
-                }
-                for k in &c.new.distinct {
-                    if c.old.distinct.binary_search(k).is_err() {
-                        *c.pairs.entry(*k).or_default() += 1;
+                    let start = c.left.len();
+                    let kept = this.live(s).iter().zip(&c.keep).filter(|(_, k)| **k);
+                    c.left.extend(kept.map(|(p, _)| *p));
+                    c.sessions.push((s, start..c.left.len()));
+                    c.calls.clear();
+                    c.calls
+                        .extend(c.left[start..].iter().map(|&p| this.tool(s, p)));
+                    this.pairs_of(&c.calls, &mut c.new);
+                    for &k in &c.old.distinct {
+                        if c.new.distinct.binary_search(&k).is_err() {
+                            c.pairs.add(k, -1);
+                        }
                     }
-                }
-                for k in &c.old.per_call {
-                    *c.follows.entry(*k).or_default() -= 1;
-                }
-                for k in &c.new.per_call {
-                    *c.follows.entry(*k).or_default() += 1;
-                }
-                c
-            })
+                    for &k in &c.new.distinct {
+                        if c.old.distinct.binary_search(&k).is_err() {
+                            c.pairs.add(k, 1);
+                        }
+                    }
+                    for &k in &c.old.per_call {
+                        c.follows.add(k, -1);
+                    }
+                    for &k in &c.new.per_call {
+                        c.follows.add(k, 1);
+                    }
+                    c
+                },
+            )
             .collect::<Vec<Covered>>();
         let mut taken = 0;
         let (mut pairs, mut follows) = (Counts::default(), Counts::default());
@@ -321,8 +394,8 @@ impl<'a> Residual<'a> {
                 self.live[start..start + range.len()].copy_from_slice(&c.left[range.clone()]);
                 self.live_len[s] = range.len() as u32;
             }
-            pairs.add(Counts(c.pairs));
-            follows.add(Counts(c.follows));
+            pairs.add(c.pairs.into_counts());
+            follows.add(c.follows.into_counts());
         }
         let (taken, pairs, follows) = exchange::sum(self.ex, (taken, pairs, follows));
         for (counts, deltas) in [(&mut self.pairs, pairs), (&mut self.follows, follows)] {
