@@ -91,6 +91,26 @@ impl PairTally {
         }
     }
 
+    /// Counts the change from the pairs `old` to the pairs `new` (both sorted, without
+    /// repeats): one less for each pair lost, one more for each gained; in one walk.
+    pub(super) fn changes(&mut self, old: &[u64], new: &[u64]) {
+        let (mut i, mut j) = (0, 0);
+        loop {
+            match (old.get(i), new.get(j)) {
+                (Some(a), Some(b)) if a == b => (i, j) = (i + 1, j + 1),
+                (Some(&a), b) if b.is_none_or(|&b| a < b) => {
+                    self.add(a, -1);
+                    i += 1;
+                }
+                (_, Some(&b)) => {
+                    self.add(b, 1);
+                    j += 1;
+                }
+                (_, None) => return,
+            }
+        }
+    }
+
     /// The pairs whose count changed, with the change.
     pub(super) fn into_counts(self) -> Counts<u64, isize> {
         match self {
@@ -365,16 +385,7 @@ impl<'a> Residual<'a> {
                     c.calls
                         .extend(c.left[start..].iter().map(|&p| this.tool(s, p)));
                     this.pairs_of(&c.calls, &mut c.new);
-                    for &k in &c.old.distinct {
-                        if c.new.distinct.binary_search(&k).is_err() {
-                            c.pairs.add(k, -1);
-                        }
-                    }
-                    for &k in &c.new.distinct {
-                        if c.old.distinct.binary_search(&k).is_err() {
-                            c.pairs.add(k, 1);
-                        }
-                    }
+                    c.pairs.changes(&c.old.distinct, &c.new.distinct);
                     for &k in &c.old.per_call {
                         c.follows.add(k, -1);
                     }
