@@ -270,6 +270,8 @@ pub fn summarise(
         let (start, seed, base) = match trunks.pop_front() {
             // A stage alone is tried only when the pair counts say a branch may start there.
             Some((t, _)) if t.len() == 1 && !residual.may_branch(&t, min_support) => continue,
+            // A trunk that no longer runs whole often enough grows into nothing.
+            Some((t, _)) if !residual.may_run(&t, min_support) => continue,
             Some((t, base)) => (t, None, base),
             None => {
                 let o = &params.order_share;

@@ -62,7 +62,7 @@ impl Covered {
 /// Most tools whose pairs are tallied in a table (a slot per ordered pair: 64k slots, half a
 /// MiB per thread's part) rather than a hash map. Agents' logs have tens of tools; a hash
 /// entry per pair of every call was most of the time of counting the pairs and of covering.
-const TABLE_TOOLS: usize = 256;
+pub(super) const TABLE_TOOLS: usize = 256;
 
 /// Changes to counts per ordered pair of tools (keyed `a << 32 | b`), added one at a time on
 /// one thread: a table when the tools are few, else a hash map.
@@ -314,6 +314,29 @@ impl<'a> Residual<'a> {
             let calls = self.frequency[mine as usize] * total;
             beyond_chance(n as f64 / calls, self.chance(other, window)) >= continuation
         })
+    }
+
+    /// Whether `stages` may still run whole in `min_support` sessions of the calls left: the
+    /// pairs of a tool of its first stage and one of its second within reach, which every whole
+    /// run has, are in that many sessions. A look at the pair counts instead of a scan of the
+    /// sessions; always true when they cannot tell (a reach beyond the pairs' look, or a tool
+    /// in both stages: pairs are of different tools).
+    pub(super) fn may_run(&self, stages: &[Vec<u32>], min_support: usize) -> bool {
+        let [first, second, ..] = stages else {
+            return true;
+        };
+        if self.reach > self.look || first.iter().any(|t| second.contains(t)) {
+            return true;
+        }
+        let sessions: usize = (first.iter())
+            .flat_map(|&a| {
+                second
+                    .iter()
+                    .map(move |&b| u64::from(a) << 32 | u64::from(b))
+            })
+            .filter_map(|key| self.pairs.get(&key))
+            .sum();
+        sessions >= min_support
     }
 
     /// Whether runs of `trunk` may go on another way that a branch could take: some tool

@@ -263,3 +263,76 @@ proptest! {
         prop_assert_eq!(residual.candidates(&stages), want);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A trunk that the pair counts say may not run whole in `min_support` sessions does not:
+    /// skipping its growth loses nothing.
+    #[test]
+    fn a_trunk_the_pairs_rule_out_runs_whole_in_fewer_sessions(
+        sessions in sessions(),
+        stages in prop::collection::vec(prop::collection::vec(0..8u32, 1..3), 2..4),
+        min_support in 1..6usize,
+    ) {
+        let log = EventLog::from_sessions(&sessions);
+        let seqs = Sequences::with_loops(&log, false);
+        let residual = Residual::new(&seqs, DEFAULT_REACH, &Alone);
+        let mut stages: Vec<Vec<u32>> = (stages.into_iter())
+            .map(|s| s.into_iter().map(|t| t % seqs.tool_count as u32).collect())
+            .collect();
+        for stage in &mut stages {
+            stage.dedup();
+        }
+        let all: Vec<usize> = (0..seqs.len()).collect();
+        let whole = whole_runs(&residual, &stages, &all).len();
+        if !residual.may_run(&stages, min_support) {
+            prop_assert!(whole < min_support, "{whole} sessions run {stages:?} whole");
+        }
+    }
+
+    /// Pair counts tallied in a table (few tools) and in a hash map (many) are the same.
+    #[test]
+    fn a_table_and_a_map_tally_pairs_alike(
+        changes in prop::collection::vec((0..6u32, 0..6u32, -3..4isize), 0..60),
+    ) {
+        let (mut table, mut map) = (PairTally::new(6), PairTally::new(TABLE_TOOLS + 1));
+        let kinds = (
+            matches!(table, PairTally::Table { .. }),
+            matches!(map, PairTally::Map(_)),
+        );
+        prop_assert_eq!(kinds, (true, true));
+        for &(a, b, n) in &changes {
+            let key = u64::from(a) << 32 | u64::from(b);
+            table.add(key, n);
+            map.add(key, n);
+        }
+        let mut want: FxHashMap<u64, isize> = FxHashMap::default();
+        for &(a, b, n) in &changes {
+            *want.entry(u64::from(a) << 32 | u64::from(b)).or_default() += n;
+        }
+        want.retain(|_, n| *n != 0);
+        prop_assert_eq!(table.into_counts().0, want.clone());
+        prop_assert_eq!(map.into_counts().0, want);
+    }
+
+    /// The pairs a session lost and gained, counted in one walk, are those a set difference
+    /// finds.
+    #[test]
+    fn the_changes_of_two_pair_lists_are_their_differences(
+        old in prop::collection::btree_set(0..40u64, 0..20),
+        new in prop::collection::btree_set(0..40u64, 0..20),
+    ) {
+        let (old, new): (Vec<u64>, Vec<u64>) = (old.into_iter().collect(), new.into_iter().collect());
+        let mut tally = PairTally::new(TABLE_TOOLS + 1);
+        tally.changes(&old, &new);
+        let mut want: FxHashMap<u64, isize> = FxHashMap::default();
+        for k in old.iter().filter(|k| !new.contains(k)) {
+            want.insert(*k, -1);
+        }
+        for k in new.iter().filter(|k| !old.contains(k)) {
+            want.insert(*k, 1);
+        }
+        prop_assert_eq!(tally.into_counts().0, want);
+    }
+}
