@@ -21,9 +21,9 @@ pub(super) struct Residual<'a> {
     /// `live[offsets[s]..offsets[s] + live_len[s]]`: one flat array, compacted in place.
     pub(super) live: Vec<u32>,
     pub(super) live_len: Vec<u32>,
-    /// Sessions in which each ordered pair occurs within `look`, keyed `a << 32 | b`.
+    /// Sessions in which each ordered pair occurs within `look`, keyed by [`pair`].
     pub(super) pairs: FxHashMap<u64, usize>,
-    /// Calls of `a` followed within `look` by `b`, keyed `a << 32 | b`.
+    /// Calls of `a` followed within `look` by `b`, keyed by [`pair`].
     pub(super) follows: FxHashMap<u64, usize>,
     /// Sessions in which each tool occurs in the log, for finding the runs of a workflow.
     pub(super) with_tool: Vec<Vec<u32>>,
@@ -64,7 +64,7 @@ impl Covered {
 /// entry per pair of every call was most of the time of counting the pairs and of covering.
 pub(super) const TABLE_TOOLS: usize = 256;
 
-/// Changes to counts per ordered pair of tools (keyed `a << 32 | b`), added one at a time on
+/// Changes to counts per ordered pair of tools (keyed by [`pair`]), added one at a time on
 /// one thread: a table when the tools are few, else a hash map.
 pub(super) enum PairTally {
     Table { tools: usize, counts: Vec<isize> },
@@ -85,7 +85,8 @@ impl PairTally {
     pub(super) fn add(&mut self, key: u64, change: isize) {
         match self {
             PairTally::Table { tools, counts } => {
-                counts[(key >> 32) as usize * *tools + (key as u32) as usize] += change
+                let (a, b) = unpair(key);
+                counts[a as usize * *tools + b as usize] += change
             }
             PairTally::Map(map) => *map.entry(key).or_default() += change,
         }
@@ -117,12 +118,22 @@ impl PairTally {
             PairTally::Table { tools, counts } => Counts(
                 (counts.into_iter().enumerate())
                     .filter(|&(_, n)| n != 0)
-                    .map(|(i, n)| (((i / tools) as u64) << 32 | (i % tools) as u64, n))
+                    .map(|(i, n)| (pair((i / tools) as u32, (i % tools) as u32), n))
                     .collect(),
             ),
             PairTally::Map(map) => Counts(map.into_iter().filter(|&(_, n)| n != 0).collect()),
         }
     }
+}
+
+/// The key of the ordered pair `a → b` in the pair counts.
+pub(super) fn pair(a: u32, b: u32) -> u64 {
+    u64::from(a) << 32 | u64::from(b)
+}
+
+/// The tools of a [`pair`] key.
+fn unpair(key: u64) -> (u32, u32) {
+    ((key >> 32) as u32, key as u32)
 }
 
 /// The pairs of a sequence of calls: distinct (for sessions) and per call (for follows).
@@ -241,7 +252,7 @@ impl<'a> Residual<'a> {
         for (i, &a) in calls.iter().enumerate() {
             let from = pairs.per_call.len();
             for &b in calls[i + 1..].iter().take(self.look) {
-                let key = u64::from(a) << 32 | u64::from(b);
+                let key = pair(a, b);
                 if a != b && !pairs.per_call[from..].contains(&key) {
                     pairs.per_call.push(key);
                 }
@@ -270,7 +281,7 @@ impl<'a> Residual<'a> {
     ) -> Option<(u32, u32, bool)> {
         let mut best: Option<(usize, u32, u32)> = None;
         for (&key, &n) in &self.pairs {
-            let (a, b) = ((key >> 32) as u32, key as u32);
+            let (a, b) = unpair(key);
             if n < min_support || tried.contains(&(a, b)) {
                 continue;
             }
@@ -286,11 +297,7 @@ impl<'a> Residual<'a> {
             }
         }
         let (n, a, b) = best?;
-        let back = self
-            .pairs
-            .get(&(u64::from(b) << 32 | u64::from(a)))
-            .copied()
-            .unwrap_or(0);
+        let back = self.pairs.get(&pair(b, a)).copied().unwrap_or(0);
         // Both orders in most of the same sessions is a loop (a → b → a …), not a stage.
         let stage = back as f64 >= order_share * n as f64
             && self.sessions_with_both_orders(a, b) as f64 <= LOOP_SHARE * back.min(n) as f64;
@@ -303,11 +310,7 @@ impl<'a> Residual<'a> {
     /// are of the tool's calls in the whole log: once most calls of a tool are explained, a few
     /// stray ones must not pass for a workflow of their own.
     pub(super) fn leads(&self, a: u32, b: u32, continuation: f64) -> bool {
-        let n = self
-            .follows
-            .get(&(u64::from(a) << 32 | u64::from(b)))
-            .copied()
-            .unwrap_or(0);
+        let n = self.follows.get(&pair(a, b)).copied().unwrap_or(0);
         let total = self.total_calls as f64;
         let window = self.look;
         [(a, b), (b, a)].iter().any(|&(mine, other)| {
@@ -329,11 +332,7 @@ impl<'a> Residual<'a> {
             return true;
         }
         let sessions: usize = (first.iter())
-            .flat_map(|&a| {
-                second
-                    .iter()
-                    .map(move |&b| u64::from(a) << 32 | u64::from(b))
-            })
+            .flat_map(|&a| second.iter().map(move |&b| pair(a, b)))
             .filter_map(|key| self.pairs.get(&key))
             .sum();
         sessions >= min_support
@@ -351,17 +350,14 @@ impl<'a> Residual<'a> {
             !inside(x) && n >= min_support && n as f64 >= self.frequency[x as usize] * total / 5.0
         };
         self.follows.iter().any(|(&key, &n)| {
-            let (a, b) = ((key >> 32) as u32, key as u32);
+            let (a, b) = unpair(key);
             (last.contains(&a) && common(b, n)) || (first.contains(&b) && common(a, n))
         })
     }
 
     /// Sessions in which `a → b` and `b → a` both occur within reach.
     pub(super) fn sessions_with_both_orders(&self, a: u32, b: u32) -> usize {
-        let (ab, ba) = (
-            u64::from(a) << 32 | u64::from(b),
-            u64::from(b) << 32 | u64::from(a),
-        );
+        let (ab, ba) = (pair(a, b), pair(b, a));
         let here = self.with_tool[a as usize]
             .par_iter()
             .map_init(

@@ -303,13 +303,13 @@ proptest! {
         );
         prop_assert_eq!(kinds, (true, true));
         for &(a, b, n) in &changes {
-            let key = u64::from(a) << 32 | u64::from(b);
+            let key = pair(a, b);
             table.add(key, n);
             map.add(key, n);
         }
         let mut want: FxHashMap<u64, isize> = FxHashMap::default();
         for &(a, b, n) in &changes {
-            *want.entry(u64::from(a) << 32 | u64::from(b)).or_default() += n;
+            *want.entry(pair(a, b)).or_default() += n;
         }
         want.retain(|_, n| *n != 0);
         prop_assert_eq!(table.into_counts().0, want.clone());
