@@ -40,8 +40,8 @@ pub(super) struct Covered {
     pub(super) follows: PairTally,
     pub(super) keep: Vec<bool>,
     pub(super) calls: Vec<u32>,
-    pub(super) old: Pairs,
-    pub(super) new: Pairs,
+    pub(super) old: Vec<u64>,
+    pub(super) new: Vec<u64>,
 }
 
 impl Covered {
@@ -53,8 +53,8 @@ impl Covered {
             follows: PairTally::new(tools),
             keep: Vec::new(),
             calls: Vec::new(),
-            old: Pairs::default(),
-            new: Pairs::default(),
+            old: Vec::new(),
+            new: Vec::new(),
         }
     }
 }
@@ -64,11 +64,23 @@ impl Covered {
 /// entry per pair of every call was most of the time of counting the pairs and of covering.
 pub(super) const TABLE_TOOLS: usize = 256;
 
-/// Changes to counts per ordered pair of tools (keyed by [`pair`]), added one at a time on
-/// one thread: a table when the tools are few, else a hash map.
+/// Changes to counts per ordered pair of tools (keyed by [`pair`]), added on one thread: a
+/// table when the tools are few, else a hash map. Each keeps what it needs to count a list's
+/// pairs once each (see [`PairTally::once`]).
 pub(super) enum PairTally {
-    Table { tools: usize, counts: Vec<isize> },
-    Map(FxHashMap<u64, isize>),
+    Table {
+        tools: usize,
+        counts: Vec<isize>,
+        /// Per pair, the last call of `once` that counted it (`stamp`); empty until the first.
+        seen: Vec<u32>,
+        stamp: u32,
+    },
+    Map {
+        counts: FxHashMap<u64, isize>,
+        /// Sorted copies of the lists `once` and `changes` count.
+        old: Vec<u64>,
+        new: Vec<u64>,
+    },
 }
 
 impl PairTally {
@@ -77,34 +89,84 @@ impl PairTally {
             true => PairTally::Table {
                 tools,
                 counts: vec![0; tools * tools],
+                seen: Vec::new(),
+                stamp: 0,
             },
-            false => PairTally::Map(FxHashMap::default()),
+            false => PairTally::Map {
+                counts: FxHashMap::default(),
+                old: Vec::new(),
+                new: Vec::new(),
+            },
         }
     }
 
     pub(super) fn add(&mut self, key: u64, change: isize) {
         match self {
-            PairTally::Table { tools, counts } => {
-                let (a, b) = unpair(key);
-                counts[a as usize * *tools + b as usize] += change
-            }
-            PairTally::Map(map) => *map.entry(key).or_default() += change,
+            PairTally::Table { tools, counts, .. } => counts[slot(*tools, key)] += change,
+            PairTally::Map { counts, .. } => *counts.entry(key).or_default() += change,
         }
     }
 
-    /// Counts the change from the pairs `old` to the pairs `new` (both sorted, without
-    /// repeats): one less for each pair lost, one more for each gained; in one walk.
+    /// Adds `change` once for each pair in `keys` (which may repeat). The table marks the pairs
+    /// it counted instead of sorting the list: most of the time of covering was sorting each
+    /// session's pairs.
+    pub(super) fn once(&mut self, keys: &[u64], change: isize) {
+        match self {
+            PairTally::Table {
+                tools,
+                counts,
+                seen,
+                stamp,
+            } => {
+                *stamp = stamp.wrapping_add(1);
+                if seen.is_empty() || *stamp == 0 {
+                    seen.clear();
+                    seen.resize(counts.len(), 0);
+                    *stamp = 1;
+                }
+                for &key in keys {
+                    let i = slot(*tools, key);
+                    if seen[i] != *stamp {
+                        seen[i] = *stamp;
+                        counts[i] += change;
+                    }
+                }
+            }
+            PairTally::Map { counts, old, .. } => {
+                sorted(old, keys);
+                for &key in old.iter() {
+                    *counts.entry(key).or_default() += change;
+                }
+            }
+        }
+    }
+
+    /// Counts the change from the pairs in `old` to those in `new` (each may repeat): one less
+    /// for each pair lost, one more for each gained. The map walks both sorted lists once and
+    /// touches only the pairs that changed.
     pub(super) fn changes(&mut self, old: &[u64], new: &[u64]) {
+        let PairTally::Map {
+            counts,
+            old: was,
+            new: is,
+        } = self
+        else {
+            self.once(old, -1);
+            self.once(new, 1);
+            return;
+        };
+        sorted(was, old);
+        sorted(is, new);
         let (mut i, mut j) = (0, 0);
         loop {
-            match (old.get(i), new.get(j)) {
+            match (was.get(i), is.get(j)) {
                 (Some(a), Some(b)) if a == b => (i, j) = (i + 1, j + 1),
                 (Some(&a), b) if b.is_none_or(|&b| a < b) => {
-                    self.add(a, -1);
+                    *counts.entry(a).or_default() -= 1;
                     i += 1;
                 }
                 (_, Some(&b)) => {
-                    self.add(b, 1);
+                    *counts.entry(b).or_default() += 1;
                     j += 1;
                 }
                 (_, None) => return,
@@ -115,15 +177,31 @@ impl PairTally {
     /// The pairs whose count changed, with the change.
     pub(super) fn into_counts(self) -> Counts<u64, isize> {
         match self {
-            PairTally::Table { tools, counts } => Counts(
+            PairTally::Table { tools, counts, .. } => Counts(
                 (counts.into_iter().enumerate())
                     .filter(|&(_, n)| n != 0)
                     .map(|(i, n)| (pair((i / tools) as u32, (i % tools) as u32), n))
                     .collect(),
             ),
-            PairTally::Map(map) => Counts(map.into_iter().filter(|&(_, n)| n != 0).collect()),
+            PairTally::Map { counts, .. } => {
+                Counts(counts.into_iter().filter(|&(_, n)| n != 0).collect())
+            }
         }
     }
+}
+
+/// The slot of a [`pair`] key in a table of `tools` × `tools` counts.
+fn slot(tools: usize, key: u64) -> usize {
+    let (a, b) = unpair(key);
+    a as usize * tools + b as usize
+}
+
+/// `keys` into `out`, sorted and without repeats.
+fn sorted(out: &mut Vec<u64>, keys: &[u64]) {
+    out.clear();
+    out.extend_from_slice(keys);
+    out.sort_unstable();
+    out.dedup();
 }
 
 /// The key of the ordered pair `a → b` in the pair counts.
@@ -134,13 +212,6 @@ pub(super) fn pair(a: u32, b: u32) -> u64 {
 /// The tools of a [`pair`] key.
 fn unpair(key: u64) -> (u32, u32) {
     ((key >> 32) as u32, key as u32)
-}
-
-/// The pairs of a sequence of calls: distinct (for sessions) and per call (for follows).
-#[derive(Default)]
-pub(super) struct Pairs {
-    pub(super) distinct: Vec<u64>,
-    pub(super) per_call: Vec<u64>,
 }
 
 impl<'a> Residual<'a> {
@@ -174,16 +245,14 @@ impl<'a> Residual<'a> {
                         PairTally::new(tools),
                         PairTally::new(tools),
                         Vec::new(),
-                        Pairs::default(),
+                        Vec::new(),
                     )
                 },
                 |(mut sessions, mut calls_of, mut calls, mut pairs), s| {
                     r.live_tools(s, &mut calls);
                     r.pairs_of(&calls, &mut pairs);
-                    for &k in &pairs.distinct {
-                        sessions.add(k, 1);
-                    }
-                    for &k in &pairs.per_call {
+                    sessions.once(&pairs, 1);
+                    for &k in &pairs {
                         calls_of.add(k, 1);
                     }
                     (sessions, calls_of, calls, pairs)
@@ -245,23 +314,19 @@ impl<'a> Residual<'a> {
         out.extend(self.live(s).iter().map(|&p| self.tool(s, p)));
     }
 
-    /// The pairs of different tools within reach in `calls`: each call's (`per_call`, a tool
-    /// once per call) and the session's (`distinct`, sorted).
-    pub(super) fn pairs_of(&self, calls: &[u32], pairs: &mut Pairs) {
-        pairs.per_call.clear();
+    /// The pairs of different tools within reach in `calls`, each call's once (a pair may
+    /// repeat across calls).
+    pub(super) fn pairs_of(&self, calls: &[u32], pairs: &mut Vec<u64>) {
+        pairs.clear();
         for (i, &a) in calls.iter().enumerate() {
-            let from = pairs.per_call.len();
+            let from = pairs.len();
             for &b in calls[i + 1..].iter().take(self.look) {
                 let key = pair(a, b);
-                if a != b && !pairs.per_call[from..].contains(&key) {
-                    pairs.per_call.push(key);
+                if a != b && !pairs[from..].contains(&key) {
+                    pairs.push(key);
                 }
             }
         }
-        pairs.distinct.clear();
-        pairs.distinct.extend_from_slice(&pairs.per_call);
-        pairs.distinct.sort_unstable();
-        pairs.distinct.dedup();
     }
 
     /// The chance that `tool` is among `window` calls picked at random from the log.
@@ -361,12 +426,11 @@ impl<'a> Residual<'a> {
         let here = self.with_tool[a as usize]
             .par_iter()
             .map_init(
-                || (Vec::new(), Pairs::default()),
+                || (Vec::new(), Vec::new()),
                 |(calls, pairs), &s| {
                     self.live_tools(s as usize, calls);
                     self.pairs_of(calls, pairs);
-                    let has = |k| pairs.distinct.binary_search(k).is_ok();
-                    has(&ab) && has(&ba)
+                    pairs.contains(&ab) && pairs.contains(&ba)
                 },
             )
             .filter(|&both| both)
@@ -404,11 +468,11 @@ impl<'a> Residual<'a> {
                     c.calls
                         .extend(c.left[start..].iter().map(|&p| this.tool(s, p)));
                     this.pairs_of(&c.calls, &mut c.new);
-                    c.pairs.changes(&c.old.distinct, &c.new.distinct);
-                    for &k in &c.old.per_call {
+                    c.pairs.changes(&c.old, &c.new);
+                    for &k in &c.old {
                         c.follows.add(k, -1);
                     }
-                    for &k in &c.new.per_call {
+                    for &k in &c.new {
                         c.follows.add(k, 1);
                     }
                     c
