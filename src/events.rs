@@ -127,6 +127,23 @@ impl Texts {
         last.ends.push(last.bytes.len() as u32);
     }
 
+    /// Appends the value that `write` appends to the bytes it is given, of at most `most`
+    /// bytes; nothing when it fails.
+    pub fn push_with(
+        &mut self,
+        most: usize,
+        write: impl FnOnce(&mut String) -> Option<()>,
+    ) -> Option<()> {
+        let last = self.last_with_room(most);
+        let end = last.end();
+        if write(&mut last.bytes).is_none() {
+            last.bytes.truncate(end as usize);
+            return None;
+        }
+        last.ends.push(last.bytes.len() as u32);
+        Some(())
+    }
+
     /// Appends the values of `other`, moving its chunks in.
     pub fn append(&mut self, other: Texts) {
         for chunk in other.chunks.into_iter().filter(|c| !c.ends.is_empty()) {

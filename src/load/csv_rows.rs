@@ -20,6 +20,8 @@ use polars::prelude::_csv_read_internal::read_chunk;
 use polars::prelude::*;
 
 use super::blocks;
+use super::values::trim;
+use crate::events::Texts;
 
 const EOL: u8 = b'\n';
 const QUOTE: u8 = b'"';
@@ -180,6 +182,8 @@ pub(super) struct Parser<'a> {
     pub schema: &'a Schema,
     /// The indices of the columns to parse, in order.
     pub projection: &'a [usize],
+    /// Of the columns parsed, those kept as the calls keep payloads ([`Fields::take_texts`]).
+    pub texts: &'a [usize],
 }
 
 /// A piece of rows parsed: the fields found here, or polars' frame of the projected columns.
@@ -197,7 +201,8 @@ impl Parser<'_> {
             polars_bail!(ComputeError: "invalid utf-8 sequence");
         };
         let (width, separator) = (self.schema.len(), self.options.separator);
-        if let Some(fields) = Fields::find(text, separator, width, self.projection, rows) {
+        let (columns, texts) = (self.projection, self.texts);
+        if let Some(fields) = Fields::find(text, separator, width, columns, texts, rows) {
             return Ok(Piece::Fields(fields));
         }
         let df = read_chunk(
@@ -247,21 +252,44 @@ pub(super) struct Fields<'a> {
     text: &'a str,
     /// The values of quoted fields with doubled quotes inside, undoubled.
     unescaped: String,
-    /// Per column asked for, its field in each row.
+    /// Per column asked for, its field in each row (none for a column of `texts`).
     columns: Vec<Vec<Span>>,
+    /// Per column asked for as texts, its values: trimmed, empty ones missing.
+    texts: Vec<Option<Texts>>,
     rows: usize,
+}
+
+/// Where the fields of a column go.
+#[derive(Clone, Copy)]
+enum Slot {
+    /// Not asked for: only checked to be plain.
+    Skip,
+    /// The `k`th column asked for, as spans.
+    Span(usize),
+    /// The `k`th column asked for, as texts.
+    Text(usize),
+}
+
+/// A plain field: missing (empty, without quotes), its value where it is, or quoted with
+/// doubled quotes inside (the range within its quotes).
+enum Value {
+    Null,
+    Plain(std::ops::Range<usize>),
+    Escaped(std::ops::Range<usize>),
 }
 
 impl<'a> Fields<'a> {
     /// The fields of `columns` (indices, ascending) of the `rows` rows of `text`, rows of
-    /// `width` fields split by `separator`. `None` unless every row is plain, so that the values
-    /// are the ones polars reads: it has `width` fields, each one either without quotes or quoted
-    /// whole (a quote first and last, quotes inside doubled), and no carriage return is anywhere.
+    /// `width` fields split by `separator`; of those columns, the `texts`th (indices among them)
+    /// as texts. `None` unless every row is plain, so that the values are the ones polars reads:
+    /// it has `width` fields, each one either without quotes or quoted whole (a quote first and
+    /// last, quotes inside doubled), and no carriage return is anywhere.
     pub(super) fn find(
         text: &'a str,
         separator: u8,
         width: usize,
         columns: &[usize],
+        texts: &[usize],
         rows: usize,
     ) -> Option<Fields<'a>> {
         let bytes = text.as_bytes();
@@ -269,21 +297,38 @@ impl<'a> Fields<'a> {
         if width < 2 || bytes.len() >= UNESCAPED as usize {
             return None;
         }
-        let mut slot = vec![usize::MAX; width];
+        let mut slot = vec![Slot::Skip; width];
         for (k, &c) in columns.iter().enumerate() {
-            *slot.get_mut(c)? = k;
+            *slot.get_mut(c)? = match texts.contains(&k) {
+                true => Slot::Text(k),
+                false => Slot::Span(k),
+            };
         }
         let (mut unescaped, mut spans) = SPARE.take();
         unescaped.clear();
         spans.resize_with(columns.len(), Vec::new);
-        for values in &mut spans {
+        for (k, values) in spans.iter_mut().enumerate() {
             values.clear();
-            values.reserve(rows);
+            if !texts.contains(&k) {
+                values.reserve(rows);
+            }
         }
+        // The values of a column are at most the text: room for them all, so that none is
+        // copied again to grow (room not written to takes no memory).
+        let texts = (0..columns.len())
+            .map(|k| {
+                texts.contains(&k).then(|| {
+                    let mut values = Texts::default();
+                    values.reserve(rows, bytes.len());
+                    values
+                })
+            })
+            .collect();
         let mut fields = Fields {
             text,
             unescaped,
             columns: spans,
+            texts,
             rows,
         };
         let (mut at, mut quotes_seen, mut found, mut inside) = (Next::default(), 0, 0, 0u64);
@@ -327,13 +372,39 @@ impl<'a> Fields<'a> {
     fn end_field(
         &mut self,
         at: &mut Next,
-        slot: &[usize],
+        slot: &[Slot],
         end: usize,
         quotes_to: u32,
     ) -> Option<()> {
-        let span = self.span(at.start, end, quotes_to - at.quotes_before)?;
-        if let Some(values) = self.columns.get_mut(*slot.get(at.column)?) {
-            values.push(span);
+        let value = self.value(at.start, end, quotes_to - at.quotes_before)?;
+        let text = self.text;
+        match (*slot.get(at.column)?, value) {
+            (Slot::Skip, Value::Escaped(inside)) => undouble(&text[inside], |_| {})?,
+            (Slot::Skip, _) => {}
+            (Slot::Span(k), value) => {
+                let span = self.span(value)?;
+                self.columns[k].push(span);
+            }
+            (Slot::Text(k), value) => {
+                let values = self.texts[k].as_mut().expect("a column of texts");
+                match value {
+                    Value::Null => values.push(None),
+                    Value::Plain(at) => values.push(Some(trim(&text[at]))),
+                    Value::Escaped(inside) => values.push_with(inside.len(), |bytes| {
+                        let from = bytes.len();
+                        undouble(&text[inside], |part| bytes.push_str(part))?;
+                        let value = &bytes[from..];
+                        let kept = trim(value);
+                        if kept.len() < value.len() {
+                            let lead = kept.as_ptr() as usize - value.as_ptr() as usize;
+                            let len = kept.len();
+                            bytes.replace_range(from..from + lead, "");
+                            bytes.truncate(from + len);
+                        }
+                        Some(())
+                    })?,
+                }
+            }
         }
         *at = Next {
             start: end + 1,
@@ -343,44 +414,47 @@ impl<'a> Fields<'a> {
         Some(())
     }
 
-    /// Where the value of the field `start..end` of the text, holding `quotes` quotes, is;
-    /// `None` when it holds quotes but is not quoted whole.
-    fn span(&mut self, start: usize, end: usize, quotes: u32) -> Option<Span> {
-        let whole = |start, end| Span {
-            start: start as u32,
-            end: end as u32,
-        };
+    /// What the field `start..end` of the text, holding `quotes` quotes, is; `None` when it
+    /// holds quotes but is not quoted whole.
+    fn value(&self, start: usize, end: usize, quotes: u32) -> Option<Value> {
         let field = &self.text.as_bytes()[start..end];
-        match quotes {
-            0 if start == end => return Some(whole(NULL as usize, NULL as usize)),
-            0 => return Some(whole(start, end)),
+        Some(match quotes {
+            0 if start == end => Value::Null,
+            0 => Value::Plain(start..end),
             _ if field.len() < 2 || field[0] != QUOTE || field[field.len() - 1] != QUOTE => {
                 return None;
             }
-            2 => return Some(whole(start + 1, end - 1)),
-            _ => {}
-        }
-        let from = self.unescaped.len();
-        let mut rest = &self.text[start + 1..end - 1];
-        while let Some(q) = memchr::memchr(QUOTE, rest.as_bytes()) {
-            if rest.as_bytes().get(q + 1) != Some(&QUOTE) {
-                return None;
-            }
-            self.unescaped.push_str(&rest[..=q]);
-            rest = &rest[q + 2..];
-        }
-        self.unescaped.push_str(rest);
-        Some(Span {
-            start: from as u32 | UNESCAPED,
-            end: self.unescaped.len() as u32,
+            2 => Value::Plain(start + 1..end - 1),
+            _ => Value::Escaped(start + 1..end - 1),
         })
+    }
+
+    /// Where `value` is; `None` when a quote inside it is not doubled.
+    fn span(&mut self, value: Value) -> Option<Span> {
+        let (start, end) = match value {
+            Value::Null => (NULL, NULL),
+            Value::Plain(at) => (at.start as u32, at.end as u32),
+            Value::Escaped(inside) => {
+                let from = self.unescaped.len();
+                let unescaped = &mut self.unescaped;
+                undouble(&self.text[inside], |part| unescaped.push_str(part))?;
+                (from as u32 | UNESCAPED, self.unescaped.len() as u32)
+            }
+        };
+        Some(Span { start, end })
     }
 
     pub(super) fn rows(&self) -> usize {
         self.rows
     }
 
-    /// The value of the `k`th column asked for in `row`: `None` where polars reads a null.
+    /// The values of the `k`th column asked for, if asked for as texts and not taken yet.
+    pub(super) fn take_texts(&mut self, k: usize) -> Option<Texts> {
+        self.texts.get_mut(k)?.take()
+    }
+
+    /// The value of the `k`th column asked for (not as texts) in `row`: `None` where polars
+    /// reads a null.
     pub(super) fn get(&self, k: usize, row: usize) -> Option<&str> {
         let Span { start, end } = self.columns[k][row];
         match start {
@@ -391,6 +465,21 @@ impl<'a> Fields<'a> {
             s => Some(&self.text[s as usize..end as usize]),
         }
     }
+}
+
+/// Calls `part` with the parts of `inside` (a quoted field's inside) that make its value, each
+/// doubled quote undoubled; `None` when a quote is not doubled.
+fn undouble<'t>(inside: &'t str, mut part: impl FnMut(&'t str)) -> Option<()> {
+    let mut rest = inside;
+    while let Some(q) = memchr::memchr(QUOTE, rest.as_bytes()) {
+        if rest.as_bytes().get(q + 1) != Some(&QUOTE) {
+            return None;
+        }
+        part(&rest[..=q]);
+        rest = &rest[q + 2..];
+    }
+    part(rest);
+    Some(())
 }
 
 thread_local! {
@@ -454,6 +543,7 @@ mod tests {
             options: &options,
             schema,
             projection: &projection,
+            texts: &[],
         };
         let mut out = header.clone();
         let finish = |piece: Piece<'_>| frame(piece, schema, &projection);
@@ -491,7 +581,7 @@ mod tests {
             .map(|c| Field::new(c.to_string().into(), DataType::String))
             .collect();
         let rows = pieces(text.as_bytes(), 1, true).iter().map(|p| p.1).sum();
-        let ours = Fields::find(text, b',', width, columns, rows)
+        let ours = Fields::find(text, b',', width, columns, &[], rows)
             .map(|f| frame(Piece::Fields(f), &schema, columns).expect("a frame"));
         let options = CsvParseOptions::default();
         let theirs = read_chunk(
@@ -654,6 +744,32 @@ mod tests {
             if let (Some(ours), theirs) = both_ways(&text, 3, &columns) {
                 let theirs = theirs.expect("polars parses what is plain");
                 prop_assert!(ours.equals_missing(&theirs), "{ours:?}\n{theirs:?}");
+            }
+            // Columns taken as texts: the same values trimmed, an empty one missing; the rows
+            // are plain or not alike.
+            let rows = pieces(text.as_bytes(), 1, true).iter().map(|p| p.1).sum();
+            let texts: Vec<usize> = (0..columns.len()).step_by(2).collect();
+            let spans = Fields::find(&text, b',', 3, &columns, &[], rows);
+            let found = Fields::find(&text, b',', 3, &columns, &texts, rows);
+            prop_assert_eq!(spans.is_some(), found.is_some());
+            if let (Some(spans), Some(mut found)) = (spans, found) {
+                for k in 0..columns.len() {
+                    let want: Vec<Option<&str>> = (0..rows)
+                        .map(|i| spans.get(k, i).map(trim).filter(|v| !v.is_empty()))
+                        .collect();
+                    match found.take_texts(k) {
+                        Some(values) => {
+                            let got: Vec<Option<&str>> = (0..rows).map(|i| values.get(i)).collect();
+                            prop_assert_eq!(got, want);
+                        }
+                        None => {
+                            prop_assert!(!texts.contains(&k));
+                            let got: Vec<Option<&str>> = (0..rows).map(|i| found.get(k, i)).collect();
+                            let same: Vec<Option<&str>> = (0..rows).map(|i| spans.get(k, i)).collect();
+                            prop_assert_eq!(got, same);
+                        }
+                    }
+                }
             }
         }
     }

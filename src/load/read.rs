@@ -22,7 +22,7 @@ use super::input::{FileSummary, Format, Input};
 use super::values::{
     Stamp, float_stamp, int_stamp, parse_outcome, parse_success, parse_timestamp, trim,
 };
-use crate::events::NO_USAGE;
+use crate::events::{NO_USAGE, Texts};
 
 /// Rows per batch handed over by polars' streaming engine: the loader holds a few batches of
 /// text at a time, never the whole file.
@@ -424,11 +424,20 @@ pub(super) fn read(
                     (name, at.expect("mapped columns are parsed"))
                 })
                 .collect();
+            // The payloads' columns (each read for nothing else) are parsed into texts as the
+            // calls keep them: their bytes copied once.
+            let payload = |name: &str| {
+                let (_, k) = *names.iter().find(|(n, _)| *n == name)?;
+                (names.iter().filter(|(_, at)| *at == k).count() == 1).then_some(k)
+            };
+            let payloads = [payload("arguments"), payload("result")];
+            let texts: Vec<usize> = payloads.iter().flatten().copied().collect();
             let options = CsvParseOptions::default().with_separator(separator);
             let parser = csv_rows::Parser {
                 options: &options,
                 schema: &schema,
                 projection: &projection,
+                texts: &texts,
             };
             // The rows of each piece are converted on the thread that parsed them, into calls of
             // their own; they join the file's in order on this one.
@@ -436,12 +445,13 @@ pub(super) fn read(
                 let mut local = Calls::default();
                 let mut converted = Batches::new(&mut local, &ts_dtype, error_column, keep_raw);
                 match piece {
-                    csv_rows::Piece::Fields(fields) => {
-                        converted.append(&Table::Fields(&fields, &names))
+                    csv_rows::Piece::Fields(mut fields) => {
+                        let texts = payloads.map(|k| k.and_then(|k| fields.take_texts(k)));
+                        converted.append(&Table::Fields(&fields, &names), texts)
                     }
                     csv_rows::Piece::Frame(df) => {
                         let df = df.lazy().select(select.clone()).collect()?;
-                        converted.append(&Table::Frame(&df))
+                        converted.append(&Table::Frame(&df), [None, None])
                     }
                 }
                 let raw = converted.raw;
@@ -471,7 +481,9 @@ pub(super) fn read(
                 },
             )
         }
-        _ => stream(lf.select(select), |df| batches.append(&Table::Frame(&df))),
+        _ => stream(lf.select(select), |df| {
+            batches.append(&Table::Frame(&df), [None, None])
+        }),
     };
     read.map_err(|e| match format {
         Format::Csv { separator } => super::lines::find_ragged(input, memory, separator)
@@ -538,8 +550,9 @@ impl<'a> Batches<'a> {
         }
     }
 
-    /// Converts the rows of `table` into rows of the calls.
-    fn append(&mut self, table: &Table<'_>) {
+    /// Converts the rows of `table` into rows of the calls; its arguments and results, when
+    /// `payloads` has them, are those.
+    fn append(&mut self, table: &Table<'_>, payloads: [Option<Texts>; 2]) {
         let (parsed, any_order_key) = timestamps(table, &self.ts_dtype);
         let strings = |name: &str| table.text(name).expect("selected");
         intern(
@@ -631,10 +644,16 @@ impl<'a> Batches<'a> {
         } else if !self.calls.outcomes.is_empty() {
             (self.calls.outcomes).extend(std::iter::repeat_n(NO_OUTCOME, height));
         }
-        for (name, column) in [
+        let columns = [
             ("arguments", &mut self.calls.arguments),
             ("result", &mut self.calls.results),
-        ] {
+        ];
+        for ((name, column), texts) in columns.into_iter().zip(payloads) {
+            if let Some(texts) = texts {
+                column.pad(before);
+                column.append(texts);
+                continue;
+            }
             match table.text(name) {
                 Some(values) => {
                     // After files without this column, their rows get none.
