@@ -153,6 +153,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(note) = nothing_found(&report, &options) {
         eprintln!("{note}");
     }
+    // The process ends next: the log and the report are left to it. Freed one allocation at a
+    // time, those of 10M calls took 40 ms (BENCHMARKS.md).
+    std::mem::forget((log, report));
     saved
 }
 
