@@ -45,6 +45,12 @@ impl Interner {
         {
             return last;
         }
+        self.intern_other(s)
+    }
+
+    /// [`Interner::intern`] without first comparing `s` with the value interned last, for a
+    /// caller that has (a tool column changes value at nearly every row: two lookups were one).
+    pub(super) fn intern_other(&mut self, s: &str) -> u32 {
         let hash = hash(s);
         let id = match self.ids.find(hash, |&id| self.names[id as usize] == *s) {
             Some(&id) => id,

@@ -157,13 +157,28 @@ fn pieces(bytes: &[u8], n: usize, eof: bool) -> Vec<(usize, usize)> {
     let step = bytes.len().div_ceil(n.max(1)).max(1);
     let mut out = Vec::with_capacity(n + 1);
     let (mut rows, mut last, mut next) = (0, 0, step);
-    for end in row_ends(bytes) {
-        rows += 1;
-        last = end;
-        if end >= next {
-            out.push((end, rows));
-            rows = 0;
-            next = end + step;
+    for (start, mut ends) in end_masks(bytes) {
+        if ends == 0 {
+            continue;
+        }
+        // Rows are counted a block at a time, and gone through one by one only in the block
+        // where a piece ends (this runs on one thread while the others wait).
+        let top = start + 64 - ends.leading_zeros() as usize;
+        if top < next {
+            rows += ends.count_ones() as usize;
+            last = top;
+            continue;
+        }
+        while ends != 0 {
+            let end = start + ends.trailing_zeros() as usize + 1;
+            ends &= ends - 1;
+            rows += 1;
+            last = end;
+            if end >= next {
+                out.push((end, rows));
+                rows = 0;
+                next = end + step;
+            }
         }
     }
     if rows > 0 {
@@ -674,6 +689,34 @@ mod tests {
             });
             prop_assert_eq!(masks(block, of), plainly);
             prop_assert_eq!(masks_in_words(block, of), plainly);
+        }
+
+        /// Pieces end at row ends, the first at or after each step from the last, with their
+        /// rows counted.
+        #[test]
+        fn pieces_end_where_rows_end(
+            bytes in prop::collection::vec(prop_oneof![Just(b'"'), Just(b'\n'), any::<u8>()], 0..600),
+            n in 1usize..6,
+            eof in any::<bool>(),
+        ) {
+            let step = bytes.len().div_ceil(n).max(1);
+            let mut want = Vec::new();
+            let (mut rows, mut last, mut next) = (0, 0, step);
+            for end in row_ends_plainly(&bytes) {
+                rows += 1;
+                last = end;
+                if end >= next {
+                    want.push((end, rows));
+                    (rows, next) = (0, end + step);
+                }
+            }
+            if rows > 0 {
+                want.push((last, rows));
+            }
+            if eof && last < bytes.len() {
+                want.push((bytes.len(), usize::from(bytes.last() != Some(&EOL))));
+            }
+            prop_assert_eq!(pieces(&bytes, n, eof), want);
         }
 
         #[test]

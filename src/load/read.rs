@@ -773,7 +773,7 @@ fn intern(values: Text<'_>, ids: &mut Interner, out: &mut Vec<u32>) {
         Some(s) => match last {
             Some((prev, id)) if prev == s => id,
             _ => {
-                let id = ids.intern(s);
+                let id = ids.intern_other(s);
                 last = Some((s, id));
                 id
             }
