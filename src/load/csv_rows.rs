@@ -312,25 +312,9 @@ impl<'a> Fields<'a> {
         if width < 2 || bytes.len() >= UNESCAPED as usize {
             return None;
         }
-        let mut slot = vec![Slot::Skip; width];
-        for (k, &c) in columns.iter().enumerate() {
-            *slot.get_mut(c)? = match texts.contains(&k) {
-                true => Slot::Text(k),
-                false => Slot::Span(k),
-            };
-        }
-        let (mut unescaped, mut spans) = SPARE.take();
-        unescaped.clear();
-        spans.resize_with(columns.len(), Vec::new);
-        for (k, values) in spans.iter_mut().enumerate() {
-            values.clear();
-            if !texts.contains(&k) {
-                values.reserve(rows);
-            }
-        }
         // The values of a column are at most the text: room for them all, so that none is
         // copied again to grow (room not written to takes no memory).
-        let texts = (0..columns.len())
+        let texts: Vec<Option<Texts>> = (0..columns.len())
             .map(|k| {
                 texts.contains(&k).then(|| {
                     let mut values = Texts::default();
@@ -339,6 +323,22 @@ impl<'a> Fields<'a> {
                 })
             })
             .collect();
+        let mut slot = vec![Slot::Skip; width];
+        for (k, &c) in columns.iter().enumerate() {
+            *slot.get_mut(c)? = match texts[k].is_some() {
+                true => Slot::Text(k),
+                false => Slot::Span(k),
+            };
+        }
+        let (mut unescaped, mut spans) = SPARE.take();
+        unescaped.clear();
+        spans.resize_with(columns.len(), Vec::new);
+        for (values, text) in spans.iter_mut().zip(&texts) {
+            values.clear();
+            if text.is_none() {
+                values.reserve(rows);
+            }
+        }
         let mut fields = Fields {
             text,
             unescaped,
@@ -408,14 +408,7 @@ impl<'a> Fields<'a> {
                     Value::Escaped(inside) => values.push_with(inside.len(), |bytes| {
                         let from = bytes.len();
                         undouble(&text[inside], |part| bytes.push_str(part))?;
-                        let value = &bytes[from..];
-                        let kept = trim(value);
-                        if kept.len() < value.len() {
-                            let lead = kept.as_ptr() as usize - value.as_ptr() as usize;
-                            let len = kept.len();
-                            bytes.replace_range(from..from + lead, "");
-                            bytes.truncate(from + len);
-                        }
+                        trim_from(bytes, from);
                         Some(())
                     })?,
                 }
@@ -495,6 +488,17 @@ fn undouble<'t>(inside: &'t str, mut part: impl FnMut(&'t str)) -> Option<()> {
     }
     part(rest);
     Some(())
+}
+
+/// Trims the value that starts at `from` at the end of `bytes`, in place (see [`trim`]).
+fn trim_from(bytes: &mut String, from: usize) {
+    let value = &bytes[from..];
+    let kept = trim(value);
+    if kept.len() < value.len() {
+        let (lead, len) = (kept.as_ptr() as usize - value.as_ptr() as usize, kept.len());
+        bytes.replace_range(from..from + lead, "");
+        bytes.truncate(from + len);
+    }
 }
 
 thread_local! {
