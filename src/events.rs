@@ -8,14 +8,15 @@ use crate::exchange::{self, Exchange};
 /// knows its row.
 #[derive(Debug, Clone, Default)]
 pub struct Payloads {
-    /// Per call, in the log's order, the row its texts are at.
-    rows: Vec<u32>,
+    /// Per call, in the log's order, the row its texts are at; `None` when call `i` is row `i`
+    /// (a log written session by session, in time order).
+    rows: Option<Vec<u32>>,
     arguments: Texts,
     results: Texts,
 }
 
 impl Payloads {
-    pub fn new(rows: Vec<u32>, arguments: Texts, results: Texts) -> Payloads {
+    pub fn new(rows: Option<Vec<u32>>, arguments: Texts, results: Texts) -> Payloads {
         Payloads {
             rows,
             arguments,
@@ -23,25 +24,20 @@ impl Payloads {
         }
     }
 
-    /// No texts for `calls` calls.
-    pub fn missing(calls: usize) -> Payloads {
-        Payloads::new(
-            (0..calls as u32).collect(),
-            Texts::default(),
-            Texts::default(),
-        )
-    }
-
     /// The arguments of call `i` (an index of the per-call columns), if the log had them.
     pub fn arguments(&self, i: usize) -> Option<&str> {
-        let row = self.rows[i] as usize;
+        let row = self.row(i);
         (row < self.arguments.len()).then(|| self.arguments.get(row))?
     }
 
     /// The result of call `i`, if the log had it.
     pub fn result(&self, i: usize) -> Option<&str> {
-        let row = self.rows[i] as usize;
+        let row = self.row(i);
         (row < self.results.len()).then(|| self.results.get(row))?
+    }
+
+    fn row(&self, i: usize) -> usize {
+        self.rows.as_ref().map_or(i, |rows| rows[i] as usize)
     }
 }
 
@@ -291,7 +287,7 @@ impl EventLog {
             self.durations = Some(vec![UNKNOWN_DURATION; calls]);
         }
         if payloads > 0 && self.payloads.is_none() {
-            self.payloads = Some(Payloads::missing(calls));
+            self.payloads = Some(Payloads::default());
         }
         if outcomes > 0 && self.outcomes.is_none() {
             self.outcomes = Some(vec![f64::NAN; self.session_count()]);
@@ -393,7 +389,7 @@ mod tests {
         t.push(Some("v"));
         assert_eq!((t.len(), t.get(2), t.get(3)), (4, Some("z"), Some("v")));
         t.truncate(2);
-        let p = super::Payloads::new(vec![1, 0], t, Texts::default());
+        let p = super::Payloads::new(Some(vec![1, 0]), t, Texts::default());
         assert_eq!(
             (p.arguments(0), p.arguments(1)),
             (Some("y"), Some(r#"{"id":1}"#))

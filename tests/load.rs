@@ -2,6 +2,7 @@
 
 use predicates::prelude::*;
 use predicates::str::contains;
+use proptest::prelude::*;
 
 use crate::common::{Workdir, chains, json_of};
 
@@ -478,4 +479,78 @@ fn parquet_and_tsv_are_detected_by_content_whatever_the_name() {
     let tsv = mine_json(&w, &["good.txt"]);
     assert!(!csv["patterns"].as_array().unwrap().is_empty());
     assert_eq!(tsv["patterns"], csv["patterns"]);
+}
+
+/// Per session (by key), its calls as loaded: tool, success, time, duration, arguments, result.
+type Loaded = std::collections::BTreeMap<
+    u64,
+    Vec<(
+        String,
+        bool,
+        i64,
+        Option<u32>,
+        Option<String>,
+        Option<String>,
+    )>,
+>;
+
+fn sessions_of(path: &std::path::Path) -> Loaded {
+    let input = patterns::load::Input::File(path.to_path_buf());
+    let (log, _) = patterns::load::load(&[input], &Default::default(), &|_| {}).expect("loads");
+    let payloads = log.payloads.as_ref().expect("the log has payloads");
+    (0..log.session_count())
+        .map(|s| {
+            let calls = log.range(s).map(|i| {
+                (
+                    log.tool_names[log.tools[i] as usize].clone(),
+                    log.success[i],
+                    log.timestamps[i],
+                    log.durations.as_ref().map(|d| d[i]),
+                    payloads.arguments(i).map(str::to_string),
+                    payloads.result(i).map(str::to_string),
+                )
+            });
+            (log.session_keys[s], calls.collect())
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    /// A log written session by session in time order keeps its rows where they are; the same
+    /// rows backwards in time, shuffled, or with a bad row among them, are grouped and sorted. Every session gets
+    /// the same calls either way, each with its own arguments and result.
+    #[test]
+    fn rows_in_any_order_load_as_the_same_sessions(
+        (rows, shuffled) in prop::collection::vec((0..4usize, "[a-c]", any::<bool>(), 0..3usize), 1..30)
+            .prop_flat_map(|rows| {
+                let shuffled = Just((0..rows.len()).collect::<Vec<_>>()).prop_shuffle();
+                (Just(rows), shuffled)
+            }),
+    ) {
+        // Row i of session s is at second i: times are distinct within a session.
+        let line = |i: usize| {
+            let (s, tool, ok, payload) = &rows[i];
+            let arguments = ["", r#""{""n"":1}""#, r#""[ ""x"" ]""#][*payload];
+            format!(
+                "s{s},2026-01-01T10:{:02}:{:02}Z,{tool},{},{},{arguments},r{i}\n",
+                i / 60, i % 60, u8::from(*ok), 100 + i,
+            )
+        };
+        let header = "session_id,timestamp,tool,success,duration_ms,arguments,result\n";
+        let mut grouped: Vec<usize> = (0..rows.len()).collect();
+        grouped.sort_by_key(|&i| rows[i].0);
+        let w = Workdir::new();
+        let write = |name: &str, order: &[usize], bad: &str| {
+            let text: String = order.iter().map(|&i| line(i)).collect();
+            w.write(name, format!("{header}{bad}{text}"))
+        };
+        let in_place = sessions_of(&write("grouped.csv", &grouped, ""));
+        let mut backwards = grouped.clone();
+        backwards.sort_by_key(|&i| (rows[i].0, std::cmp::Reverse(i)));
+        prop_assert_eq!(&sessions_of(&write("backwards.csv", &backwards, "")), &in_place);
+        let bad = "s0,not a time,a,1,1,,\n";
+        prop_assert_eq!(&sessions_of(&write("shuffled.csv", &shuffled, "")), &in_place);
+        prop_assert_eq!(&sessions_of(&write("bad.csv", &grouped, bad)), &in_place);
+    }
 }

@@ -432,6 +432,35 @@ impl Calls {
         }
     }
 
+    /// The good rows grouped by session (`counts` of them each, starting at `offsets`), in
+    /// order of first appearance, each session's ordered by timestamp, ties by input order.
+    fn order(&self, good: &[bool], counts: &[usize], offsets: &[usize]) -> Vec<u32> {
+        let mut next: Vec<usize> = (counts.iter())
+            .scan(0, |at, &n| Some(std::mem::replace(at, *at + n)))
+            .collect();
+        let mut order = vec![0u32; *offsets.last().expect("starts with 0")];
+        for r in (0..self.len()).filter(|&r| good[r]) {
+            let s = self.sessions[r] as usize;
+            order[next[s]] = r as u32;
+            next[s] += 1;
+        }
+        // Stable sorts per session: equal timestamps keep input order.
+        let ts = &self.timestamps;
+        let mut slices = Vec::with_capacity(offsets.len());
+        let mut rest = order.as_mut_slice();
+        for w in offsets.windows(2) {
+            let (head, tail) = rest.split_at_mut(w[1] - w[0]);
+            slices.push(head);
+            rest = tail;
+        }
+        slices.par_iter_mut().for_each(|s| {
+            if !s.is_sorted_by_key(|&r| ts[r as usize]) {
+                s.sort_by_key(|&r| ts[r as usize]);
+            }
+        });
+        order
+    }
+
     /// Groups the good rows by session (in order of first appearance) and orders each session
     /// by timestamp, ties by input order.
     /// Each session's task outcome comes from `outcomes` when given, else from the rows' outcome
@@ -488,52 +517,46 @@ impl Calls {
             (Some(kept.collect()), Some(summary))
         });
         let mut offsets = Vec::with_capacity(counts.len() + 1);
-        let mut next = vec![0usize; counts.len()];
         offsets.push(0);
-        for (s, &n) in counts.iter().enumerate().filter(|(_, n)| **n > 0) {
-            next[s] = *offsets.last().expect("starts with 0");
-            offsets.push(next[s] + n);
+        for &n in counts.iter().filter(|n| **n > 0) {
+            offsets.push(offsets.last().expect("starts with 0") + n);
         }
-        let mut order = vec![0u32; *offsets.last().expect("starts with 0")];
-        for r in (0..self.len()).filter(|&r| good[r]) {
-            let s = self.sessions[r] as usize;
-            order[next[s]] = r as u32;
-            next[s] += 1;
-        }
-        drop((good, next, counts, std::mem::take(&mut self.sessions)));
-        // Stable sorts per session: equal timestamps keep input order.
+        // A log written session by session, each in time order (as most are), keeps its rows
+        // where they are: session ids are given in order of first appearance, so its rows'
+        // ids never fall, and each session's rows are those between its offsets.
         let ts = &self.timestamps;
-        let mut slices = Vec::with_capacity(offsets.len());
-        let mut rest = order.as_mut_slice();
-        for w in offsets.windows(2) {
-            let (head, tail) = rest.split_at_mut(w[1] - w[0]);
-            slices.push(head);
-            rest = tail;
-        }
-        slices.par_iter_mut().for_each(|s| {
-            if !s.is_sorted_by_key(|&r| ts[r as usize]) {
-                s.sort_by_key(|&r| ts[r as usize]);
-            }
-        });
-        drop(slices);
+        let in_place = good.par_iter().all(|&g| g)
+            && self.sessions.par_windows(2).all(|w| w[0] <= w[1])
+            && offsets.par_windows(2).all(|w| ts[w[0]..w[1]].is_sorted());
+        let order = (!in_place).then(|| self.order(&good, &counts, &offsets));
+        drop((good, counts, std::mem::take(&mut self.sessions)));
         // Each column is gathered into its new order and the old one freed before the next, to
         // keep the peak low on large logs.
         fn gather<T: Copy + Send + Sync, U: Send>(
-            order: &[u32],
+            order: Option<&[u32]>,
             column: Vec<T>,
             f: impl Fn(T) -> U + Sync,
         ) -> Vec<U> {
-            order.par_iter().map(|&r| f(column[r as usize])).collect()
+            match order {
+                Some(order) => order.par_iter().map(|&r| f(column[r as usize])).collect(),
+                // In place where `T` and `U` are of one size.
+                None => column.into_iter().map(f).collect(),
+            }
         }
-        let tools = gather(&order, std::mem::take(&mut self.tools), |t| {
-            rank[t as usize]
-        });
-        let success = gather(&order, std::mem::take(&mut self.success), |s| s == 1);
-        let timestamps = gather(&order, std::mem::take(&mut self.timestamps), |t| t);
+        fn reorder<T: Copy + Send + Sync>(order: Option<&[u32]>, column: Vec<T>) -> Vec<T> {
+            match order {
+                Some(_) => gather(order, column, |v| v),
+                None => column,
+            }
+        }
+        let rows = order.as_deref();
+        let tools = gather(rows, std::mem::take(&mut self.tools), |t| rank[t as usize]);
+        let success = gather(rows, std::mem::take(&mut self.success), |s| s == 1);
+        let timestamps = reorder(rows, std::mem::take(&mut self.timestamps));
         let durations = std::mem::take(&mut self.durations);
-        let durations = (!durations.is_empty()).then(|| gather(&order, durations, |d| d));
+        let durations = (!durations.is_empty()).then(|| reorder(rows, durations));
         let usage = std::mem::take(&mut self.usage);
-        let usage = (!usage.is_empty()).then(|| gather(&order, usage, |u| u));
+        let usage = (!usage.is_empty()).then(|| reorder(rows, usage));
         let payloads = (!self.arguments.is_empty() || !self.results.is_empty()).then(|| {
             Payloads::new(
                 order,
