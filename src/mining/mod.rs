@@ -67,46 +67,105 @@ impl Sequences {
     }
 
     fn build(log: &EventLog, keep_repeats: bool, loops: bool) -> Sequences {
+        let per_task = log.event_count() / (rayon::current_num_threads() * 16);
+        Sequences::build_in_tasks(log, keep_repeats, loops, per_task.max(1 << 12))
+    }
+
+    /// [`Sequences::build`] in tasks of sessions of about `per_task` calls each.
+    fn build_in_tasks(
+        log: &EventLog,
+        keep_repeats: bool,
+        loops: bool,
+        per_task: usize,
+    ) -> Sequences {
         assert!(
             log.event_count() < OK as usize && log.tool_names.len() < TOOL as usize,
             "more than 2^31 calls or 2^28 tools cannot be mined in one run"
         );
-        let mut seqs = Sequences {
-            offsets: Vec::with_capacity(log.offsets.len()),
-            calls: Vec::with_capacity(log.event_count()),
+        // A run of sessions per task, the tasks on every thread: each session's calls are
+        // written where its calls start in the log (it has no more than those), then moved up.
+        let n = log.event_count();
+        let mut calls = vec![0u32; n];
+        let (mut origin, mut loops_at) = match loops {
+            true => (vec![0u32; n], vec![(0u8, 0u8); n]),
+            false => (Vec::new(), Vec::new()),
+        };
+        let mut lens = vec![0u32; log.session_count()];
+        let mut tasks = Vec::new();
+        let (mut calls_left, mut origin_left, mut loops_left, mut lens_left) = (
+            &mut calls[..],
+            &mut origin[..],
+            &mut loops_at[..],
+            &mut lens[..],
+        );
+        let mut first = 0;
+        while first < log.session_count() {
+            let start = log.offsets[first];
+            let end = (first + 1..log.session_count())
+                .find(|&s| log.offsets[s] - start >= per_task)
+                .unwrap_or(log.session_count());
+            let len = log.offsets[end] - start;
+            let folded = if loops { len } else { 0 };
+            let (c, c_left) = std::mem::take(&mut calls_left).split_at_mut(len);
+            let (o, o_left) = std::mem::take(&mut origin_left).split_at_mut(folded);
+            let (l, l_left) = std::mem::take(&mut loops_left).split_at_mut(folded);
+            let (n, n_left) = std::mem::take(&mut lens_left).split_at_mut(end - first);
+            (calls_left, origin_left, loops_left, lens_left) = (c_left, o_left, l_left, n_left);
+            tasks.push((first..end, c, o, l, n));
+            first = end;
+        }
+        let written: Vec<(usize, usize, usize)> = (tasks.into_par_iter())
+            .map(|(sessions, calls, origin, loops_at, lens)| {
+                let start = log.offsets[sessions.start];
+                let (mut session, mut folded) = (Vec::new(), Vec::new());
+                let (mut at, mut collapsed) = (0, 0);
+                for (s, len) in sessions.zip(lens) {
+                    session_calls(log, s, keep_repeats, &mut session);
+                    collapsed += session.len();
+                    let before = at;
+                    if loops {
+                        fold_loops(&session, &mut folded);
+                        for &(i, body, rounds) in &folded {
+                            (calls[at], origin[at], loops_at[at]) =
+                                (session[i as usize], i, (body, rounds));
+                            at += 1;
+                        }
+                    } else {
+                        calls[at..at + session.len()].copy_from_slice(&session);
+                        at += session.len();
+                    }
+                    *len = (at - before) as u32;
+                }
+                (start, at, collapsed)
+            })
+            .collect();
+        // Each task's calls moved up to follow those of the tasks before it.
+        let mut end = 0;
+        for &(start, len, _) in &written {
+            calls.copy_within(start..start + len, end);
+            if loops {
+                origin.copy_within(start..start + len, end);
+                loops_at.copy_within(start..start + len, end);
+            }
+            end += len;
+        }
+        calls.truncate(end);
+        origin.truncate(end);
+        loops_at.truncate(end);
+        let mut offsets = Vec::with_capacity(lens.len() + 1);
+        offsets.push(0);
+        for len in lens {
+            offsets.push(offsets.last().expect("starts with 0") + len);
+        }
+        Sequences {
+            offsets,
+            calls,
             tool_count: log.tool_names.len(),
             keys: log.session_keys.clone(),
-            origin: Vec::new(),
-            loops: Vec::new(),
-            collapsed: 0,
-        };
-        seqs.offsets.push(0);
-        let mut session = Vec::new();
-        let mut folded = Vec::new();
-        for s in 0..log.session_count() {
-            session.clear();
-            for call in log.collapsed(s, keep_repeats) {
-                let retries = (call.start + 1..call.end)
-                    .filter(|&i| is_retry(log, i))
-                    .count()
-                    .min(MAX_RETRIES as usize) as u32;
-                let ok = if log.success[call.end - 1] { OK } else { 0 };
-                session.push(log.tools[call.start] | ok | retries << RETRY_SHIFT);
-            }
-            seqs.collapsed += session.len();
-            if loops {
-                fold_loops(&session, &mut folded);
-                for &(i, body, rounds) in &folded {
-                    seqs.calls.push(session[i as usize]);
-                    seqs.origin.push(i);
-                    seqs.loops.push((body, rounds));
-                }
-            } else {
-                seqs.calls.extend_from_slice(&session);
-            }
-            seqs.offsets.push(seqs.calls.len() as u32);
+            origin,
+            loops: loops_at,
+            collapsed: written.iter().map(|w| w.2).sum(),
         }
-        seqs
     }
 
     /// The position among session `s`'s calls (before loops were folded) of its call `p`.
@@ -185,6 +244,20 @@ impl Sequences {
     pub fn session(&self, s: usize) -> impl Iterator<Item = (u32, bool)> + '_ {
         let range = self.offsets[s] as usize..self.offsets[s + 1] as usize;
         self.calls[range].iter().map(|&c| (c & TOOL, c & OK != 0))
+    }
+}
+
+/// The calls of session `s` of `log` into `out`, repeats collapsed unless `keep_repeats` (see
+/// [`Sequences::new`]).
+fn session_calls(log: &EventLog, s: usize, keep_repeats: bool, out: &mut Vec<u32>) {
+    out.clear();
+    for call in log.collapsed(s, keep_repeats) {
+        let retries = (call.start + 1..call.end)
+            .filter(|&i| is_retry(log, i))
+            .count()
+            .min(MAX_RETRIES as usize) as u32;
+        let ok = if log.success[call.end - 1] { OK } else { 0 };
+        out.push(log.tools[call.start] | ok | retries << RETRY_SHIFT);
     }
 }
 
@@ -497,7 +570,34 @@ impl std::str::FromStr for MinSupport {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// Built in tasks of one session each or in one task, the sequences are the same:
+        /// calls, loops and offsets (the tasks' calls are moved up where calls collapsed).
+        #[test]
+        fn tasks_build_what_one_task_builds(
+            sessions in prop::collection::vec(
+                prop::collection::vec((0..3u32, any::<bool>()), 0..12), 0..20),
+            keep_repeats in any::<bool>(),
+            loops in any::<bool>(),
+        ) {
+            let named: Vec<Vec<(String, bool)>> = (sessions.iter())
+                .map(|s| s.iter().map(|&(t, ok)| (format!("t{t}"), ok)).collect())
+                .collect();
+            let log = EventLog::from_sessions(&named);
+            let whole = Sequences::build_in_tasks(&log, keep_repeats, loops, usize::MAX);
+            let split = Sequences::build_in_tasks(&log, keep_repeats, loops, 1);
+            prop_assert_eq!(&split.offsets, &whole.offsets);
+            prop_assert_eq!(&split.calls, &whole.calls);
+            prop_assert_eq!(&split.origin, &whole.origin);
+            prop_assert_eq!(&split.loops, &whole.loops);
+            prop_assert_eq!(split.collapsed, whole.collapsed);
+            prop_assert_eq!(whole.calls.len(), *whole.offsets.last().unwrap() as usize);
+        }
+    }
 
     #[test]
     fn min_support_rounds_up() {
