@@ -311,7 +311,14 @@ impl<'a> Residual<'a> {
     /// The tools of session `s`'s live calls, into `out`.
     pub(super) fn live_tools(&self, s: usize, out: &mut Vec<u32>) {
         out.clear();
-        out.extend(self.live(s).iter().map(|&p| self.tool(s, p)));
+        let offsets = &self.seqs.offsets;
+        let calls = &self.seqs.calls[offsets[s] as usize..offsets[s + 1] as usize];
+        // Until a run is taken out of it, a session's calls are all live, in order: its live
+        // positions need not be read.
+        match self.live_len[s] as usize == calls.len() {
+            true => out.extend(calls.iter().map(|&c| c & TOOL)),
+            false => out.extend(self.live(s).iter().map(|&p| calls[p as usize] & TOOL)),
+        }
     }
 
     /// The pairs of different tools within reach in `calls`, each call's once (a pair may
