@@ -24,6 +24,9 @@ mod xes;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use rayon::prelude::*;
 
 pub use columns::{ColumnNames, Mapping};
 pub use error::{BadRow, LoadError, Location};
@@ -278,7 +281,7 @@ pub fn load(
     };
     let mut report = LoadReport::default();
     // Per format, whether each session id has a good row among its files.
-    let mut sessions_by_format: Vec<Vec<bool>> = Vec::new();
+    let mut sessions_by_format: Vec<Vec<AtomicBool>> = Vec::new();
     let mut spans = Spans::default();
     let mut calls = Calls {
         mcp_names: options.mcp_names,
@@ -391,31 +394,31 @@ pub fn load(
         if !file.has_success {
             report.files_without_success.push(input.to_string());
         }
+        // The rows with a problem, found on every thread: most files have none.
+        let problem_rows: Vec<usize> = (start..calls.len())
+            .into_par_iter()
+            .filter(|&r| calls.problem(r).is_some())
+            .collect();
+        let problems = problem_rows.len();
         let mut bad = Vec::new();
-        let mut problems = 0;
-        for r in start..calls.len() {
-            let Some((field, reason)) = calls.problem(r) else {
-                continue;
+        for &r in problem_rows.iter().take(REPORTED_BAD_ROWS) {
+            let (field, reason) = calls.problem(r).expect("a row with a problem");
+            let at = Location {
+                file: input.to_string(),
+                line: 0,
+                is_row: file.is_row,
             };
-            problems += 1;
-            if bad.len() < REPORTED_BAD_ROWS {
-                let at = Location {
-                    file: input.to_string(),
-                    line: 0,
-                    is_row: file.is_row,
-                };
-                let row = r - start;
-                let column = file.mapping.column(field).to_string();
-                bad.push((
-                    row,
-                    BadRow {
-                        at,
-                        column,
-                        value: file.raw(row, field).to_string(),
-                        reason: reason.into(),
-                    },
-                ));
-            }
+            let row = r - start;
+            let column = file.mapping.column(field).to_string();
+            bad.push((
+                row,
+                BadRow {
+                    at,
+                    column,
+                    value: file.raw(row, field).to_string(),
+                    reason: reason.into(),
+                },
+            ));
         }
         report.skipped += problems;
         let i = match report.formats.iter().position(|f| f.format == file.kind) {
@@ -438,11 +441,16 @@ pub fn load(
         summary.assumed_success += file.assumed_success;
         summary.repeated += file.repeated;
         let seen = &mut sessions_by_format[i];
-        seen.resize(calls.session_ids.names.len(), false);
-        for r in (start..calls.len()).filter(|&r| calls.problem(r).is_none()) {
-            let first = !std::mem::replace(&mut seen[calls.sessions[r] as usize], true);
-            summary.sessions += usize::from(first);
-        }
+        seen.resize_with(calls.session_ids.names.len(), AtomicBool::default);
+        // A session is new to the format where its good row is the first to mark it.
+        summary.sessions += (start..calls.len())
+            .into_par_iter()
+            .filter(|&r| calls.problem(r).is_none())
+            .filter(|&r| {
+                let s = &seen[calls.sessions[r] as usize];
+                !s.load(Relaxed) && !s.swap(true, Relaxed)
+            })
+            .count();
         // Polars fills the missing fields of a short CSV row with nulls: such a row is not
         // merely bad, the file is malformed.
         if let (Format::Csv { separator }, true) = (format, problems > 0)
