@@ -505,9 +505,11 @@ impl Calls {
         let outcomes = super::outcomes::of_sessions(&self, &good, outcomes, column);
         // Session names are not needed from here on, only their keys; sessions that kept no good
         // row are dropped.
-        let session_keys = (self.session_ids.names.iter().zip(&counts))
-            .filter(|(_, n)| **n > 0)
-            .map(|(name, _)| crate::exchange::session_key(name))
+        let session_names = &self.session_ids.names;
+        let session_keys = (0..session_names.len())
+            .into_par_iter()
+            .filter(|&s| counts[s] > 0)
+            .map(|s| crate::exchange::session_key(&session_names[s]))
             .collect();
         drop(std::mem::take(&mut self.session_ids));
         let (outcomes, summary) = outcomes.map_or((None, None), |(values, summary)| {

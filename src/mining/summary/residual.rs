@@ -270,26 +270,42 @@ impl<'a> Residual<'a> {
             exchange::sum_map(ex, counts(pairs)),
             exchange::sum_map(ex, counts(follows)),
         );
-        let mut calls = vec![0usize; seqs.tool_count];
-        for &c in &seqs.calls {
-            calls[(c & TOOL) as usize] += 1;
+        // Per tool, its calls and the sessions it is in (each once, in order): runs of
+        // sessions on every thread, then joined in order.
+        let run = (seqs.len() / (rayon::current_num_threads() * 4)).max(1);
+        let runs: Vec<(Vec<usize>, Vec<Vec<u32>>)> = (0..seqs.len().div_ceil(run))
+            .into_par_iter()
+            .map(|k| {
+                let mut calls = vec![0usize; tools];
+                let mut with_tool = vec![Vec::new(); tools];
+                // The last session each tool was seen in.
+                let mut seen_in = vec![u32::MAX; tools];
+                for s in k * run..((k + 1) * run).min(seqs.len()) {
+                    let range = seqs.offsets[s] as usize..seqs.offsets[s + 1] as usize;
+                    for &c in &seqs.calls[range] {
+                        let t = (c & TOOL) as usize;
+                        calls[t] += 1;
+                        if seen_in[t] != s as u32 {
+                            seen_in[t] = s as u32;
+                            with_tool[t].push(s as u32);
+                        }
+                    }
+                }
+                (calls, with_tool)
+            })
+            .collect();
+        let mut calls = vec![0usize; tools];
+        for (t, sessions) in r.with_tool.iter_mut().enumerate() {
+            sessions.reserve_exact(runs.iter().map(|(_, w)| w[t].len()).sum());
+            for (c, w) in &runs {
+                calls[t] += c[t];
+                sessions.extend_from_slice(&w[t]);
+            }
         }
         let calls = exchange::sum(ex, calls);
         r.total_calls = calls.iter().sum();
         for (f, n) in r.frequency.iter_mut().zip(calls) {
             *f = n as f64 / r.total_calls.max(1) as f64;
-        }
-        // A tool is listed once per session: the last session each tool was seen in.
-        let mut seen_in = vec![u32::MAX; seqs.tool_count];
-        for s in 0..seqs.len() {
-            let calls = &seqs.calls[seqs.offsets[s] as usize..seqs.offsets[s + 1] as usize];
-            for &c in calls {
-                let t = (c & TOOL) as usize;
-                if seen_in[t] != s as u32 {
-                    seen_in[t] = s as u32;
-                    r.with_tool[t].push(s as u32);
-                }
-            }
         }
         r
     }
