@@ -394,15 +394,15 @@ pub fn load(
         if !file.has_success {
             report.files_without_success.push(input.to_string());
         }
-        // The rows with a problem, found on every thread: most files have none.
-        let problem_rows: Vec<usize> = (start..calls.len())
+        // The rows with a problem, counted on every thread (most files have none), and the
+        // first of them looked for only if there are some.
+        let problems = (start..calls.len())
             .into_par_iter()
             .filter(|&r| calls.problem(r).is_some())
-            .collect();
-        let problems = problem_rows.len();
+            .count();
         let mut bad = Vec::new();
-        for &r in problem_rows.iter().take(REPORTED_BAD_ROWS) {
-            let (field, reason) = calls.problem(r).expect("a row with a problem");
+        let with_problems = (start..calls.len()).filter_map(|r| Some((r, calls.problem(r)?)));
+        for (r, (field, reason)) in with_problems.take(REPORTED_BAD_ROWS.min(problems)) {
             let at = Location {
                 file: input.to_string(),
                 line: 0,
