@@ -41,6 +41,21 @@ impl Payloads {
     }
 }
 
+/// `items` cut into consecutive pieces of `lengths` (which sum to at most its length): the
+/// slices of sessions by their offsets, for writing them on every thread.
+pub fn split_at_lengths<T>(
+    mut items: &mut [T],
+    lengths: impl IntoIterator<Item = usize>,
+) -> Vec<&mut [T]> {
+    let mut pieces = Vec::new();
+    for n in lengths {
+        let (piece, rest) = std::mem::take(&mut items).split_at_mut(n);
+        pieces.push(piece);
+        items = rest;
+    }
+    pieces
+}
+
 /// One optional text per call, in a few large buffers. A `Box<str>` per value would cost a
 /// pointer, a length and an allocation each: 32 bytes for a 12-byte `{"id":61868}`, which on a
 /// log of 10M calls with arguments and results was most of the memory it took.

@@ -6,7 +6,7 @@ use rustc_hash::FxHashMap;
 
 use super::columns::Field;
 use super::values::trim;
-use crate::events::{EventLog, NO_USAGE, Payloads, Texts, TimeKind};
+use crate::events::{EventLog, NO_USAGE, Payloads, Texts, TimeKind, split_at_lengths};
 
 /// A missing session or tool.
 pub(super) const NONE_ID: u32 = u32::MAX;
@@ -446,13 +446,7 @@ impl Calls {
         }
         // Stable sorts per session: equal timestamps keep input order.
         let ts = &self.timestamps;
-        let mut slices = Vec::with_capacity(offsets.len());
-        let mut rest = order.as_mut_slice();
-        for w in offsets.windows(2) {
-            let (head, tail) = rest.split_at_mut(w[1] - w[0]);
-            slices.push(head);
-            rest = tail;
-        }
+        let mut slices = split_at_lengths(&mut order, offsets.windows(2).map(|w| w[1] - w[0]));
         slices.par_iter_mut().for_each(|s| {
             if !s.is_sorted_by_key(|&r| ts[r as usize]) {
                 s.sort_by_key(|&r| ts[r as usize]);

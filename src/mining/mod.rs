@@ -11,10 +11,12 @@
 mod projection;
 pub mod summary;
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
-use crate::events::EventLog;
+use crate::events::{EventLog, split_at_lengths};
 use projection::{Extension, Projection, Scratch};
 
 /// The sequences that are mined: one per session, each call a tool id with its success in the
@@ -91,29 +93,25 @@ impl Sequences {
             false => (Vec::new(), Vec::new()),
         };
         let mut lens = vec![0u32; log.session_count()];
-        let mut tasks = Vec::new();
-        let (mut calls_left, mut origin_left, mut loops_left, mut lens_left) = (
-            &mut calls[..],
-            &mut origin[..],
-            &mut loops_at[..],
-            &mut lens[..],
-        );
-        let mut first = 0;
+        let (mut runs, mut first) = (Vec::new(), 0);
         while first < log.session_count() {
             let start = log.offsets[first];
             let end = (first + 1..log.session_count())
                 .find(|&s| log.offsets[s] - start >= per_task)
                 .unwrap_or(log.session_count());
-            let len = log.offsets[end] - start;
-            let folded = if loops { len } else { 0 };
-            let (c, c_left) = std::mem::take(&mut calls_left).split_at_mut(len);
-            let (o, o_left) = std::mem::take(&mut origin_left).split_at_mut(folded);
-            let (l, l_left) = std::mem::take(&mut loops_left).split_at_mut(folded);
-            let (n, n_left) = std::mem::take(&mut lens_left).split_at_mut(end - first);
-            (calls_left, origin_left, loops_left, lens_left) = (c_left, o_left, l_left, n_left);
-            tasks.push((first..end, c, o, l, n));
+            runs.push(first..end);
             first = end;
         }
+        let calls_of = |r: &Range<usize>| log.offsets[r.end] - log.offsets[r.start];
+        let folded = |r: &Range<usize>| if loops { calls_of(r) } else { 0 };
+        let tasks: Vec<_> = itertools::izip!(
+            runs.iter().cloned(),
+            split_at_lengths(&mut calls, runs.iter().map(calls_of)),
+            split_at_lengths(&mut origin, runs.iter().map(folded)),
+            split_at_lengths(&mut loops_at, runs.iter().map(folded)),
+            split_at_lengths(&mut lens, runs.iter().map(|r| r.len())),
+        )
+        .collect();
         let written: Vec<(usize, usize, usize)> = (tasks.into_par_iter())
             .map(|(sessions, calls, origin, loops_at, lens)| {
                 let start = log.offsets[sessions.start];
