@@ -36,38 +36,64 @@ impl Sum for RunFigures {
     }
 }
 
-/// The figures of the workflow `stages` from its runs.
-pub(super) fn describe(
-    residual: &Residual,
-    stages: Vec<Vec<u32>>,
-    runs: &[(usize, SessionRuns)],
-    min_support: usize,
-) -> Found {
-    let n = stages.len();
-    let flat: Vec<u32> = stages.iter().flatten().copied().collect();
-    // Sessions on every thread, each thread's figures summed; the runs stay in session order
-    // (rayon reduces neighbouring parts, left before right).
-    let start = || {
+/// What the runs of a workflow did in some sessions, added one session at a time (on one
+/// thread), joined in session order and finished by [`describe`].
+pub(super) struct Figures {
+    f: RunFigures,
+    /// The first whole run of each session with one, and where the others' runs stopped.
+    whole: Vec<Embedding>,
+    stopped: Vec<(usize, usize)>,
+}
+
+impl Figures {
+    /// No session yet, of a workflow of `n` stages.
+    pub(super) fn new(n: usize) -> Figures {
         let f = RunFigures {
             funnel: vec![0; n],
             skipped: vec![0; n],
             ..RunFigures::default()
         };
-        (f, Vec::new(), Vec::new())
-    };
-    let (mut f, whole, stopped) = runs
-        .par_iter()
-        .fold(start, |mut part, (s, session_runs)| {
-            session_figures(residual, &stages, *s, session_runs, &mut part);
-            part
-        })
-        .reduce(start, |mut a, b| {
-            a.0.add(b.0);
-            a.1.extend(b.1);
-            a.2.extend(b.2);
-            a
-        });
-    f.sessions = runs.len();
+        Figures {
+            f,
+            whole: Vec::new(),
+            stopped: Vec::new(),
+        }
+    }
+
+    /// Adds session `s`'s runs (at least one) of `stages`.
+    pub(super) fn add(
+        &mut self,
+        residual: &Residual,
+        stages: &[Vec<u32>],
+        s: usize,
+        session_runs: &[Run],
+    ) {
+        self.f.sessions += 1;
+        session_figures(residual, stages, s, session_runs, self);
+    }
+
+    /// `self` and then `other`, of the sessions after `self`'s.
+    pub(super) fn join(&mut self, other: Figures) {
+        self.f.add(other.f);
+        // The first part's runs are taken, not copied (a million at 10M calls).
+        match self.whole.is_empty() {
+            true => self.whole = other.whole,
+            false => self.whole.extend(other.whole),
+        }
+        self.stopped.extend(other.stopped);
+    }
+}
+
+/// The figures of the workflow `stages` from what its runs did in this part of the log.
+pub(super) fn describe(
+    residual: &Residual,
+    stages: Vec<Vec<u32>>,
+    figures: Figures,
+    min_support: usize,
+) -> Found {
+    let n = stages.len();
+    let flat: Vec<u32> = stages.iter().flatten().copied().collect();
+    let Figures { f, whole, stopped } = figures;
     // The figures of the whole log; the runs (`whole`) stay this part's.
     let RunFigures {
         funnel,
@@ -164,7 +190,7 @@ fn session_figures(
     stages: &[Vec<u32>],
     s: usize,
     session_runs: &[Run],
-    (f, whole, stopped): &mut (RunFigures, Vec<Embedding>, Vec<(usize, usize)>),
+    Figures { f, whole, stopped }: &mut Figures,
 ) {
     let n = stages.len();
     let live = residual.live(s);

@@ -307,20 +307,7 @@ pub fn summarise(
             // The trunk's runs go on no common way.
             continue;
         }
-        let mut runs = runs_everywhere(&residual, &stages);
-        // A branch's runs go through its trunk (those that stop after it show in its funnel);
-        // it takes out only those that went on into the branch: the others are the other
-        // branches'.
-        let took = |r: &Run| went_on(r, &trunk);
-        if !trunk.is_empty() {
-            runs = through(runs, &trunk);
-        }
-        let mut workflow = describe(&residual, stages, &runs, min_support);
-        if !trunk.is_empty() {
-            let into_branch = runs.iter().filter(|(_, r)| r.iter().any(took)).count();
-            workflow.sessions = exchange::sum(ex, into_branch);
-        }
-        let covered = residual.cover(&runs, &took);
+        let (mut workflow, covered) = explain(&mut residual, stages, &trunk, min_support);
         workflow.trunk = trunk;
         if workflow.support >= min_support {
             if seed.is_none() && covered > 0 {
@@ -388,22 +375,70 @@ fn stage_indices(part: &[Vec<u32>], stages: &[Vec<u32>]) -> Vec<usize> {
     out
 }
 
-/// The runs of a branch: those that went through the shared start of its `trunk` (stage
-/// indices; the trunk's stages before the first stage of its own), or when the trunk is an end
-/// that runs came to, those that took a stage of its own. A run that has some of the branch's
-/// stages without the shared start, or only the trunk, is another workflow's; one that went
-/// through the start and stopped shows in the funnel.
-fn through(runs: Vec<(usize, SessionRuns)>, trunk: &[usize]) -> Vec<(usize, SessionRuns)> {
-    let n = runs.first().map_or(0, |(_, r)| r[0].at.len());
+/// What the runs of `stages` did (lenient, in every session that may hold one), and the number
+/// of calls taken out with them. A branch's runs are those that went through the shared start
+/// of its `trunk` (stage indices; the trunk's stages before the first stage of its own), or
+/// when the trunk is an end that runs came to, those that took a stage of its own: a run that
+/// has some of the branch's stages without the shared start, or only the trunk, is another
+/// workflow's; one that went through the start and stopped shows in the funnel. It takes out
+/// only the runs that went on into the branch: the others are the other branches'.
+///
+/// One pass per session: its runs are found, described and taken out at once, never kept
+/// (kept for every session, they were a hundred bytes and an allocation per session at 10M
+/// calls, read three times).
+fn explain(
+    residual: &mut Residual,
+    stages: Vec<Vec<u32>>,
+    trunk: &[usize],
+    min_support: usize,
+) -> (Found, usize) {
+    let n = stages.len();
     let own = (0..n).find(|k| !trunk.contains(k)).unwrap_or(n);
-    runs.into_iter()
-        .filter_map(|(s, mut session_runs)| {
-            session_runs.retain(|r| {
-                (0..own).all(|k| !r.at[k].is_empty()) && (own > 0 || went_on(r, trunk))
-            });
-            (!session_runs.is_empty()).then_some((s, session_runs))
-        })
-        .collect()
+    let took = |r: &Run| went_on(r, trunk);
+    let this = &*residual;
+    let start = || {
+        (
+            Figures::new(n),
+            Covered::new(this.seqs.tool_count),
+            0,
+            Vec::new(),
+        )
+    };
+    let parts: Vec<(Figures, Covered, usize, Vec<u32>)> = (this.candidates(&stages).par_iter())
+        .fold(
+            start,
+            |(mut figures, mut covered, mut into_branch, mut tools), &s| {
+                this.live_tools(s, &mut tools);
+                let mut session_runs = runs_in(&tools, &stages, this.reach, true);
+                if !trunk.is_empty() {
+                    session_runs.retain(|r| {
+                        (0..own).all(|k| !r.at[k].is_empty()) && (own > 0 || went_on(r, trunk))
+                    });
+                }
+                if !session_runs.is_empty() {
+                    figures.add(this, &stages, s, &session_runs);
+                    if session_runs.iter().any(took) {
+                        into_branch += 1;
+                        covered.add(this, s, &session_runs, took);
+                    }
+                }
+                (figures, covered, into_branch, tools)
+            },
+        )
+        .collect();
+    let mut figures = Figures::new(n);
+    let mut into_branch = 0;
+    let mut covers = Vec::with_capacity(parts.len());
+    for (f, c, k, _) in parts {
+        figures.join(f);
+        covers.push(c);
+        into_branch += k;
+    }
+    let mut workflow = describe(residual, stages, figures, min_support);
+    if !trunk.is_empty() {
+        workflow.sessions = exchange::sum(residual.ex, into_branch);
+    }
+    (workflow, residual.cover(covers))
 }
 
 /// Whether run `r` of a branch went on into a stage of its own, past its `trunk` (stage

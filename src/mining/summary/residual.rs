@@ -45,7 +45,7 @@ pub(super) struct Covered {
 }
 
 impl Covered {
-    fn new(tools: usize) -> Covered {
+    pub(super) fn new(tools: usize) -> Covered {
         Covered {
             sessions: Vec::new(),
             left: Vec::new(),
@@ -55,6 +55,38 @@ impl Covered {
             calls: Vec::new(),
             old: Vec::new(),
             new: Vec::new(),
+        }
+    }
+
+    /// Takes the spans of session `s`'s runs that `take` takes out of its live calls, and
+    /// counts the change of its pairs.
+    pub(super) fn add(
+        &mut self,
+        residual: &Residual,
+        s: usize,
+        session_runs: &[Run],
+        take: impl Fn(&Run) -> bool,
+    ) {
+        residual.live_tools(s, &mut self.calls);
+        residual.pairs_of(&self.calls, &mut self.old);
+        self.keep.clear();
+        self.keep.resize(residual.live_len[s] as usize, true);
+        for j in session_runs.iter().filter(|r| take(r)).flat_map(Run::span) {
+            self.keep[j] = false;
+        }
+        let start = self.left.len();
+        let kept = residual.live(s).iter().zip(&self.keep).filter(|(_, k)| **k);
+        self.left.extend(kept.map(|(p, _)| *p));
+        self.sessions.push((s, start..self.left.len()));
+        self.calls.clear();
+        (self.calls).extend(self.left[start..].iter().map(|&p| residual.tool(s, p)));
+        residual.pairs_of(&self.calls, &mut self.new);
+        self.pairs.changes(&self.old, &self.new);
+        for &k in &self.old {
+            self.follows.add(k, -1);
+        }
+        for &k in &self.new {
+            self.follows.add(k, 1);
         }
     }
 }
@@ -461,47 +493,9 @@ impl<'a> Residual<'a> {
         exchange::sum(self.ex, here)
     }
 
-    /// Takes the spans of the `runs` that `take` takes out of the live calls and updates the
-    /// counts; returns the number of calls taken out (in the whole log).
-    pub(super) fn cover(
-        &mut self,
-        runs: &[(usize, SessionRuns)],
-        take: &(dyn Fn(&Run) -> bool + Sync),
-    ) -> usize {
-        let this = &*self;
-        let covered = runs
-            .par_iter()
-            .filter(|(_, session_runs)| session_runs.iter().any(take))
-            .fold(
-                || Covered::new(this.seqs.tool_count),
-                |mut c, (s, session_runs)| {
-                    let s = *s;
-                    this.live_tools(s, &mut c.calls);
-                    this.pairs_of(&c.calls, &mut c.old);
-                    c.keep.clear();
-                    c.keep.resize(this.live_len[s] as usize, true);
-                    for j in session_runs.iter().filter(|r| take(r)).flat_map(Run::span) {
-                        c.keep[j] = false;
-                    }
-                    let start = c.left.len();
-                    let kept = this.live(s).iter().zip(&c.keep).filter(|(_, k)| **k);
-                    c.left.extend(kept.map(|(p, _)| *p));
-                    c.sessions.push((s, start..c.left.len()));
-                    c.calls.clear();
-                    c.calls
-                        .extend(c.left[start..].iter().map(|&p| this.tool(s, p)));
-                    this.pairs_of(&c.calls, &mut c.new);
-                    c.pairs.changes(&c.old, &c.new);
-                    for &k in &c.old {
-                        c.follows.add(k, -1);
-                    }
-                    for &k in &c.new {
-                        c.follows.add(k, 1);
-                    }
-                    c
-                },
-            )
-            .collect::<Vec<Covered>>();
+    /// Takes out of the live calls what each part (in any order) took out of its sessions,
+    /// and updates the counts; returns the number of calls taken out (in the whole log).
+    pub(super) fn cover(&mut self, covered: Vec<Covered>) -> usize {
         let mut taken = 0;
         let (mut pairs, mut follows) = (Counts::default(), Counts::default());
         for c in covered {

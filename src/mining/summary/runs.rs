@@ -192,34 +192,16 @@ pub(super) fn whole_runs(
     stages: &[Vec<u32>],
     sessions: &[usize],
 ) -> Vec<(usize, SessionRuns)> {
-    runs_of(residual, stages, sessions, false)
-}
-
-/// The runs of `stages` in the given sessions, strict or lenient (see [`runs_in`]).
-pub(super) fn runs_of(
-    residual: &Residual,
-    stages: &[Vec<u32>],
-    sessions: &[usize],
-    lenient: bool,
-) -> Vec<(usize, SessionRuns)> {
     // One slot per session, written in place, and the sessions without a run dropped after:
     // collected unindexed, the runs went through a list of growing vectors and then were
-    // copied into one, fresh memory three times over (a fifth of the page faults at 10M calls).
+    // copied into one, fresh memory three times over.
     let mut runs: Vec<(usize, SessionRuns)> = sessions
         .par_iter()
         .map_init(Vec::new, |tools, &s| {
             residual.live_tools(s, tools);
-            (s, runs_in(tools, stages, residual.reach, lenient))
+            (s, runs_in(tools, stages, residual.reach, false))
         })
         .collect();
     runs.retain(|(_, r)| !r.is_empty());
     runs
-}
-
-/// Every run of `stages` (lenient) in the sessions that may hold one.
-pub(super) fn runs_everywhere(
-    residual: &Residual,
-    stages: &[Vec<u32>],
-) -> Vec<(usize, SessionRuns)> {
-    runs_of(residual, stages, &residual.candidates(stages), true)
 }
