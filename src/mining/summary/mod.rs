@@ -396,18 +396,20 @@ fn explain(
     let own = (0..n).find(|k| !trunk.contains(k)).unwrap_or(n);
     let took = |r: &Run| went_on(r, trunk);
     let this = &*residual;
-    let start = || {
-        (
-            Figures::new(n),
-            Covered::new(this.seqs.tool_count),
-            0,
-            Vec::new(),
-        )
-    };
-    let parts: Vec<(Figures, Covered, usize, Vec<u32>)> = (this.candidates(&stages).par_iter())
-        .fold(
-            start,
-            |(mut figures, mut covered, mut into_branch, mut tools), &s| {
+    // In runs of sessions, a few per thread, each a plain loop: folded one session at a time,
+    // the parts (hundreds of bytes) were moved in and out of every step.
+    let candidates = this.candidates(&stages);
+    let run = candidates
+        .len()
+        .div_ceil(8 * rayon::current_num_threads())
+        .max(1);
+    let parts: Vec<(Figures, Covered, usize)> = (candidates.par_chunks(run))
+        .map(|sessions| {
+            let mut figures = Figures::new(n);
+            let mut covered = Covered::new(this.seqs.tool_count);
+            let mut into_branch = 0;
+            let mut tools = Vec::new();
+            for &s in sessions {
                 this.live_tools(s, &mut tools);
                 let mut session_runs = runs_in(&tools, &stages, this.reach, true);
                 if !trunk.is_empty() {
@@ -419,17 +421,17 @@ fn explain(
                     figures.add(this, &stages, s, &session_runs);
                     if session_runs.iter().any(took) {
                         into_branch += 1;
-                        covered.add(this, s, &session_runs, took);
+                        covered.add(this, s, &tools, &session_runs, took);
                     }
                 }
-                (figures, covered, into_branch, tools)
-            },
-        )
+            }
+            (figures, covered, into_branch)
+        })
         .collect();
     let mut figures = Figures::new(n);
     let mut into_branch = 0;
     let mut covers = Vec::with_capacity(parts.len());
-    for (f, c, k, _) in parts {
+    for (f, c, k) in parts {
         figures.join(f);
         covers.push(c);
         into_branch += k;

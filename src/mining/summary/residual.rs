@@ -58,17 +58,17 @@ impl Covered {
         }
     }
 
-    /// Takes the spans of session `s`'s runs that `take` takes out of its live calls, and
-    /// counts the change of its pairs.
+    /// Takes the spans of session `s`'s runs that `take` takes out of its live calls (whose
+    /// tools are `tools`), and counts the change of its pairs.
     pub(super) fn add(
         &mut self,
         residual: &Residual,
         s: usize,
+        tools: &[u32],
         session_runs: &[Run],
         take: impl Fn(&Run) -> bool,
     ) {
-        residual.live_tools(s, &mut self.calls);
-        residual.pairs_of(&self.calls, &mut self.old);
+        residual.pairs_of(tools, &mut self.old);
         self.keep.clear();
         self.keep.resize(residual.live_len[s] as usize, true);
         for j in session_runs.iter().filter(|r| take(r)).flat_map(Run::span) {
@@ -79,7 +79,8 @@ impl Covered {
         self.left.extend(kept.map(|(p, _)| *p));
         self.sessions.push((s, start..self.left.len()));
         self.calls.clear();
-        (self.calls).extend(self.left[start..].iter().map(|&p| residual.tool(s, p)));
+        let kept = tools.iter().zip(&self.keep).filter(|(_, k)| **k);
+        self.calls.extend(kept.map(|(t, _)| *t));
         residual.pairs_of(&self.calls, &mut self.new);
         self.pairs.changes(&self.old, &self.new);
         for &k in &self.old {

@@ -92,15 +92,16 @@ pub(super) fn runs_in(
     let n = stages.len();
     let top = |m: &[usize]| *m.iter().max().expect("a stage has a tool");
     let mut out = SessionRuns::new();
-    // Every attempt fills this one run: only a run that counts is copied out (most attempts
-    // fail, and a run's stages are on the heap).
-    let mut run = Run {
-        at: Vec::with_capacity(n),
+    // Every attempt fills this one run: only a run that counts is moved out, and the next
+    // attempt starts a new one (most attempts fail, and a run's stages are on the heap).
+    let empty = || Run {
+        at: Vec::new(),
         skipped: None,
         first: 0,
         last: 0,
         resumed: Vec::new(),
     };
+    let mut run = empty();
     let starts: &[usize] = if lenient && n > 2 { &[0, 1] } else { &[0] };
     let mut i = 0;
     while i < tools.len() {
@@ -178,7 +179,7 @@ pub(super) fn runs_in(
         match counts {
             true => {
                 i = run.last + 1;
-                out.push(run.clone());
+                out.push(std::mem::replace(&mut run, empty()));
             }
             false => i += 1,
         }
