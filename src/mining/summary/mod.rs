@@ -399,11 +399,10 @@ fn explain(
     // In runs of sessions, a few per thread, each a plain loop: folded one session at a time,
     // the parts (hundreds of bytes) were moved in and out of every step.
     let candidates = this.candidates(&stages);
-    let run = candidates
-        .len()
+    let per_part = (candidates.len())
         .div_ceil(8 * rayon::current_num_threads())
         .max(1);
-    let parts: Vec<(Figures, Covered, usize)> = (candidates.par_chunks(run))
+    let parts: Vec<(Figures, Covered, usize)> = (candidates.par_chunks(per_part))
         .map(|sessions| {
             let mut figures = Figures::new(n);
             let mut covered = Covered::new(this.seqs.tool_count);

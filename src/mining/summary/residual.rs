@@ -31,8 +31,9 @@ pub(super) struct Residual<'a> {
     pub(super) frequency: Vec<f64>,
 }
 
-/// What one thread of [`Residual::cover`] took out: per session the calls left (a range of
-/// `left`), and the change of each pair's count; with its buffers.
+/// What one part of the sessions took out of their live calls (see [`Residual::cover`]): per
+/// session the calls left (a range of `left`), and the change of each pair's count; with its
+/// buffers.
 pub(super) struct Covered {
     pub(super) sessions: Vec<(usize, std::ops::Range<usize>)>,
     pub(super) left: Vec<u32>,

@@ -14,7 +14,7 @@ pub(super) type SessionRuns = SmallVec<[Run; 1]>;
 
 /// One run of a workflow in a session: for each stage, the indices (into the session's live
 /// calls) where its tools were matched, in the order they ran; empty when not reached or skipped.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Run {
     pub(super) at: Vec<Steps>,
     /// The stage skipped, if any.
