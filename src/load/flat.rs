@@ -58,6 +58,11 @@ pub(super) fn read<'l>(
             s.expect(b':')?;
             s.space();
             match slot {
+                // Most values are strings: read here, not through `value`'s return.
+                Some(i) if s.peek() == Some(b'"') => {
+                    s.at += 1;
+                    fields[i] = Some(Slot::Text(s.string(Some(spare))?));
+                }
                 Some(i) => fields[i] = Some(s.value(Some(spare))?),
                 None => drop(s.value(None)?),
             }
