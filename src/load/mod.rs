@@ -394,12 +394,32 @@ pub fn load(
         if !file.has_success {
             report.files_without_success.push(input.to_string());
         }
-        // The rows with a problem, counted on every thread (most files have none), and the
-        // first of them looked for only if there are some.
-        let problems = (start..calls.len())
+        let i = match report.formats.iter().position(|f| f.format == file.kind) {
+            Some(i) => i,
+            None => {
+                report.formats.push(FormatSummary {
+                    format: file.kind,
+                    ..FormatSummary::default()
+                });
+                sessions_by_format.push(Default::default());
+                report.formats.len() - 1
+            }
+        };
+        let seen = &mut sessions_by_format[i];
+        seen.resize_with(calls.session_ids.names.len(), AtomicBool::default);
+        // One pass on every thread: the rows with a problem counted (most files have none), and
+        // the sessions new to the format, each where its good row is the first to mark it.
+        let (problems, new_sessions) = (start..calls.len())
             .into_par_iter()
-            .filter(|&r| calls.problem(r).is_some())
-            .count();
+            .map(|r| match calls.problem(r) {
+                Some(_) => (1, 0),
+                None => {
+                    let s = &seen[calls.sessions[r] as usize];
+                    (0, usize::from(!s.load(Relaxed) && !s.swap(true, Relaxed)))
+                }
+            })
+            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        // The first rows with a problem, looked for only if there are some.
         let mut bad = Vec::new();
         let with_problems = (start..calls.len()).filter_map(|r| Some((r, calls.problem(r)?)));
         for (r, (field, reason)) in with_problems.take(REPORTED_BAD_ROWS.min(problems)) {
@@ -421,17 +441,6 @@ pub fn load(
             ));
         }
         report.skipped += problems;
-        let i = match report.formats.iter().position(|f| f.format == file.kind) {
-            Some(i) => i,
-            None => {
-                report.formats.push(FormatSummary {
-                    format: file.kind,
-                    ..FormatSummary::default()
-                });
-                sessions_by_format.push(Default::default());
-                report.formats.len() - 1
-            }
-        };
         let summary = &mut report.formats[i];
         summary.files += 1;
         summary.calls += calls.len() - start - problems;
@@ -440,17 +449,7 @@ pub fn load(
         summary.subagent_sessions += file.subagent_sessions;
         summary.assumed_success += file.assumed_success;
         summary.repeated += file.repeated;
-        let seen = &mut sessions_by_format[i];
-        seen.resize_with(calls.session_ids.names.len(), AtomicBool::default);
-        // A session is new to the format where its good row is the first to mark it.
-        summary.sessions += (start..calls.len())
-            .into_par_iter()
-            .filter(|&r| calls.problem(r).is_none())
-            .filter(|&r| {
-                let s = &seen[calls.sessions[r] as usize];
-                !s.load(Relaxed) && !s.swap(true, Relaxed)
-            })
-            .count();
+        summary.sessions += new_sessions;
         // Polars fills the missing fields of a short CSV row with nulls: such a row is not
         // merely bad, the file is malformed.
         if let (Format::Csv { separator }, true) = (format, problems > 0)
